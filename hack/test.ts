@@ -1,0 +1,67 @@
+// `npm test`: type-check, lint, bring the sandbox up once (or reuse a running one), run the unit and integration
+// tests with ava, and end with one plain line `N passed, N failed` (ava's own summary omits passes on failure).
+// A sandbox this run started is stopped at the end unless LIFEBOAT_KEEP_SANDBOX=1.
+import { spawn } from 'node:child_process';
+import { defaultSandboxDir, environmentLines, readState, sandboxDown, sandboxStatus, sandboxUp } from '../src/sandbox/sandbox.ts';
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, onLine?: (line: string) => void): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env, stdio: ['ignore', onLine ? 'pipe' : 'inherit', 'inherit'] });
+    if (onLine && child.stdout) {
+      let buffered = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        process.stdout.write(chunk);
+        buffered += chunk.toString();
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        lines.forEach(onLine);
+      });
+      child.stdout.on('end', () => buffered && onLine(buffered));
+    }
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+}
+
+const bin = (name: string) => new URL(`../node_modules/.bin/${name}`, import.meta.url).pathname;
+let passed = 0;
+let failed = 0;
+const check = async (name: string, command: string, args: string[]) => {
+  console.log(`\n== ${name}: ${[command.split('/').pop(), ...args].join(' ')}`);
+  if ((await run(command, args)) === 0) passed++;
+  else {
+    failed++;
+    console.log(`✘ ${name} failed`);
+  }
+};
+
+await check('typecheck', bin('tsc'), ['--noEmit']);
+await check('lint', bin('eslint'), ['.']);
+
+const dir = defaultSandboxDir();
+const wasUp = (await sandboxStatus(dir))?.every((row) => row.healthy) ?? false;
+console.log(`\n== sandbox: ${wasUp ? 'reusing the running sandbox' : 'starting'} in ${dir}`);
+let env: NodeJS.ProcessEnv = process.env;
+try {
+  const started = Date.now();
+  const info = await sandboxUp(dir, (line) => console.log(`   ${line}`));
+  console.log(`   ready in ${((Date.now() - started) / 1000).toFixed(1)}s\n${environmentLines(info)}`);
+  env = { ...process.env, KUBECONFIG: info.kubeconfig, LIFEBOAT_NATS_URL: info.natsUrl, LIFEBOAT_REDIS_URL: info.redisUrl, LIFEBOAT_SANDBOX_DIR: info.dir };
+} catch (error) {
+  console.log(`✘ sandbox failed to start: ${(error as Error).message}`);
+  failed++;
+}
+
+if (env !== process.env || readState(dir)) {
+  console.log('\n== ava');
+  const files = process.argv.slice(2);
+  await run(bin('ava'), ['--tap', ...files], env, (line) => {
+    if (/^ok \d+/.test(line) && !/# SKIP/.test(line)) passed++;
+    else if (/^not ok \d+/.test(line) && !/# TODO/.test(line)) failed++;
+  });
+}
+
+if (!wasUp && process.env.LIFEBOAT_KEEP_SANDBOX !== '1') {
+  await sandboxDown(dir).catch((error: Error) => console.log(`sandbox down failed: ${error.message}`));
+}
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exitCode = failed === 0 && passed > 0 ? 0 : 1;

@@ -1,0 +1,26 @@
+// The `lifeboat` command: parses the command line, runs the command, and turns errors into one clear line.
+import { Command, CommanderError } from 'commander';
+import { PrerequisiteError } from '../sandbox/binaries.ts';
+import { registerSandbox } from './sandbox.ts';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('lifeboat')
+    .description('Disaster recovery for Kubernetes, the GitOps way: a warm stand-by cluster mirrored through git.')
+    .exitOverride()
+    .showHelpAfterError();
+  registerSandbox(program);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return Number(process.exitCode ?? 0);
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`lifeboat: ${message}\n`);
+    if (process.env.LIFEBOAT_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    return error instanceof PrerequisiteError ? 3 : 1;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

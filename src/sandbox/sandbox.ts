@@ -1,0 +1,480 @@
+// The local sandbox: two real Kubernetes control planes (etcd + kube-apiserver + kube-controller-manager, no kubelet,
+// no scheduler), NATS with JetStream and Redis, all on loopback. `up` is idempotent: components that are running and
+// healthy are kept, the rest are (re)started; a start that fails stops what it started and removes a fresh directory.
+import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { locateBinaries, requireOpenssl, type Binaries } from './binaries.ts';
+import { ensureClusterCertificates, type ClientUser } from './certs.ts';
+import { freePort, isRunning, portInUse, residentBytes, startDetached, stopProcess, tail, waitFor } from './process.ts';
+
+export const clusterNames = ['source', 'destination'] as const;
+export type ClusterName = (typeof clusterNames)[number];
+
+const serviceCidrs: Record<ClusterName, string> = { source: '10.0.0.0/24', destination: '10.0.1.0/24' };
+const defaultPorts = {
+  source: { etcdClient: 12379, etcdPeer: 12380, apiserver: 16443, controllerManager: 16444 },
+  destination: { etcdClient: 22379, etcdPeer: 22380, apiserver: 26443, controllerManager: 26444 },
+  nats: { client: 14222, monitor: 18222 },
+  redis: { port: 16379 },
+} as const;
+
+/** The controllers a sandbox cluster runs: enough for workloads, namespaces and GC to behave as in a real cluster. */
+export const controllers = [
+  'namespace-controller', 'garbage-collector-controller', 'deployment-controller', 'replicaset-controller',
+  'statefulset-controller', 'daemonset-controller', 'job-controller', 'cronjob-controller',
+  'serviceaccount-controller', 'serviceaccount-token-controller',
+] as const;
+
+/** Identities minted per cluster. The admin drives the controllers; the others are least-privilege users. */
+const users: Record<ClusterName, ClientUser[]> = {
+  source: [
+    { file: 'admin', user: 'lifeboat-admin', groups: ['system:masters'] },
+    { file: 'source-reader', user: 'lifeboat-source-reader', groups: [] },
+  ],
+  destination: [
+    { file: 'admin', user: 'lifeboat-admin', groups: ['system:masters'] },
+    { file: 'destination-writer', user: 'lifeboat-destination-writer', groups: [] },
+  ],
+};
+
+interface ClusterState {
+  serviceCidr: string;
+  ports: { etcdClient: number; etcdPeer: number; apiserver: number; controllerManager: number };
+  pids: { etcd?: number; apiserver?: number; controllerManager?: number };
+}
+
+export interface SandboxState {
+  version: 1;
+  clusters: Record<ClusterName, ClusterState>;
+  nats: { client: number; monitor: number; pid?: number };
+  redis: { port: number; pid?: number };
+  binaries?: Binaries;
+}
+
+export interface SandboxInfo {
+  dir: string;
+  kubeconfig: string;
+  natsUrl: string;
+  redisUrl: string;
+}
+
+export interface ComponentStatus {
+  component: string;
+  pid: number | undefined;
+  running: boolean;
+  healthy: boolean;
+  endpoint: string;
+  residentBytes: number;
+}
+
+export type Logger = (line: string) => void;
+
+export function defaultSandboxDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.LIFEBOAT_SANDBOX_DIR ?? path.join(process.cwd(), '.lifeboat', 'sandbox'));
+}
+
+export function sandboxInfo(dir: string, state: SandboxState): SandboxInfo {
+  return {
+    dir,
+    kubeconfig: path.join(dir, 'kubeconfig'),
+    natsUrl: `nats://127.0.0.1:${state.nats.client}`,
+    redisUrl: `redis://127.0.0.1:${state.redis.port}`,
+  };
+}
+
+/** `export` lines for a shell: `eval "$(lifeboat sandbox env)"`. */
+export function environmentLines(info: SandboxInfo): string {
+  return [
+    `export KUBECONFIG=${info.kubeconfig}`,
+    `export LIFEBOAT_NATS_URL=${info.natsUrl}`,
+    `export LIFEBOAT_REDIS_URL=${info.redisUrl}`,
+    `export LIFEBOAT_SANDBOX_DIR=${info.dir}`,
+  ].join('\n');
+}
+
+const stateFile = (dir: string) => path.join(dir, 'sandbox.json');
+
+export function readState(dir: string): SandboxState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(stateFile(dir), 'utf8')) as SandboxState;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeState(dir: string, state: SandboxState): void {
+  const temporary = `${stateFile(dir)}.tmp`;
+  fs.writeFileSync(temporary, JSON.stringify(state, null, 2));
+  fs.renameSync(temporary, stateFile(dir));
+}
+
+async function pickPort(preferred: number, taken: Set<number>): Promise<number> {
+  let port = preferred;
+  while (taken.has(port) || (await portInUse(port))) port = await freePort();
+  taken.add(port);
+  return port;
+}
+
+async function newState(): Promise<SandboxState> {
+  const taken = new Set<number>();
+  const cluster = async (name: ClusterName): Promise<ClusterState> => ({
+    serviceCidr: serviceCidrs[name],
+    ports: {
+      etcdClient: await pickPort(defaultPorts[name].etcdClient, taken),
+      etcdPeer: await pickPort(defaultPorts[name].etcdPeer, taken),
+      apiserver: await pickPort(defaultPorts[name].apiserver, taken),
+      controllerManager: await pickPort(defaultPorts[name].controllerManager, taken),
+    },
+    pids: {},
+  });
+  return {
+    version: 1,
+    clusters: { source: await cluster('source'), destination: await cluster('destination') },
+    nats: { client: await pickPort(defaultPorts.nats.client, taken), monitor: await pickPort(defaultPorts.nats.monitor, taken) },
+    redis: { port: await pickPort(defaultPorts.redis.port, taken) },
+  };
+}
+
+/** Serialises `up`/`down` on one directory across processes (two test files may ask at the same time). */
+async function withLock<T>(dir: string, action: () => Promise<T>): Promise<T> {
+  fs.mkdirSync(dir, { recursive: true });
+  const lock = path.join(dir, '.lock');
+  await waitFor(`the sandbox lock ${lock}`, () => {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch {
+      const holder = Number(fs.readFileSync(lock, 'utf8') || 0);
+      if (!holder || !isRunning(holder, 'node')) fs.rmSync(lock, { force: true }); // stale lock of a dead process
+      return false;
+    }
+  }, 15 * 60_000, 250);
+  try {
+    return await action();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+function clusterDir(dir: string, name: ClusterName): string {
+  return path.join(dir, name);
+}
+
+function httpsOk(url: string, options: https.RequestOptions = {}): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get(url, { rejectUnauthorized: false, timeout: 2000, ...options }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+function httpOk(url: string): Promise<boolean> {
+  return fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+}
+
+function redisPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.setTimeout(2000, () => socket.destroy());
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      socket.destroy();
+      resolve(data.toString().startsWith('+PONG'));
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('close', () => resolve(false));
+  });
+}
+
+function apiserverHealthy(dir: string, name: ClusterName, port: number): Promise<boolean> {
+  const certs = path.join(clusterDir(dir, name), 'certs');
+  return httpsOk(`https://127.0.0.1:${port}/readyz`, {
+    ca: fs.readFileSync(path.join(certs, 'serving-ca.crt')),
+    cert: fs.readFileSync(path.join(certs, 'admin.crt')),
+    key: fs.readFileSync(path.join(certs, 'admin.key')),
+    rejectUnauthorized: true,
+  });
+}
+
+function kubeconfigUser(certs: string, file: string) {
+  return {
+    'client-certificate-data': fs.readFileSync(path.join(certs, `${file}.crt`)).toString('base64'),
+    'client-key-data': fs.readFileSync(path.join(certs, `${file}.key`)).toString('base64'),
+  };
+}
+
+/** One kubeconfig with contexts source, destination (admins), source-reader and destination-writer. */
+function writeKubeconfigs(dir: string, state: SandboxState): void {
+  const clusters = clusterNames.map((name) => ({
+    name,
+    cluster: {
+      server: `https://127.0.0.1:${state.clusters[name].ports.apiserver}`,
+      'certificate-authority-data': fs.readFileSync(path.join(clusterDir(dir, name), 'certs', 'serving-ca.crt')).toString('base64'),
+    },
+  }));
+  const certs = (name: ClusterName) => path.join(clusterDir(dir, name), 'certs');
+  const kubeUsers = [
+    { name: 'source-admin', user: kubeconfigUser(certs('source'), 'admin') },
+    { name: 'destination-admin', user: kubeconfigUser(certs('destination'), 'admin') },
+    { name: 'source-reader', user: kubeconfigUser(certs('source'), 'source-reader') },
+    { name: 'destination-writer', user: kubeconfigUser(certs('destination'), 'destination-writer') },
+  ];
+  const contexts = [
+    { name: 'source', context: { cluster: 'source', user: 'source-admin' } },
+    { name: 'destination', context: { cluster: 'destination', user: 'destination-admin' } },
+    { name: 'source-reader', context: { cluster: 'source', user: 'source-reader' } },
+    { name: 'destination-writer', context: { cluster: 'destination', user: 'destination-writer' } },
+  ];
+  const kubeconfig = { apiVersion: 'v1', kind: 'Config', clusters, users: kubeUsers, contexts, 'current-context': 'source', preferences: {} };
+  fs.writeFileSync(path.join(dir, 'kubeconfig'), stringify(kubeconfig, { lineWidth: 0 }), { mode: 0o600 });
+  // Per-cluster admin kubeconfig for kube-controller-manager.
+  for (const name of clusterNames) {
+    const single = { ...kubeconfig, clusters: clusters.filter((c) => c.name === name), users: kubeUsers.filter((u) => u.name === `${name}-admin`),
+      contexts: contexts.filter((c) => c.name === name), 'current-context': name };
+    fs.writeFileSync(path.join(clusterDir(dir, name), 'admin.kubeconfig'), stringify(single, { lineWidth: 0 }), { mode: 0o600 });
+  }
+}
+
+/** RBAC for the least-privilege identities. The reader may get, list and watch everything in the source, nothing else. */
+function rbacObjects(name: ClusterName): object[] {
+  const binding = (role: string, user: string) => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: role },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+  });
+  if (name === 'source') {
+    return [
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'lifeboat-source-reader' },
+        rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['get', 'list', 'watch'] }] },
+      binding('lifeboat-source-reader', 'lifeboat-source-reader'),
+    ];
+  }
+  // The writer replicates RBAC too, which needs `bind` and `escalate` on roles; it never impersonates.
+  return [
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'lifeboat-destination-writer' },
+      rules: [
+        { apiGroups: ['*'], resources: ['*'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] },
+        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles', 'roles'], verbs: ['bind', 'escalate'] },
+      ] },
+    binding('lifeboat-destination-writer', 'lifeboat-destination-writer'),
+  ];
+}
+
+async function applyRbac(dir: string, name: ClusterName): Promise<void> {
+  const client = await KubeClient.create(loadKubeConfig({ path: path.join(dir, 'kubeconfig'), context: name }));
+  try {
+    for (const object of rbacObjects(name) as { kind: string; metadata: { name: string } }[]) {
+      const plural = object.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings';
+      await client.request('PATCH', `/apis/rbac.authorization.k8s.io/v1/${plural}/${object.metadata.name}`, object, {
+        contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat-sandbox', force: true },
+      });
+    }
+  } finally {
+    client.close();
+  }
+}
+
+interface Starter {
+  component: string;
+  binary: string;
+  running: () => boolean;
+  start: () => number;
+  healthy: () => Promise<boolean>;
+  log: string;
+  timeoutMs: number;
+}
+
+async function startAll(starters: Starter[], log: Logger, started: { pid: number; binary: string }[]): Promise<void> {
+  await Promise.all(starters.map(async (starter) => {
+    if (starter.running() && (await starter.healthy())) return;
+    if (starter.running()) {
+      // Running but not healthy yet (e.g. another `up` just started it): give it its start timeout.
+    } else {
+      const pid = starter.start();
+      started.push({ pid, binary: starter.binary });
+      log(`started ${starter.component} (pid ${pid})`);
+    }
+    try {
+      await waitFor(`${starter.component} to become healthy`, starter.healthy, starter.timeoutMs, 200);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n--- last lines of ${starter.log} ---\n${tail(starter.log)}`, { cause: error });
+    }
+  }));
+}
+
+function controlPlaneStarters(dir: string, name: ClusterName, state: SandboxState, binaries: Binaries, phase: 'etcd' | 'apiserver' | 'controller-manager'): Starter {
+  const cluster = state.clusters[name];
+  const base = clusterDir(dir, name);
+  const certs = path.join(base, 'certs');
+  const logs = path.join(base, 'logs');
+  const startTimeout = Number(process.env.LIFEBOAT_SANDBOX_START_TIMEOUT_MS ?? 120_000);
+  if (phase === 'etcd') {
+    const log = path.join(logs, 'etcd.log');
+    return {
+      component: `${name}/etcd`, binary: binaries.etcd, log, timeoutMs: startTimeout,
+      running: () => isRunning(cluster.pids.etcd, binaries.etcd),
+      start: () => (cluster.pids.etcd = startDetached(binaries.etcd, [
+        `--name=${name}`, `--data-dir=${path.join(base, 'etcd-data')}`,
+        `--listen-client-urls=http://127.0.0.1:${cluster.ports.etcdClient}`, `--advertise-client-urls=http://127.0.0.1:${cluster.ports.etcdClient}`,
+        `--listen-peer-urls=http://127.0.0.1:${cluster.ports.etcdPeer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${cluster.ports.etcdPeer}`,
+        `--initial-cluster=${name}=http://127.0.0.1:${cluster.ports.etcdPeer}`, '--unsafe-no-fsync=true', '--log-level=warn',
+        '--quota-backend-bytes=4294967296',
+      ], log).pid),
+      healthy: () => httpOk(`http://127.0.0.1:${cluster.ports.etcdClient}/health`),
+    };
+  }
+  if (phase === 'apiserver') {
+    const log = path.join(logs, 'kube-apiserver.log');
+    return {
+      component: `${name}/kube-apiserver`, binary: binaries.kubeApiserver, log, timeoutMs: startTimeout,
+      running: () => isRunning(cluster.pids.apiserver, binaries.kubeApiserver),
+      start: () => (cluster.pids.apiserver = startDetached(binaries.kubeApiserver, [
+        `--etcd-servers=http://127.0.0.1:${cluster.ports.etcdClient}`, `--cert-dir=${certs}`,
+        `--tls-cert-file=${path.join(certs, 'apiserver.crt')}`, `--tls-private-key-file=${path.join(certs, 'apiserver.key')}`,
+        `--secure-port=${cluster.ports.apiserver}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
+        '--endpoint-reconciler-type=none', `--service-cluster-ip-range=${cluster.serviceCidr}`, '--allow-privileged=true',
+        '--authorization-mode=RBAC', `--client-ca-file=${path.join(certs, 'client-ca.crt')}`,
+        `--service-account-issuer=https://127.0.0.1:${cluster.ports.apiserver}/`,
+        `--service-account-key-file=${path.join(certs, 'sa-signer.pub')}`,
+        `--service-account-signing-key-file=${path.join(certs, 'sa-signer.key')}`,
+      ], log).pid),
+      healthy: () => apiserverHealthy(dir, name, cluster.ports.apiserver),
+    };
+  }
+  const log = path.join(logs, 'kube-controller-manager.log');
+  return {
+    component: `${name}/kube-controller-manager`, binary: binaries.kubeControllerManager, log, timeoutMs: startTimeout,
+    running: () => isRunning(cluster.pids.controllerManager, binaries.kubeControllerManager),
+    start: () => (cluster.pids.controllerManager = startDetached(binaries.kubeControllerManager, [
+      `--kubeconfig=${path.join(base, 'admin.kubeconfig')}`, `--controllers=${controllers.join(',')}`,
+      '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${cluster.ports.controllerManager}`,
+      `--cert-dir=${path.join(base, 'controller-manager-certs')}`,
+      `--service-account-private-key-file=${path.join(certs, 'sa-signer.key')}`, `--root-ca-file=${path.join(certs, 'serving-ca.crt')}`,
+      '--use-service-account-credentials=false', `--cluster-name=${name}`, `--service-cluster-ip-range=${cluster.serviceCidr}`,
+      '--concurrent-gc-syncs=20', '--concurrent-namespace-syncs=10',
+    ], log).pid),
+    healthy: () => httpsOk(`https://127.0.0.1:${cluster.ports.controllerManager}/healthz`),
+  };
+}
+
+function serviceStarters(dir: string, state: SandboxState, binaries: Binaries): Starter[] {
+  const natsLog = path.join(dir, 'nats', 'nats-server.log');
+  const redisLog = path.join(dir, 'redis', 'redis-server.log');
+  return [
+    {
+      component: 'nats-server', binary: binaries.natsServer, log: natsLog, timeoutMs: 30_000,
+      running: () => isRunning(state.nats.pid, binaries.natsServer),
+      start: () => (state.nats.pid = startDetached(binaries.natsServer, [
+        '-a', '127.0.0.1', '-p', String(state.nats.client), '-m', String(state.nats.monitor), '-js', '-sd', path.join(dir, 'nats', 'jetstream'),
+        '--server_name', 'lifeboat-sandbox',
+      ], natsLog).pid),
+      healthy: () => httpOk(`http://127.0.0.1:${state.nats.monitor}/healthz?js-enabled-only=true`),
+    },
+    {
+      component: 'redis-server', binary: binaries.redisServer, log: redisLog, timeoutMs: 30_000,
+      running: () => isRunning(state.redis.pid, binaries.redisServer),
+      start: () => (state.redis.pid = startDetached(binaries.redisServer, [
+        '--port', String(state.redis.port), '--bind', '127.0.0.1', '--dir', path.join(dir, 'redis'), '--save', '',
+        '--appendonly', 'yes', '--appendfsync', 'everysec', '--daemonize', 'no', '--logfile', '',
+      ], redisLog).pid),
+      healthy: () => redisPing(state.redis.port),
+    },
+  ];
+}
+
+/** Brings the sandbox up (or confirms it is up). Returns how to reach it. */
+export async function sandboxUp(dir: string, log: Logger = () => {}): Promise<SandboxInfo> {
+  requireOpenssl();
+  const binaries = locateBinaries();
+  const fresh = !fs.existsSync(stateFile(dir));
+  return withLock(dir, async () => {
+    const state = readState(dir) ?? (await newState());
+    state.binaries = binaries;
+    for (const name of clusterNames) {
+      const base = clusterDir(dir, name);
+      fs.mkdirSync(path.join(base, 'logs'), { recursive: true });
+      ensureClusterCertificates(path.join(base, 'certs'), users[name]);
+    }
+    fs.mkdirSync(path.join(dir, 'nats'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'redis'), { recursive: true });
+    writeKubeconfigs(dir, state);
+    const started: { pid: number; binary: string }[] = [];
+    try {
+      const services = startAll(serviceStarters(dir, state, binaries), log, started);
+      await startAll(clusterNames.map((name) => controlPlaneStarters(dir, name, state, binaries, 'etcd')), log, started);
+      writeState(dir, state);
+      await startAll(clusterNames.map((name) => controlPlaneStarters(dir, name, state, binaries, 'apiserver')), log, started);
+      writeState(dir, state);
+      await Promise.all(clusterNames.map((name) => applyRbac(dir, name)));
+      await startAll(clusterNames.map((name) => controlPlaneStarters(dir, name, state, binaries, 'controller-manager')), log, started);
+      await services;
+      writeState(dir, state);
+    } catch (error) {
+      log('start failed; stopping what this run started');
+      await Promise.all(started.map((p) => stopProcess(p.pid, p.binary, 5000)));
+      if (fresh) fs.rmSync(dir, { recursive: true, force: true });
+      else writeState(dir, state);
+      throw error;
+    }
+    return sandboxInfo(dir, state);
+  });
+}
+
+/** Stops every process; removes the directory unless `keep` (then a later `up` resumes with the same data). */
+export async function sandboxDown(dir: string, options: { keep?: boolean } = {}, log: Logger = () => {}): Promise<void> {
+  const state = readState(dir);
+  if (!state) {
+    if (!options.keep) fs.rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  await withLock(dir, async () => {
+    const binaries = state.binaries;
+    const stop = async (component: string, pid: number | undefined, binary: string | undefined) => {
+      if (!binary || !isRunning(pid, binary)) return;
+      await stopProcess(pid, binary);
+      log(`stopped ${component}`);
+    };
+    await Promise.all(clusterNames.map((name) => stop(`${name}/kube-controller-manager`, state.clusters[name].pids.controllerManager, binaries?.kubeControllerManager)));
+    await Promise.all(clusterNames.map((name) => stop(`${name}/kube-apiserver`, state.clusters[name].pids.apiserver, binaries?.kubeApiserver)));
+    await Promise.all([
+      ...clusterNames.map((name) => stop(`${name}/etcd`, state.clusters[name].pids.etcd, binaries?.etcd)),
+      stop('nats-server', state.nats.pid, binaries?.natsServer),
+      stop('redis-server', state.redis.pid, binaries?.redisServer),
+    ]);
+    for (const name of clusterNames) state.clusters[name].pids = {};
+    delete state.nats.pid;
+    delete state.redis.pid;
+    writeState(dir, state);
+  });
+  if (!options.keep) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** One row per process: running, healthy, endpoint and memory. */
+export async function sandboxStatus(dir: string): Promise<ComponentStatus[] | undefined> {
+  const state = readState(dir);
+  if (!state?.binaries) return undefined;
+  const binaries = state.binaries;
+  const rows: Promise<ComponentStatus>[] = [];
+  const row = (component: string, pid: number | undefined, binary: string, endpoint: string, healthy: () => Promise<boolean>) =>
+    rows.push((async () => {
+      const running = isRunning(pid, binary);
+      return { component, pid, running, healthy: running && (await healthy()), endpoint, residentBytes: running ? residentBytes(pid) : 0 };
+    })());
+  for (const name of clusterNames) {
+    const cluster = state.clusters[name];
+    row(`${name}/etcd`, cluster.pids.etcd, binaries.etcd, `http://127.0.0.1:${cluster.ports.etcdClient}`, () => httpOk(`http://127.0.0.1:${cluster.ports.etcdClient}/health`));
+    row(`${name}/kube-apiserver`, cluster.pids.apiserver, binaries.kubeApiserver, `https://127.0.0.1:${cluster.ports.apiserver}`, () => apiserverHealthy(dir, name, cluster.ports.apiserver));
+    row(`${name}/kube-controller-manager`, cluster.pids.controllerManager, binaries.kubeControllerManager, `https://127.0.0.1:${cluster.ports.controllerManager}`,
+      () => httpsOk(`https://127.0.0.1:${cluster.ports.controllerManager}/healthz`));
+  }
+  row('nats-server', state.nats.pid, binaries.natsServer, `nats://127.0.0.1:${state.nats.client}`, () => httpOk(`http://127.0.0.1:${state.nats.monitor}/healthz?js-enabled-only=true`));
+  row('redis-server', state.redis.pid, binaries.redisServer, `redis://127.0.0.1:${state.redis.port}`, () => redisPing(state.redis.port));
+  return Promise.all(rows);
+}
