@@ -19,7 +19,8 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 
 build() { # name dir version-check-cmd-output-pattern package ldflags
   local name=$1 dir=$2 want=$3 pkg=$4 ldflags=$5
-  if "$OUT/$name" --version 2>/dev/null | grep -qF -- "$want"; then return 0; fi
+  local have; have=$("$OUT/$name" --version 2>/dev/null || true)   # no pipe: grep -q would SIGPIPE it under pipefail
+  if [[ "$have" == *"$want"* ]]; then return 0; fi
   echo "lifeboat: building $name ($want) from Go modules into $OUT ..." >&2
   local start=$SECONDS
   ( cd "$HERE/bins/$dir" && go build -trimpath -ldflags "$ldflags" -o "$OUT/$name.tmp" "$pkg" ) >&2

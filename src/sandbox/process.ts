@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StartedProcess {
@@ -29,8 +30,9 @@ export function isRunning(pid: number | undefined, binary: string): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     if (/^\d+ \(.*\) Z/.test(stat)) return false; // a zombie is as good as dead
-    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
-    return cmdline.endsWith(binary.split('/').pop() ?? binary);
+    // Some servers rewrite their title (redis: "redis-server 127.0.0.1:6379"), so compare the first word's base name.
+    const executable = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/)[0] ?? '';
+    return path.basename(executable) === path.basename(binary);
   } catch {
     return false;
   }

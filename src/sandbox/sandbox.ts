@@ -302,7 +302,11 @@ async function startAll(starters: Starter[], log: Logger, started: { pid: number
       log(`started ${starter.component} (pid ${pid})`);
     }
     try {
-      await waitFor(`${starter.component} to become healthy`, starter.healthy, starter.timeoutMs, 200);
+      await waitFor(`${starter.component} to become healthy`, async () => {
+        // Healthy answers from a process that is not ours (it exited: its port was taken) do not count.
+        if (!starter.running()) throw new Error(`${starter.component} exited`);
+        return starter.healthy();
+      }, starter.timeoutMs, 200);
     } catch (error) {
       throw new Error(`${(error as Error).message}\n--- last lines of ${starter.log} ---\n${tail(starter.log)}`, { cause: error });
     }
