@@ -1,0 +1,245 @@
+// The git mirror: a bare repository whose branch holds the normalized manifests of every plan, one commit per
+// batch. Commits are built directly from trees (no index, no work tree) and rewrite only the directories on the
+// changed paths, so a commit costs O(changes), not O(objects). A commit that changes nothing is never made.
+import fs from 'node:fs';
+import path from 'node:path';
+import git from 'isomorphic-git';
+
+export interface FileChange {
+  path: string;
+  /** New content, or null to delete the file. */
+  content: string | null;
+}
+
+export type ChangeType = 'created' | 'updated' | 'deleted';
+
+export interface PathChange {
+  path: string;
+  type: ChangeType;
+  oldOid: string | undefined;
+  newOid: string | undefined;
+}
+
+export interface CommitResult {
+  oid: string;
+  changes: PathChange[];
+}
+
+export interface Author {
+  name: string;
+  email: string;
+}
+
+interface TreeEntry {
+  mode: string;
+  path: string;
+  oid: string;
+  type: 'blob' | 'tree' | 'commit';
+}
+
+const defaultAuthor: Author = { name: 'lifeboat', email: 'lifeboat@localhost' };
+
+export class MirrorRepository {
+  readonly gitdir: string;
+  readonly branch: string;
+  private readonly cache: object = {};
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(gitdir: string, branch: string) {
+    this.gitdir = gitdir;
+    this.branch = branch;
+  }
+
+  /** Opens (creating when missing) a bare mirror repository. */
+  static async open(gitdir: string, options: { branch?: string } = {}): Promise<MirrorRepository> {
+    const branch = options.branch ?? 'main';
+    if (!fs.existsSync(path.join(gitdir, 'HEAD'))) {
+      fs.mkdirSync(gitdir, { recursive: true });
+      await git.init({ fs, gitdir, bare: true, defaultBranch: branch });
+    }
+    return new MirrorRepository(gitdir, branch);
+  }
+
+  get ref(): string {
+    return `refs/heads/${this.branch}`;
+  }
+
+  async head(): Promise<string | undefined> {
+    try {
+      return await git.resolveRef({ fs, gitdir: this.gitdir, ref: this.ref });
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Resolves a revision: a full or abbreviated commit id, a branch, a tag, or HEAD. */
+  async resolve(revision: string): Promise<string> {
+    if (/^[0-9a-f]{4,40}$/i.test(revision)) {
+      try {
+        return await git.expandOid({ fs, gitdir: this.gitdir, oid: revision.toLowerCase(), cache: this.cache });
+      } catch {
+        /* maybe a ref that looks like hex */
+      }
+    }
+    try {
+      return await git.resolveRef({ fs, gitdir: this.gitdir, ref: revision });
+    } catch {
+      throw new Error(`unknown revision "${revision}" in ${this.gitdir}`);
+    }
+  }
+
+  /**
+   * Applies `changes` on top of the branch head and commits them with `message`. Returns undefined when the tree
+   * does not change (no empty commits). Calls are serialised; the branch ref moves only if it still points at the
+   * parent this commit was built on.
+   */
+  commit(changes: FileChange[], message: string, author: Author = defaultAuthor): Promise<CommitResult | undefined> {
+    const run = this.queue.then(() => this.commitNow(changes, message, author));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async commitNow(changes: FileChange[], message: string, author: Author): Promise<CommitResult | undefined> {
+    const parent = await this.head();
+    const parentTree = parent ? (await git.readCommit({ fs, gitdir: this.gitdir, oid: parent, cache: this.cache })).commit.tree : undefined;
+    const blobs = new Map<string, string | null>();
+    await forEachLimit(changes, 16, async (change) => {
+      validatePath(change.path);
+      blobs.set(change.path, change.content === null ? null : await git.writeBlob({ fs, gitdir: this.gitdir, blob: Buffer.from(change.content) }));
+    });
+    const applied: PathChange[] = [];
+    const tree = await this.rewriteTree('', parentTree, [...blobs.entries()].map(([file, oid]) => ({ path: file, oid })), applied);
+    const emptyTree = await git.writeTree({ fs, gitdir: this.gitdir, tree: [] });
+    if ((tree ?? emptyTree) === (parentTree ?? emptyTree) || applied.length === 0) return undefined;
+    const now = Math.floor(Date.now() / 1000);
+    const signature = { ...author, timestamp: now, timezoneOffset: 0 };
+    const oid = await git.writeCommit({ fs, gitdir: this.gitdir, commit: {
+      message: message.endsWith('\n') ? message : `${message}\n`, tree: tree ?? emptyTree, parent: parent ? [parent] : [],
+      author: signature, committer: signature,
+    } });
+    if ((await this.head()) !== parent) throw new Error(`mirror branch ${this.branch} moved while committing; retry the batch`);
+    await git.writeRef({ fs, gitdir: this.gitdir, ref: this.ref, value: oid, force: true });
+    return { oid, changes: applied.sort((a, b) => a.path.localeCompare(b.path)) };
+  }
+
+  /** Rewrites only the subtrees on the changed paths; returns the new tree oid, or undefined when it is empty. */
+  private async rewriteTree(prefix: string, treeOid: string | undefined, changes: { path: string; oid: string | null }[], applied: PathChange[]): Promise<string | undefined> {
+    const entries = new Map<string, TreeEntry>();
+    if (treeOid) for (const entry of (await git.readTree({ fs, gitdir: this.gitdir, oid: treeOid, cache: this.cache })).tree) entries.set(entry.path, entry as TreeEntry);
+    const byChild = new Map<string, { path: string; oid: string | null }[]>();
+    for (const change of changes) {
+      const relative = change.path.slice(prefix.length);
+      const slash = relative.indexOf('/');
+      if (slash < 0) {
+        const existing = entries.get(relative);
+        if (change.oid === null) {
+          if (existing?.type === 'blob') {
+            entries.delete(relative);
+            applied.push({ path: change.path, type: 'deleted', oldOid: existing.oid, newOid: undefined });
+          }
+        } else if (existing?.oid !== change.oid) {
+          entries.set(relative, { mode: '100644', path: relative, oid: change.oid, type: 'blob' });
+          applied.push({ path: change.path, type: existing ? 'updated' : 'created', oldOid: existing?.oid, newOid: change.oid });
+        }
+      } else {
+        const child = relative.slice(0, slash);
+        byChild.set(child, [...(byChild.get(child) ?? []), change]);
+      }
+    }
+    for (const [child, childChanges] of byChild) {
+      const existing = entries.get(child);
+      const oid = await this.rewriteTree(`${prefix}${child}/`, existing?.type === 'tree' ? existing.oid : undefined, childChanges, applied);
+      if (oid === undefined) entries.delete(child);
+      else entries.set(child, { mode: '040000', path: child, oid, type: 'tree' });
+    }
+    if (entries.size === 0) return undefined;
+    return git.writeTree({ fs, gitdir: this.gitdir, tree: [...entries.values()] });
+  }
+
+  /** Every file under `prefix` at `commit`: path → blob oid. */
+  async files(commit: string | undefined, prefix = ''): Promise<Map<string, string>> {
+    const files = new Map<string, string>();
+    if (!commit) return files;
+    const dir = prefix.replace(/\/+$/, '');
+    await git.walk({
+      fs, gitdir: this.gitdir, cache: this.cache, trees: [git.TREE({ ref: commit })],
+      map: async (filepath, [entry]) => {
+        if (!entry || filepath === '.') return undefined;
+        if (dir && !(filepath === dir || filepath.startsWith(`${dir}/`) || dir.startsWith(`${filepath}/`))) return null;
+        if ((await entry.type()) === 'blob' && (!dir || filepath.startsWith(`${dir}/`))) files.set(filepath, await entry.oid());
+        return undefined;
+      },
+    });
+    return files;
+  }
+
+  /** What changed under `prefix` from commit `from` (undefined: the empty tree) to `to`, skipping equal subtrees. */
+  async diff(from: string | undefined, to: string, prefix = ''): Promise<PathChange[]> {
+    if (!from) return [...(await this.files(to, prefix))].map(([file, oid]) => ({ path: file, type: 'created' as const, oldOid: undefined, newOid: oid }));
+    const dir = prefix.replace(/\/+$/, '');
+    const changes: PathChange[] = [];
+    await git.walk({
+      fs, gitdir: this.gitdir, cache: this.cache, trees: [git.TREE({ ref: from }), git.TREE({ ref: to })],
+      map: async (filepath, [before, after]) => {
+        if (filepath === '.') return undefined;
+        if (dir && !(filepath === dir || filepath.startsWith(`${dir}/`) || dir.startsWith(`${filepath}/`))) return null;
+        const [typeBefore, typeAfter] = [await before?.type(), await after?.type()];
+        const [oidBefore, oidAfter] = [await before?.oid(), await after?.oid()];
+        if (typeBefore === 'tree' || typeAfter === 'tree') return typeBefore === typeAfter && oidBefore === oidAfter ? null : undefined;
+        if (dir && !filepath.startsWith(`${dir}/`)) return undefined;
+        if (oidBefore !== oidAfter) {
+          changes.push({ path: filepath, type: !oidBefore ? 'created' : !oidAfter ? 'deleted' : 'updated', oldOid: oidBefore, newOid: oidAfter });
+        }
+        return undefined;
+      },
+    });
+    return changes.sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  async readText(oid: string): Promise<string> {
+    const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, oid, cache: this.cache });
+    return Buffer.from(blob).toString('utf8');
+  }
+
+  /** Commits on the branch, newest first. */
+  async log(depth?: number): Promise<{ oid: string; message: string; timestamp: number; parents: string[] }[]> {
+    if (!(await this.head())) return [];
+    const entries = await git.log({ fs, gitdir: this.gitdir, ref: this.ref, depth, cache: this.cache });
+    return entries.map((entry) => ({ oid: entry.oid, message: entry.commit.message, timestamp: entry.commit.committer.timestamp, parents: entry.commit.parent }));
+  }
+}
+
+function validatePath(file: string): void {
+  if (!file || file.startsWith('/') || file.endsWith('/') || file.split('/').some((part) => part === '' || part === '.' || part === '..')) {
+    throw new Error(`invalid mirror path "${file}"`);
+  }
+}
+
+async function forEachLimit<T>(items: T[], limit: number, action: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await action(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** A commit message: summary line, one line per changed object, a blank line, then `Key: value` trailers. */
+export function commitMessage(summary: string, lines: string[], trailers: Record<string, string>): string {
+  const trailerText = Object.entries(trailers).map(([key, value]) => `${key}: ${value}`).join('\n');
+  return [summary, '', ...lines, ...(lines.length ? [''] : []), trailerText].join('\n');
+}
+
+/** Parses `Key: value` trailers from the last paragraph of a commit message. */
+export function parseTrailers(message: string): Record<string, string> {
+  const paragraphs = message.trimEnd().split(/\n\s*\n/);
+  const last = paragraphs.at(-1) ?? '';
+  const trailers: Record<string, string> = {};
+  for (const line of last.split('\n')) {
+    const match = /^([A-Za-z][A-Za-z0-9-]*): (.*)$/.exec(line);
+    if (match?.[1] && match[2] !== undefined) trailers[match[1]] = match[2];
+  }
+  return trailers;
+}

@@ -1,0 +1,70 @@
+// The git mirror against the real git command line: commits built from trees are valid (git fsck), carry the
+// message and trailers, never empty, and tree diffs between commits name exactly what changed.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { MirrorRepository, commitMessage, parseTrailers } from '../../src/mirror/repository.ts';
+
+const gitCli = (gitdir: string, ...args: string[]) => execFileSync('git', [`--git-dir=${gitdir}`, ...args], { encoding: 'utf8' });
+const tempRepo = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-mirror-')), 'mirror.git');
+
+test('commits are valid git objects with message and trailers, and real git reads them', async (t) => {
+  const gitdir = tempRepo();
+  const mirror = await MirrorRepository.open(gitdir);
+  const message = commitMessage('sync(shop): 2 created', ['created ConfigMap shop/a', 'created ConfigMap shop/b'], { Plan: 'shop', Batch: '1' });
+  const first = await mirror.commit([
+    { path: 'shop/namespaces/shop/ConfigMap/a.yaml', content: 'a: 1\n' },
+    { path: 'shop/namespaces/shop/ConfigMap/b.yaml', content: 'b: 1\n' },
+  ], message);
+  t.truthy(first);
+  t.deepEqual(first?.changes.map((c) => [c.path, c.type]), [
+    ['shop/namespaces/shop/ConfigMap/a.yaml', 'created'], ['shop/namespaces/shop/ConfigMap/b.yaml', 'created']]);
+  t.notThrows(() => gitCli(gitdir, 'fsck', '--strict', '--no-dangling'));
+  t.is(gitCli(gitdir, 'show', `main:shop/namespaces/shop/ConfigMap/a.yaml`), 'a: 1\n');
+  const logged = gitCli(gitdir, 'log', '-1', '--format=%B', 'main');
+  t.is(logged.trim(), message.trim());
+  t.deepEqual(parseTrailers(logged), { Plan: 'shop', Batch: '1' });
+});
+
+test('no commit when nothing changes; updates and deletes prune empty directories', async (t) => {
+  const gitdir = tempRepo();
+  const mirror = await MirrorRepository.open(gitdir);
+  const first = await mirror.commit([
+    { path: 'p/namespaces/a/ConfigMap/x.yaml', content: 'x\n' },
+    { path: 'p/namespaces/b/ConfigMap/y.yaml', content: 'y\n' },
+  ], 'first');
+  t.is(await mirror.commit([{ path: 'p/namespaces/a/ConfigMap/x.yaml', content: 'x\n' }], 'same'), undefined);
+  t.is(await mirror.commit([{ path: 'p/namespaces/zzz/ConfigMap/none.yaml', content: null }], 'delete missing'), undefined);
+  const second = await mirror.commit([
+    { path: 'p/namespaces/a/ConfigMap/x.yaml', content: 'x2\n' },
+    { path: 'p/namespaces/b/ConfigMap/y.yaml', content: null },
+  ], 'second');
+  t.deepEqual(second?.changes.map((c) => [c.path, c.type]), [['p/namespaces/a/ConfigMap/x.yaml', 'updated'], ['p/namespaces/b/ConfigMap/y.yaml', 'deleted']]);
+  t.is(gitCli(gitdir, 'ls-tree', '-r', '--name-only', 'main').trim(), 'p/namespaces/a/ConfigMap/x.yaml');
+  t.is(gitCli(gitdir, 'rev-list', '--count', 'main').trim(), '2');
+  const diff = await mirror.diff(first?.oid, second!.oid, 'p');
+  t.deepEqual(diff.map((c) => [c.path, c.type]), [['p/namespaces/a/ConfigMap/x.yaml', 'updated'], ['p/namespaces/b/ConfigMap/y.yaml', 'deleted']]);
+  t.notThrows(() => gitCli(gitdir, 'fsck', '--strict', '--no-dangling'));
+});
+
+test('plans live side by side; files and diffs can be limited to one plan', async (t) => {
+  const gitdir = tempRepo();
+  const mirror = await MirrorRepository.open(gitdir);
+  const first = await mirror.commit([{ path: 'a/cluster/Namespace/n1.yaml', content: '1\n' }, { path: 'ab/cluster/Namespace/n2.yaml', content: '2\n' }], 'one');
+  const second = await mirror.commit([{ path: 'ab/cluster/Namespace/n2.yaml', content: '3\n' }], 'two');
+  t.deepEqual([...(await mirror.files(second?.oid, 'a')).keys()], ['a/cluster/Namespace/n1.yaml']);
+  t.deepEqual(await mirror.diff(first?.oid, second!.oid, 'a'), []);
+  t.is((await mirror.diff(first?.oid, second!.oid, 'ab')).length, 1);
+  t.is(await mirror.resolve(second!.oid.slice(0, 8)), second!.oid);
+  t.is(await mirror.resolve('main'), second!.oid);
+  await t.throwsAsync(mirror.resolve('nope'), { message: /unknown revision "nope"/ });
+  t.deepEqual((await mirror.log()).map((entry) => entry.message.trim()), ['two', 'one']);
+});
+
+test('paths that escape the plan directory are refused', async (t) => {
+  const mirror = await MirrorRepository.open(tempRepo());
+  await t.throwsAsync(mirror.commit([{ path: '../x.yaml', content: 'x' }], 'bad'), { message: 'invalid mirror path "../x.yaml"' });
+  await t.throwsAsync(mirror.commit([{ path: 'a//b.yaml', content: 'x' }], 'bad'), { message: 'invalid mirror path "a//b.yaml"' });
+});
