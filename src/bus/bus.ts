@@ -1,0 +1,146 @@
+// The message bus between stages: NATS JetStream. Three streams — source events, processed objects, mirror
+// commits — each with one subject per plan, so stages scale as durable consumers and a restarted stage resumes
+// where it acknowledged. Publishing carries a de-duplication id; consuming acknowledges only after the handler
+// succeeded and redelivers (with backoff) when it throws.
+import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import {
+  AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType,
+  type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
+} from '@nats-io/jetstream';
+
+export const streams = {
+  events: { name: 'LIFEBOAT_EVENTS', subject: 'lifeboat.events' },
+  objects: { name: 'LIFEBOAT_OBJECTS', subject: 'lifeboat.objects' },
+  commits: { name: 'LIFEBOAT_COMMITS', subject: 'lifeboat.commits' },
+} as const;
+
+export type StreamName = keyof typeof streams;
+
+export function subjectFor(stream: StreamName, plan: string): string {
+  return `${streams[stream].subject}.${plan}`;
+}
+
+export interface ConsumeOptions {
+  stream: StreamName;
+  plan: string;
+  /** Durable consumer name: one per stage and plan, shared by every replica of that stage. */
+  durable: string;
+  maxMessages?: number;
+  ackWaitMs?: number;
+  /** Called with a batch of messages that arrived together (at most maxMessages); ack happens after it resolves. */
+  handle: (messages: unknown[], raw: JsMsg[]) => Promise<void>;
+  onError?: (error: Error) => void;
+}
+
+export interface Subscription {
+  stop(): Promise<void>;
+  /** Messages delivered but not yet acknowledged, plus those waiting in the stream for this consumer. */
+  pending(): Promise<number>;
+}
+
+export class Bus {
+  readonly connection: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+
+  private constructor(connection: NatsConnection, js: JetStreamClient, jsm: JetStreamManager) {
+    this.connection = connection;
+    this.js = js;
+    this.jsm = jsm;
+  }
+
+  static async connect(url: string, name = 'lifeboat'): Promise<Bus> {
+    let connection: NatsConnection;
+    try {
+      connection = await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    } catch (error) {
+      throw new Error(`cannot reach NATS at ${url}: ${(error as Error).message} (set --nats or LIFEBOAT_NATS_URL)`, { cause: error });
+    }
+    const bus = new Bus(connection, jetstream(connection), await jetstreamManager(connection));
+    await bus.ensureStreams();
+    return bus;
+  }
+
+  /** Creates the streams when missing (idempotent). Messages are kept a day; duplicates are dropped for 2 minutes. */
+  async ensureStreams(): Promise<void> {
+    for (const stream of Object.values(streams)) {
+      const config = {
+        name: stream.name, subjects: [`${stream.subject}.>`], retention: RetentionPolicy.Limits, storage: StorageType.File,
+        max_age: nanos(24 * 3600_000), duplicate_window: nanos(120_000),
+      };
+      try {
+        await this.jsm.streams.info(stream.name);
+      } catch {
+        await this.jsm.streams.add(config);
+      }
+    }
+  }
+
+  async publish(stream: StreamName, plan: string, message: unknown, dedupId?: string): Promise<void> {
+    await this.js.publish(subjectFor(stream, plan), JSON.stringify(message), dedupId ? { msgID: dedupId } : undefined);
+  }
+
+  /** Consumes a plan's subject with a durable consumer; the returned subscription stops it. */
+  async consume(options: ConsumeOptions): Promise<Subscription> {
+    const stream = streams[options.stream];
+    const durable = `${options.durable}-${options.plan}`.replace(/[^A-Za-z0-9_-]/g, '_');
+    try {
+      await this.jsm.consumers.info(stream.name, durable);
+    } catch {
+      await this.jsm.consumers.add(stream.name, {
+        durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
+        filter_subject: subjectFor(options.stream, options.plan), ack_wait: nanos(options.ackWaitMs ?? 60_000), max_ack_pending: 20_000,
+      });
+    }
+    const consumer = await this.js.consumers.get(stream.name, durable);
+    let stopped = false;
+    let messages: ConsumerMessages | undefined;
+    const maxMessages = options.maxMessages ?? 500;
+    const loop = (async () => {
+      let attempt = 0;
+      while (!stopped) {
+        try {
+          messages = await consumer.consume({ max_messages: maxMessages });
+          let batch: JsMsg[] = [];
+          for await (const message of messages) {
+            batch.push(message);
+            // Hand over everything already buffered as one batch; the handler sees arrivals in order.
+            if (batch.length < maxMessages && messages.getPending() > 0) continue;
+            const current = batch;
+            batch = [];
+            try {
+              await options.handle(current.map((m) => m.json()), current);
+              for (const m of current) m.ack();
+              attempt = 0;
+            } catch (error) {
+              options.onError?.(error as Error);
+              attempt++;
+              const delay = Math.min(500 * 2 ** attempt, 30_000);
+              for (const m of current) m.nak(delay);
+            }
+            if (stopped) break;
+          }
+        } catch (error) {
+          if (stopped) break;
+          options.onError?.(error as Error);
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+      }
+    })();
+    return {
+      stop: async () => {
+        stopped = true;
+        messages?.stop();
+        await loop;
+      },
+      pending: async () => {
+        const info = await consumer.info(true).catch(() => undefined);
+        return info ? info.num_pending + info.num_ack_pending : 0;
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.connection.drain().catch(() => this.connection.close());
+  }
+}

@@ -1,0 +1,145 @@
+// Synchronization state in Redis, one key family per plan (prefix `lifeboat:<plan>:`): watch checkpoints, mirror
+// and applied heads, the applied inventory (mirror path → blob), apply failures, locks and the failover flag.
+// Nothing here is the only copy of anything: losing it costs a full re-apply, never data.
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+
+export interface ApplyFailure {
+  path: string;
+  reason: string;
+  attempts: number;
+  at: string;
+}
+
+export class StateStore {
+  readonly redis: Redis;
+
+  private constructor(redis: Redis) {
+    this.redis = redis;
+  }
+
+  static async connect(url: string): Promise<StateStore> {
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true, retryStrategy: (times) => Math.min(times * 200, 2000) });
+    try {
+      await redis.connect();
+    } catch (error) {
+      redis.disconnect();
+      throw new Error(`cannot reach Redis at ${url}: ${(error as Error).message} (set --redis or LIFEBOAT_REDIS_URL)`, { cause: error });
+    }
+    return new StateStore(redis);
+  }
+
+  key(plan: string, name: string): string {
+    return `lifeboat:${plan}:${name}`;
+  }
+
+  // Watch checkpoints: resource (group/version/plural) → resourceVersion.
+  async checkpoints(plan: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.key(plan, 'checkpoints'));
+  }
+  async saveCheckpoint(plan: string, resource: string, resourceVersion: string): Promise<void> {
+    await this.redis.hset(this.key(plan, 'checkpoints'), resource, resourceVersion);
+  }
+  async clearCheckpoint(plan: string, resource: string): Promise<void> {
+    await this.redis.hdel(this.key(plan, 'checkpoints'), resource);
+  }
+
+  async getValue(plan: string, name: 'mirror-head' | 'applied-head' | 'plan-revision' | 'failover'): Promise<string | undefined> {
+    return (await this.redis.get(this.key(plan, name))) ?? undefined;
+  }
+  async setValue(plan: string, name: 'mirror-head' | 'applied-head' | 'plan-revision' | 'failover', value: string): Promise<void> {
+    await this.redis.set(this.key(plan, name), value);
+  }
+
+  // Applied inventory: mirror path → blob oid last applied to the destination.
+  async inventory(plan: string): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.redis.hgetall(this.key(plan, 'applied'))));
+  }
+  async recordApplied(plan: string, applied: Map<string, string>, deleted: string[]): Promise<void> {
+    const pipeline = this.redis.multi();
+    if (applied.size) pipeline.hset(this.key(plan, 'applied'), Object.fromEntries(applied));
+    if (deleted.length) pipeline.hdel(this.key(plan, 'applied'), ...deleted);
+    const done = [...applied.keys(), ...deleted];
+    if (done.length) pipeline.hdel(this.key(plan, 'failures'), ...done);
+    await pipeline.exec();
+  }
+
+  async failures(plan: string): Promise<ApplyFailure[]> {
+    const raw = await this.redis.hgetall(this.key(plan, 'failures'));
+    return Object.values(raw).map((value) => JSON.parse(value) as ApplyFailure).sort((a, b) => a.path.localeCompare(b.path));
+  }
+  async recordFailures(plan: string, failures: { path: string; reason: string }[]): Promise<void> {
+    if (!failures.length) return;
+    const existing = await this.redis.hmget(this.key(plan, 'failures'), ...failures.map((f) => f.path));
+    const entries: Record<string, string> = {};
+    failures.forEach((failure, index) => {
+      const previous = existing[index] ? (JSON.parse(existing[index]) as ApplyFailure) : undefined;
+      entries[failure.path] = JSON.stringify({ ...failure, attempts: (previous?.attempts ?? 0) + 1, at: new Date().toISOString() });
+    });
+    await this.redis.hset(this.key(plan, 'failures'), entries);
+  }
+
+  /** Forgets everything about a plan (used when a plan is removed). */
+  async forget(plan: string): Promise<void> {
+    const keys = await this.redis.keys(`lifeboat:${plan}:*`);
+    if (keys.length) await this.redis.del(...keys);
+  }
+
+  /** A lease-based lock: only one holder per name; renew before ttl expires or lose it. */
+  lock(plan: string, name: string, ttlMs = 10_000): Lease {
+    return new Lease(this.redis, this.key(plan, `lock:${name}`), ttlMs);
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+export class Lease {
+  private readonly redis: Redis;
+  readonly key: string;
+  private readonly ttlMs: number;
+  readonly token = randomUUID();
+  private timer: NodeJS.Timeout | undefined;
+  private held = false;
+
+  constructor(redis: Redis, key: string, ttlMs: number) {
+    this.redis = redis;
+    this.key = key;
+    this.ttlMs = ttlMs;
+  }
+
+  get isHeld(): boolean {
+    return this.held;
+  }
+
+  /** Tries once; true when this lease now holds the lock. */
+  async tryAcquire(): Promise<boolean> {
+    const result = await this.redis.set(this.key, this.token, 'PX', this.ttlMs, 'NX');
+    this.held = result === 'OK' || (await this.redis.get(this.key)) === this.token;
+    return this.held;
+  }
+
+  /** Keeps the lease alive until released; `onLost` fires if another holder took it over. */
+  keepAlive(onLost: () => void): void {
+    clearInterval(this.timer);
+    this.timer = setInterval(async () => {
+      const renewed = await this.redis.eval(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end",
+        1, this.key, this.token, String(this.ttlMs),
+      ).catch(() => 0);
+      if (renewed !== 1 && this.held) {
+        this.held = false;
+        clearInterval(this.timer);
+        onLost();
+      }
+    }, Math.floor(this.ttlMs / 3));
+  }
+
+  async release(): Promise<void> {
+    clearInterval(this.timer);
+    if (!this.held) return;
+    this.held = false;
+    await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.key, this.token).catch(() => 0);
+  }
+}
