@@ -6,4 +6,5 @@ if (major < 24) {
   process.exit(3);
 }
 const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: open connections (NATS, Redis) must not keep a finished command alive.
+process.exit(await main(process.argv.slice(2)));

@@ -29,6 +29,8 @@ export interface ConsumeOptions {
   ackWaitMs?: number;
   /** Called with a batch of messages that arrived together (at most maxMessages); ack happens after it resolves. */
   handle: (messages: unknown[], raw: JsMsg[]) => Promise<void>;
+  /** The handler acknowledges (or naks) the raw messages itself, e.g. after they were committed in a later batch. */
+  manualAck?: boolean;
   onError?: (error: Error) => void;
 }
 
@@ -110,7 +112,7 @@ export class Bus {
             batch = [];
             try {
               await options.handle(current.map((m) => m.json()), current);
-              for (const m of current) m.ack();
+              if (!options.manualAck) for (const m of current) m.ack();
               attempt = 0;
             } catch (error) {
               options.onError?.(error as Error);

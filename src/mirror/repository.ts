@@ -89,17 +89,18 @@ export class MirrorRepository {
   }
 
   /**
-   * Applies `changes` on top of the branch head and commits them with `message`. Returns undefined when the tree
+   * Applies `changes` on top of the branch head and commits them with `message` (or the message built from what
+   * really changed). Returns undefined when the tree
    * does not change (no empty commits). Calls are serialised; the branch ref moves only if it still points at the
    * parent this commit was built on.
    */
-  commit(changes: FileChange[], message: string, author: Author = defaultAuthor): Promise<CommitResult | undefined> {
+  commit(changes: FileChange[], message: string | ((applied: PathChange[]) => string), author: Author = defaultAuthor): Promise<CommitResult | undefined> {
     const run = this.queue.then(() => this.commitNow(changes, message, author));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async commitNow(changes: FileChange[], message: string, author: Author): Promise<CommitResult | undefined> {
+  private async commitNow(changes: FileChange[], messageOf: string | ((applied: PathChange[]) => string), author: Author): Promise<CommitResult | undefined> {
     const parent = await this.head();
     const parentTree = parent ? (await git.readCommit({ fs, gitdir: this.gitdir, oid: parent, cache: this.cache })).commit.tree : undefined;
     const blobs = new Map<string, string | null>();
@@ -111,6 +112,8 @@ export class MirrorRepository {
     const tree = await this.rewriteTree('', parentTree, [...blobs.entries()].map(([file, oid]) => ({ path: file, oid })), applied);
     const emptyTree = await git.writeTree({ fs, gitdir: this.gitdir, tree: [] });
     if ((tree ?? emptyTree) === (parentTree ?? emptyTree) || applied.length === 0) return undefined;
+    applied.sort((a, b) => a.path.localeCompare(b.path));
+    const message = typeof messageOf === 'string' ? messageOf : messageOf(applied);
     const now = Math.floor(Date.now() / 1000);
     const signature = { ...author, timestamp: now, timezoneOffset: 0 };
     const oid = await git.writeCommit({ fs, gitdir: this.gitdir, commit: {
@@ -119,7 +122,7 @@ export class MirrorRepository {
     } });
     if ((await this.head()) !== parent) throw new Error(`mirror branch ${this.branch} moved while committing; retry the batch`);
     await git.writeRef({ fs, gitdir: this.gitdir, ref: this.ref, value: oid, force: true });
-    return { oid, changes: applied.sort((a, b) => a.path.localeCompare(b.path)) };
+    return { oid, changes: applied };
   }
 
   /** Rewrites only the subtrees on the changed paths; returns the new tree oid, or undefined when it is empty. */

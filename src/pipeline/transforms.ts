@@ -23,6 +23,7 @@ export const annotations = {
   savedPaths: 'lifeboat.dev/saved-paths',
   owners: 'lifeboat.dev/owners',
   revision: 'lifeboat.dev/revision',
+  sourceNamespace: 'lifeboat.dev/source-namespace',
 } as const;
 export const planLabel = 'lifeboat.dev/plan';
 /** DaemonSets are deactivated by a node selector no node carries. */

@@ -1,0 +1,86 @@
+// `lifeboat run` (the pipeline for every plan) and `lifeboat status` (what each plan is doing, from Redis).
+import path from 'node:path';
+import type { Command } from 'commander';
+import { Bus } from '../bus/bus.ts';
+import { createMetrics, serveMetrics } from '../metrics/metrics.ts';
+import { MirrorRepository } from '../mirror/repository.ts';
+import { readIdentities, Runtime, type PlanStatus } from '../pipeline/runtime.ts';
+import { StateStore } from '../state/state.ts';
+import { createLogger } from '../util/log.ts';
+import { formatTable } from './format.ts';
+
+const natsDefault = () => process.env.LIFEBOAT_NATS_URL ?? 'nats://127.0.0.1:4222';
+const redisDefault = () => process.env.LIFEBOAT_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export function registerRun(program: Command): void {
+  program.command('run').description('replicate every plan: listener, processor, mirror writer and synchronizer')
+    .option('--plans <source>', 'plans: a directory, a bare repository, or URL[#branch][:subdir] (token: $LIFEBOAT_PLANS_TOKEN)', 'plans')
+    .option('--mirror <dir>', 'the mirror repository (a bare git repository; created when missing)', '.lifeboat/mirror.git')
+    .option('--nats <url>', 'NATS server with JetStream (default: $LIFEBOAT_NATS_URL or nats://127.0.0.1:4222)')
+    .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
+    .option('--metrics-addr <host:port>', 'where /metrics, /healthz and /readyz listen', '127.0.0.1:9464')
+    .option('--identity <file...>', 'age identity files that decrypt Secrets at the destination (default: $LIFEBOAT_AGE_IDENTITY_FILE)')
+    .option('--plan-poll-interval <ms>', 'how often the plans source is polled', '10000')
+    .action(async (options: { plans: string; mirror: string; nats?: string; redis?: string; metricsAddr: string; identity?: string[]; planPollInterval: string }) => {
+      const log = createLogger();
+      const identityFiles = options.identity ?? (process.env.LIFEBOAT_AGE_IDENTITY_FILE ? [process.env.LIFEBOAT_AGE_IDENTITY_FILE] : []);
+      const identities = readIdentities(identityFiles);
+      const bus = await Bus.connect(options.nats ?? natsDefault());
+      const state = await StateStore.connect(options.redis ?? redisDefault());
+      const mirror = await MirrorRepository.open(path.resolve(options.mirror));
+      const metrics = createMetrics();
+      const runtime = new Runtime({ plans: options.plans, mirror, bus, state, metrics, log, identities, planPollMs: Number(options.planPollInterval) });
+      const server = await serveMetrics(metrics, options.metricsAddr, () => runtime.ready());
+      log.info({ metrics: `http://${server.address}/metrics`, mirror: mirror.gitdir, plans: options.plans }, 'lifeboat running');
+      let stopping: Promise<void> | undefined;
+      const shutdown = (signal: string) => {
+        stopping ??= (async () => {
+          log.info({ signal }, 'shutting down: finishing in-flight batches');
+          await runtime.stop();
+          await server.close();
+          await bus.close();
+          await state.close();
+          log.flush();
+        })();
+        return stopping;
+      };
+      await runtime.start();
+      await new Promise<void>((resolve) => {
+        for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutdown(signal).then(resolve));
+      });
+    });
+
+  program.command('status').description('per plan: mirror head, applied head, objects by kind, lag and last errors')
+    .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (options: { redis?: string; output: string }) => {
+      const state = await StateStore.connect(options.redis ?? redisDefault());
+      try {
+        const keys = (await state.redis.keys('lifeboat:*:status')).filter((key) => key !== 'lifeboat:_plans:status').sort();
+        const plans = (await Promise.all(keys.map((key) => state.redis.get(key)))).filter((v): v is string => v !== null).map((v) => JSON.parse(v) as PlanStatus);
+        const plansSource = JSON.parse((await state.redis.get('lifeboat:_plans:status')) ?? '{}') as { appliedRevision?: string; latestRevision?: string; errors?: { file: string; line: number; column: number; message: string }[] };
+        if (options.output === 'json') {
+          process.stdout.write(`${JSON.stringify({ plans, plansSource }, null, 2)}\n`);
+          return;
+        }
+        if (!plans.length) process.stdout.write('no plan is running (start one with `lifeboat run`)\n');
+        else {
+          process.stdout.write(formatTable(['PLAN', 'MIRROR HEAD', 'APPLIED', 'OBJECTS', 'LAG', 'ERRORS', 'UPDATED'], plans.map((plan) => [
+            plan.plan, plan.mirrorHead?.slice(0, 12) ?? '-', plan.appliedHead === plan.mirrorHead ? 'in sync' : plan.appliedHead?.slice(0, 12) ?? '-',
+            String(Object.values(plan.objectsByKind).reduce((a, b) => a + b, 0)), plan.lagSeconds === undefined ? '-' : `${plan.lagSeconds.toFixed(2)}s`,
+            String(plan.lastErrors.length), plan.updatedAt,
+          ])));
+          for (const plan of plans) {
+            process.stdout.write(`\n${plan.plan}: ${Object.entries(plan.objectsByKind).map(([kind, count]) => `${kind} ${count}`).join(', ') || 'no objects'}\n`);
+            for (const error of plan.lastErrors) process.stdout.write(`  ✘ ${error.path}: ${error.reason} (${error.attempts} attempts)\n`);
+          }
+        }
+        if (plansSource.errors?.length) {
+          process.stdout.write(`\nplans revision ${plansSource.latestRevision} is invalid (running: ${plansSource.appliedRevision ?? 'none'}):\n`);
+          for (const error of plansSource.errors) process.stdout.write(`  ${error.file}:${error.line}:${error.column}: ${error.message}\n`);
+        }
+      } finally {
+        await state.close();
+      }
+    });
+}

@@ -1,0 +1,64 @@
+// Prometheus metrics (`lifeboat_*`) and the HTTP endpoints `/metrics`, `/healthz`, `/readyz`, on loopback unless
+// configured otherwise. One registry per process, passed to every component (no module-level singleton).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'lifeboat_process_' });
+  const registers = [registry];
+  return {
+    registry,
+    events: new Counter({ name: 'lifeboat_source_events_total', help: 'Source events published by the listener', labelNames: ['plan', 'type'] as const, registers }),
+    objects: new Counter({ name: 'lifeboat_processed_objects_total', help: 'Objects processed, by outcome', labelNames: ['plan', 'outcome'] as const, registers }),
+    commits: new Counter({ name: 'lifeboat_mirror_commits_total', help: 'Mirror commits written', labelNames: ['plan'] as const, registers }),
+    commitDuration: new Histogram({ name: 'lifeboat_mirror_commit_duration_seconds', help: 'Time to write one mirror commit', labelNames: ['plan'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
+    applies: new Counter({ name: 'lifeboat_applies_total', help: 'Objects applied or deleted at the destination, by action', labelNames: ['plan', 'action'] as const, registers }),
+    applyErrors: new Counter({ name: 'lifeboat_apply_errors_total', help: 'Objects that failed to apply at the destination', labelNames: ['plan'] as const, registers }),
+    lag: new Histogram({ name: 'lifeboat_replication_lag_seconds', help: 'From the source event to the destination apply', labelNames: ['plan'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 300], registers }),
+    queueDepth: new Gauge({ name: 'lifeboat_queue_depth', help: 'Messages waiting for a stage', labelNames: ['plan', 'stage'] as const, registers }),
+    planErrors: new Gauge({ name: 'lifeboat_plan_errors', help: 'Errors in the newest plans revision (non-zero: it was not applied)', registers }),
+    ready: new Gauge({ name: 'lifeboat_ready', help: '1 when every plan finished its initial sync', registers }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export interface MetricsServer {
+  address: string;
+  close(): Promise<void>;
+}
+
+/** Serves the registry; `ready()` decides /readyz. `addr` is host:port (default 127.0.0.1:9464; port 0 picks one). */
+export async function serveMetrics(metrics: Metrics, addr: string, ready: () => boolean): Promise<MetricsServer> {
+  const colon = addr.lastIndexOf(':');
+  const host = colon > 0 ? addr.slice(0, colon).replace(/^\[|\]$/g, '') : '127.0.0.1';
+  const port = Number(colon >= 0 ? addr.slice(colon + 1) : addr);
+  const server = http.createServer(async (req, res) => {
+    if (req.url === '/metrics') {
+      res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+    } else if (req.url === '/healthz') {
+      res.writeHead(200).end('ok\n');
+    } else if (req.url === '/readyz') {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503).end(ok ? 'ok\n' : 'initial sync in progress\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    address: `${address.address}:${address.port}`,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}

@@ -1,0 +1,253 @@
+// The listener: list+watch of every kind a plan selects in the source (read-only identity), published to the
+// `events` stream with de-duplication ids. Each kind resumes from its resourceVersion checkpoint in Redis after a
+// restart; a 410 Gone re-lists; server-side watch timeouts, bookmarks, reconnects with backoff and a watchdog keep
+// a watch from ever stalling silently. Kinds that appear later (a new CRD) are picked up by periodic discovery.
+import type { IncomingMessage } from 'node:http';
+import { KubeError, type KubeClient } from '../kube/client.ts';
+import { ResourceIndex, type ApiResource } from '../kube/discovery.ts';
+import type { KubeObject } from '../kube/ref.ts';
+import type { Logger } from '../util/log.ts';
+import { isExcludedKind } from './exclusions.ts';
+import type { SourceEvent } from './messages.ts';
+
+export interface ListenerOptions {
+  plan: string;
+  client: KubeClient;
+  selectsKind: (resource: ApiResource) => boolean;
+  checkpoints: {
+    load(): Promise<Record<string, string>>;
+    save(resource: string, resourceVersion: string): Promise<void>;
+    clear(resource: string): Promise<void>;
+  };
+  /** Publishes one event durably (resolves once JetStream has it). */
+  publish: (event: SourceEvent, dedupId: string) => Promise<void>;
+  /** Makes an object safe to publish (encrypts Secret data); runs before anything leaves this process. */
+  protect: (object: KubeObject) => Promise<KubeObject | undefined>;
+  log: Logger;
+  onEvent?: (type: SourceEvent['type'], resource: string) => void;
+  watchTimeoutSeconds?: number;
+  rediscoverMs?: number;
+  listPageSize?: number;
+}
+
+const resourceId = (resource: ApiResource) => `${resource.group || 'core'}/${resource.version}/${resource.plural}`;
+
+function resourcePath(resource: ApiResource): string {
+  return resource.group === '' ? `/api/${resource.version}/${resource.plural}` : `/apis/${resource.group}/${resource.version}/${resource.plural}`;
+}
+
+/** Drops what no stage needs before an object travels (managedFields are often most of its bytes). */
+function slim(object: KubeObject): KubeObject {
+  const { managedFields: _managedFields, ...metadata } = object.metadata;
+  return { ...object, metadata };
+}
+
+export class Listener {
+  private readonly options: ListenerOptions;
+  private readonly watchers = new Map<string, KindWatcher>();
+  private stopped = false;
+  private discoveryTimer: NodeJS.Timeout | undefined;
+  private initialSyncs = new Set<string>();
+
+  constructor(options: ListenerOptions) {
+    this.options = options;
+  }
+
+  /** Resolves once every selected kind has finished its initial list (or resumed from a checkpoint). */
+  async start(): Promise<void> {
+    await this.rediscover();
+    const schedule = () => {
+      this.discoveryTimer = setTimeout(async () => {
+        await this.rediscover().catch((error: Error) => this.options.log.warn({ err: error.message }, 'discovery failed; retrying'));
+        if (!this.stopped) schedule();
+      }, this.options.rediscoverMs ?? 15_000);
+    };
+    schedule();
+    await Promise.all([...this.watchers.values()].map((watcher) => watcher.ready));
+  }
+
+  /** Kinds being watched, for status. */
+  kinds(): string[] {
+    return [...this.watchers.keys()].sort();
+  }
+
+  get initialSyncPending(): number {
+    return this.initialSyncs.size;
+  }
+
+  private async rediscover(): Promise<void> {
+    const index = await ResourceIndex.discover(this.options.client);
+    const checkpoints = await this.options.checkpoints.load();
+    const wanted = index.listWatchable().filter((resource) => !isExcludedKind(resource.group, resource.kind) && this.options.selectsKind(resource));
+    for (const resource of wanted) {
+      const id = resourceId(resource);
+      if (this.watchers.has(id) || this.stopped) continue;
+      this.initialSyncs.add(id);
+      const watcher = new KindWatcher(resource, checkpoints[id], this.options, () => this.initialSyncs.delete(id));
+      this.watchers.set(id, watcher);
+      this.options.log.info({ resource: id, resumeFrom: checkpoints[id] ?? null }, checkpoints[id] ? 'resuming watch' : 'listing');
+      watcher.run();
+    }
+    const wantedIds = new Set(wanted.map(resourceId));
+    for (const [id, watcher] of this.watchers) {
+      if (!wantedIds.has(id)) {
+        this.options.log.info({ resource: id }, 'kind no longer served or selected; stopping its watch');
+        watcher.stop();
+        this.watchers.delete(id);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.discoveryTimer);
+    await Promise.all([...this.watchers.values()].map((watcher) => watcher.stop()));
+  }
+}
+
+class KindWatcher {
+  readonly ready: Promise<void>;
+  private markReady!: () => void;
+  private readonly resource: ApiResource;
+  private readonly id: string;
+  private resourceVersion: string | undefined;
+  private readonly options: ListenerOptions;
+  private readonly onInitialSync: () => void;
+  private stopped = false;
+  private stream: IncomingMessage | undefined;
+  private loop: Promise<void> | undefined;
+
+  constructor(resource: ApiResource, checkpoint: string | undefined, options: ListenerOptions, onInitialSync: () => void) {
+    this.resource = resource;
+    this.id = resourceId(resource);
+    this.resourceVersion = checkpoint;
+    this.options = options;
+    this.onInitialSync = onInitialSync;
+    this.ready = new Promise((resolve) => (this.markReady = resolve));
+  }
+
+  run(): void {
+    this.loop = this.runLoop();
+  }
+
+  private async runLoop(): Promise<void> {
+    let backoff = 500;
+    while (!this.stopped) {
+      try {
+        if (!this.resourceVersion) await this.list();
+        this.initialSyncDone();
+        await this.watch();
+        backoff = 500;
+      } catch (error) {
+        if (this.stopped) break;
+        if (error instanceof KubeError && (error.code === 410 || error.reason === 'Expired' || error.reason === 'Gone')) {
+          this.options.log.info({ resource: this.id }, 'watch expired (410 Gone); re-listing');
+          this.resourceVersion = undefined;
+          await this.options.checkpoints.clear(this.id);
+          continue;
+        }
+        if (error instanceof KubeError && (error.code === 404 || error.code === 403)) {
+          this.options.log.warn({ resource: this.id, err: error.message }, 'cannot list this kind; retrying later');
+          this.initialSyncDone();
+        } else {
+          this.options.log.warn({ resource: this.id, err: (error as Error).message, retryInMs: backoff }, 'watch failed; reconnecting');
+        }
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 30_000);
+      }
+    }
+  }
+
+  private initialSyncDone(): void {
+    this.onInitialSync();
+    this.markReady();
+  }
+
+  private async emit(type: 'source.upserted' | 'source.deleted', raw: KubeObject): Promise<void> {
+    const object = await this.options.protect(slim(raw));
+    if (!object) return;
+    const event: SourceEvent = { type, plan: this.options.plan, resource: { group: this.resource.group, version: this.resource.version, kind: this.resource.kind, namespaced: this.resource.namespaced }, object, observedAt: Date.now() };
+    const metadata = raw.metadata as { uid?: string; resourceVersion?: string };
+    await this.options.publish(event, `${this.options.plan}:${metadata.uid ?? raw.metadata.name}:${metadata.resourceVersion ?? ''}:${type}`);
+    this.options.onEvent?.(type, this.id);
+  }
+
+  private async list(): Promise<void> {
+    let continueToken: string | undefined;
+    let listVersion: string | undefined;
+    do {
+      const page = await this.options.client.request<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>(
+        'GET', resourcePath(this.resource), undefined, { query: { limit: this.options.listPageSize ?? 500, continue: continueToken } });
+      listVersion ??= page.metadata.resourceVersion;
+      const apiVersion = this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
+      for (const item of page.items) await this.emit('source.upserted', { ...item, apiVersion, kind: this.resource.kind });
+      continueToken = page.metadata.continue || undefined;
+    } while (continueToken);
+    this.resourceVersion = listVersion;
+    if (listVersion) await this.options.checkpoints.save(this.id, listVersion);
+  }
+
+  /** One watch request: ends normally when the server closes it (timeoutSeconds) or the watchdog fires. */
+  private async watch(): Promise<void> {
+    const timeoutSeconds = (this.options.watchTimeoutSeconds ?? 240) + Math.floor(Math.random() * 60);
+    const stream = await this.options.client.stream(resourcePath(this.resource), {
+      query: { watch: true, allowWatchBookmarks: true, resourceVersion: this.resourceVersion, timeoutSeconds }, timeoutMs: (timeoutSeconds + 30) * 1000,
+    });
+    this.stream = stream;
+    let buffer = '';
+    let failure: Error | undefined;
+    let chain = Promise.resolve();
+    // Watchdog: bookmarks arrive about once a minute even when nothing changes; silence beyond the timeout means a
+    // half-open connection, so the request timeout above destroys the socket and the loop reconnects.
+    await new Promise<void>((resolve) => {
+      stream.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString('utf8');
+        let newline: number;
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          if (!line.trim()) continue;
+          chain = chain.then(() => this.handle(line)).catch((error: Error) => {
+            failure ??= error;
+            stream.destroy();
+          });
+        }
+      });
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', (error) => {
+        failure ??= new KubeError(`watch ${this.id}: ${error.message}`, 0, 'ConnectionError');
+        resolve();
+      });
+    });
+    await chain;
+    this.stream = undefined;
+    if (failure) throw failure;
+  }
+
+  private async handle(line: string): Promise<void> {
+    const event = JSON.parse(line) as { type: string; object: KubeObject & { code?: number; reason?: string; message?: string } };
+    if (event.type === 'ERROR') {
+      const status = event.object;
+      throw new KubeError(`watch ${this.id}: ${status.message ?? 'error'}`, status.code ?? 500, status.reason ?? 'WatchError');
+    }
+    const resourceVersion = (event.object.metadata as { resourceVersion?: string }).resourceVersion;
+    if (event.type === 'ADDED' || event.type === 'MODIFIED') await this.emit('source.upserted', event.object);
+    else if (event.type === 'DELETED') await this.emit('source.deleted', event.object);
+    if (resourceVersion) {
+      this.resourceVersion = resourceVersion;
+      await this.options.checkpoints.save(this.id, resourceVersion);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stream?.destroy();
+    this.markReady();
+    await this.loop;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,361 @@
+// `lifeboat run`: the composition root. Connects NATS, Redis and the mirror, follows the plans source, and runs for
+// every plan its listener, processor, mirror writer (one per plan across processes: a Redis lease) and synchronizer.
+// Stages only talk through JetStream, so each could run in its own process; here they share one.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Bus, type Subscription } from '../bus/bus.ts';
+import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { refFromMirrorPath } from '../kube/ref.ts';
+import { type Metrics } from '../metrics/metrics.ts';
+import { MirrorRepository } from '../mirror/repository.ts';
+import { hasErrors, loadPlans, resolveKubeconfigPath, originKey, type PlanError } from '../plan/load.ts';
+import { parseDuration } from '../plan/duration.ts';
+import type { ManagedCluster, RecoveryPlan } from '../plan/schema.ts';
+import { createPlanSource, parsePlanSource, type PlanSnapshot } from '../plan/source.ts';
+import { PlanWatcher, type PlanChangeSet } from '../plan/watcher.ts';
+import type { StateStore } from '../state/state.ts';
+import type { Logger } from '../util/log.ts';
+import { Listener } from './listener.ts';
+import { isCommitMessage, isObjectMessage, isSourceEvent, type ObjectMessage } from './messages.ts';
+import { MirrorWriter } from './mirror-writer.ts';
+import { compilePlan, processEvent } from './processor.ts';
+import { encryptSecret } from './secrets.ts';
+import { Synchronizer } from './synchronizer.ts';
+
+export interface ClusterAccess {
+  name: string;
+  kubeconfig: string;
+  context: string | undefined;
+}
+
+export interface PlanContext {
+  plan: RecoveryPlan;
+  /** How to reach each cluster, or why the plan cannot run from here (it then fails alone). */
+  source: ClusterAccess | { error: string };
+  destination: ClusterAccess | { error: string };
+}
+
+export interface RuntimeOptions {
+  plans: string;
+  mirror: MirrorRepository;
+  bus: Bus;
+  state: StateStore;
+  metrics: Metrics;
+  log: Logger;
+  identities: string[];
+  planPollMs?: number;
+  /** Who is writing: shown in logs and used to tell lease holders apart. */
+  instance?: string;
+}
+
+export interface PlanStatus {
+  plan: string;
+  planRevision: string | undefined;
+  mirrorHead: string | undefined;
+  appliedHead: string | undefined;
+  objectsByKind: Record<string, number>;
+  lagSeconds: number | undefined;
+  mirrorWriter: boolean;
+  kinds: string[];
+  initialSync: 'listing' | 'done';
+  lastErrors: { path: string; reason: string; attempts: number; at: string }[];
+  updatedAt: string;
+}
+
+function clusterAccess(cluster: ManagedCluster, definedIn: string): ClusterAccess | { error: string } {
+  if (!cluster.spec.kubeconfig) return { error: `ManagedCluster ${cluster.metadata.name} uses a secretRef, which only the in-cluster operator can read; give lifeboat run a kubeconfig path` };
+  return { name: cluster.metadata.name, kubeconfig: resolveKubeconfigPath(definedIn, cluster.spec.kubeconfig.path), context: cluster.spec.kubeconfig.context };
+}
+
+function access(cluster: ClusterAccess | { error: string }): ClusterAccess {
+  if ('error' in cluster) throw new Error(cluster.error);
+  return cluster;
+}
+
+/** Plans of a snapshot with their clusters resolved; any error makes the whole revision invalid. */
+export function evaluatePlans(snapshot: PlanSnapshot, baseDir: string): { plans: Map<string, PlanContext>; errors: PlanError[] } {
+  const files = snapshot.files.map((file) => ({ ...file, path: path.isAbsolute(file.path) ? file.path : path.join(baseDir, file.path) }));
+  const set = loadPlans(files);
+  const errors = set.errors.filter((error) => error.severity === 'error');
+  const plans = new Map<string, PlanContext>();
+  if (hasErrors(set)) return { plans, errors };
+  for (const [name, plan] of set.plans) {
+    const cluster = (clusterName: string) => {
+      const definition = set.clusters.get(clusterName)!;
+      return clusterAccess(definition, set.origins.get(originKey('ManagedCluster', clusterName))?.file ?? baseDir);
+    };
+    plans.set(name, { plan, source: cluster(plan.spec.source.cluster), destination: cluster(plan.spec.destination.cluster) });
+  }
+  return { plans, errors };
+}
+
+async function hashKey(state: StateStore): Promise<string> {
+  if (process.env.LIFEBOAT_HASH_KEY) return process.env.LIFEBOAT_HASH_KEY;
+  await state.redis.set('lifeboat:hash-key', randomBytes(32).toString('hex'), 'NX');
+  return (await state.redis.get('lifeboat:hash-key'))!;
+}
+
+export class Runtime {
+  private readonly options: RuntimeOptions;
+  private watcher: PlanWatcher<PlanContext, PlanError> | undefined;
+  readonly runners = new Map<string, PlanRunner>();
+  private planRevision: string | undefined;
+  private key = '';
+
+  constructor(options: RuntimeOptions) {
+    this.options = options;
+  }
+
+  async start(): Promise<void> {
+    this.key = await hashKey(this.options.state);
+    const spec = parsePlanSource(this.options.plans);
+    const source = createPlanSource(spec);
+    const baseDir = spec.type === 'directory' ? process.cwd() : process.cwd();
+    const log = this.options.log.child({ component: 'plans' });
+    this.watcher = new PlanWatcher<PlanContext, PlanError>({
+      source, intervalMs: this.options.planPollMs ?? 10_000,
+      evaluate: (snapshot) => evaluatePlans(snapshot, baseDir),
+      onChange: (changes) => this.apply(changes),
+      onInvalid: (revision, errors) => {
+        this.options.metrics.planErrors.set(errors.length);
+        log.error({ revision, errors: errors.map((error) => `${error.file}:${error.line}:${error.column}: ${error.message}`) }, 'plans revision is invalid; running plans are unchanged');
+        void this.options.state.redis.set('lifeboat:_plans:status', JSON.stringify({ source: source.description, latestRevision: revision, appliedRevision: this.planRevision, errors }));
+      },
+      onPollError: (error) => log.warn({ err: error.message }, 'cannot read plans; retrying'),
+    });
+    await this.watcher.poll();
+    const status = this.watcher.status();
+    if (!status.appliedRevision && status.lastPollError) throw new Error(`cannot read plans from ${source.description}: ${status.lastPollError}`);
+    this.watcher.start();
+  }
+
+  private async apply(changes: PlanChangeSet<PlanContext>): Promise<void> {
+    this.planRevision = changes.revision;
+    this.options.metrics.planErrors.set(0);
+    await this.options.state.redis.set('lifeboat:_plans:status', JSON.stringify({ appliedRevision: changes.revision, latestRevision: changes.revision, errors: [] }));
+    const log = this.options.log.child({ component: 'plans' });
+    log.info({ revision: changes.revision, added: changes.added.map((c) => c.plan.metadata.name), changed: changes.changed.map((c) => c.plan.metadata.name), removed: changes.removed }, 'plans changed');
+    for (const name of [...changes.removed, ...changes.changed.map((c) => c.plan.metadata.name)]) {
+      await this.runners.get(name)?.stop();
+      this.runners.delete(name);
+    }
+    for (const context of [...changes.added, ...changes.changed]) {
+      const runner = new PlanRunner(context, this.options, () => this.planRevision, this.key);
+      this.runners.set(context.plan.metadata.name, runner);
+      // One plan failing to start (its cluster unreachable) never stops the others; it retries by itself.
+      runner.start().catch((error: Error) => this.options.log.error({ plan: context.plan.metadata.name, err: error.message }, 'plan failed to start'));
+    }
+  }
+
+  /** True when every plan finished its initial list and applied its mirror head once. */
+  ready(): boolean {
+    return this.watcher?.status().appliedRevision !== undefined && [...this.runners.values()].every((runner) => runner.ready);
+  }
+
+  async stop(): Promise<void> {
+    await this.watcher?.stop();
+    await Promise.all([...this.runners.values()].map((runner) => runner.stop()));
+  }
+}
+
+export class PlanRunner {
+  readonly context: PlanContext;
+  private readonly options: RuntimeOptions;
+  private readonly planRevision: () => string | undefined;
+  private readonly hashKey: string;
+  private readonly log: Logger;
+  private readonly name: string;
+  private listener: Listener | undefined;
+  private subscriptions: Subscription[] = [];
+  private mirrorSubscription: Subscription | undefined;
+  private writer: MirrorWriter | undefined;
+  private synchronizer: Synchronizer | undefined;
+  private clients: KubeClient[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+  private listed = false;
+  private synced = false;
+  private lastLagSeconds: number | undefined;
+
+  constructor(context: PlanContext, options: RuntimeOptions, planRevision: () => string | undefined, hashKey: string) {
+    this.context = context;
+    this.options = options;
+    this.planRevision = planRevision;
+    this.hashKey = hashKey;
+    this.name = context.plan.metadata.name;
+    this.log = options.log.child({ plan: this.name });
+  }
+
+  get ready(): boolean {
+    return this.listed && this.synced;
+  }
+
+  async start(): Promise<void> {
+    const { plan } = this.context;
+    if (plan.spec.suspend) {
+      this.log.info('plan is suspended; not replicating');
+      this.listed = this.synced = true;
+      return;
+    }
+    const compiled = compilePlan(plan);
+    const { bus, state, metrics, mirror } = this.options;
+    const connect = async (access: ClusterAccess) => {
+      const client = await KubeClient.create(loadKubeConfig({ path: access.kubeconfig, context: access.context }), { maxSockets: plan.spec.sync.concurrency + 8 });
+      this.clients.push(client);
+      return client;
+    };
+    const source = access(this.context.source);
+    const sourceClient = await connect(source);
+    const destinationClient = await connect(access(this.context.destination));
+
+    // Synchronizer: applies every new mirror commit (and retries failures every 15 s).
+    const synchronizer = new Synchronizer({
+      plan: this.name, mirrorDir: compiled.mirrorDir, repository: mirror, client: destinationClient, state,
+      identities: this.options.identities, concurrency: plan.spec.sync.concurrency, log: this.log.child({ component: 'synchronizer' }),
+      onResult: (result, lagMs) => {
+        metrics.applies.inc({ plan: this.name, action: result.action });
+        if (result.action === 'failed') metrics.applyErrors.inc({ plan: this.name });
+        if (lagMs !== undefined && result.action !== 'failed') {
+          metrics.lag.observe({ plan: this.name }, lagMs / 1000);
+          this.lastLagSeconds = lagMs / 1000;
+        }
+      },
+    });
+    this.synchronizer = synchronizer;
+    const syncLease = state.lock(this.name, 'synchronizer', 15_000);
+    const runSync = async (observed?: Record<string, number>) => {
+      if (!syncLease.isHeld && !(await syncLease.tryAcquire())) return;
+      await synchronizer.sync(observed);
+      this.synced = true;
+    };
+    this.subscriptions.push(await bus.consume({
+      stream: 'commits', plan: this.name, durable: 'synchronizer', maxMessages: 100,
+      handle: async (messages) => {
+        const observed: Record<string, number> = {};
+        for (const message of messages) if (isCommitMessage(message)) Object.assign(observed, message.observed);
+        await runSync(observed);
+      },
+      onError: (error) => this.log.warn({ err: error.message }, 'synchronizer error; retrying'),
+    }));
+    syncLease.keepAlive(() => this.log.warn('lost the synchronizer lease'));
+
+    // Processor: source events → destination form → objects stream.
+    this.subscriptions.push(await bus.consume({
+      stream: 'events', plan: this.name, durable: 'processor', maxMessages: 500,
+      handle: async (messages, raws) => {
+        await Promise.all(messages.map(async (message, index) => {
+          if (!isSourceEvent(message)) return;
+          const out = processEvent(message, compiled);
+          metrics.objects.inc({ plan: this.name, outcome: out?.type ?? 'skipped' });
+          if (out) await bus.publish('objects', this.name, out, `${this.name}:${raws[index]!.seq}`);
+        }));
+      },
+      onError: (error) => this.log.warn({ err: error.message }, 'processor error; retrying'),
+    }));
+
+    // Mirror writer: one per plan across every lifeboat process, by lease.
+    const writer = new MirrorWriter({
+      plan: this.name, mirrorDir: compiled.mirrorDir, repository: mirror,
+      commitIntervalMs: parseDuration(plan.spec.sync.commitInterval), maxBatch: plan.spec.sync.maxBatch,
+      trailers: () => ({ Plan: this.name, 'Plan-Revision': this.planRevision() ?? 'unknown', 'Source-Cluster': source.name }),
+      publishCommit: (message) => bus.publish('commits', this.name, message, `${this.name}:${message.commit}`),
+      onCommit: ({ durationMs, commit }) => {
+        metrics.commits.inc({ plan: this.name });
+        metrics.commitDuration.observe({ plan: this.name }, durationMs / 1000);
+        void state.setValue(this.name, 'mirror-head', commit);
+      },
+      onFailed: (message) => this.log.warn({ object: message.summary, reason: message.reason }, 'object cannot be processed'),
+      log: this.log.child({ component: 'mirror' }),
+    });
+    this.writer = writer;
+    const mirrorLease = state.lock(this.name, 'mirror', 10_000);
+    const takeMirror = async () => {
+      if (this.stopped || this.mirrorSubscription || !(await mirrorLease.tryAcquire())) return;
+      this.log.info('this process is the mirror writer');
+      mirrorLease.keepAlive(async () => {
+        this.log.warn('lost the mirror writer lease; stopping');
+        await this.mirrorSubscription?.stop();
+        this.mirrorSubscription = undefined;
+      });
+      this.mirrorSubscription = await bus.consume({
+        stream: 'objects', plan: this.name, durable: 'mirror', maxMessages: plan.spec.sync.maxBatch, manualAck: true,
+        handle: async (messages, raws) => {
+          const valid = messages.map((message, index) => ({ message, raw: raws[index] })).filter((entry) => isObjectMessage(entry.message));
+          writer.add(valid.map((entry) => entry.message as ObjectMessage), valid.map((entry) => entry.raw));
+        },
+        onError: (error) => this.log.warn({ err: error.message }, 'mirror error; retrying'),
+      });
+    };
+    await takeMirror();
+    this.timers.push(setInterval(() => void takeMirror().catch(() => undefined), 3000));
+    this.timers.push(setInterval(() => void runSync().catch((error: Error) => this.log.warn({ err: error.message }, 'sync failed')), 15_000));
+    this.timers.push(setInterval(() => void this.publishStatus().catch(() => undefined), 2000));
+
+    // Listener last: everything downstream is ready for its events.
+    this.listener = new Listener({
+      plan: this.name, client: sourceClient, log: this.log.child({ component: 'listener' }),
+      selectsKind: (resource) => compiled.scope.selectsKind(resource.group, resource.kind, resource.namespaced),
+      checkpoints: {
+        load: () => state.checkpoints(this.name),
+        save: (resource, version) => state.saveCheckpoint(this.name, resource, version),
+        clear: (resource) => state.clearCheckpoint(this.name, resource),
+      },
+      publish: (event, dedupId) => bus.publish('events', this.name, event, dedupId),
+      protect: async (object) => {
+        if (object.kind !== 'Secret' || object.apiVersion !== 'v1') return object;
+        if (plan.spec.secrets.mode !== 'encrypt') return undefined;
+        return encryptSecret(object, plan.spec.secrets.recipients, this.hashKey);
+      },
+      onEvent: (type) => metrics.events.inc({ plan: this.name, type }),
+    });
+    const started = Date.now();
+    await this.listener.start();
+    this.listed = true;
+    this.log.info({ kinds: this.listener.kinds().length, seconds: (Date.now() - started) / 1000 }, 'initial list done');
+    await runSync();
+  }
+
+  async status(): Promise<PlanStatus> {
+    const { state, mirror } = this.options;
+    const mirrorHead = await mirror.head();
+    const objectsByKind: Record<string, number> = {};
+    const mirrorDir = this.context.plan.spec.mirror.path ?? this.name;
+    for (const file of (await mirror.files(mirrorHead, mirrorDir)).keys()) {
+      const { ref } = refFromMirrorPath(file);
+      const kind = ref.group ? `${ref.group}/${ref.kind}` : ref.kind;
+      objectsByKind[kind] = (objectsByKind[kind] ?? 0) + 1;
+    }
+    return {
+      plan: this.name, planRevision: this.planRevision(), mirrorHead, appliedHead: await state.getValue(this.name, 'applied-head'),
+      objectsByKind, lagSeconds: this.lastLagSeconds, mirrorWriter: this.mirrorSubscription !== undefined,
+      kinds: this.listener?.kinds() ?? [], initialSync: this.listed ? 'done' : 'listing',
+      lastErrors: (await state.failures(this.name)).slice(0, 20), updatedAt: new Date().toISOString(),
+    };
+  }
+
+  private async publishStatus(): Promise<void> {
+    const status = await this.status();
+    await this.options.state.redis.set(this.options.state.key(this.name, 'status'), JSON.stringify(status), 'EX', 3600);
+    for (const [stage, subscription] of [['processor', this.subscriptions[1]], ['synchronizer', this.subscriptions[0]], ['mirror', this.mirrorSubscription]] as const) {
+      if (subscription) this.options.metrics.queueDepth.set({ plan: this.name, stage }, await subscription.pending());
+    }
+  }
+
+  /** Graceful: stop listening, finish the batch in hand (commit it), then stop the consumers. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timers.forEach((timer) => clearInterval(timer));
+    await this.listener?.stop();
+    await this.writer?.stop();
+    await this.mirrorSubscription?.stop();
+    await Promise.all(this.subscriptions.map((subscription) => subscription.stop()));
+    await this.options.state.lock(this.name, 'mirror').release().catch(() => undefined);
+    this.clients.forEach((client) => client.close());
+  }
+}
+
+/** Reads age identities (AGE-SECRET-KEY-1… lines; # comments allowed) from files. */
+export function readIdentities(files: string[]): string[] {
+  return files.flatMap((file) => fs.readFileSync(file, 'utf8').split('\n').map((line) => line.trim()).filter((line) => line.startsWith('AGE-SECRET-KEY-')));
+}

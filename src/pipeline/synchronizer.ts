@@ -1,0 +1,274 @@
+// The synchronizer: makes the destination equal to the mirror branch, level-based. Each pass diffs the tree of the
+// last applied commit (Redis) against the mirror head, retries earlier failures, and applies the difference in the
+// one staged order (server-side apply, field manager `lifeboat`), deleting only objects that carry the plan label.
+// Every object gets the plan label and the revision annotation; owners are re-linked to destination UIDs. An object
+// that cannot be applied is reported with its reason and never blocks the others.
+import { parse } from 'yaml';
+import { isRetryable, KubeError, type KubeClient } from '../kube/client.ts';
+import { ResourceIndex } from '../kube/discovery.ts';
+import { describeRef, parseApiVersion, refFromMirrorPath, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
+import type { MirrorRepository } from '../mirror/repository.ts';
+import type { StateStore } from '../state/state.ts';
+import type { Logger } from '../util/log.ts';
+import { stagesOf } from './order.ts';
+import { decryptSecret, isEncryptedSecret } from './secrets.ts';
+import { annotations, planLabel } from './transforms.ts';
+
+export type ApplyAction = 'created' | 'configured' | 'unchanged' | 'deleted' | 'skipped' | 'failed';
+
+export interface ApplyResult {
+  path: string;
+  ref: UnversionedRef;
+  action: ApplyAction;
+  reason?: string;
+}
+
+export interface SyncReport {
+  revision: string | undefined;
+  results: ApplyResult[];
+}
+
+export interface SynchronizerOptions {
+  plan: string;
+  mirrorDir: string;
+  repository: MirrorRepository;
+  client: KubeClient;
+  state: StateStore;
+  identities: readonly string[];
+  concurrency: number;
+  log: Logger;
+  onResult?: (result: ApplyResult, lagMs: number | undefined) => void;
+}
+
+/** Kinds whose immutable fields may be changed by deleting and re-creating the object. */
+const recreateAllowed = new Set(['batch/Job']);
+
+interface WorkItem {
+  path: string;
+  ref: UnversionedRef;
+  oid: string | undefined;
+}
+
+export class Synchronizer {
+  private readonly options: SynchronizerOptions;
+  private index: ResourceIndex | undefined;
+  private running: Promise<SyncReport> | undefined;
+  private again = false;
+  private observed: Record<string, number> = {};
+
+  constructor(options: SynchronizerOptions) {
+    this.options = options;
+  }
+
+  /** Runs a pass, or (when one is running) schedules exactly one more after it. */
+  sync(observed: Record<string, number> = {}): Promise<SyncReport> {
+    Object.assign(this.observed, observed);
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      let report: SyncReport;
+      do {
+        this.again = false;
+        report = await this.pass();
+      } while (this.again);
+      return report;
+    })().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async destinationIndex(refresh = false): Promise<ResourceIndex> {
+    if (!this.index || refresh) this.index = await ResourceIndex.discover(this.options.client);
+    return this.index;
+  }
+
+  private async pass(): Promise<SyncReport> {
+    const { plan, repository, state, mirrorDir } = this.options;
+    if (await state.getValue(plan, 'failover')) return { revision: undefined, results: [] };
+    const target = await repository.head();
+    if (!target) return { revision: undefined, results: [] };
+    const appliedHead = await state.getValue(plan, 'applied-head');
+    const inventory = await state.inventory(plan);
+    const targetFiles = await repository.files(target, mirrorDir);
+    const work = new Map<string, WorkItem>();
+    const add = (path: string) => {
+      if (work.has(path)) return;
+      try {
+        work.set(path, { path, ref: refFromMirrorPath(path).ref, oid: targetFiles.get(path) });
+      } catch {
+        this.options.log.warn({ path }, 'not a mirror object path; ignored');
+      }
+    };
+    let known = appliedHead !== undefined;
+    if (known) {
+      try {
+        for (const change of await repository.diff(appliedHead, target, mirrorDir)) add(change.path);
+      } catch {
+        known = false; // the applied commit is gone from the mirror (history rewritten): compare everything
+      }
+    }
+    if (!known) for (const path of targetFiles.keys()) add(path);
+    // Earlier failures, and whatever the inventory has that the target does not (deletes missed, Redis rebuilt).
+    for (const failure of await state.failures(plan)) add(failure.path);
+    for (const path of inventory.keys()) if (!targetFiles.has(path)) add(path);
+
+    const results: ApplyResult[] = [];
+    const applies = [...work.values()].filter((item) => item.oid !== undefined && inventory.get(item.path) !== item.oid);
+    const deletes = [...work.values()].filter((item) => item.oid === undefined);
+    for (const item of work.values()) if (item.oid !== undefined && inventory.get(item.path) === item.oid) results.push({ path: item.path, ref: item.ref, action: 'unchanged' });
+
+    for (const group of stagesOf(applies.map((item) => ({ ...item.ref, item })), 'apply')) {
+      const groupResults = await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.apply(item, target, inventory.has(item.path)));
+      results.push(...groupResults);
+      if (group.waitForReady) await this.waitForCustomResourceDefinitions(group.refs.map(({ item }) => item).filter((item) => item.ref.kind === 'CustomResourceDefinition'));
+    }
+    for (const group of stagesOf(deletes.map((item) => ({ ...item.ref, item })), 'delete')) {
+      results.push(...(await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.delete(item))));
+    }
+
+    const applied = new Map<string, string>();
+    const deleted: string[] = [];
+    const failures: { path: string; reason: string }[] = [];
+    for (const result of results) {
+      const oid = targetFiles.get(result.path);
+      if (result.action === 'created' || result.action === 'configured') applied.set(result.path, oid!);
+      else if (result.action === 'deleted' || (result.action === 'skipped' && oid === undefined)) deleted.push(result.path);
+      else if (result.action === 'failed') failures.push({ path: result.path, reason: result.reason ?? 'unknown' });
+      const observedAt = this.observed[result.path];
+      if (result.action !== 'unchanged') {
+        this.options.onResult?.(result, observedAt === undefined ? undefined : Date.now() - observedAt);
+        delete this.observed[result.path];
+      }
+    }
+    await state.recordApplied(plan, applied, deleted);
+    await state.recordFailures(plan, failures);
+    await state.setValue(plan, 'applied-head', target);
+    if (applied.size || deleted.length || failures.length) {
+      this.options.log.info({ revision: target.slice(0, 12), applied: applied.size, deleted: deleted.length, failed: failures.length }, 'synchronized');
+    }
+    return { revision: target, results };
+  }
+
+  /** The object as the destination gets it: decrypted, labelled, annotated with the revision, owners re-linked. */
+  private async render(item: WorkItem, revision: string): Promise<KubeObject> {
+    let object = parse(await this.options.repository.readText(item.oid!)) as KubeObject;
+    if (isEncryptedSecret(object)) {
+      const sourceNamespace = object.metadata.annotations?.[annotations.sourceNamespace];
+      const decrypted = await decryptSecret(sourceNamespace ? { ...object, metadata: { ...object.metadata, namespace: sourceNamespace } } : object, this.options.identities);
+      object = { ...decrypted, metadata: { ...decrypted.metadata, namespace: object.metadata.namespace } };
+    }
+    object.metadata.labels = { ...(object.metadata.labels ?? {}), [planLabel]: this.options.plan };
+    object.metadata.annotations = { ...(object.metadata.annotations ?? {}), [annotations.revision]: revision };
+    const owners = object.metadata.annotations[annotations.owners];
+    if (owners) {
+      const references = [];
+      for (const owner of JSON.parse(owners) as { apiVersion: string; kind: string; name: string; blockOwnerDeletion?: boolean }[]) {
+        const live = await this.read({ ...parseApiVersion(owner.apiVersion), kind: owner.kind, namespace: object.metadata.namespace, name: owner.name });
+        if (live?.metadata.labels?.[planLabel] === this.options.plan && typeof live.metadata.uid === 'string') {
+          references.push({ apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: live.metadata.uid, ...(owner.blockOwnerDeletion ? { blockOwnerDeletion: true } : {}) });
+        }
+      }
+      if (references.length) object.metadata.ownerReferences = references;
+    }
+    return object;
+  }
+
+  private async read(ref: UnversionedRef): Promise<KubeObject | undefined> {
+    const index = await this.destinationIndex();
+    let path: string;
+    try {
+      path = index.objectPath(ref);
+    } catch {
+      return undefined; // the kind is not served (yet) or the owner is cluster-scoped/namespaced differently
+    }
+    try {
+      return await this.options.client.request<KubeObject>('GET', path);
+    } catch (error) {
+      if (error instanceof KubeError && error.code === 404) return undefined;
+      throw error;
+    }
+  }
+
+  private async apply(item: WorkItem, revision: string, existed: boolean): Promise<ApplyResult> {
+    const base = { path: item.path, ref: item.ref };
+    try {
+      const object = await this.render(item, revision);
+      const ref = refOf(object);
+      let index = await this.destinationIndex();
+      if (!index.byKind(ref.group, ref.kind)) index = await this.destinationIndex(true);
+      const path = index.path(ref, { namespace: ref.namespace, name: ref.name });
+      await retry(async () => {
+        try {
+          await this.options.client.request('PATCH', path, object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true } });
+        } catch (error) {
+          if (error instanceof KubeError && error.code === 422 && /immutable/i.test(error.message) && recreateAllowed.has(`${ref.group}/${ref.kind}`)) {
+            await this.options.client.request('DELETE', path, undefined, { query: { propagationPolicy: 'Background' } });
+            await this.options.client.request('PATCH', path, object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true } });
+            return;
+          }
+          throw error;
+        }
+      });
+      return { ...base, action: existed ? 'configured' : 'created' };
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.options.log.warn({ object: describeRef(item.ref), reason }, 'apply failed; will retry');
+      return { ...base, action: 'failed', reason };
+    }
+  }
+
+  private async delete(item: WorkItem): Promise<ApplyResult> {
+    const base = { path: item.path, ref: item.ref };
+    try {
+      const live = await this.read(item.ref);
+      if (!live) return { ...base, action: 'deleted', reason: 'already absent' };
+      if (live.metadata.labels?.[planLabel] !== this.options.plan) return { ...base, action: 'skipped', reason: `not deleted: it does not carry ${planLabel}=${this.options.plan}` };
+      const index = await this.destinationIndex();
+      await retry(() => this.options.client.request('DELETE', index.objectPath(item.ref), undefined, { query: { propagationPolicy: 'Background' } }).catch((error) => {
+        if (error instanceof KubeError && error.code === 404) return undefined;
+        throw error;
+      }));
+      return { ...base, action: 'deleted' };
+    } catch (error) {
+      return { ...base, action: 'failed', reason: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  private async waitForCustomResourceDefinitions(items: WorkItem[]): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (const item of items) {
+      while (Date.now() < deadline) {
+        const crd = await this.read(item.ref).catch(() => undefined) as (KubeObject & { status?: { conditions?: { type: string; status: string }[] } }) | undefined;
+        if (!crd || crd.status?.conditions?.some((condition) => condition.type === 'Established' && condition.status === 'True')) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+    if (items.length) await this.destinationIndex(true);
+  }
+}
+
+/** Retries throttling, server errors and broken connections with exponential backoff (4 tries). */
+async function retry<T>(action: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await action();
+    } catch (error) {
+      if (!isRetryable(error) || attempt >= 3) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+    }
+  }
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, action: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await action(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
