@@ -134,7 +134,7 @@ export class Synchronizer {
       const oid = targetFiles.get(result.path);
       if (result.action === 'created' || result.action === 'configured') applied.set(result.path, oid!);
       else if (result.action === 'deleted' || (result.action === 'skipped' && oid === undefined)) deleted.push(result.path);
-      else if (result.action === 'failed') failures.push({ path: result.path, reason: result.reason ?? 'unknown' });
+      else if (result.action === 'failed' || result.action === 'skipped') failures.push({ path: result.path, reason: result.reason ?? 'unknown' });
       const observedAt = this.observed[result.path];
       if (result.action !== 'unchanged') {
         this.options.onResult?.(result, observedAt === undefined ? undefined : Date.now() - observedAt);
@@ -198,6 +198,13 @@ export class Synchronizer {
       let index = await this.destinationIndex();
       if (!index.byKind(ref.group, ref.kind)) index = await this.destinationIndex(true);
       const path = index.path(ref, { namespace: ref.namespace, name: ref.name });
+      if (!existed) {
+        // Never overwrite what someone else owns: an object already there without our plan label is left alone.
+        const live = await this.read(ref);
+        if (live && live.metadata.labels?.[planLabel] !== this.options.plan) {
+          return { ...base, action: 'skipped', reason: `not applied: ${describeRef(ref)} already exists at the destination without ${planLabel}=${this.options.plan}` };
+        }
+      }
       await retry(async () => {
         try {
           await this.options.client.request('PATCH', path, object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true } });
