@@ -98,28 +98,36 @@ export class Bus {
     let stopped = false;
     let messages: ConsumerMessages | undefined;
     const maxMessages = options.maxMessages ?? 500;
+    // Messages are queued as they arrive and handed to the handler in batches: everything that arrived while the
+    // previous batch was being handled (at most maxMessages). One batch is handled at a time, in arrival order.
+    const queue: JsMsg[] = [];
+    let attempt = 0;
+    let draining: Promise<void> | undefined;
+    const drain = (): Promise<void> => {
+      draining ??= (async () => {
+        while (queue.length > 0) {
+          const current = queue.splice(0, maxMessages);
+          try {
+            await options.handle(current.map((m) => m.json()), current);
+            if (!options.manualAck) for (const m of current) m.ack();
+            attempt = 0;
+          } catch (error) {
+            options.onError?.(error as Error);
+            attempt++;
+            const delay = Math.min(500 * 2 ** attempt, 30_000);
+            for (const m of current) m.nak(delay);
+          }
+        }
+      })().finally(() => (draining = undefined));
+      return draining;
+    };
     const loop = (async () => {
-      let attempt = 0;
       while (!stopped) {
         try {
           messages = await consumer.consume({ max_messages: maxMessages });
-          let batch: JsMsg[] = [];
           for await (const message of messages) {
-            batch.push(message);
-            // Hand over everything already buffered as one batch; the handler sees arrivals in order.
-            if (batch.length < maxMessages && messages.getPending() > 0) continue;
-            const current = batch;
-            batch = [];
-            try {
-              await options.handle(current.map((m) => m.json()), current);
-              if (!options.manualAck) for (const m of current) m.ack();
-              attempt = 0;
-            } catch (error) {
-              options.onError?.(error as Error);
-              attempt++;
-              const delay = Math.min(500 * 2 ** attempt, 30_000);
-              for (const m of current) m.nak(delay);
-            }
+            queue.push(message);
+            if (!draining) setImmediate(() => void drain());
             if (stopped) break;
           }
         } catch (error) {
@@ -128,6 +136,7 @@ export class Bus {
           await new Promise((resolve) => setTimeout(resolve, 1000));
         }
       }
+      await draining;
     })();
     return {
       stop: async () => {

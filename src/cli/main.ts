@@ -1,6 +1,8 @@
 // The `lifeboat` command: parses the command line, runs the command, and turns errors into one clear line.
 import { Command, CommanderError } from 'commander';
 import { PrerequisiteError } from '../sandbox/binaries.ts';
+import { registerPlan } from './plan.ts';
+import { registerRun } from './run.ts';
 import { registerSandbox } from './sandbox.ts';
 
 export async function main(argv: string[]): Promise<number> {
@@ -9,6 +11,8 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError();
   registerSandbox(program);
+  registerRun(program);
+  registerPlan(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return Number(process.exitCode ?? 0);
@@ -22,5 +26,5 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
+  process.exit(await main(process.argv.slice(2)));
 }

@@ -50,27 +50,29 @@ export class KubeClient {
   readonly contextName: string;
   private readonly kubeConfig: KubeConfig;
   private readonly agent: https.Agent | http.Agent;
+  /** Watches hold their connection for minutes: they get their own pool so they never starve requests (or each other). */
+  private readonly watchAgent: https.Agent | http.Agent;
   private headers: Record<string, string> = {};
   private headersAt = 0;
 
-  private constructor(kubeConfig: KubeConfig, agent: https.Agent | http.Agent) {
+  private constructor(kubeConfig: KubeConfig, agent: https.Agent | http.Agent, watchAgent: https.Agent | http.Agent) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error(`kubeconfig context "${kubeConfig.getCurrentContext()}" has no cluster`);
     this.kubeConfig = kubeConfig;
     this.contextName = kubeConfig.getCurrentContext();
     this.server = new URL(cluster.server);
     this.agent = agent;
+    this.watchAgent = watchAgent;
   }
 
   static async create(kubeConfig: KubeConfig, options: ClientOptions = {}): Promise<KubeClient> {
     const tls: https.RequestOptions = {};
     await kubeConfig.applyToHTTPSOptions(tls);
-    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 32 };
     const server = kubeConfig.getCurrentCluster()?.server ?? '';
-    const agent = server.startsWith('http:')
-      ? new http.Agent(agentOptions)
-      : new https.Agent({ ...agentOptions, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized ?? true, servername: tls.servername });
-    return new KubeClient(kubeConfig, agent);
+    const makeAgent = (maxSockets: number) => server.startsWith('http:')
+      ? new http.Agent({ keepAlive: true, maxSockets })
+      : new https.Agent({ keepAlive: true, maxSockets, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized ?? true, servername: tls.servername });
+    return new KubeClient(kubeConfig, makeAgent(options.maxSockets ?? 32), makeAgent(Infinity));
   }
 
   /** Authorization headers can expire (exec plugins, rotated tokens): refresh them once a minute. */
@@ -103,14 +105,14 @@ export class KubeClient {
 
   /** Opens a streaming request (watch). The caller owns the returned response and must destroy it. */
   async stream(path: string, options: RequestOptions = {}): Promise<http.IncomingMessage> {
-    const response = await this.send('GET', path, undefined, options);
+    const response = await this.send('GET', path, undefined, options, this.watchAgent);
     const status = response.statusCode ?? 0;
     if (status >= 200 && status < 300) return response;
     const text = await readAll(response);
     throw toKubeError('GET', path, status, safeJson(text) ?? text);
   }
 
-  private async send(method: string, path: string, body: unknown, options: RequestOptions): Promise<http.IncomingMessage> {
+  private async send(method: string, path: string, body: unknown, options: RequestOptions, agent = this.agent): Promise<http.IncomingMessage> {
     const url = this.url(path, options.query);
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const headers: Record<string, string> = { Accept: 'application/json', ...(await this.authHeaders()) };
@@ -120,7 +122,7 @@ export class KubeClient {
     }
     const transport = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
-      const req = transport.request(url, { method, headers, agent: this.agent }, resolve);
+      const req = transport.request(url, { method, headers, agent }, resolve);
       req.setTimeout(options.timeoutMs ?? 60_000, () => req.destroy(new KubeError(`${method} ${url.pathname}: timed out`, 0, 'Timeout')));
       req.on('error', (error: Error & { code?: string }) => {
         reject(error instanceof KubeError ? error : new KubeError(`${method} ${url.pathname}: ${error.message}`, 0, error.code ?? 'ConnectionError'));
@@ -132,6 +134,7 @@ export class KubeClient {
 
   close(): void {
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 }
 

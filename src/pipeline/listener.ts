@@ -14,6 +14,8 @@ export interface ListenerOptions {
   plan: string;
   client: KubeClient;
   selectsKind: (resource: ApiResource) => boolean;
+  /** Objects worth publishing: in the plan's scope or able to enter it by a label change. */
+  relevant: (object: KubeObject, resource: ApiResource) => boolean;
   checkpoints: {
     load(): Promise<Record<string, string>>;
     save(resource: string, resourceVersion: string): Promise<void>;
@@ -164,12 +166,14 @@ class KindWatcher {
   }
 
   private async emit(type: 'source.upserted' | 'source.deleted', raw: KubeObject): Promise<void> {
+    if (!this.options.relevant(raw, this.resource)) return;
     const object = await this.options.protect(slim(raw));
     if (!object) return;
     const event: SourceEvent = { type, plan: this.options.plan, resource: { group: this.resource.group, version: this.resource.version, kind: this.resource.kind, namespaced: this.resource.namespaced }, object, observedAt: Date.now() };
     const metadata = raw.metadata as { uid?: string; resourceVersion?: string };
     await this.options.publish(event, `${this.options.plan}:${metadata.uid ?? raw.metadata.name}:${metadata.resourceVersion ?? ''}:${type}`);
     this.options.onEvent?.(type, this.id);
+    this.options.log.debug({ type, resource: this.id, name: raw.metadata.name, namespace: raw.metadata.namespace }, 'source event');
   }
 
   private async list(): Promise<void> {

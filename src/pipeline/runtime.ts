@@ -14,9 +14,11 @@ import { parseDuration } from '../plan/duration.ts';
 import type { ManagedCluster, RecoveryPlan } from '../plan/schema.ts';
 import { createPlanSource, parsePlanSource, type PlanSnapshot } from '../plan/source.ts';
 import { PlanWatcher, type PlanChangeSet } from '../plan/watcher.ts';
-import type { StateStore } from '../state/state.ts';
+import type { Lease, StateStore } from '../state/state.ts';
 import type { Logger } from '../util/log.ts';
+import { defaultExclusion } from './exclusions.ts';
 import { Listener } from './listener.ts';
+import { candidateOf, type KubeObject as TransformObject } from './transforms.ts';
 import { isCommitMessage, isObjectMessage, isSourceEvent, type ObjectMessage } from './messages.ts';
 import { MirrorWriter } from './mirror-writer.ts';
 import { compilePlan, processEvent } from './processor.ts';
@@ -172,6 +174,7 @@ export class PlanRunner {
   private writer: MirrorWriter | undefined;
   private synchronizer: Synchronizer | undefined;
   private clients: KubeClient[] = [];
+  private leases: Lease[] = [];
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private listed = false;
@@ -224,8 +227,12 @@ export class PlanRunner {
     });
     this.synchronizer = synchronizer;
     const syncLease = state.lock(this.name, 'synchronizer', 15_000);
+    this.leases.push(syncLease);
     const runSync = async (observed?: Record<string, number>) => {
-      if (!syncLease.isHeld && !(await syncLease.tryAcquire())) return;
+      if (!syncLease.isHeld) {
+        if (!(await syncLease.tryAcquire())) return;
+        syncLease.keepAlive(() => this.log.warn('lost the synchronizer lease; another process synchronizes this plan'));
+      }
       await synchronizer.sync(observed);
       this.synced = true;
     };
@@ -238,12 +245,12 @@ export class PlanRunner {
       },
       onError: (error) => this.log.warn({ err: error.message }, 'synchronizer error; retrying'),
     }));
-    syncLease.keepAlive(() => this.log.warn('lost the synchronizer lease'));
 
     // Processor: source events → destination form → objects stream.
     this.subscriptions.push(await bus.consume({
       stream: 'events', plan: this.name, durable: 'processor', maxMessages: 500,
       handle: async (messages, raws) => {
+        this.log.debug({ component: 'processor', messages: messages.length }, 'processing');
         await Promise.all(messages.map(async (message, index) => {
           if (!isSourceEvent(message)) return;
           const out = processEvent(message, compiled);
@@ -270,6 +277,7 @@ export class PlanRunner {
     });
     this.writer = writer;
     const mirrorLease = state.lock(this.name, 'mirror', 10_000);
+    this.leases.push(mirrorLease);
     const takeMirror = async () => {
       if (this.stopped || this.mirrorSubscription || !(await mirrorLease.tryAcquire())) return;
       this.log.info('this process is the mirror writer');
@@ -281,6 +289,7 @@ export class PlanRunner {
       this.mirrorSubscription = await bus.consume({
         stream: 'objects', plan: this.name, durable: 'mirror', maxMessages: plan.spec.sync.maxBatch, manualAck: true,
         handle: async (messages, raws) => {
+          this.log.debug({ component: 'mirror', messages: messages.length }, 'batching');
           const valid = messages.map((message, index) => ({ message, raw: raws[index] })).filter((entry) => isObjectMessage(entry.message));
           writer.add(valid.map((entry) => entry.message as ObjectMessage), valid.map((entry) => entry.raw));
         },
@@ -296,6 +305,8 @@ export class PlanRunner {
     this.listener = new Listener({
       plan: this.name, client: sourceClient, log: this.log.child({ component: 'listener' }),
       selectsKind: (resource) => compiled.scope.selectsKind(resource.group, resource.kind, resource.namespaced),
+      relevant: (object, resource) => !defaultExclusion(object).excluded
+        && compiled.scope.mayInclude(candidateOf(object as TransformObject, resource.namespaced)),
       checkpoints: {
         load: () => state.checkpoints(this.name),
         save: (resource, version) => state.saveCheckpoint(this.name, resource, version),
@@ -350,7 +361,7 @@ export class PlanRunner {
     await this.writer?.stop();
     await this.mirrorSubscription?.stop();
     await Promise.all(this.subscriptions.map((subscription) => subscription.stop()));
-    await this.options.state.lock(this.name, 'mirror').release().catch(() => undefined);
+    await Promise.all(this.leases.map((lease) => lease.release().catch(() => undefined)));
     this.clients.forEach((client) => client.close());
   }
 }

@@ -21,7 +21,7 @@ export interface Candidate {
 export interface CompiledSelector {
   /** True when the entry can select objects of this kind (used to decide what to watch). */
   selectsKind(group: string, kind: string, namespaced: boolean): boolean;
-  matches(candidate: Candidate): boolean;
+  matches(candidate: Candidate, options?: { ignoreLabels?: boolean }): boolean;
   /** True when the entry selects namespaced objects in `namespace` (so the Namespace object itself comes along). */
   selectsNamespace(namespace: string): boolean;
 }
@@ -46,11 +46,11 @@ export function compileSelector(selector: ResourceSelector): CompiledSelector {
   return {
     selectsKind: (group, kind, namespaced) => kindMatches(kinds, group, kind, namespaced),
     selectsNamespace,
-    matches(candidate) {
+    matches(candidate, options = {}) {
       if (!kindMatches(kinds, candidate.group, candidate.kind, candidate.namespaced)) return false;
       if (candidate.namespaced && !inNamespace(candidate.namespace ?? '')) return false;
       if (names && !names.some((match) => match(candidate.name))) return false;
-      if (labels && !matchesLabelSelector(labels, candidate.labels)) return false;
+      if (labels && !options.ignoreLabels && !matchesLabelSelector(labels, candidate.labels)) return false;
       return true;
     },
   };
@@ -60,6 +60,11 @@ export interface PlanScope {
   /** Kinds to list and watch in the source. */
   selectsKind(group: string, kind: string, namespaced: boolean): boolean;
   includes(candidate: Candidate): boolean;
+  /**
+   * True when the object is, or could become by a label change, part of the plan. The listener publishes only
+   * these; everything else (other namespaces, other names) can never be in scope.
+   */
+  mayInclude(candidate: Candidate): boolean;
 }
 
 export function compileScope(spec: Pick<RecoveryPlanSpec, 'resources'>): PlanScope {
@@ -73,6 +78,10 @@ export function compileScope(spec: Pick<RecoveryPlanSpec, 'resources'>): PlanSco
       const included = includes.some((entry) => entry.matches(candidate))
         || (isNamespaceObject(candidate.group, candidate.kind) && includes.some((entry) => entry.selectsNamespace(candidate.name)));
       return included && !excludes.some((entry) => entry.matches(candidate));
+    },
+    mayInclude(candidate) {
+      return includes.some((entry) => entry.matches(candidate, { ignoreLabels: true }))
+        || (isNamespaceObject(candidate.group, candidate.kind) && includes.some((entry) => entry.selectsNamespace(candidate.name)));
     },
   };
 }

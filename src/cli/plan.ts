@@ -1,0 +1,55 @@
+// `lifeboat plan validate|show`: check plan files the way CI and a reviewer need it, and show a plan as lifeboat
+// will run it (every default filled in).
+import { Option } from 'commander';
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { hasErrors, loadPlans, readPlanFiles, summarize } from '../plan/load.ts';
+import { formatPlanError, Severity } from '../plan/parse.ts';
+
+const defaultPlansPath = 'plans';
+
+export function registerPlan(program: Command): void {
+  const plan = program.command('plan').description('check and inspect recovery plans (RecoveryPlan, ManagedCluster, RecoveryExecutionJob files)');
+
+  plan.command('validate').description('check plan files as one set (references between files included) and report every error as file:line:col; exit 1 when any')
+    .argument('[paths...]', `plan files or directories (*.yaml, *.yml, recursively; default: ${defaultPlansPath})`)
+    .addOption(new Option('-o, --output <format>', 'text, or json for machines').choices(['text', 'json']).default('text'))
+    .action(async (paths: string[], options: { output: 'text' | 'json' }) => {
+      const files = await readPlanFiles(paths.length > 0 ? paths : [defaultPlansPath]);
+      const set = loadPlans(files, { checkKubeconfigFiles: true });
+      const valid = !hasErrors(set);
+      if (options.output === 'json') {
+        const count = (severity: Severity) => set.errors.filter((error) => error.severity === severity).length;
+        process.stdout.write(`${JSON.stringify({
+          valid, summary: summarize(set), files: files.length, plans: set.plans.size, clusters: set.clusters.size, jobs: set.jobs.size,
+          errorCount: count(Severity.error), warningCount: count(Severity.warning), errors: set.errors,
+        }, null, 2)}\n`);
+      } else {
+        for (const error of set.errors) process.stdout.write(`${formatPlanError(error)}\n`);
+        process.stdout.write(`${summarize(set)}\n`);
+      }
+      if (!valid) process.exitCode = 1;
+    });
+
+  plan.command('show').description('print a plan as lifeboat runs it: validated, every default filled in')
+    .argument('<plan>', 'name of the RecoveryPlan')
+    .option('--plans <path>', 'plan file or directory', defaultPlansPath)
+    .addOption(new Option('-o, --output <format>', 'yaml or json').choices(['yaml', 'json']).default('yaml'))
+    .action(async (name: string, options: { plans: string; output: 'yaml' | 'json' }) => {
+      const set = loadPlans(await readPlanFiles([options.plans]));
+      const found = set.plans.get(name);
+      if (!found) {
+        const own = set.errors.filter((error) => error.severity === Severity.error);
+        const known = [...set.plans.keys()].sort();
+        if (own.length > 0) {
+          for (const error of own) process.stderr.write(`${formatPlanError(error)}\n`);
+          process.stderr.write(`lifeboat: plan "${name}" is not available: ${summarize(set)} in ${options.plans}; fix them, or check the name\n`);
+        } else {
+          process.stderr.write(`lifeboat: no plan "${name}" in ${options.plans} (${known.length > 0 ? `known: ${known.join(', ')}` : 'none defined'})\n`);
+        }
+        process.exitCode = 1;
+        return;
+      }
+      process.stdout.write(options.output === 'json' ? `${JSON.stringify(found, null, 2)}\n` : stringify(found, { lineWidth: 0 }));
+    });
+}

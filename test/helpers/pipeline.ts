@@ -1,0 +1,116 @@
+// A real pipeline for integration tests: a plans directory (clusters with the sandbox's least-privilege contexts,
+// one plan), a fresh mirror repository, and a Runtime on the sandbox's NATS and Redis. Every test gets its own plan
+// name, namespaces, mirror and keys.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { Bus } from '../../src/bus/bus.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { KubeError } from '../../src/kube/client.ts';
+import { createMetrics, type Metrics } from '../../src/metrics/metrics.ts';
+import { MirrorRepository } from '../../src/mirror/repository.ts';
+import { readIdentities, Runtime } from '../../src/pipeline/runtime.ts';
+import { StateStore } from '../../src/state/state.ts';
+import { createLogger, silentLogger } from '../../src/util/log.ts';
+import { waitFor } from '../../src/sandbox/process.ts';
+import { kube, sandbox, uniqueName } from './sandbox.ts';
+
+const repoRoot = new URL('../../', import.meta.url).pathname;
+export const demoIdentityFile = path.join(repoRoot, 'plans', 'sandbox', 'demo-identity.txt');
+export const demoRecipient = 'age12ruvwe3f4fdkav59t5ue56p6djfq2rhjssy444v455c3zahgv9nsh5qclp';
+
+export interface PipelineHandle {
+  plan: string;
+  dir: string;
+  plansDir: string;
+  mirror: MirrorRepository;
+  runtime: Runtime;
+  state: StateStore;
+  bus: Bus;
+  metrics: Metrics;
+  source: KubeClient;
+  destination: KubeClient;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Writes clusters.yaml and the plan (spec given, source/destination filled in) and prepares a runtime. */
+export async function pipeline(spec: Record<string, unknown>, options: { plan?: string; dir?: string } = {}): Promise<PipelineHandle> {
+  const info = await sandbox();
+  const plan = options.plan ?? uniqueName('p');
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), `lifeboat-${plan}-`));
+  const plansDir = path.join(dir, 'plans');
+  fs.mkdirSync(plansDir, { recursive: true });
+  const cluster = (name: string, context: string) => ({
+    apiVersion: 'lifeboat.dev/v1alpha1', kind: 'ManagedCluster', metadata: { name }, spec: { kubeconfig: { path: info.kubeconfig, context } },
+  });
+  fs.writeFileSync(path.join(plansDir, 'clusters.yaml'), `${stringify(cluster('source', 'source-reader'))}---\n${stringify(cluster('destination', 'destination-writer'))}`);
+  writePlan(plansDir, plan, spec);
+  const mirror = await MirrorRepository.open(path.join(dir, 'mirror.git'));
+  const state = await StateStore.connect(info.redisUrl);
+  const bus = await Bus.connect(info.natsUrl);
+  const metrics = createMetrics();
+  const make = () => new Runtime({ plans: plansDir, mirror, bus, state, metrics, log: process.env.LIFEBOAT_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger, identities: readIdentities([demoIdentityFile]), planPollMs: 500 });
+  const handle: PipelineHandle = {
+    plan, dir, plansDir, mirror, state, bus, metrics, runtime: make(), source: await kube('source'), destination: await kube('destination'),
+    async start() {
+      await handle.runtime.start();
+      await waitFor('the initial sync', () => handle.runtime.ready(), 120_000, 100);
+    },
+    async stop() {
+      await handle.runtime.stop();
+      handle.runtime = make();
+    },
+    async close() {
+      await handle.runtime.stop();
+      await bus.close();
+      await state.forget(plan);
+      await state.close();
+      handle.source.close();
+      handle.destination.close();
+    },
+  };
+  return handle;
+}
+
+export function writePlan(plansDir: string, plan: string, spec: Record<string, unknown>): void {
+  const document = {
+    apiVersion: 'lifeboat.dev/v1alpha1', kind: 'RecoveryPlan', metadata: { name: plan },
+    spec: { source: { cluster: 'source' }, destination: { cluster: 'destination' }, sync: { commitInterval: '100ms' }, ...spec },
+  };
+  fs.writeFileSync(path.join(plansDir, `${plan}.yaml`), stringify(document));
+}
+
+export async function createNamespace(client: KubeClient, name: string): Promise<void> {
+  await client.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+}
+
+/** GET that answers undefined for 404. */
+export async function get<T = Record<string, unknown>>(client: KubeClient, apiPath: string): Promise<T | undefined> {
+  try {
+    return await client.request<T>('GET', apiPath);
+  } catch (error) {
+    if (error instanceof KubeError && error.code === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Waits until `read` returns a value for which `until` holds; returns it. */
+export async function eventually<T>(what: string, read: () => Promise<T>, until: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  let last: T | undefined;
+  await waitFor(what, async () => until((last = await read())), timeoutMs, 100);
+  return last as T;
+}
+
+export function configMap(name: string, data: Record<string, string>, labels?: Record<string, string>) {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, ...(labels ? { labels } : {}) }, data };
+}
+
+export function deployment(name: string, replicas: number, image = 'registry.example.com/shop/web:1.0') {
+  return {
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name },
+    spec: { replicas, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } } },
+  };
+}

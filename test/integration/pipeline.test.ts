@@ -1,0 +1,201 @@
+// The replication pipeline end to end on the sandbox: real source and destination API servers (read-only identity
+// on the source), NATS JetStream, Redis and a git mirror. Assertions are what a person would check: the object in
+// the destination, the commit in the mirror.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { parseTrailers } from '../../src/mirror/repository.ts';
+import { uniqueName } from '../helpers/sandbox.ts';
+import { configMap, createNamespace, demoRecipient, deployment, eventually, get, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
+
+const handles: PipelineHandle[] = [];
+test.after.always(async () => {
+  await Promise.all(handles.map((handle) => handle.close().catch(() => undefined)));
+});
+
+async function started(spec: Record<string, unknown>): Promise<PipelineHandle> {
+  const handle = await pipeline(spec);
+  handles.push(handle);
+  return handle;
+}
+
+type Obj = { metadata: { labels?: Record<string, string>; annotations?: Record<string, string>; namespace?: string }; spec?: Record<string, unknown>; data?: Record<string, string> };
+
+test('initial sync: namespaces, ConfigMaps, Secrets, Deployments (deactivated) and Services appear in the destination', async (t) => {
+  const ns = uniqueName('init');
+  const handle = await started({ resources: { include: [{ namespaces: [ns] }] }, transforms: [{ deactivate: {} }], secrets: { recipients: [demoRecipient] } });
+  const { source, destination } = handle;
+  await createNamespace(source, ns);
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('settings', { color: 'blue' }));
+  await source.request('POST', `/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db' }, stringData: { password: 's3cret-value' } });
+  await source.request('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, deployment('web', 3));
+  await source.request('POST', `/api/v1/namespaces/${ns}/services`, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { ports: [{ port: 80 }], selector: { app: 'web' } } });
+  await handle.start();
+
+  const web = await eventually('the deactivated Deployment', () => get<Obj>(destination, `/apis/apps/v1/namespaces/${ns}/deployments/web`), (d) => d !== undefined);
+  t.is(web?.spec?.replicas, 0, 'deactivated on the stand-by');
+  t.is(web?.metadata.annotations?.['lifeboat.dev/replicas'], '3', 'the original replica count is kept');
+  t.is(web?.metadata.labels?.['lifeboat.dev/plan'], handle.plan);
+  t.regex(web?.metadata.annotations?.['lifeboat.dev/revision'] ?? '', /^[0-9a-f]{40}$/);
+  const settings = await eventually('the ConfigMap', () => get<Obj>(destination, `/api/v1/namespaces/${ns}/configmaps/settings`), (c) => c !== undefined);
+  t.deepEqual(settings?.data, { color: 'blue' });
+  const secret = await eventually('the Secret', () => get<Obj>(destination, `/api/v1/namespaces/${ns}/secrets/db`), (s) => s !== undefined);
+  t.is(Buffer.from(secret?.data?.password ?? '', 'base64').toString(), 's3cret-value', 'decrypted at the destination');
+  const service = await eventually('the Service', () => get<{ spec: { clusterIP: string } }>(destination, `/api/v1/namespaces/${ns}/services/web`), (s) => s !== undefined);
+  t.regex(service?.spec.clusterIP ?? '', /^10\.0\.1\./, 'the source clusterIP (outside the destination CIDR) was dropped and a new one allocated');
+
+  const message = execFileSync('git', [`--git-dir=${handle.mirror.gitdir}`, 'log', '-1', '--format=%B', 'main'], { encoding: 'utf8' });
+  t.regex(message, new RegExp(`^sync\\(${handle.plan}\\): `));
+  t.like(parseTrailers(message), { Plan: handle.plan, 'Source-Cluster': 'source' });
+  t.truthy(parseTrailers(message)['Plan-Revision']);
+});
+
+test('creates, updates and deletes in the source propagate, each with a commit saying what changed', async (t) => {
+  const ns = uniqueName('live');
+  const handle = await started({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
+  const { source, destination } = handle;
+  await createNamespace(source, ns);
+  await handle.start();
+  const cmPath = `/api/v1/namespaces/${ns}/configmaps/feature`;
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('feature', { enabled: 'false' }));
+  await eventually('the create', () => get<Obj>(destination, cmPath), (c) => c?.data?.enabled === 'false');
+  await source.request('PATCH', cmPath, { data: { enabled: 'true' } }, { contentType: 'application/merge-patch+json' });
+  await eventually('the update', () => get<Obj>(destination, cmPath), (c) => c?.data?.enabled === 'true');
+  await source.request('DELETE', cmPath);
+  await eventually('the delete', () => get<Obj>(destination, cmPath), (c) => c === undefined);
+  const log = execFileSync('git', [`--git-dir=${handle.mirror.gitdir}`, 'log', '--format=%s%n%b', 'main'], { encoding: 'utf8' });
+  t.regex(log, new RegExp(`created ConfigMap ${ns}/feature`));
+  t.regex(log, new RegExp(`updated ConfigMap ${ns}/feature`));
+  t.regex(log, new RegExp(`deleted ConfigMap ${ns}/feature`));
+});
+
+test('namespace mapping and image rewrite', async (t) => {
+  const ns = uniqueName('map');
+  const handle = await started({
+    resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' },
+    transforms: [{ namespaceMapping: { [ns]: `${ns}-dr` } }, { images: [{ from: 'registry.example.com/shop', to: 'dr.example.com/shop' }] }],
+  });
+  await createNamespace(handle.source, ns);
+  await handle.source.request('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, deployment('api', 2));
+  await handle.start();
+  const api = await eventually('the mapped Deployment', () => get<{ spec: { replicas: number; template: { spec: { containers: { image: string }[] } } } }>(handle.destination, `/apis/apps/v1/namespaces/${ns}-dr/deployments/api`), (d) => d !== undefined);
+  t.is(api?.spec.template.spec.containers[0]?.image, 'dr.example.com/shop/web:1.0');
+  t.is(api?.spec.replicas, 2, 'no deactivate transform: replicas unchanged');
+  t.is(await get(handle.destination, `/api/v1/namespaces/${ns}`), undefined, 'nothing lands in the unmapped namespace');
+  t.truthy(await get(handle.destination, `/api/v1/namespaces/${ns}-dr`));
+});
+
+test('a CRD and its custom resources: the resources wait for the CRD to be established', async (t) => {
+  const ns = uniqueName('crd');
+  const group = `${uniqueName('g')}.example.com`;
+  const handle = await started({
+    resources: { include: [{ namespaces: [ns] }, { kinds: ['apiextensions.k8s.io/CustomResourceDefinition'], names: [`gadgets.${group}`] }] },
+    secrets: { mode: 'exclude' },
+  });
+  const { source, destination } = handle;
+  await source.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
+    apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: `gadgets.${group}` },
+    spec: { group, scope: 'Namespaced', names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget' },
+      versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } } } } }] },
+  });
+  await createNamespace(source, ns);
+  await eventually('the CRD served in the source', () => get(source, `/apis/${group}/v1`), (v) => v !== undefined);
+  for (const name of ['a', 'b', 'c']) await source.request('POST', `/apis/${group}/v1/namespaces/${ns}/gadgets`, { apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name }, spec: { size: name.charCodeAt(0) } });
+  await handle.start();
+  const gadget = await eventually('a custom resource in the destination', () => get<{ spec: { size: number } }>(destination, `/apis/${group}/v1/namespaces/${ns}/gadgets/c`), (g) => g !== undefined, 60_000);
+  t.is(gadget?.spec.size, 'c'.charCodeAt(0));
+  const list = await destination.request<{ items: unknown[] }>('GET', `/apis/${group}/v1/namespaces/${ns}/gadgets`);
+  t.is(list.items.length, 3);
+});
+
+test('Secrets: ciphertext in the mirror, no plaintext in any git object or JetStream message', async (t) => {
+  const ns = uniqueName('sec');
+  const plaintext = `pw-${uniqueName('x')}-do-not-leak`;
+  const handle = await started({ resources: { include: [{ namespaces: [ns] }] }, secrets: { recipients: [demoRecipient] } });
+  await createNamespace(handle.source, ns);
+  await handle.source.request('POST', `/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'api-key' }, stringData: { token: plaintext } });
+  await handle.start();
+  const secret = await eventually('the Secret', () => get<Obj>(handle.destination, `/api/v1/namespaces/${ns}/secrets/api-key`), (s) => s !== undefined);
+  t.is(Buffer.from(secret?.data?.token ?? '', 'base64').toString(), plaintext);
+
+  const needles = [plaintext, Buffer.from(plaintext).toString('base64')];
+  const objects = execFileSync('git', [`--git-dir=${handle.mirror.gitdir}`, 'cat-file', '--batch-all-objects', '--batch'], { maxBuffer: 64 * 2 ** 20 }).toString('latin1');
+  for (const needle of needles) t.false(objects.includes(needle), `git objects contain ${needle}`);
+  const file = execFileSync('git', [`--git-dir=${handle.mirror.gitdir}`, 'show', `main:${handle.plan}/namespaces/${ns}/Secret/api-key.yaml`], { encoding: 'utf8' });
+  t.regex(file, /BEGIN AGE ENCRYPTED FILE/);
+
+  const jsm = await jetstreamManager(handle.bus.connection);
+  let scanned = 0;
+  for (const stream of ['LIFEBOAT_EVENTS', 'LIFEBOAT_OBJECTS', 'LIFEBOAT_COMMITS']) {
+    const info = await jsm.streams.info(stream);
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const message = await jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
+      if (!message || !message.subject.endsWith(`.${handle.plan}`)) continue;
+      scanned++;
+      const text = Buffer.from(message.data).toString('latin1');
+      for (const needle of needles) t.false(text.includes(needle), `${stream} #${seq} contains the plaintext`);
+    }
+  }
+  t.true(scanned >= 3, `scanned ${scanned} messages of this plan`);
+});
+
+test('objects without the plan label are never touched', async (t) => {
+  const ns = uniqueName('own');
+  const handle = await started({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
+  const { source, destination } = handle;
+  await createNamespace(source, ns);
+  await createNamespace(destination, ns);
+  // The destination already has a ConfigMap of the same name, made by someone else, and one lifeboat never saw.
+  await destination.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('shared', { owner: 'team-b' }));
+  await destination.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('local-only', { owner: 'team-b' }));
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('shared', { owner: 'source' }));
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('replicated', { owner: 'source' }));
+  await handle.start();
+  await eventually('the replicated ConfigMap', () => get(destination, `/api/v1/namespaces/${ns}/configmaps/replicated`), (c) => c !== undefined);
+  await source.request('DELETE', `/api/v1/namespaces/${ns}/configmaps/shared`);
+  await eventually('the delete to be processed', async () => (await handle.mirror.files(await handle.mirror.head(), handle.plan)).size, (size) => size === 2);
+  await handle.runtime.runners.get(handle.plan)?.status();
+  const shared = await get<Obj>(destination, `/api/v1/namespaces/${ns}/configmaps/shared`);
+  t.deepEqual(shared?.data, { owner: 'team-b' }, 'not overwritten and not deleted');
+  t.is(shared?.metadata.labels?.['lifeboat.dev/plan'], undefined);
+  t.deepEqual((await get<Obj>(destination, `/api/v1/namespaces/${ns}/configmaps/local-only`))?.data, { owner: 'team-b' });
+});
+
+test('a restarted pipeline resumes from its checkpoints without re-committing unchanged objects', async (t) => {
+  const ns = uniqueName('resume');
+  const handle = await started({ resources: { include: [{ namespaces: [ns] }] }, secrets: { recipients: [demoRecipient] } });
+  const { source, destination } = handle;
+  await createNamespace(source, ns);
+  for (let i = 0; i < 5; i++) await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap(`c${i}`, { i: String(i) }));
+  await source.request('POST', `/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, stringData: { k: 'v' } });
+  await handle.start();
+  await eventually('the initial sync', () => get(destination, `/api/v1/namespaces/${ns}/configmaps/c4`), (c) => c !== undefined);
+  const commitsBefore = (await handle.mirror.log()).length;
+  await handle.stop();
+  // A change while lifeboat is down is picked up from the watch checkpoint.
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('while-down', { x: '1' }));
+  await handle.start();
+  await eventually('the change made while down', () => get(destination, `/api/v1/namespaces/${ns}/configmaps/while-down`), (c) => c !== undefined);
+  const log = await handle.mirror.log();
+  t.is(log.length, commitsBefore + 1, 'exactly one new commit: the change made while down');
+  t.regex(log[0]?.message ?? '', /1 created/);
+  t.notRegex(log[0]?.message ?? '', /Secret/, 'the unchanged Secret is not re-committed despite randomized encryption');
+});
+
+test('status and metrics report the plan', async (t) => {
+  const ns = uniqueName('stat');
+  const handle = await started({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
+  await createNamespace(handle.source, ns);
+  await handle.source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('a', { a: '1' }));
+  await handle.start();
+  await handle.source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('b', { b: '1' }));
+  await eventually('b', () => get(handle.destination, `/api/v1/namespaces/${ns}/configmaps/b`), (c) => c !== undefined);
+  const status = await eventually('status in sync', () => handle.runtime.runners.get(handle.plan)!.status(), (s) => s.appliedHead === s.mirrorHead && (s.objectsByKind.ConfigMap ?? 0) === 2);
+  t.deepEqual(status.objectsByKind, { ConfigMap: 2, Namespace: 1 });
+  t.true(status.kinds.includes('core/v1/configmaps'));
+  t.deepEqual(status.lastErrors, []);
+  const text = await handle.metrics.registry.metrics();
+  t.regex(text, new RegExp(`lifeboat_replication_lag_seconds_count\\{plan="${handle.plan}"\\} [1-9]`));
+  t.regex(text, new RegExp(`lifeboat_mirror_commits_total\\{plan="${handle.plan}"\\} [1-9]`));
+  t.regex(text, new RegExp(`lifeboat_source_events_total\\{plan="${handle.plan}",type="source.upserted"\\} [1-9]`));
+});
