@@ -1,8 +1,13 @@
-// `lifeboat plan validate|show`: check plan files the way CI and a reviewer need it, and show a plan as lifeboat
-// will run it (every default filled in).
+// `lifeboat plan validate|show|diff`: check plan files the way CI and a reviewer need it, show a plan as lifeboat
+// will run it (every default filled in), and say what a change between two revisions of the plans repo means.
 import { Option } from 'commander';
 import type { Command } from 'commander';
+import fs from 'node:fs';
+import path from 'node:path';
+import git from 'isomorphic-git';
 import { stringify } from 'yaml';
+import { diffPlanSets, formatPlanDiff } from '../plan/diff.ts';
+import { filesAtCommit } from '../plan/source.ts';
 import { hasErrors, loadPlans, readPlanFiles, summarize } from '../plan/load.ts';
 import { formatPlanError, Severity } from '../plan/parse.ts';
 
@@ -51,5 +56,41 @@ export function registerPlan(program: Command): void {
         return;
       }
       process.stdout.write(options.output === 'json' ? `${JSON.stringify(found, null, 2)}\n` : stringify(found, { lineWidth: 0 }));
+    });
+
+  plan.command('diff').description('what changes in meaning between two revisions of the plans repository (for reviewers and CI)')
+    .argument('<base>', 'base revision: a branch (origin/main), tag or commit')
+    .argument('<head>', 'head revision (HEAD for the current commit)')
+    .option('--repo <dir>', 'the git repository (a work tree or a bare repository)', '.')
+    .option('--path <dir>', 'directory of the plans inside the repository', defaultPlansPath)
+    .addOption(new Option('-o, --output <format>', 'text, markdown (for a job summary) or json').choices(['text', 'markdown', 'json']).default('text'))
+    .action(async (base: string, head: string, options: { repo: string; path: string; output: 'text' | 'markdown' | 'json' }) => {
+      const gitdir = fs.existsSync(path.join(options.repo, '.git')) ? path.join(options.repo, '.git') : options.repo;
+      const resolve = async (revision: string) => {
+        try {
+          return await git.resolveRef({ fs, gitdir, ref: revision });
+        } catch {
+          try {
+            return await git.expandOid({ fs, gitdir, oid: revision });
+          } catch {
+            throw new Error(`unknown revision "${revision}" in ${options.repo}`);
+          }
+        }
+      };
+      const load = async (revision: string) => loadPlans(await filesAtCommit(gitdir, await resolve(revision), options.path.replace(/^\.\/|\/+$/g, '')));
+      const [before, after] = [await load(base), await load(head)];
+      const diffs = diffPlanSets(before.plans, after.plans);
+      const headErrors = after.errors.filter((error) => error.severity === Severity.error);
+      if (options.output === 'json') {
+        process.stdout.write(`${JSON.stringify({ base, head, plans: diffs, headErrors }, null, 2)}\n`);
+        return;
+      }
+      const style = options.output === 'markdown' ? 'markdown' : 'text';
+      if (style === 'markdown') process.stdout.write(`## Plan changes: \`${base}\` → \`${head}\`\n\n`);
+      process.stdout.write(formatPlanDiff(diffs, style));
+      if (headErrors.length) {
+        process.stdout.write(`\n${style === 'markdown' ? '**' : ''}${head} has ${headErrors.length} error(s); those plans are left out above:${style === 'markdown' ? '**' : ''}\n`);
+        for (const error of headErrors) process.stdout.write(`${style === 'markdown' ? '- ' : '  '}${formatPlanError(error)}\n`);
+      }
     });
 }

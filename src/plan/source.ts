@@ -126,7 +126,7 @@ function directorySource(dir: string): PlanSource {
 }
 
 /** Reads the plan files of `subdir` in the tree of commit `oid`. */
-async function filesAtCommit(gitdir: string, oid: string, subdir: string): Promise<PlanFile[]> {
+export async function filesAtCommit(gitdir: string, oid: string, subdir: string): Promise<PlanFile[]> {
   const files: PlanFile[] = [];
   const prefix = subdir ? `${subdir}/` : '';
   await git.walk({
@@ -173,9 +173,10 @@ function remoteSource(url: string, branch: string | undefined, subdir: string, e
     description: `${url}${branch ? `#${branch}` : ''}${subdir ? `:${subdir}` : ''}`,
     async snapshot() {
       if (!isGitDir(gitdir)) await git.init({ fs, gitdir, bare: true });
+      await git.addRemote({ fs, gitdir, remote: 'origin', url, force: true });
       let result;
       try {
-        result = await git.fetch({ fs, http, gitdir, url, ref: branch, singleBranch: true, tags: false, onAuth,
+        result = await git.fetch({ fs, http, gitdir, remote: 'origin', ref: branch, singleBranch: true, tags: false, onAuth,
           onAuthFailure: () => ({ cancel: true }) });
       } catch (error) {
         throw new Error(`cannot fetch plans from ${url}: ${(error as Error).message}`, { cause: error });

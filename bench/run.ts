@@ -1,0 +1,700 @@
+// `npm run bench`: throughput and lag of the replication pipeline on the sandbox, against a ceiling measured in the
+// same run.
+//
+//   initial sync  N objects (ConfigMaps, Secrets, Deployments, Services, ServiceAccounts) in M fresh namespaces.
+//                 Ceiling: their destination form (the plan's normalization and transforms, Secrets in plaintext)
+//                 server-side applied straight to the destination by this process, at the plan's sync.concurrency,
+//                 into `<namespace>-ceiling`. Lifeboat: a Runtime started on the same objects, timed from start until
+//                 every object is in the destination (seen by a watch with the plan label).
+//   steady lag    With the pipeline running, ConfigMaps are merge-patched at R changes/s for S seconds; the lag of a
+//                 change is from just before its PATCH to the source until a destination watch shows the value
+//                 (end to end), with lifeboat's own lifeboat_replication_lag_seconds observations alongside.
+//
+// Lifeboat runs in this process, so "peak RSS" is the bench process including lifeboat. Missed targets print FAIL;
+// the exit code is non-zero only when the run itself failed. Everything the run created is removed at the end.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { Bus, streams, subjectFor } from '../src/bus/bus.ts';
+import { KubeClient, loadKubeConfig } from '../src/kube/client.ts';
+import { ResourceIndex } from '../src/kube/discovery.ts';
+import { refOf, type KubeObject } from '../src/kube/ref.ts';
+import { createMetrics, type Metrics } from '../src/metrics/metrics.ts';
+import { MirrorRepository } from '../src/mirror/repository.ts';
+import { stagesOf } from '../src/pipeline/order.ts';
+import { compilePlan, destinationForm, type CompiledPlan } from '../src/pipeline/processor.ts';
+import { readIdentities, Runtime } from '../src/pipeline/runtime.ts';
+import { annotations, planLabel } from '../src/pipeline/transforms.ts';
+import { formatPlanError, hasErrors, loadPlans, readPlanFiles } from '../src/plan/load.ts';
+import { defaultSandboxDir, sandboxUp, type SandboxInfo } from '../src/sandbox/sandbox.ts';
+import { StateStore } from '../src/state/state.ts';
+import { createLogger } from '../src/util/log.ts';
+import { CollectionWatch, createNamespaces, deleteNamespaces, listAll, mapLimit, retry, sleep, type WatchEventType } from './kube.ts';
+import { distribution, machineInfo, mib, renderTable, RssSampler, type Distribution, type Row } from './report.ts';
+import { keyOf, kinds, makeWorkload, runLabel, type Workload } from './workload.ts';
+
+const repoRoot = path.resolve(import.meta.dirname, '..');
+const demoIdentityFile = path.join(repoRoot, 'plans', 'sandbox', 'demo-identity.txt');
+const demoRecipient = 'age12ruvwe3f4fdkav59t5ue56p6djfq2rhjssy444v455c3zahgv9nsh5qclp';
+const ceilingFieldManager = 'bench-ceiling';
+const initialSyncDeadlineMs = 10 * 60_000;
+const settleDeadlineMs = 4 * 60_000;
+const lagDrainDeadlineMs = 60_000;
+const targets = { ratio: 1.5, lagP99Ms: 1000, rateShare: 0.95 };
+
+interface Options {
+  objects: number;
+  namespaces: number;
+  rate: number;
+  duration: number;
+  only: 'initial' | 'lag' | undefined;
+  json: string | undefined;
+  concurrency: number;
+  createConcurrency: number;
+  replicas: number;
+  logLevel: string;
+  keep: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv, strict: true, allowPositionals: false,
+    options: {
+      objects: { type: 'string', default: '5000' },
+      namespaces: { type: 'string', default: '50' },
+      rate: { type: 'string', default: '100' },
+      duration: { type: 'string', default: '60' },
+      only: { type: 'string' },
+      json: { type: 'string' },
+      concurrency: { type: 'string', default: '16' },
+      'create-concurrency': { type: 'string', default: '32' },
+      replicas: { type: 'string', default: '1' },
+      'log-level': { type: 'string', default: 'error' },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(`usage: npm run bench -- [--objects N] [--namespaces M] [--rate R] [--duration S] [--only initial|lag] [--json PATH]
+                         [--concurrency C] [--create-concurrency C] [--replicas K] [--log-level LEVEL] [--keep]
+
+  --objects N             objects in the source (default 5000): 30% ConfigMaps, 20% Secrets, 20% Deployments,
+                          15% Services (headless), 15% ServiceAccounts
+  --namespaces M          fresh namespaces they are spread over (default 50)
+  --rate R                ConfigMap changes per second in the lag phase (default 100)
+  --duration S            seconds of changes in the lag phase (default 60)
+  --only initial|lag      run one scenario (lag still needs the initial sync, but skips the ceiling)
+  --json PATH             also write the results JSON here (always written to bench/results/)
+  --concurrency C         the plan's sync.concurrency, and the ceiling's (default 16)
+  --create-concurrency C  requests in flight while creating the source objects (default 32)
+  --replicas K            replicas of each source Deployment (default 1; the stand-by gets 0)
+  --log-level LEVEL       lifeboat's log level, to stderr (default error)
+  --keep                  keep the namespaces, mirror and state at the end (for inspection)`);
+    process.exit(0);
+  }
+  const integer = (name: string, text: string | undefined, min: number) => {
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name} must be an integer ≥ ${min} (got ${text})`);
+    return value;
+  };
+  const positive = (name: string, text: string | undefined) => {
+    const value = Number(text);
+    if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--${name} must be a positive number (got ${text})`);
+    return value;
+  };
+  if (values.only !== undefined && values.only !== 'initial' && values.only !== 'lag') throw new UsageError(`--only must be initial or lag (got ${values.only})`);
+  const options: Options = {
+    objects: integer('objects', values.objects, 5), namespaces: integer('namespaces', values.namespaces, 1),
+    rate: positive('rate', values.rate), duration: positive('duration', values.duration),
+    only: values.only, json: values.json,
+    concurrency: integer('concurrency', values.concurrency, 1), createConcurrency: integer('create-concurrency', values['create-concurrency'], 1),
+    replicas: integer('replicas', values.replicas, 0), logLevel: values['log-level'] ?? 'error', keep: values.keep ?? false,
+  };
+  if (options.namespaces > 999) throw new UsageError('--namespaces must be at most 999');
+  return options;
+}
+
+class UsageError extends Error {}
+
+const t0 = performance.now();
+function log(message: string): void {
+  process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
+}
+
+/** Cleanup steps, run last-registered first, each whatever the others did. */
+class Cleanup {
+  private readonly steps: { what: string; run: () => Promise<unknown> }[] = [];
+  add(what: string, run: () => Promise<unknown>): void {
+    this.steps.push({ what, run });
+  }
+  async run(): Promise<string[]> {
+    const failures: string[] = [];
+    for (const step of this.steps.reverse()) {
+      try {
+        await step.run();
+      } catch (error) {
+        failures.push(`${step.what}: ${(error as Error).message}`);
+        log(`cleanup: ${step.what} failed: ${(error as Error).message}`);
+      }
+    }
+    return failures;
+  }
+}
+
+async function client(info: SandboxInfo, context: string, maxSockets: number): Promise<KubeClient> {
+  return KubeClient.create(loadKubeConfig({ path: info.kubeconfig, context }), { maxSockets });
+}
+
+/** Waits until the controllers of a cluster made the ReplicaSets (and Pods) of the bench Deployments, or the deadline. */
+async function settle(what: string, cluster: KubeClient, run: string, namespaces: Set<string>, expected: { replicaSets: number; pods: number }, signal: AbortSignal): Promise<number> {
+  const started = performance.now();
+  const deadline = Date.now() + settleDeadlineMs;
+  for (;;) {
+    signal.throwIfAborted();
+    const count = async (collection: string) => (await listAll(cluster, collection, { labelSelector: `${runLabel}=${run}` })).items.filter((item) => namespaces.has(item.metadata.namespace ?? '')).length;
+    const [replicaSets, pods] = await Promise.all([count('/apis/apps/v1/replicasets'), expected.pods > 0 ? count('/api/v1/pods') : Promise.resolve(0)]);
+    if (replicaSets >= expected.replicaSets && pods >= expected.pods) break;
+    if (Date.now() > deadline) {
+      log(`${what}: still ${replicaSets}/${expected.replicaSets} ReplicaSets, ${pods}/${expected.pods} Pods after ${settleDeadlineMs / 1000}s; going on`);
+      break;
+    }
+    await sleep(2000);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  log(`${what}: settled in ${seconds.toFixed(1)}s`);
+  return seconds;
+}
+
+function writePlans(plansDir: string, info: SandboxInfo, plan: string, run: string, concurrency: number): void {
+  fs.mkdirSync(plansDir, { recursive: true });
+  const cluster = (name: string, context: string) => ({
+    apiVersion: 'lifeboat.dev/v1alpha1', kind: 'ManagedCluster', metadata: { name }, spec: { kubeconfig: { path: info.kubeconfig, context } },
+  });
+  fs.writeFileSync(path.join(plansDir, 'clusters.yaml'), `${stringify(cluster('source', 'source-reader'))}---\n${stringify(cluster('destination', 'destination-writer'))}`);
+  fs.writeFileSync(path.join(plansDir, `${plan}.yaml`), stringify({
+    apiVersion: 'lifeboat.dev/v1alpha1', kind: 'RecoveryPlan', metadata: { name: plan },
+    spec: {
+      source: { cluster: 'source' }, destination: { cluster: 'destination' },
+      resources: { include: [{ namespaces: [`${run}-*`] }, { kinds: ['Namespace'], names: [`${run}-*`] }] },
+      transforms: [{ deactivate: {} }],
+      secrets: { mode: 'encrypt', recipients: [demoRecipient] },
+      sync: { commitInterval: '200ms', maxBatch: 1000, concurrency },
+    },
+  }));
+}
+
+async function compiledPlan(plansDir: string, plan: string): Promise<CompiledPlan> {
+  const set = loadPlans(await readPlanFiles([plansDir]));
+  if (hasErrors(set)) throw new Error(`the bench plan is invalid:\n${set.errors.map(formatPlanError).join('\n')}`);
+  const recoveryPlan = set.plans.get(plan);
+  if (!recoveryPlan) throw new Error(`plan ${plan} not loaded`);
+  return compilePlan(recoveryPlan);
+}
+
+/** Source objects of the run as the API server returns them (apiVersion and kind filled in, as the listener does). */
+async function sourceObjects(source: KubeClient, run: string): Promise<KubeObject[]> {
+  const lists = await Promise.all(kinds.map(async (spec) => (await listAll(source, spec.collection, { labelSelector: `${runLabel}=${run}` })).items
+    .map((item) => ({ ...item, apiVersion: spec.apiVersion, kind: spec.kind }))));
+  return lists.flat();
+}
+
+interface CeilingResult {
+  objects: number;
+  seconds: number;
+  objectsPerSecond: number;
+  cpuSeconds: number;
+  peakRssMiB: number;
+  failed: number;
+  settleSeconds: number;
+}
+
+async function ceiling(info: SandboxInfo, options: Options, workload: Workload, plan: CompiledPlan, destinationAdmin: KubeClient, rss: RssSampler, signal: AbortSignal): Promise<CeilingResult> {
+  const source = await client(info, 'source', 16);
+  const writer = await client(info, 'destination-writer', options.concurrency + 8);
+  try {
+    const objects = await sourceObjects(source, workload.run);
+    if (objects.length !== workload.objects.length) throw new Error(`the source has ${objects.length} of the ${workload.objects.length} bench objects`);
+    // What the synchronizer applies: the destination form (Secrets decrypted: here never encrypted), plus the plan
+    // label and revision annotation; only the namespace differs.
+    const revision = randomBytes(20).toString('hex');
+    const forms = objects.map((object) => {
+      const form = destinationForm(plan, object, true);
+      form.metadata.namespace = `${form.metadata.namespace}-ceiling`;
+      form.metadata.labels = { ...(form.metadata.labels ?? {}), [planLabel]: `${plan.name}-ceiling` };
+      form.metadata.annotations = { ...(form.metadata.annotations ?? {}), [annotations.revision]: revision };
+      return form;
+    });
+    const namespaces = workload.namespaces.map((namespace) => `${namespace}-ceiling`);
+    await createNamespaces(destinationAdmin, namespaces, { [runLabel]: workload.run }, 16);
+    const index = await ResourceIndex.discover(writer);
+    const ordered = stagesOf(forms.map((form) => ({ ...refOf(form), form })), 'apply').flatMap((group) => group.refs.map((ref) => ref.form));
+    log(`ceiling: applying ${ordered.length} objects to the destination, ${options.concurrency} in flight`);
+    rss.mark('ceiling');
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    let failed = 0;
+    await mapLimit(ordered, options.concurrency, async (form) => {
+      const ref = refOf(form);
+      try {
+        await retry(() => writer.request('PATCH', index.path(ref, { namespace: ref.namespace, name: ref.name }), form, {
+          contentType: 'application/apply-patch+yaml', query: { fieldManager: ceilingFieldManager, force: true },
+        }));
+      } catch (error) {
+        failed++;
+        if (failed <= 5) log(`ceiling: ${ref.kind} ${ref.namespace}/${ref.name}: ${(error as Error).message}`);
+      }
+    }, signal);
+    const seconds = (performance.now() - started) / 1000;
+    const used = process.cpuUsage(cpu);
+    const peakRssMiB = mib(rss.peaks.ceiling ?? rss.sample());
+    rss.mark('settle');
+    log(`ceiling: ${ordered.length} objects in ${seconds.toFixed(1)}s (${(ordered.length / seconds).toFixed(1)}/s)${failed ? `, ${failed} failed` : ''}`);
+    if (failed) throw new Error(`the ceiling could not apply ${failed} objects`);
+    // Let the destination's controllers finish reacting (a ReplicaSet per Deployment) before lifeboat is timed.
+    const settleSeconds = await settle('destination after the ceiling', destinationAdmin, workload.run, new Set(namespaces), { replicaSets: workload.counts.Deployment ?? 0, pods: 0 }, signal);
+    return { objects: ordered.length, seconds, objectsPerSecond: ordered.length / seconds, cpuSeconds: (used.user + used.system) / 1e6, peakRssMiB, failed, settleSeconds };
+  } finally {
+    source.close();
+    writer.close();
+  }
+}
+
+/** A counter's total for one plan (prom-client: get() lists every label set). */
+async function total(metric: { get(): Promise<{ values: { value: number; labels: Record<string, string | number> }[] }> }, plan: string, filter: (labels: Record<string, string | number>) => boolean = () => true): Promise<number> {
+  return (await metric.get()).values.filter((entry) => entry.labels.plan === plan && filter(entry.labels)).reduce((sum, entry) => sum + entry.value, 0);
+}
+
+interface Progress {
+  seconds: number;
+  events: number;
+  processed: number;
+  commits: number;
+  applied: number;
+  inDestination: number;
+  rssMiB: number;
+}
+
+async function progressOf(metrics: Metrics, plan: string, elapsedMs: number, inDestination: number): Promise<Progress> {
+  return {
+    seconds: Math.round(elapsedMs / 100) / 10,
+    events: await total(metrics.events, plan),
+    processed: await total(metrics.objects, plan),
+    commits: await total(metrics.commits, plan),
+    applied: await total(metrics.applies, plan, (labels) => labels.action === 'created' || labels.action === 'configured'),
+    inDestination,
+    rssMiB: Math.round(mib(process.memoryUsage().rss)),
+  };
+}
+
+/** Destination watches (plan label) of every bench kind and the namespaces; they count what has arrived. */
+class DestinationTracker {
+  readonly seen = new Map<string, Set<string>>();
+  private readonly expected: Map<string, number>;
+  private readonly watches: CollectionWatch[] = [];
+  completedAt: number | undefined;
+  onConfigMap: ((type: WatchEventType, object: KubeObject, at: number) => void) | undefined;
+
+  constructor(workload: Workload) {
+    this.expected = new Map([...kinds.map((spec) => [spec.kind, workload.counts[spec.kind] ?? 0] as const), ['Namespace', workload.namespaces.length] as const]);
+    for (const kind of this.expected.keys()) this.seen.set(kind, new Set());
+  }
+
+  get objects(): number {
+    return [...this.seen].filter(([kind]) => kind !== 'Namespace').reduce((sum, [, keys]) => sum + keys.size, 0);
+  }
+
+  /** Objects expected, namespaces not counted. */
+  get expectedObjects(): number {
+    return [...this.expected].filter(([kind]) => kind !== 'Namespace').reduce((sum, [, count]) => sum + count, 0);
+  }
+
+  private isComplete(): boolean {
+    return [...this.expected].every(([kind, count]) => (this.seen.get(kind)?.size ?? 0) >= count);
+  }
+
+  get complete(): boolean {
+    return this.completedAt !== undefined && this.isComplete();
+  }
+
+  async start(destination: KubeClient, plan: string, namespaces: Set<string>): Promise<void> {
+    const collections = [...kinds.map((spec) => ({ kind: spec.kind, collection: spec.collection })), { kind: 'Namespace', collection: '/api/v1/namespaces' }];
+    for (const { kind, collection } of collections) {
+      const keys = this.seen.get(kind)!;
+      const expected = this.expected.get(kind)!;
+      const watch = new CollectionWatch(destination, collection, { labelSelector: `${planLabel}=${plan}` }, (type, object, at) => {
+        const inRun = kind === 'Namespace' ? namespaces.has(object.metadata.name ?? '') : namespaces.has(object.metadata.namespace ?? '');
+        if (!inRun) return;
+        const key = keyOf(object);
+        if (type === 'DELETED') keys.delete(key);
+        else keys.add(key);
+        if (keys.size >= expected && this.completedAt === undefined && this.isComplete()) this.completedAt = at;
+        if (kind === 'ConfigMap') this.onConfigMap?.(type, object, at);
+      });
+      await watch.start();
+      this.watches.push(watch);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.watches.map((watch) => watch.stop()));
+  }
+}
+
+interface InitialResult {
+  objects: number;
+  namespaces: number;
+  seconds: number;
+  objectsPerSecond: number;
+  readySeconds: number | undefined;
+  cpuSeconds: number;
+  peakRssMiB: number;
+  commits: number;
+  verifiedCounts: Record<string, number>;
+  timeline: Progress[];
+}
+
+interface LagResult {
+  requestedRate: number;
+  requestedSeconds: number;
+  changes: number;
+  sent: number;
+  sendErrors: number;
+  achievedRate: number;
+  sendSeconds: number;
+  unseen: number;
+  endToEndMs: Distribution;
+  metricMs: Distribution;
+  sourcePatchMs: Distribution;
+  cpuSeconds: number;
+  peakRssMiB: number;
+  commits: number;
+}
+
+interface Pipeline {
+  runtime: Runtime;
+  metrics: Metrics;
+  state: StateStore;
+  bus: Bus;
+  mirror: MirrorRepository;
+  lagValues: number[] | undefined;
+}
+
+async function startPipeline(info: SandboxInfo, options: Options, plan: string, dir: string, cleanup: Cleanup): Promise<Pipeline> {
+  const mirror = await MirrorRepository.open(path.join(dir, 'mirror.git'));
+  const state = await StateStore.connect(info.redisUrl);
+  cleanup.add('close Redis', () => state.close());
+  cleanup.add('forget the plan state', () => options.keep ? Promise.resolve() : state.forget(plan));
+  const bus = await Bus.connect(info.natsUrl, 'lifeboat-bench');
+  cleanup.add('close NATS', () => bus.close());
+  cleanup.add('remove the plan from JetStream', () => options.keep ? Promise.resolve() : forgetJetStream(bus, plan));
+  const metrics = createMetrics();
+  const pipeline: Pipeline = {
+    runtime: new Runtime({
+      plans: path.join(dir, 'plans'), mirror, bus, state, metrics, identities: readIdentities([demoIdentityFile]), planPollMs: 500,
+      log: createLogger({ level: options.logLevel }),
+    }),
+    metrics, state, bus, mirror, lagValues: undefined,
+  };
+  // Raw observations of the lag histogram, while the lag phase records them.
+  const observe = metrics.lag.observe.bind(metrics.lag) as (labels: Record<string, string>, value: number) => void;
+  metrics.lag.observe = ((labels: Record<string, string>, value: number) => {
+    if (pipeline.lagValues && labels.plan === plan) pipeline.lagValues.push(value * 1000);
+    observe(labels, value);
+  }) as typeof metrics.lag.observe;
+  return pipeline;
+}
+
+/** Deletes the plan's durable consumers and purges its subjects from the streams. */
+async function forgetJetStream(bus: Bus, plan: string): Promise<void> {
+  for (const [stream, durable] of [['events', 'processor'], ['objects', 'mirror'], ['commits', 'synchronizer']] as const) {
+    await bus.jsm.consumers.delete(streams[stream].name, `${durable}-${plan}`.replace(/[^A-Za-z0-9_-]/g, '_')).catch(() => undefined);
+    await bus.jsm.streams.purge(streams[stream].name, { filter: subjectFor(stream, plan) }).catch(() => undefined);
+  }
+}
+
+async function initialSync(pipeline: Pipeline, tracker: DestinationTracker, plan: string, rss: RssSampler, signal: AbortSignal): Promise<InitialResult> {
+  const timeline: Progress[] = [];
+  rss.mark('lifeboat-initial');
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await pipeline.runtime.start();
+  let readyAt: number | undefined;
+  let lastProgress = 0;
+  const deadline = started + initialSyncDeadlineMs;
+  while (!tracker.complete) {
+    signal.throwIfAborted();
+    const now = performance.now();
+    if (readyAt === undefined && pipeline.runtime.ready()) readyAt = now;
+    if (now > deadline) throw new Error(`initial sync not done after ${initialSyncDeadlineMs / 1000}s: ${tracker.objects} objects in the destination`);
+    if (now - lastProgress >= 1000) {
+      lastProgress = now;
+      const progress = await progressOf(pipeline.metrics, plan, now - started, tracker.objects);
+      timeline.push(progress);
+      if (timeline.length % 3 === 1) log(`lifeboat: ${progress.events} source events, ${progress.processed} processed, ${progress.commits} commits, ${progress.applied} applied, ${progress.inDestination}/${tracker.expectedObjects} objects in the destination, rss ${progress.rssMiB} MiB`);
+    }
+    await sleep(50);
+  }
+  const finished = tracker.completedAt ?? performance.now();
+  const seconds = (finished - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  const peakRssMiB = mib(rss.peaks['lifeboat-initial'] ?? rss.sample());
+  timeline.push(await progressOf(pipeline.metrics, plan, finished - started, tracker.objects));
+  log(`lifeboat: every object in the destination after ${seconds.toFixed(1)}s (${(tracker.objects / seconds).toFixed(1)}/s)`);
+  // Ready: the listener finished its list and the synchronizer applied the mirror head at least once.
+  const readyDeadline = performance.now() + 60_000;
+  while (!pipeline.runtime.ready() && performance.now() < readyDeadline) await sleep(50);
+  if (readyAt === undefined && pipeline.runtime.ready()) readyAt = performance.now();
+  return {
+    objects: tracker.objects, namespaces: tracker.seen.get('Namespace')?.size ?? 0, seconds, objectsPerSecond: tracker.objects / seconds,
+    readySeconds: readyAt === undefined ? undefined : (readyAt - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6, peakRssMiB,
+    commits: await total(pipeline.metrics.commits, plan), verifiedCounts: {}, timeline,
+  };
+}
+
+/** Counts, by list, the plan's objects of the run in the destination. */
+async function verifyCounts(destination: KubeClient, plan: string, workload: Workload): Promise<Record<string, number>> {
+  const namespaces = new Set(workload.namespaces);
+  const counts: Record<string, number> = {};
+  for (const spec of kinds) {
+    counts[spec.kind] = (await listAll(destination, spec.collection, { labelSelector: `${planLabel}=${plan}` })).items.filter((item) => namespaces.has(item.metadata.namespace ?? '')).length;
+  }
+  counts.Namespace = (await listAll(destination, '/api/v1/namespaces', { labelSelector: `${planLabel}=${plan}` })).items.filter((item) => namespaces.has(item.metadata.name ?? '')).length;
+  return counts;
+}
+
+async function steadyLag(options: Options, pipeline: Pipeline, tracker: DestinationTracker, source: KubeClient, workload: Workload, plan: string, rss: RssSampler, signal: AbortSignal): Promise<LagResult> {
+  const configMaps = workload.objects.filter((object) => object.kind === 'ConfigMap').map((object) => ({ key: keyOf(object), path: `/api/v1/namespaces/${object.metadata.namespace}/configmaps/${object.metadata.name}` }));
+  if (configMaps.length === 0) throw new Error('the lag phase needs ConfigMaps: use more --objects');
+  const changes = Math.max(1, Math.round(options.rate * options.duration));
+  const pending = new Map<string, { seq: number; sentAt: number }[]>();
+  const endToEnd: number[] = [];
+  let outstanding = 0;
+  tracker.onConfigMap = (type, object, at) => {
+    if (type === 'DELETED') return;
+    const value = Number((object as { data?: Record<string, string> }).data?.['bench-counter']);
+    const waiting = pending.get(keyOf(object));
+    if (!waiting || !Number.isFinite(value)) return;
+    // A value shown means every earlier change of that ConfigMap is visible too (or was superseded by it).
+    while (waiting.length && waiting[0]!.seq <= value) {
+      endToEnd.push(at - waiting.shift()!.sentAt);
+      outstanding--;
+    }
+  };
+  pipeline.lagValues = [];
+  const patchMs: number[] = [];
+  const commitsBefore = await total(pipeline.metrics.commits, plan);
+  log(`lag: ${changes} ConfigMap changes at ${options.rate}/s over ${configMaps.length} ConfigMaps`);
+  rss.mark('lifeboat-lag');
+  const cpu = process.cpuUsage();
+  const inFlight = new Set<Promise<void>>();
+  let sent = 0;
+  let sendErrors = 0;
+  let lastSend = 0;
+  const started = performance.now();
+  let lastProgress = started;
+  for (let index = 0; index < changes; index++) {
+    if (signal.aborted) break;
+    const due = started + (index * 1000) / options.rate;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    while (inFlight.size >= 64) await Promise.race(inFlight);
+    const target = configMaps[index % configMaps.length]!;
+    const seq = index + 1;
+    const sentAt = performance.now();
+    lastSend = sentAt;
+    const queue = pending.get(target.key) ?? [];
+    queue.push({ seq, sentAt });
+    pending.set(target.key, queue);
+    outstanding++;
+    const request = source.request('PATCH', target.path, { data: { 'bench-counter': String(seq) } }, { contentType: 'application/merge-patch+json' })
+      .then(() => {
+        sent++;
+        patchMs.push(performance.now() - sentAt);
+      }, (error: Error) => {
+        sendErrors++;
+        if (sendErrors <= 5) log(`lag: PATCH ${target.key}: ${error.message}`);
+        const entries = pending.get(target.key) ?? [];
+        const at = entries.findIndex((entry) => entry.seq === seq);
+        if (at >= 0) {
+          entries.splice(at, 1);
+          outstanding--;
+        }
+      })
+      .finally(() => inFlight.delete(request));
+    inFlight.add(request);
+    if (sentAt - lastProgress >= 5000) {
+      lastProgress = sentAt;
+      log(`lag: ${index + 1}/${changes} changes sent, ${endToEnd.length} seen in the destination, ${outstanding} outstanding`);
+    }
+  }
+  await Promise.all(inFlight);
+  const sendSeconds = (lastSend - started) / 1000 + 1 / options.rate;
+  const drainDeadline = performance.now() + lagDrainDeadlineMs;
+  while (outstanding > 0 && performance.now() < drainDeadline && !signal.aborted) await sleep(50);
+  const used = process.cpuUsage(cpu);
+  const peakRssMiB = mib(rss.peaks['lifeboat-lag'] ?? rss.sample());
+  tracker.onConfigMap = undefined;
+  const unseen = Math.max(0, outstanding);
+  // Changes never seen count as infinitely late, so they push the percentiles up rather than vanish.
+  const endToEndAll = [...endToEnd, ...Array.from({ length: unseen }, () => Infinity)];
+  const metricValues = pipeline.lagValues;
+  pipeline.lagValues = undefined;
+  const result: LagResult = {
+    requestedRate: options.rate, requestedSeconds: options.duration, changes, sent, sendErrors, achievedRate: sent / sendSeconds, sendSeconds, unseen,
+    endToEndMs: distribution(endToEndAll), metricMs: distribution(metricValues), sourcePatchMs: distribution(patchMs),
+    cpuSeconds: (used.user + used.system) / 1e6, peakRssMiB, commits: (await total(pipeline.metrics.commits, plan)) - commitsBefore,
+  };
+  log(`lag: ${sent} changes at ${result.achievedRate.toFixed(1)}/s; end to end p50 ${result.endToEndMs.p50?.toFixed(0)} ms, p99 ${result.endToEndMs.p99?.toFixed(0)} ms; ${unseen} never seen`);
+  return result;
+}
+
+async function main(options: Options, signal: AbortSignal): Promise<number> {
+  const startedAt = new Date();
+  const rss = new RssSampler();
+  const cleanup = new Cleanup();
+  const errors: string[] = [];
+  const run = `bench-${randomBytes(3).toString('hex')}`;
+  const plan = run;
+  const results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult; sourceCreate?: { seconds: number; objectsPerSecond: number; settleSeconds: number } } = {};
+  let kubernetesVersion: string | undefined;
+  const workload = makeWorkload(run, options.objects, options.namespaces, options.replicas);
+  log(`run ${run}: ${options.objects} objects (${Object.entries(workload.counts).map(([kind, count]) => `${count} ${kind}`).join(', ')}) in ${options.namespaces} namespaces`);
+  try {
+    const info = await sandboxUp(defaultSandboxDir(), (line) => log(`sandbox: ${line}`));
+    const source = await client(info, 'source', options.createConcurrency + 8);
+    const destination = await client(info, 'destination', 32);
+    cleanup.add('close clients', async () => {
+      source.close();
+      destination.close();
+    });
+    kubernetesVersion = (await source.request<{ gitVersion: string }>('GET', '/version')).gitVersion;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lifeboat-${run}-`));
+    cleanup.add(`remove ${dir}`, async () => {
+      if (!options.keep) fs.rmSync(dir, { recursive: true, force: true });
+    });
+    cleanup.add('delete the bench namespaces', async () => {
+      if (options.keep) return log(`kept namespaces ${run}-* in both clusters and ${dir}`);
+      log('cleanup: deleting the bench namespaces in both clusters');
+      const destinationNamespaces = [...workload.namespaces, ...workload.namespaces.map((namespace) => `${namespace}-ceiling`)];
+      const [left, leftDestination] = await Promise.all([
+        deleteNamespaces(source, workload.namespaces, 180_000), deleteNamespaces(destination, destinationNamespaces, 180_000),
+      ]);
+      if (left || leftDestination) log(`cleanup: ${left + leftDestination} namespaces still terminating; the clusters finish deleting them`);
+    });
+
+    // The source objects, created before anything is timed.
+    await createNamespaces(source, workload.namespaces, { [runLabel]: run }, 16);
+    const createStarted = performance.now();
+    await mapLimit(workload.objects, options.createConcurrency, (object) => retry(() => source.request('POST', kinds.find((spec) => spec.kind === object.kind)!.namespaced(object.metadata.namespace!), object)), signal);
+    const createSeconds = (performance.now() - createStarted) / 1000;
+    log(`source: created ${workload.objects.length} objects in ${createSeconds.toFixed(1)}s (${(workload.objects.length / createSeconds).toFixed(1)}/s)`);
+    const deployments = workload.counts.Deployment ?? 0;
+    const sourceSettle = await settle('source controllers', source, run, new Set(workload.namespaces), { replicaSets: deployments, pods: deployments * options.replicas }, signal);
+    results.sourceCreate = { seconds: createSeconds, objectsPerSecond: workload.objects.length / createSeconds, settleSeconds: sourceSettle };
+
+    const plansDir = path.join(dir, 'plans');
+    writePlans(plansDir, info, plan, run, options.concurrency);
+    const compiled = await compiledPlan(plansDir, plan);
+
+    if (options.only !== 'lag') results.ceiling = await ceiling(info, options, workload, compiled, destination, rss, signal);
+
+    const pipeline = await startPipeline(info, options, plan, dir, cleanup);
+    const tracker = new DestinationTracker(workload);
+    await tracker.start(destination, plan, new Set(workload.namespaces));
+    cleanup.add('stop the destination watches', () => tracker.stop());
+    cleanup.add('stop lifeboat', () => pipeline.runtime.stop());
+    log(`lifeboat: starting the pipeline (sync.concurrency ${options.concurrency}, commitInterval 200ms, maxBatch 1000)`);
+    results.initial = await initialSync(pipeline, tracker, plan, rss, signal);
+    results.initial.verifiedCounts = await verifyCounts(destination, plan, workload);
+    const short = Object.entries(results.initial.verifiedCounts).filter(([kind, count]) => count !== (kind === 'Namespace' ? workload.namespaces.length : workload.counts[kind]));
+    if (short.length) throw new Error(`destination counts differ from the source: ${short.map(([kind, count]) => `${kind} ${count}`).join(', ')}`);
+
+    if (options.only !== 'initial') {
+      await sleep(2000); // let the last commits of the initial sync drain
+      results.lag = await steadyLag(options, pipeline, tracker, source, workload, plan, rss, signal);
+    }
+    rss.mark('cleanup');
+  } catch (error) {
+    const message = signal.aborted ? 'interrupted' : (error as Error).stack ?? String(error);
+    errors.push(message);
+    log(`error: ${message}`);
+  }
+  errors.push(...(await cleanup.run()).map((failure) => `cleanup: ${failure}`));
+  rss.stop();
+
+  const rows = tableRows(options, results);
+  const report = {
+    timestamp: startedAt.toISOString(), run, options, machine: machineInfo(), kubernetesVersion,
+    workload: { counts: workload.counts, namespaces: workload.namespaces.length, replicas: workload.replicas },
+    targets, results, rows,
+    rss: { peakMiB: mib(rss.peak), phasesMiB: Object.fromEntries(Object.entries(rss.peaks).map(([phase, bytes]) => [phase, Math.round(mib(bytes))])), maxRssKiB: process.resourceUsage().maxRSS },
+    errors,
+  };
+  const resultsDir = path.join(repoRoot, 'bench', 'results');
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  fs.writeFileSync(file, json);
+  if (options.json) {
+    fs.mkdirSync(path.dirname(path.resolve(options.json)), { recursive: true });
+    fs.writeFileSync(options.json, json);
+  }
+  console.log(`\nLifeboat benchmark ${run} — ${report.machine.cpus} CPUs (${report.machine.cpuModel}), Node ${process.version}, Kubernetes ${kubernetesVersion ?? '?'}`);
+  console.log(`${options.objects} objects in ${options.namespaces} namespaces; sync.concurrency ${options.concurrency}; lag phase ${options.rate}/s for ${options.duration}s. Peak RSS is the bench process including lifeboat.\n`);
+  console.log(renderTable(rows));
+  if (results.lag) {
+    const lag = results.lag;
+    console.log(`lag detail: ${lag.sent}/${lag.changes} changes sent (${lag.sendErrors} errors), ${lag.unseen} never seen; source PATCH p50 ${lag.sourcePatchMs.p50?.toFixed(0)} ms p99 ${lag.sourcePatchMs.p99?.toFixed(0)} ms; ${lag.commits} mirror commits`);
+  }
+  console.log(`results: ${path.relative(process.cwd(), file)}${options.json ? ` and ${options.json}` : ''}`);
+  if (errors.length) console.log(`\n${errors.length} error(s):\n${errors.map((error) => `  ${error.split('\n')[0]}`).join('\n')}`);
+  return errors.length ? 1 : 0;
+}
+
+function tableRows(options: Options, results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult }): Row[] {
+  const rows: Row[] = [];
+  const { ceiling, initial, lag } = results;
+  if (ceiling) {
+    rows.push({ scenario: 'initial sync: ceiling (direct SSA)', objects: ceiling.objects, seconds: ceiling.seconds, perSecond: ceiling.objectsPerSecond, ratio: 1,
+      lagP50Ms: undefined, lagP99Ms: undefined, peakRssMiB: ceiling.peakRssMiB, target: '-', result: '-' });
+  }
+  if (initial) {
+    const ratio = ceiling ? initial.seconds / ceiling.seconds : undefined;
+    rows.push({ scenario: 'initial sync: lifeboat', objects: initial.objects, seconds: initial.seconds, perSecond: initial.objectsPerSecond, ratio,
+      lagP50Ms: undefined, lagP99Ms: undefined, peakRssMiB: initial.peakRssMiB, target: `ratio ≤ ${targets.ratio}`,
+      result: ratio === undefined ? '-' : ratio <= targets.ratio ? 'PASS' : 'FAIL' });
+  }
+  if (lag) {
+    const rateOk = lag.achievedRate >= targets.rateShare * options.rate;
+    const p99 = lag.endToEndMs.p99;
+    rows.push({ scenario: `steady lag @${options.rate}/s: end to end`, objects: lag.sent, seconds: lag.sendSeconds, perSecond: lag.achievedRate, ratio: undefined,
+      lagP50Ms: lag.endToEndMs.p50, lagP99Ms: p99, peakRssMiB: lag.peakRssMiB, target: `p99 ≤ ${targets.lagP99Ms} ms${rateOk ? '' : ', rate'}`,
+      result: p99 !== undefined && p99 <= targets.lagP99Ms && rateOk ? 'PASS' : 'FAIL' });
+    rows.push({ scenario: `steady lag @${options.rate}/s: lag metric`, objects: lag.metricMs.count, seconds: undefined, perSecond: undefined, ratio: undefined,
+      lagP50Ms: lag.metricMs.p50, lagP99Ms: lag.metricMs.p99, peakRssMiB: undefined, target: '(event → apply)', result: '-' });
+  }
+  return rows;
+}
+
+let options: Options;
+try {
+  options = parseOptions(process.argv.slice(2));
+} catch (error) {
+  console.error(`bench: ${(error as Error).message}`);
+  process.exit(2);
+}
+const controller = new AbortController();
+let interrupts = 0;
+process.on('SIGINT', () => {
+  if (++interrupts > 1) process.exit(130);
+  log('interrupted: cleaning up (Ctrl-C again to leave everything as it is)');
+  controller.abort(new Error('interrupted'));
+});
+const code = await main(options, controller.signal);
+// Lifeboat's timers and client sockets are all closed by now; exit explicitly anyway, so a straggler cannot keep
+// a finished benchmark alive.
+process.exit(code);
