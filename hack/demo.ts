@@ -1,25 +1,148 @@
-// `npm run demo`: brings the sandbox up and shows how to reach it. (The replication pipeline turns this into the
-// full demo: a sample application in the source appearing, deactivated, in the destination.)
-import { KubeClient, loadKubeConfig } from '../src/kube/client.ts';
-import { defaultSandboxDir, environmentLines, sandboxStatus, sandboxUp } from '../src/sandbox/sandbox.ts';
+// `npm run demo`: the whole story on a fresh machine. Brings the sandbox up, deploys a small shop into the source
+// cluster, runs lifeboat with the demo plan (plans/sandbox) and shows the initial sync, a live change and a delete
+// arriving in the stand-by, the mirror's git log, and the deactivated Deployments in the destination.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Bus } from '../src/bus/bus.ts';
+import { KubeClient, KubeError, loadKubeConfig } from '../src/kube/client.ts';
+import { createMetrics, serveMetrics } from '../src/metrics/metrics.ts';
+import { MirrorRepository } from '../src/mirror/repository.ts';
+import { readIdentities, Runtime } from '../src/pipeline/runtime.ts';
+import { defaultSandboxDir, environmentLines, sandboxUp } from '../src/sandbox/sandbox.ts';
+import { waitFor } from '../src/sandbox/process.ts';
+import { StateStore } from '../src/state/state.ts';
+import { createLogger } from '../src/util/log.ts';
 import { formatTable } from '../src/cli/format.ts';
 
-const dir = defaultSandboxDir();
-const started = Date.now();
-console.log(`Starting the Lifeboat sandbox in ${dir} (the first run builds the control planes from Go modules; that takes a while) …`);
-const info = await sandboxUp(dir, (line) => console.log(`  ${line}`));
-console.log(`\nSandbox ready in ${((Date.now() - started) / 1000).toFixed(1)}s.\n`);
-const rows = (await sandboxStatus(dir)) ?? [];
-console.log(formatTable(['COMPONENT', 'STATE', 'ENDPOINT', 'RSS'], rows.map((row) => [
-  row.component, row.healthy ? 'healthy' : 'unhealthy', row.endpoint, `${Math.round(row.residentBytes / 2 ** 20)} MiB`])));
+const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
+const step = (text: string) => console.log(`\n${bold(`▶ ${text}`)}`);
+const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)}s`;
 
-for (const context of ['source', 'destination']) {
-  const client = await KubeClient.create(loadKubeConfig({ path: info.kubeconfig, context }));
-  const version = await client.request<{ gitVersion: string }>('GET', '/version');
-  const namespaces = await client.request<{ items: { metadata: { name: string } }[] }>('GET', '/api/v1/namespaces');
-  console.log(`${context.padEnd(12)} ${client.server.href}  Kubernetes ${version.gitVersion}, namespaces: ${namespaces.items.map((n) => n.metadata.name).join(', ')}`);
-  client.close();
+step('Starting the sandbox (the first run builds kube-apiserver, etcd and nats-server from Go modules: ~15 min once)');
+const started = Date.now();
+const info = await sandboxUp(defaultSandboxDir(), (line) => console.log(`  ${line}`));
+console.log(`  two clusters, NATS and Redis ready in ${seconds(started)}`);
+
+const connect = async (context: string) => KubeClient.create(loadKubeConfig({ path: info.kubeconfig, context }));
+const source = await connect('source');
+const destination = await connect('destination');
+const ignoreExists = (error: unknown) => {
+  if (!(error instanceof KubeError && error.code === 409)) throw error;
+};
+const namespaces = ['demo-shop', 'demo-payments'];
+
+step('Cleaning up a previous demo run');
+const state = await StateStore.connect(info.redisUrl);
+for (const client of [source, destination]) {
+  for (const ns of namespaces) await client.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
 }
-console.log(`\nTo use it from a shell:\n\n  eval "$(npm run --silent lifeboat -- sandbox env)"\n\n${environmentLines(info)}\n`);
-console.log('Contexts in the kubeconfig: source, destination (admins), source-reader (read-only), destination-writer.');
-console.log('Stop it with `npm run lifeboat -- sandbox down` (add --keep to keep the data).');
+for (const ns of namespaces) {
+  for (const client of [source, destination]) {
+    await waitFor(`namespace ${ns} to go away`, () => client.request('GET', `/api/v1/namespaces/${ns}`).then(() => false, () => true), 120_000, 250);
+  }
+}
+await state.forget('demo');
+const mirrorDir = path.resolve('.lifeboat', 'demo-mirror.git');
+fs.rmSync(mirrorDir, { recursive: true, force: true });
+
+step('Deploying a small shop into the SOURCE cluster');
+await source.request('PATCH', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/backuppolicies.demo.lifeboat.dev', {
+  apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'backuppolicies.demo.lifeboat.dev' },
+  spec: { group: 'demo.lifeboat.dev', scope: 'Namespaced', names: { plural: 'backuppolicies', singular: 'backuppolicy', kind: 'BackupPolicy' },
+    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { schedule: { type: 'string' }, keepDays: { type: 'integer' } } } } } } }] },
+}, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'demo', force: true } });
+await waitFor('the BackupPolicy API', () => source.request('GET', '/apis/demo.lifeboat.dev/v1').then(() => true), 30_000, 200);
+const app = (ns: string, name: string, replicas: number, image: string) => [
+  { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: ns, labels: { app: name } },
+    spec: { replicas, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name, image, ports: [{ containerPort: 8080 }] }] } } } },
+  { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] } },
+  { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${name}-config`, namespace: ns }, data: { LOG_LEVEL: 'info', FEATURE_CHECKOUT_V2: 'false' } },
+];
+const objects = [
+  ...namespaces.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })),
+  ...app('demo-shop', 'storefront', 3, 'registry.example.com/shop/storefront:2.4.1'),
+  ...app('demo-shop', 'catalog', 2, 'registry.example.com/shop/catalog:1.9.0'),
+  ...app('demo-payments', 'payments', 2, 'registry.example.com/shop/payments:3.0.2'),
+  { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'payments-db', namespace: 'demo-payments' }, stringData: { username: 'payments', password: 'correct-horse-battery-staple' } },
+  { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'payments', namespace: 'demo-payments' } },
+  { apiVersion: 'demo.lifeboat.dev/v1', kind: 'BackupPolicy', metadata: { name: 'nightly', namespace: 'demo-payments' }, spec: { schedule: '0 2 * * *', keepDays: 30 } },
+];
+const collection = (object: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }) => {
+  const base = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;
+  const plural = { Namespace: 'namespaces', Deployment: 'deployments', Service: 'services', ConfigMap: 'configmaps', Secret: 'secrets', ServiceAccount: 'serviceaccounts', BackupPolicy: 'backuppolicies' }[object.kind];
+  return object.metadata.namespace ? `${base}/namespaces/${object.metadata.namespace}/${plural}` : `${base}/${plural}`;
+};
+for (const object of objects) await source.request('POST', collection(object), object).catch(ignoreExists);
+console.log(`  ${objects.length} objects: 3 Deployments (7 replicas), Services, ConfigMaps, a Secret, a CRD and a custom resource`);
+
+step('Starting lifeboat with plans/sandbox/demo.yaml (read-only identity on the source)');
+const log = createLogger({ level: process.env.LIFEBOAT_LOG_LEVEL ?? 'warn' });
+const bus = await Bus.connect(info.natsUrl);
+const mirror = await MirrorRepository.open(mirrorDir);
+const metrics = createMetrics();
+const runtime = new Runtime({ plans: 'plans/sandbox', mirror, bus, state, metrics, log, identities: readIdentities(['plans/sandbox/demo-identity.txt']), planPollMs: 2000 });
+const server = await serveMetrics(metrics, '127.0.0.1:0', () => runtime.ready());
+const syncStarted = Date.now();
+await runtime.start();
+let last = '';
+await waitFor('the initial sync', async () => {
+  const status = await runtime.runners.get('demo')?.status();
+  if (status) {
+    const count = Object.values(status.objectsByKind).reduce((a, b) => a + b, 0);
+    const line = `  initial sync: listing ${status.initialSync === 'done' ? 'done' : '…'}, mirror ${count} objects${status.mirrorHead ? ` at ${status.mirrorHead.slice(0, 8)}` : ''}, destination ${status.appliedHead && status.appliedHead === status.mirrorHead ? 'in sync' : 'applying…'}`;
+    if (line !== last) console.log((last = line));
+  }
+  return runtime.ready() && status?.appliedHead === status?.mirrorHead && status?.mirrorHead !== undefined;
+}, 180_000, 250);
+console.log(`  initial sync done in ${seconds(syncStarted)} (metrics: http://${server.address}/metrics)`);
+
+const readDeployment = (ns: string, name: string) =>
+  destination.request<{ spec: { replicas: number }; metadata: { annotations?: Record<string, string> } }>('GET', `/apis/apps/v1/namespaces/${ns}/deployments/${name}`);
+
+step('A live change: storefront scaled to 5 and a feature flag flipped in the source');
+let changeAt = Date.now();
+await source.request('PATCH', '/apis/apps/v1/namespaces/demo-shop/deployments/storefront', { spec: { replicas: 5 } }, { contentType: 'application/merge-patch+json' });
+await source.request('PATCH', '/api/v1/namespaces/demo-shop/configmaps/storefront-config', { data: { FEATURE_CHECKOUT_V2: 'true' } }, { contentType: 'application/merge-patch+json' });
+await waitFor('the change in the stand-by', async () => {
+  const [deploymentNow, config] = await Promise.all([
+    readDeployment('demo-shop', 'storefront'),
+    destination.request<{ data: Record<string, string> }>('GET', '/api/v1/namespaces/demo-shop/configmaps/storefront-config'),
+  ]);
+  return deploymentNow.metadata.annotations?.['lifeboat.dev/replicas'] === '5' && config.data.FEATURE_CHECKOUT_V2 === 'true';
+}, 30_000, 50);
+console.log(`  arrived in the stand-by after ${seconds(changeAt)}: storefront still at 0 replicas there, 5 remembered for recovery`);
+
+step('A delete: the catalog ConfigMap removed in the source');
+changeAt = Date.now();
+await source.request('DELETE', '/api/v1/namespaces/demo-shop/configmaps/catalog-config');
+await waitFor('the delete in the stand-by', () => destination.request('GET', '/api/v1/namespaces/demo-shop/configmaps/catalog-config').then(() => false, () => true), 30_000, 50);
+console.log(`  gone from the stand-by after ${seconds(changeAt)}`);
+
+step(`The mirror's history (git --git-dir=${path.relative(process.cwd(), mirrorDir)} log)`);
+console.log(execFileSync('git', [`--git-dir=${mirrorDir}`, 'log', '--format=%h %ad %s', '--date=format:%H:%M:%S', '-8'], { encoding: 'utf8' }).trimEnd().split('\n').map((line) => `  ${line}`).join('\n'));
+console.log('\n  the latest commit in full:');
+console.log(execFileSync('git', [`--git-dir=${mirrorDir}`, 'log', '-1', '--format=%B'], { encoding: 'utf8' }).trimEnd().split('\n').map((line) => `    ${line}`).join('\n'));
+
+step('Deployments in the DESTINATION: asleep, ready to be woken');
+const rows: string[][] = [];
+for (const [ns, name] of [['demo-shop', 'storefront'], ['demo-shop', 'catalog'], ['demo-payments', 'payments']] as const) {
+  const d = await readDeployment(ns, name);
+  rows.push([`${ns}/${name}`, String(d.spec.replicas), d.metadata.annotations?.['lifeboat.dev/replicas'] ?? '-', (d.metadata.annotations?.['lifeboat.dev/revision'] ?? '').slice(0, 12)]);
+}
+console.log(formatTable(['DEPLOYMENT', 'REPLICAS', 'REPLICAS IN SOURCE', 'MIRROR REVISION'], rows).trimEnd().split('\n').map((line) => `  ${line}`).join('\n'));
+const secret = await destination.request<{ data: Record<string, string> }>('GET', '/api/v1/namespaces/demo-payments/secrets/payments-db');
+console.log(`\n  the Secret is encrypted with age in the mirror and decrypted only at apply: password has ${Buffer.from(secret.data.password ?? '', 'base64').length} bytes in the stand-by`);
+
+await runtime.stop();
+await server.close();
+await bus.close();
+await state.close();
+source.close();
+destination.close();
+step('Done. The sandbox keeps running:');
+console.log(`\n${environmentLines(info)}\n`);
+console.log('  npm run lifeboat -- run --plans plans/sandbox --mirror .lifeboat/demo-mirror.git --identity plans/sandbox/demo-identity.txt');
+console.log('  npm run lifeboat -- status');
+console.log('  npm run lifeboat -- sandbox down');
+process.exit(0);

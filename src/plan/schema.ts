@@ -442,7 +442,7 @@ export const RecoveryPlanSpecSchema = z.strictObject({
       .describe("Directory of this plan in the mirror repository; the plan's name when absent."),
   }).prefault({}),
   sync: z.strictObject({
-    commitInterval: duration().default('1s').describe('How long the mirror gathers changes into one commit.'),
+    commitInterval: duration().default('250ms').describe('How long the mirror gathers changes into one commit (shorter: less lag, more commits).'),
     maxBatch: z.number().int().min(1).max(10000).default(500).describe('Most objects in one commit.'),
     concurrency: z.number().int().min(1).max(256).default(8).describe('Parallel applies at the destination.'),
   }).prefault({}),

@@ -129,7 +129,7 @@ test('plan diff says what changes in meaning between two revisions', async (t) =
   repo.commit({ 'clusters.yaml': clusters, 'web.yaml': plan('web', 'web-*'), 'old.yaml': plan('old', 'old-*') }, 'base');
   run(repo.work, 'tag', 'base');
   repo.commit({
-    'web.yaml': plan('web', 'web-*, api-*', `  transforms:\n    - deactivate: {}\n  deletes:\n    propagate: false\n  sync:\n    commitInterval: 250ms\n`),
+    'web.yaml': plan('web', 'web-*, api-*', `  transforms:\n    - deactivate: {}\n  deletes:\n    propagate: false\n  sync:\n    commitInterval: 5s\n`),
     'old.yaml': null,
   }, 'head');
   const output = execFileSync(process.execPath, [cli, 'plan', 'diff', 'base', 'HEAD', '--repo', repo.work], { encoding: 'utf8' });
@@ -141,7 +141,7 @@ test('plan diff says what changes in meaning between two revisions', async (t) =
     '  replicates removed: every namespaced kind in namespaces web-*',
     '  transform added: deactivate workloads on the stand-by',
     '  deletes in the source are NO LONGER replicated',
-    '  spec.sync.commitInterval: 1s → 250ms',
+    '  spec.sync.commitInterval: 250ms → 5s',
     '',
   ].join('\n'));
   const markdown = execFileSync(process.execPath, [cli, 'plan', 'diff', 'base', 'HEAD', '--repo', repo.work, '-o', 'markdown'], { encoding: 'utf8' });

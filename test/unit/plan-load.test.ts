@@ -70,7 +70,7 @@ test('defaults fill every optional field, in one place', (t) => {
     deletes: { propagate: true, guard: { maxPercent: 20, window: '1m', namespaces: true } },
     secrets: { mode: 'encrypt', recipients: [recipient] },
     mirror: { path: 'web' },
-    sync: { commitInterval: '1s', maxBatch: 500, concurrency: 8 },
+    sync: { commitInterval: '250ms', maxBatch: 500, concurrency: 8 },
     reconcile: { interval: '5m', drift: 'correct' },
     recovery: { timeout: '15m', activate: { restoreReplicas: true, resumeSuspended: true } },
   });
@@ -202,7 +202,7 @@ test('plan show prints the effective plan with every default', (t) => {
       mirror:
         path: web
       sync:
-        commitInterval: 1s
+        commitInterval: 250ms
         maxBatch: 500
         concurrency: 8
       reconcile:

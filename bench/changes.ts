@@ -1,0 +1,156 @@
+// Follows each ConfigMap change of the lag phase through the pipeline: sent to the source, published by the
+// listener (events subject), by the processor (objects subject), committed by the mirror writer (commits subject),
+// and seen in the destination (a watch). The subjects are read with plain NATS subscriptions, which see every
+// JetStream publish without touching lifeboat's consumers. A stage that shows value v of a ConfigMap also accounts
+// for every earlier change of it (a later value supersedes an earlier one).
+import { performance } from 'node:perf_hooks';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { subjectFor } from '../src/bus/bus.ts';
+import { refFromMirrorPath } from '../src/kube/ref.ts';
+import { distribution, type Distribution } from './report.ts';
+
+const stages = ['event', 'object', 'commit', 'applied'] as const;
+type Stage = (typeof stages)[number];
+
+interface Change {
+  seq: number;
+  sentAt: number;
+  patchedAt?: number;
+  event?: number;
+  object?: number;
+  commit?: number;
+  applied?: number;
+}
+
+export interface StageBreakdown {
+  /** sent → source PATCH answered */
+  sourceWriteMs: Distribution;
+  /** sent → the listener published the event (source write, source watch, listener) */
+  listenerMs: Distribution;
+  /** event → the processor published the destination form */
+  processorMs: Distribution;
+  /** object → the mirror writer published the commit (batching interval + git commit) */
+  mirrorMs: Distribution;
+  /** commit → the destination watch showed the value (synchronizer pass + apply + destination watch) */
+  synchronizerMs: Distribution;
+}
+
+export class ChangeTracker {
+  private readonly byKey = new Map<string, Change[]>();
+  private readonly done: Change[] = [];
+  private readonly subscriptions: Subscription[] = [];
+  private outstandingCount = 0;
+
+  /** Subscribes to the plan's subjects; call before the first change. */
+  follow(connection: NatsConnection, plan: string): void {
+    const decode = (data: Uint8Array) => JSON.parse(Buffer.from(data).toString('utf8')) as Record<string, unknown>;
+    this.subscriptions.push(connection.subscribe(subjectFor('events', plan), { callback: (error, message) => {
+      if (error) return;
+      const at = performance.now();
+      const event = decode(message.data) as { object?: { metadata?: { namespace?: string; name?: string }; kind?: string; data?: Record<string, string> } };
+      if (event.object?.kind !== 'ConfigMap') return;
+      this.reached('event', `${event.object.metadata?.namespace ?? ''}/${event.object.metadata?.name ?? ''}`, Number(event.object.data?.['bench-counter']), at);
+    } }));
+    this.subscriptions.push(connection.subscribe(subjectFor('objects', plan), { callback: (error, message) => {
+      if (error) return;
+      const at = performance.now();
+      const object = decode(message.data) as { type?: string; path?: string; content?: string };
+      if (object.type !== 'object.changed' || !object.path?.includes('/ConfigMap/')) return;
+      const value = /bench-counter: "?(\d+)"?/.exec(object.content ?? '')?.[1];
+      const key = keyOfPath(object.path);
+      if (key && value) this.reached('object', key, Number(value), at);
+    } }));
+    this.subscriptions.push(connection.subscribe(subjectFor('commits', plan), { callback: (error, message) => {
+      if (error) return;
+      const at = performance.now();
+      const commit = decode(message.data) as { observed?: Record<string, number> };
+      // A commit carries the newest content the writer had for each path: every change already published by the
+      // processor (approximation: a change published just after the batch was cut is counted one commit early).
+      for (const path of Object.keys(commit.observed ?? {})) {
+        const key = path.includes('/ConfigMap/') ? keyOfPath(path) : undefined;
+        if (key) this.reached('commit', key, Infinity, at, 'object');
+      }
+    } }));
+  }
+
+  /** Registers a change about to be sent. */
+  sent(key: string, seq: number, sentAt: number): Change {
+    const change: Change = { seq, sentAt };
+    const list = this.byKey.get(key) ?? [];
+    list.push(change);
+    this.byKey.set(key, list);
+    this.outstandingCount++;
+    return change;
+  }
+
+  /** The change could not be sent: forget it. */
+  failed(key: string, change: Change): void {
+    const list = this.byKey.get(key) ?? [];
+    const index = list.indexOf(change);
+    if (index >= 0) {
+      list.splice(index, 1);
+      this.outstandingCount--;
+    }
+  }
+
+  /** The destination shows `value` for the ConfigMap `key`. */
+  applied(key: string, value: number, at: number): void {
+    this.reached('applied', key, value, at);
+    const list = this.byKey.get(key);
+    if (!list) return;
+    while (list.length && list[0]!.applied !== undefined) {
+      this.done.push(list.shift()!);
+      this.outstandingCount--;
+    }
+  }
+
+  private reached(stage: Stage, key: string, value: number, at: number, requires?: Stage): void {
+    if (!Number.isFinite(value) && value !== Infinity) return;
+    for (const change of this.byKey.get(key) ?? []) {
+      if (change.seq > value) break;
+      if (requires && change[requires] === undefined) break;
+      change[stage] ??= at;
+    }
+  }
+
+  get outstanding(): number {
+    return this.outstandingCount;
+  }
+
+  get seen(): number {
+    return this.done.length;
+  }
+
+  /** End-to-end lags (ms) of every change, Infinity for those never seen in the destination. */
+  endToEnd(): number[] {
+    const unseen = [...this.byKey.values()].flat().length;
+    return [...this.done.map((change) => change.applied! - change.sentAt), ...Array.from({ length: unseen }, () => Infinity)];
+  }
+
+  breakdown(): StageBreakdown {
+    const span = (from: (change: Change) => number | undefined, to: (change: Change) => number | undefined) => distribution(this.done.flatMap((change) => {
+      const [start, end] = [from(change), to(change)];
+      return start !== undefined && end !== undefined ? [Math.max(0, end - start)] : [];
+    }));
+    return {
+      sourceWriteMs: span((c) => c.sentAt, (c) => c.patchedAt),
+      listenerMs: span((c) => c.sentAt, (c) => c.event),
+      processorMs: span((c) => c.event, (c) => c.object),
+      mirrorMs: span((c) => c.object, (c) => c.commit),
+      synchronizerMs: span((c) => c.commit, (c) => c.applied),
+    };
+  }
+
+  stop(): void {
+    for (const subscription of this.subscriptions) subscription.unsubscribe();
+  }
+}
+
+function keyOfPath(path: string): string | undefined {
+  try {
+    const { ref } = refFromMirrorPath(path);
+    return `${ref.namespace ?? ''}/${ref.name}`;
+  } catch {
+    return undefined;
+  }
+}
