@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { Bus } from '../bus/bus.ts';
 import { createMetrics, serveMetrics } from '../metrics/metrics.ts';
-import { MirrorRepository } from '../mirror/repository.ts';
+import { MirrorPusher, MirrorRepository } from '../mirror/repository.ts';
 import { readIdentities, Runtime, type PlanStatus } from '../pipeline/runtime.ts';
 import { StateStore } from '../state/state.ts';
 import { createLogger } from '../util/log.ts';
@@ -16,12 +16,13 @@ export function registerRun(program: Command): void {
   program.command('run').description('replicate every plan: listener, processor, mirror writer and synchronizer')
     .option('--plans <source>', 'plans: a directory, a bare repository, or URL[#branch][:subdir] (token: $LIFEBOAT_PLANS_TOKEN)', 'plans')
     .option('--mirror <dir>', 'the mirror repository (a bare git repository; created when missing)', '.lifeboat/mirror.git')
+    .option('--mirror-remote <url>', 'push the mirror to this HTTP(S) git remote after each commit (token: $LIFEBOAT_MIRROR_TOKEN)')
     .option('--nats <url>', 'NATS server with JetStream (default: $LIFEBOAT_NATS_URL or nats://127.0.0.1:4222)')
     .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
     .option('--metrics-addr <host:port>', 'where /metrics, /healthz and /readyz listen', '127.0.0.1:9464')
     .option('--identity <file...>', 'age identity files that decrypt Secrets at the destination (default: $LIFEBOAT_AGE_IDENTITY_FILE)')
     .option('--plan-poll-interval <ms>', 'how often the plans source is polled', '10000')
-    .action(async (options: { plans: string; mirror: string; nats?: string; redis?: string; metricsAddr: string; identity?: string[]; planPollInterval: string }) => {
+    .action(async (options: { plans: string; mirror: string; mirrorRemote?: string; nats?: string; redis?: string; metricsAddr: string; identity?: string[]; planPollInterval: string }) => {
       const log = createLogger();
       const identityFiles = options.identity ?? (process.env.LIFEBOAT_AGE_IDENTITY_FILE ? [process.env.LIFEBOAT_AGE_IDENTITY_FILE] : []);
       const identities = readIdentities(identityFiles);
@@ -29,7 +30,10 @@ export function registerRun(program: Command): void {
       const state = await StateStore.connect(options.redis ?? redisDefault());
       const mirror = await MirrorRepository.open(path.resolve(options.mirror));
       const metrics = createMetrics();
-      const runtime = new Runtime({ plans: options.plans, mirror, bus, state, metrics, log, identities, planPollMs: Number(options.planPollInterval) });
+      const pusher = options.mirrorRemote ? new MirrorPusher(mirror, options.mirrorRemote, {
+        token: process.env.LIFEBOAT_MIRROR_TOKEN, onError: (error, attempt) => log.warn({ err: error.message, attempt }, 'mirror push failed; retrying'),
+      }) : undefined;
+      const runtime = new Runtime({ plans: options.plans, mirror, bus, state, metrics, log, identities, planPollMs: Number(options.planPollInterval), pusher });
       const server = await serveMetrics(metrics, options.metricsAddr, () => runtime.ready());
       log.info({ metrics: `http://${server.address}/metrics`, mirror: mirror.gitdir, plans: options.plans }, 'lifeboat running');
       let stopping: Promise<void> | undefined;

@@ -246,3 +246,60 @@ export function parseTrailers(message: string): Record<string, string> {
   }
   return trailers;
 }
+
+/**
+ * Pushes the mirror branch to an HTTP(S) remote after commits, coalescing: while a push runs, later requests
+ * collapse into one more push of the newest head. Failures are retried with backoff and reported, never thrown
+ * into the commit path (the local mirror stays the source of truth for the synchronizer).
+ */
+export class MirrorPusher {
+  private readonly repository: MirrorRepository;
+  private readonly url: string;
+  private readonly token: string | undefined;
+  private readonly onError: (error: Error, attempt: number) => void;
+  private running: Promise<void> | undefined;
+  private again = false;
+  lastPushed: string | undefined;
+
+  constructor(repository: MirrorRepository, url: string, options: { token?: string; onError?: (error: Error, attempt: number) => void } = {}) {
+    this.repository = repository;
+    this.url = url;
+    this.token = options.token;
+    this.onError = options.onError ?? (() => {});
+  }
+
+  request(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.pushWithRetries();
+      } while (this.again);
+    })().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async pushWithRetries(): Promise<void> {
+    const http = (await import('isomorphic-git/http/node')).default;
+    const token = this.token;
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const head = await this.repository.head();
+      if (!head || head === this.lastPushed) return;
+      try {
+        const result = await git.push({
+          fs, http, gitdir: this.repository.gitdir, url: this.url, ref: this.repository.branch, remoteRef: this.repository.branch,
+          onAuth: token ? () => ({ username: 'lifeboat', password: token }) : undefined,
+        });
+        if (!result.ok) throw new Error(`push to ${this.url} was refused: ${JSON.stringify(result.refs)}`);
+        this.lastPushed = head;
+        return;
+      } catch (error) {
+        this.onError(error as Error, attempt);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** attempt, 15_000)));
+      }
+    }
+  }
+}

@@ -8,7 +8,7 @@ import { Bus, type Subscription } from '../bus/bus.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { refFromMirrorPath } from '../kube/ref.ts';
 import { type Metrics } from '../metrics/metrics.ts';
-import { MirrorRepository } from '../mirror/repository.ts';
+import type { MirrorPusher, MirrorRepository } from '../mirror/repository.ts';
 import { hasErrors, loadPlans, resolveKubeconfigPath, originKey, type PlanError } from '../plan/load.ts';
 import { parseDuration } from '../plan/duration.ts';
 import type { ManagedCluster, RecoveryPlan } from '../plan/schema.ts';
@@ -47,8 +47,8 @@ export interface RuntimeOptions {
   log: Logger;
   identities: string[];
   planPollMs?: number;
-  /** Who is writing: shown in logs and used to tell lease holders apart. */
-  instance?: string;
+  /** Pushes the mirror to its HTTP(S) remote after each commit, when configured. */
+  pusher?: MirrorPusher;
 }
 
 export interface PlanStatus {
@@ -271,6 +271,7 @@ export class PlanRunner {
         metrics.commits.inc({ plan: this.name });
         metrics.commitDuration.observe({ plan: this.name }, durationMs / 1000);
         void state.setValue(this.name, 'mirror-head', commit);
+        void this.options.pusher?.request();
       },
       onFailed: (message) => this.log.warn({ object: message.summary, reason: message.reason }, 'object cannot be processed'),
       log: this.log.child({ component: 'mirror' }),

@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { MirrorRepository, commitMessage, parseTrailers } from '../../src/mirror/repository.ts';
+import { MirrorPusher, MirrorRepository, commitMessage, parseTrailers } from '../../src/mirror/repository.ts';
+import { startGitServer } from '../helpers/git-server.ts';
 
 const gitCli = (gitdir: string, ...args: string[]) => execFileSync('git', [`--git-dir=${gitdir}`, ...args], { encoding: 'utf8' });
 const tempRepo = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-mirror-')), 'mirror.git');
@@ -67,4 +68,28 @@ test('paths that escape the plan directory are refused', async (t) => {
   const mirror = await MirrorRepository.open(tempRepo());
   await t.throwsAsync(mirror.commit([{ path: '../x.yaml', content: 'x' }], 'bad'), { message: 'invalid mirror path "../x.yaml"' });
   await t.throwsAsync(mirror.commit([{ path: 'a//b.yaml', content: 'x' }], 'bad'), { message: 'invalid mirror path "a//b.yaml"' });
+});
+
+test('the mirror is pushed to an HTTP remote after commits; a refused push is reported and retried', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-push-'));
+  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', path.join(root, 'remote.git')]);
+  const server = await startGitServer(root, { token: 'push-token' });
+  t.teardown(() => server.close());
+  const mirror = await MirrorRepository.open(path.join(root, 'local.git'));
+  const errors: string[] = [];
+  const pusher = new MirrorPusher(mirror, `${server.url}/remote.git`, { token: 'push-token', onError: (error) => errors.push(error.message) });
+  await mirror.commit([{ path: 'p/cluster/Namespace/a.yaml', content: 'a\n' }], 'one');
+  await pusher.request();
+  const second = await mirror.commit([{ path: 'p/cluster/Namespace/b.yaml', content: 'b\n' }], 'two');
+  await Promise.all([pusher.request(), pusher.request()]);
+  t.is(gitCli(path.join(root, 'remote.git'), 'rev-parse', 'main').trim(), second!.oid);
+  t.deepEqual(errors, []);
+
+  const refused = new MirrorPusher(mirror, `${server.url}/remote.git`, { token: 'wrong', onError: (error) => errors.push(error.message) });
+  await mirror.commit([{ path: 'p/cluster/Namespace/c.yaml', content: 'c\n' }], 'three');
+  const attempt = refused.request();
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  t.true(errors.length >= 1, 'the failed push is reported');
+  t.is(gitCli(path.join(root, 'remote.git'), 'rev-parse', 'main').trim(), second!.oid, 'the remote is unchanged');
+  void attempt.catch(() => undefined);
 });
