@@ -6,7 +6,7 @@
 import { parse } from 'yaml';
 import { isRetryable, KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex } from '../kube/discovery.ts';
-import { describeRef, parseApiVersion, refFromMirrorPath, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
+import { describeRef, parseApiVersion, refFromMirrorPath, refKey, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
 import type { StateStore } from '../state/state.ts';
 import type { Logger } from '../util/log.ts';
@@ -21,7 +21,11 @@ export interface ApplyResult {
   ref: UnversionedRef;
   action: ApplyAction;
   reason?: string;
+  /** The object's owner is in the mirror but not yet at the destination. */
+  ownerPending?: boolean;
 }
+
+class OwnerPendingError extends Error {}
 
 export interface SyncReport {
   revision: string | undefined;
@@ -118,11 +122,19 @@ export class Synchronizer {
     const deletes = [...work.values()].filter((item) => item.oid === undefined);
     for (const item of work.values()) if (item.oid !== undefined && inventory.get(item.path) === item.oid) results.push({ path: item.path, ref: item.ref, action: 'unchanged' });
 
+    const mirrorKeys = new Set([...targetFiles.keys()].map((file) => { try { return refKey(refFromMirrorPath(file).ref); } catch { return ''; } }));
+    const ownerInMirror = (ref: UnversionedRef) => mirrorKeys.has(refKey(ref));
+    const pendingOwners: WorkItem[] = [];
     for (const group of stagesOf(applies.map((item) => ({ ...item.ref, item })), 'apply')) {
-      const groupResults = await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.apply(item, target, inventory.has(item.path)));
-      results.push(...groupResults);
+      const groupResults = await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.apply(item, target, inventory.has(item.path), ownerInMirror));
+      for (const [index, result] of groupResults.entries()) {
+        if (result.ownerPending) pendingOwners.push(group.refs[index]!.item);
+        else results.push(result);
+      }
       if (group.waitForReady) await this.waitForCustomResourceDefinitions(group.refs.map(({ item }) => item).filter((item) => item.ref.kind === 'CustomResourceDefinition'));
     }
+    // Objects whose owner was applied in this same pass: once more, now that the owner has its destination UID.
+    results.push(...(await mapLimit(pendingOwners, this.options.concurrency, (item) => this.apply(item, target, inventory.has(item.path), ownerInMirror))));
     for (const group of stagesOf(deletes.map((item) => ({ ...item.ref, item })), 'delete')) {
       results.push(...(await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.delete(item))));
     }
@@ -151,7 +163,7 @@ export class Synchronizer {
   }
 
   /** The object as the destination gets it: decrypted, labelled, annotated with the revision, owners re-linked. */
-  private async render(item: WorkItem, revision: string): Promise<KubeObject> {
+  private async render(item: WorkItem, revision: string, ownerInMirror: (ref: UnversionedRef) => boolean): Promise<KubeObject> {
     let object = parse(await this.options.repository.readText(item.oid!)) as KubeObject;
     if (isEncryptedSecret(object)) {
       const sourceNamespace = object.metadata.annotations?.[annotations.sourceNamespace];
@@ -164,7 +176,9 @@ export class Synchronizer {
     if (owners) {
       const references = [];
       for (const owner of JSON.parse(owners) as { apiVersion: string; kind: string; name: string; blockOwnerDeletion?: boolean }[]) {
-        const live = await this.read({ ...parseApiVersion(owner.apiVersion), kind: owner.kind, namespace: object.metadata.namespace, name: owner.name });
+        const ownerRef = { ...parseApiVersion(owner.apiVersion), kind: owner.kind, namespace: object.metadata.namespace, name: owner.name };
+        const live = await this.read(ownerRef);
+        if (!live && ownerInMirror(ownerRef)) throw new OwnerPendingError(`waiting for its owner ${describeRef(ownerRef)} to be applied`);
         if (live?.metadata.labels?.[planLabel] === this.options.plan && typeof live.metadata.uid === 'string') {
           references.push({ apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: live.metadata.uid, ...(owner.blockOwnerDeletion ? { blockOwnerDeletion: true } : {}) });
         }
@@ -190,10 +204,10 @@ export class Synchronizer {
     }
   }
 
-  private async apply(item: WorkItem, revision: string, existed: boolean): Promise<ApplyResult> {
+  private async apply(item: WorkItem, revision: string, existed: boolean, ownerInMirror: (ref: UnversionedRef) => boolean): Promise<ApplyResult> {
     const base = { path: item.path, ref: item.ref };
     try {
-      const object = await this.render(item, revision);
+      const object = await this.render(item, revision, ownerInMirror);
       const ref = refOf(object);
       let index = await this.destinationIndex();
       if (!index.byKind(ref.group, ref.kind)) index = await this.destinationIndex(true);
@@ -220,8 +234,8 @@ export class Synchronizer {
       return { ...base, action: existed ? 'configured' : 'created' };
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      this.options.log.warn({ object: describeRef(item.ref), reason }, 'apply failed; will retry');
-      return { ...base, action: 'failed', reason };
+      if (!(error instanceof OwnerPendingError)) this.options.log.warn({ object: describeRef(item.ref), reason }, 'apply failed; will retry');
+      return { ...base, action: 'failed', reason, ...(error instanceof OwnerPendingError ? { ownerPending: true } : {}) };
     }
   }
 

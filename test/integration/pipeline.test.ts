@@ -199,3 +199,18 @@ test('status and metrics report the plan', async (t) => {
   t.regex(text, new RegExp(`lifeboat_mirror_commits_total\\{plan="${handle.plan}"\\} [1-9]`));
   t.regex(text, new RegExp(`lifeboat_source_events_total\\{plan="${handle.plan}",type="source.upserted"\\} [1-9]`));
 });
+
+test('owner references are re-linked to the owner replicated in the destination', async (t) => {
+  const ns = uniqueName('owner');
+  const handle = await started({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
+  const { source, destination } = handle;
+  await createNamespace(source, ns);
+  const owner = await source.request<{ metadata: { uid: string } }>('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('owner', { role: 'owner' }));
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, { ...configMap('dependent', { role: 'dependent' }),
+    metadata: { name: 'dependent', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid }] } });
+  await handle.start();
+  const replicatedOwner = await eventually('the owner', () => get<{ metadata: { uid: string } }>(destination, `/api/v1/namespaces/${ns}/configmaps/owner`), (c) => c !== undefined);
+  const dependent = await eventually('the dependent', () => get<{ metadata: { ownerReferences?: { uid: string; name: string }[] } }>(destination, `/api/v1/namespaces/${ns}/configmaps/dependent`), (c) => c !== undefined);
+  t.not(replicatedOwner?.metadata.uid, owner.metadata.uid, 'UIDs differ between clusters');
+  t.deepEqual(dependent?.metadata.ownerReferences?.map((reference) => [reference.name, reference.uid]), [['owner', replicatedOwner?.metadata.uid]]);
+});
