@@ -31,7 +31,10 @@ export class MirrorWriter {
   private pending: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private inFlight = 0;
   private batchNumber = 0;
+  /** Messages acknowledged after their commit (or after it was found unnecessary), for progress and readiness. */
+  committedMessages = 0;
   /** Keyed hashes of the Secrets at the mirror head, by path, loaded lazily. */
   private secretHashes: Map<string, string> | undefined;
 
@@ -50,13 +53,19 @@ export class MirrorWriter {
     return this.pending.length;
   }
 
+  /** True while a commit is being written. */
+  get busy(): boolean {
+    return this.inFlight > 0;
+  }
+
   /** Commits what is pending now; concurrent calls are serialised. */
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.pending.splice(0, this.pending.length);
     if (batch.length === 0) return this.flushing;
-    this.flushing = this.flushing.then(() => this.commit(batch)).catch((error: Error) => {
+    this.inFlight++;
+    this.flushing = this.flushing.then(() => this.commit(batch)).finally(() => this.inFlight--).catch((error: Error) => {
       this.options.log.error({ err: error.message, objects: batch.length }, 'mirror commit failed; the batch will be redelivered');
       for (const entry of batch) entry.raw?.nak(2000);
     });
@@ -100,6 +109,7 @@ export class MirrorWriter {
     const batchId = `${this.options.plan}-${Date.now().toString(36)}-${++this.batchNumber}`;
     const result = changes.length ? await this.options.repository.commit(changes, (applied) => this.message(applied, summaries, batchId)) : undefined;
     for (const entry of batch) entry.raw?.ack();
+    this.committedMessages += batch.length;
     if (!result) return;
     for (const change of result.changes) {
       if (change.type === 'deleted') hashes.delete(change.path);

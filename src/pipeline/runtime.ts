@@ -180,6 +180,7 @@ export class PlanRunner {
   private listed = false;
   private synced = false;
   private lastLagSeconds: number | undefined;
+  private readonly progress = { eventsPublished: 0, eventsProcessed: 0, objectsPublished: 0 };
 
   constructor(context: PlanContext, options: RuntimeOptions, planRevision: () => string | undefined, hashKey: string) {
     this.context = context;
@@ -234,7 +235,6 @@ export class PlanRunner {
         syncLease.keepAlive(() => this.log.warn('lost the synchronizer lease; another process synchronizes this plan'));
       }
       await synchronizer.sync(observed);
-      this.synced = true;
     };
     this.subscriptions.push(await bus.consume({
       stream: 'commits', plan: this.name, durable: 'synchronizer', maxMessages: 100,
@@ -255,8 +255,12 @@ export class PlanRunner {
           if (!isSourceEvent(message)) return;
           const out = processEvent(message, compiled);
           metrics.objects.inc({ plan: this.name, outcome: out?.type ?? 'skipped' });
-          if (out) await bus.publish('objects', this.name, out, `${this.name}:${raws[index]!.seq}`);
+          if (out) {
+            await bus.publish('objects', this.name, out, `${this.name}:${raws[index]!.seq}`);
+            this.progress.objectsPublished++;
+          }
         }));
+        this.progress.eventsProcessed += messages.length;
       },
       onError: (error) => this.log.warn({ err: error.message }, 'processor error; retrying'),
     }));
@@ -319,13 +323,33 @@ export class PlanRunner {
         if (plan.spec.secrets.mode !== 'encrypt') return undefined;
         return encryptSecret(object, plan.spec.secrets.recipients, this.hashKey);
       },
-      onEvent: (type) => metrics.events.inc({ plan: this.name, type }),
+      onEvent: (type) => {
+        metrics.events.inc({ plan: this.name, type });
+        this.progress.eventsPublished++;
+      },
     });
     const started = Date.now();
     await this.listener.start();
     this.listed = true;
     this.log.info({ kinds: this.listener.kinds().length, seconds: (Date.now() - started) / 1000 }, 'initial list done');
     await runSync();
+    // Initial sync is done when everything listed went through every stage and the destination has the mirror head.
+    while (!this.stopped && !(await this.caughtUp())) await new Promise((resolve) => setTimeout(resolve, 200));
+    this.synced = true;
+    this.log.info({ seconds: (Date.now() - started) / 1000 }, 'initial sync done');
+  }
+
+  /** True when no stage has work queued and the destination has the mirror head applied. */
+  private async caughtUp(): Promise<boolean> {
+    const { eventsPublished, eventsProcessed, objectsPublished } = this.progress;
+    if (eventsProcessed < eventsPublished) return false;
+    // When this process writes the mirror, every object it processed must be committed; otherwise the other
+    // writer's consumer must have nothing pending.
+    if (this.mirrorSubscription && this.writer && (this.writer.committedMessages < objectsPublished || this.writer.queued > 0 || this.writer.busy)) return false;
+    const pending = await Promise.all([...this.subscriptions, this.mirrorSubscription].map((subscription) => subscription?.pending() ?? Promise.resolve(0)));
+    if (pending.some((count) => count > 0)) return false;
+    const head = await this.options.mirror.head();
+    return head === undefined || head === (await this.options.state.getValue(this.name, 'applied-head'));
   }
 
   async status(): Promise<PlanStatus> {
