@@ -27,6 +27,15 @@ export interface ApplyResult {
 
 class OwnerPendingError extends Error {}
 
+interface Ownership {
+  /** Kind-and-namespace groups whose foreign objects were listed. */
+  listed: Set<string>;
+  /** refKeys of objects that exist at the destination without this plan's label. */
+  foreign: Set<string>;
+}
+
+const groupKey = (ref: UnversionedRef) => `${ref.group}/${ref.kind}/${ref.namespace ?? ''}`;
+
 export interface SyncReport {
   revision: string | undefined;
   results: ApplyResult[];
@@ -124,9 +133,10 @@ export class Synchronizer {
 
     const mirrorKeys = new Set([...targetFiles.keys()].map((file) => { try { return refKey(refFromMirrorPath(file).ref); } catch { return ''; } }));
     const ownerInMirror = (ref: UnversionedRef) => mirrorKeys.has(refKey(ref));
+    const ownership = await this.foreignObjects(applies.filter((item) => !inventory.has(item.path)));
     const pendingOwners: WorkItem[] = [];
     for (const group of stagesOf(applies.map((item) => ({ ...item.ref, item })), 'apply')) {
-      const groupResults = await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.apply(item, target, inventory.has(item.path), ownerInMirror));
+      const groupResults = await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.apply(item, target, inventory.has(item.path), ownerInMirror, ownership));
       for (const [index, result] of groupResults.entries()) {
         if (result.ownerPending) pendingOwners.push(group.refs[index]!.item);
         else results.push(result);
@@ -134,7 +144,7 @@ export class Synchronizer {
       if (group.waitForReady) await this.waitForCustomResourceDefinitions(group.refs.map(({ item }) => item).filter((item) => item.ref.kind === 'CustomResourceDefinition'));
     }
     // Objects whose owner was applied in this same pass: once more, now that the owner has its destination UID.
-    results.push(...(await mapLimit(pendingOwners, this.options.concurrency, (item) => this.apply(item, target, inventory.has(item.path), ownerInMirror))));
+    results.push(...(await mapLimit(pendingOwners, this.options.concurrency, (item) => this.apply(item, target, inventory.has(item.path), ownerInMirror, ownership))));
     for (const group of stagesOf(deletes.map((item) => ({ ...item.ref, item })), 'delete')) {
       results.push(...(await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.delete(item))));
     }
@@ -204,7 +214,31 @@ export class Synchronizer {
     }
   }
 
-  private async apply(item: WorkItem, revision: string, existed: boolean, ownerInMirror: (ref: UnversionedRef) => boolean): Promise<ApplyResult> {
+  /**
+   * Objects of the destination that lifeboat must not touch (they exist without this plan's label), found with one
+   * LIST per kind and namespace instead of a GET per object. Kinds the destination does not serve yet are left
+   * out of `listed`; their objects are checked one by one.
+   */
+  private async foreignObjects(items: WorkItem[]): Promise<Ownership> {
+    const ownership: Ownership = { listed: new Set(), foreign: new Set() };
+    const groups = new Map<string, UnversionedRef>();
+    for (const item of items) groups.set(groupKey(item.ref), item.ref);
+    const index = await this.destinationIndex();
+    await mapLimit([...groups.entries()], this.options.concurrency, async ([key, ref]) => {
+      if (!index.byKind(ref.group, ref.kind)) return;
+      try {
+        const list = await this.options.client.request<{ items: KubeObject[] }>('GET', index.path(ref, { namespace: ref.namespace }), undefined,
+          { query: { labelSelector: `${planLabel}!=${this.options.plan}` } });
+        for (const object of list.items) ownership.foreign.add(refKey({ ...ref, name: object.metadata.name ?? '' }));
+        ownership.listed.add(key);
+      } catch {
+        /* checked one by one */
+      }
+    });
+    return ownership;
+  }
+
+  private async apply(item: WorkItem, revision: string, existed: boolean, ownerInMirror: (ref: UnversionedRef) => boolean, ownership: Ownership): Promise<ApplyResult> {
     const base = { path: item.path, ref: item.ref };
     try {
       const object = await this.render(item, revision, ownerInMirror);
@@ -214,8 +248,9 @@ export class Synchronizer {
       const path = index.path(ref, { namespace: ref.namespace, name: ref.name });
       if (!existed) {
         // Never overwrite what someone else owns: an object already there without our plan label is left alone.
-        const live = await this.read(ref);
-        if (live && live.metadata.labels?.[planLabel] !== this.options.plan) {
+        const foreign = ownership.listed.has(groupKey(ref)) ? ownership.foreign.has(refKey(ref))
+          : await this.read(ref).then((live) => live !== undefined && live.metadata.labels?.[planLabel] !== this.options.plan);
+        if (foreign) {
           return { ...base, action: 'skipped', reason: `not applied: ${describeRef(ref)} already exists at the destination without ${planLabel}=${this.options.plan}` };
         }
       }
