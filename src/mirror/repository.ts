@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
+import { mapLimit } from '../util/limit.ts';
 
 export interface FileChange {
   path: string;
@@ -104,7 +105,7 @@ export class MirrorRepository {
     const parent = await this.head();
     const parentTree = parent ? (await git.readCommit({ fs, gitdir: this.gitdir, oid: parent, cache: this.cache })).commit.tree : undefined;
     const blobs = new Map<string, string | null>();
-    await forEachLimit(changes, 16, async (change) => {
+    await mapLimit(changes, 16, async (change) => {
       validatePath(change.path);
       blobs.set(change.path, change.content === null ? null : await git.writeBlob({ fs, gitdir: this.gitdir, blob: Buffer.from(change.content) }));
     });
@@ -216,17 +217,6 @@ function validatePath(file: string): void {
   if (!file || file.startsWith('/') || file.endsWith('/') || file.split('/').some((part) => part === '' || part === '.' || part === '..')) {
     throw new Error(`invalid mirror path "${file}"`);
   }
-}
-
-async function forEachLimit<T>(items: T[], limit: number, action: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await action(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** A commit message: summary line, one line per changed object, a blank line, then `Key: value` trailers. */

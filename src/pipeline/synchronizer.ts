@@ -9,6 +9,7 @@ import { ResourceIndex } from '../kube/discovery.ts';
 import { describeRef, parseApiVersion, refFromMirrorPath, refKey, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
 import type { StateStore } from '../state/state.ts';
+import { mapLimit } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
 import { stagesOf } from './order.ts';
 import { decryptSecret, isEncryptedSecret } from './secrets.ts';
@@ -314,17 +315,4 @@ async function retry<T>(action: () => Promise<T>): Promise<T> {
       await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
     }
   }
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, action: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await action(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
 }
