@@ -9,13 +9,14 @@ import { subjectFor } from '../src/bus/bus.ts';
 import { refFromMirrorPath } from '../src/kube/ref.ts';
 import { distribution, type Distribution } from './report.ts';
 
-const stages = ['event', 'object', 'commit', 'applied'] as const;
-type Stage = (typeof stages)[number];
+type Stage = 'sourceWatch' | 'event' | 'object' | 'commit' | 'applied';
 
 interface Change {
+  key: string;
   seq: number;
   sentAt: number;
   patchedAt?: number;
+  sourceWatch?: number;
   event?: number;
   object?: number;
   commit?: number;
@@ -25,7 +26,9 @@ interface Change {
 export interface StageBreakdown {
   /** sent → source PATCH answered */
   sourceWriteMs: Distribution;
-  /** sent → the listener published the event (source write, source watch, listener) */
+  /** sent → a watch of the bench on the source showed the change (source write + source watch delivery) */
+  sourceWatchMs: Distribution;
+  /** the bench's source watch → the listener published the event (listener's watch, encryption, publish) */
   listenerMs: Distribution;
   /** event → the processor published the destination form */
   processorMs: Distribution;
@@ -75,7 +78,7 @@ export class ChangeTracker {
 
   /** Registers a change about to be sent. */
   sent(key: string, seq: number, sentAt: number): Change {
-    const change: Change = { seq, sentAt };
+    const change: Change = { key, seq, sentAt };
     const list = this.byKey.get(key) ?? [];
     list.push(change);
     this.byKey.set(key, list);
@@ -91,6 +94,11 @@ export class ChangeTracker {
       list.splice(index, 1);
       this.outstandingCount--;
     }
+  }
+
+  /** The bench's own source watch shows `value` for the ConfigMap `key`. */
+  inSource(key: string, value: number, at: number): void {
+    this.reached('sourceWatch', key, value, at);
   }
 
   /** The destination shows `value` for the ConfigMap `key`. */
@@ -134,11 +142,23 @@ export class ChangeTracker {
     }));
     return {
       sourceWriteMs: span((c) => c.sentAt, (c) => c.patchedAt),
-      listenerMs: span((c) => c.sentAt, (c) => c.event),
+      sourceWatchMs: span((c) => c.sentAt, (c) => c.sourceWatch),
+      listenerMs: span((c) => c.sourceWatch, (c) => c.event),
       processorMs: span((c) => c.event, (c) => c.object),
       mirrorMs: span((c) => c.object, (c) => c.commit),
       synchronizerMs: span((c) => c.commit, (c) => c.applied),
     };
+  }
+
+  /** Every change with its stage times (ms since the first change was sent), for --trace. */
+  records(): Record<string, number | string | undefined>[] {
+    const all = [...this.done, ...[...this.byKey.values()].flat()].sort((a, b) => a.seq - b.seq);
+    const origin = all[0]?.sentAt ?? 0;
+    const at = (value: number | undefined) => value === undefined ? undefined : Math.round((value - origin) * 10) / 10;
+    return all.map((change) => ({
+      seq: change.seq, key: change.key, sent: at(change.sentAt), patched: at(change.patchedAt), sourceWatch: at(change.sourceWatch), event: at(change.event),
+      object: at(change.object), commit: at(change.commit), applied: at(change.applied),
+    }));
   }
 
   stop(): void {
