@@ -160,6 +160,18 @@ export class MirrorRepository {
     return git.writeTree({ fs, gitdir: this.gitdir, tree: [...entries.values()] });
   }
 
+  /** The blob oid of one file at `commit`, or undefined when it is not there. Reads only the trees on its path. */
+  async oidAt(commit: string, file: string): Promise<string | undefined> {
+    const slash = file.lastIndexOf('/');
+    try {
+      const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid: commit, filepath: slash > 0 ? file.slice(0, slash) : undefined, cache: this.cache });
+      const entry = tree.find((candidate) => candidate.path === file.slice(slash + 1));
+      return entry?.type === 'blob' ? entry.oid : undefined;
+    } catch {
+      return undefined; // a directory on the path does not exist
+    }
+  }
+
   /** Every file under `prefix` at `commit`: path → blob oid. */
   async files(commit: string | undefined, prefix = ''): Promise<Map<string, string>> {
     const files = new Map<string, string>();

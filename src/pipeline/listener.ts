@@ -117,6 +117,8 @@ class KindWatcher {
   private readonly onInitialSync: () => void;
   private stopped = false;
   private stream: IncomingMessage | undefined;
+  private savedVersion: string | undefined;
+  private savedAt = 0;
   private loop: Promise<void> | undefined;
 
   constructor(resource: ApiResource, checkpoint: string | undefined, options: ListenerOptions, onInitialSync: () => void) {
@@ -200,7 +202,25 @@ class KindWatcher {
     this.stream = stream;
     let buffer = '';
     let failure: Error | undefined;
-    let chain = Promise.resolve();
+    let pending: string[] = [];
+    let draining: Promise<void> | undefined;
+    // Events that arrive together are published together (one round of JetStream acks, one checkpoint), and only
+    // the newest event of each object in such a group is kept: it carries the object's latest state.
+    const drain = () => {
+      draining ??= (async () => {
+        while (pending.length > 0 && !failure) {
+          const lines = pending;
+          pending = [];
+          try {
+            await this.handleMany(lines);
+          } catch (error) {
+            failure ??= error as Error;
+            stream.destroy();
+          }
+        }
+      })().finally(() => (draining = undefined));
+      return draining;
+    };
     // Watchdog: bookmarks arrive about once a minute even when nothing changes; silence beyond the timeout means a
     // half-open connection, so the request timeout above destroys the socket and the loop reconnects.
     await new Promise<void>((resolve) => {
@@ -210,12 +230,9 @@ class KindWatcher {
         while ((newline = buffer.indexOf('\n')) >= 0) {
           const line = buffer.slice(0, newline);
           buffer = buffer.slice(newline + 1);
-          if (!line.trim()) continue;
-          chain = chain.then(() => this.handle(line)).catch((error: Error) => {
-            failure ??= error;
-            stream.destroy();
-          });
+          if (line.trim()) pending.push(line);
         }
+        void drain();
       });
       stream.on('end', resolve);
       stream.on('close', resolve);
@@ -224,24 +241,38 @@ class KindWatcher {
         resolve();
       });
     });
-    await chain;
+    while (draining) await draining;
+    await this.saveCheckpoint(true);
     this.stream = undefined;
     if (failure) throw failure;
   }
 
-  private async handle(line: string): Promise<void> {
-    const event = JSON.parse(line) as { type: string; object: KubeObject & { code?: number; reason?: string; message?: string } };
-    if (event.type === 'ERROR') {
-      const status = event.object;
-      throw new KubeError(`watch ${this.id}: ${status.message ?? 'error'}`, status.code ?? 500, status.reason ?? 'WatchError');
+  private async handleMany(lines: string[]): Promise<void> {
+    const latest = new Map<string, { type: 'source.upserted' | 'source.deleted'; object: KubeObject }>();
+    for (const line of lines) {
+      const event = JSON.parse(line) as { type: string; object: KubeObject & { code?: number; reason?: string; message?: string } };
+      if (event.type === 'ERROR') {
+        const status = event.object;
+        throw new KubeError(`watch ${this.id}: ${status.message ?? 'error'}`, status.code ?? 500, status.reason ?? 'WatchError');
+      }
+      const metadata = event.object.metadata as { resourceVersion?: string; uid?: string; namespace?: string; name?: string };
+      if (metadata.resourceVersion) this.resourceVersion = metadata.resourceVersion;
+      if (event.type !== 'ADDED' && event.type !== 'MODIFIED' && event.type !== 'DELETED') continue; // BOOKMARK
+      const key = metadata.uid ?? `${metadata.namespace}/${metadata.name}`;
+      latest.delete(key); // keep arrival order of the newest events
+      latest.set(key, { type: event.type === 'DELETED' ? 'source.deleted' : 'source.upserted', object: event.object });
     }
-    const resourceVersion = (event.object.metadata as { resourceVersion?: string }).resourceVersion;
-    if (event.type === 'ADDED' || event.type === 'MODIFIED') await this.emit('source.upserted', event.object);
-    else if (event.type === 'DELETED') await this.emit('source.deleted', event.object);
-    if (resourceVersion) {
-      this.resourceVersion = resourceVersion;
-      await this.options.checkpoints.save(this.id, resourceVersion);
-    }
+    await Promise.all([...latest.values()].map((event) => this.emit(event.type, event.object)));
+    await this.saveCheckpoint(false);
+  }
+
+  /** Checkpoints at most once a second while events flow, and always when a watch ends. */
+  private async saveCheckpoint(force: boolean): Promise<void> {
+    if (!this.resourceVersion || this.resourceVersion === this.savedVersion) return;
+    if (!force && Date.now() - this.savedAt < 1000) return;
+    this.savedAt = Date.now();
+    this.savedVersion = this.resourceVersion;
+    await this.options.checkpoints.save(this.id, this.resourceVersion);
   }
 
   async stop(): Promise<void> {

@@ -181,6 +181,7 @@ export class PlanRunner {
   private synced = false;
   private lastLagSeconds: number | undefined;
   private readonly progress = { eventsPublished: 0, eventsProcessed: 0, objectsPublished: 0 };
+  private counted: { head: string | undefined; at: number; objectsByKind: Record<string, number> } = { head: undefined, at: 0, objectsByKind: {} };
 
   constructor(context: PlanContext, options: RuntimeOptions, planRevision: () => string | undefined, hashKey: string) {
     this.context = context;
@@ -355,13 +356,17 @@ export class PlanRunner {
   async status(): Promise<PlanStatus> {
     const { state, mirror } = this.options;
     const mirrorHead = await mirror.head();
-    const objectsByKind: Record<string, number> = {};
-    const mirrorDir = this.context.plan.spec.mirror.path ?? this.name;
-    for (const file of (await mirror.files(mirrorHead, mirrorDir)).keys()) {
-      const { ref } = refFromMirrorPath(file);
-      const kind = ref.group ? `${ref.group}/${ref.kind}` : ref.kind;
-      objectsByKind[kind] = (objectsByKind[kind] ?? 0) + 1;
+    // Counting walks the plan's whole tree: do it again only for a new head, and at most every 10 s.
+    if (mirrorHead !== this.counted.head && (Date.now() - this.counted.at > 10_000 || !this.listed || !this.synced)) {
+      const objectsByKind: Record<string, number> = {};
+      for (const file of (await mirror.files(mirrorHead, this.context.plan.spec.mirror.path ?? this.name)).keys()) {
+        const { ref } = refFromMirrorPath(file);
+        const kind = ref.group ? `${ref.group}/${ref.kind}` : ref.kind;
+        objectsByKind[kind] = (objectsByKind[kind] ?? 0) + 1;
+      }
+      this.counted = { head: mirrorHead, at: Date.now(), objectsByKind };
     }
+    const objectsByKind = this.counted.objectsByKind;
     return {
       plan: this.name, planRevision: this.planRevision(), mirrorHead, appliedHead: await state.getValue(this.name, 'applied-head'),
       objectsByKind, lagSeconds: this.lastLagSeconds, mirrorWriter: this.mirrorSubscription !== undefined,

@@ -6,7 +6,7 @@
 import { parse } from 'yaml';
 import { isRetryable, KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex } from '../kube/discovery.ts';
-import { describeRef, parseApiVersion, refFromMirrorPath, refKey, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
+import { describeRef, mirrorPath, parseApiVersion, refFromMirrorPath, refKey, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
 import type { StateStore } from '../state/state.ts';
 import { mapLimit } from '../util/limit.ts';
@@ -104,12 +104,14 @@ export class Synchronizer {
     if (!target) return { revision: undefined, results: [] };
     const appliedHead = await state.getValue(plan, 'applied-head');
     const inventory = await state.inventory(plan);
-    const targetFiles = await repository.files(target, mirrorDir);
+    // Level-based but O(changes): the tree diff since the last applied commit, plus earlier failures. Only without
+    // a usable applied commit (first run, Redis lost, history rewritten) is the whole tree compared.
+    const targetOids = new Map<string, string | undefined>();
     const work = new Map<string, WorkItem>();
     const add = (path: string) => {
       if (work.has(path)) return;
       try {
-        work.set(path, { path, ref: refFromMirrorPath(path).ref, oid: targetFiles.get(path) });
+        work.set(path, { path, ref: refFromMirrorPath(path).ref, oid: targetOids.get(path) });
       } catch {
         this.options.log.warn({ path }, 'not a mirror object path; ignored');
       }
@@ -117,23 +119,32 @@ export class Synchronizer {
     let known = appliedHead !== undefined;
     if (known) {
       try {
-        for (const change of await repository.diff(appliedHead, target, mirrorDir)) add(change.path);
+        for (const change of await repository.diff(appliedHead, target, mirrorDir)) {
+          targetOids.set(change.path, change.newOid);
+          add(change.path);
+        }
       } catch {
         known = false; // the applied commit is gone from the mirror (history rewritten): compare everything
       }
     }
-    if (!known) for (const path of targetFiles.keys()) add(path);
-    // Earlier failures, and whatever the inventory has that the target does not (deletes missed, Redis rebuilt).
-    for (const failure of await state.failures(plan)) add(failure.path);
-    for (const path of inventory.keys()) if (!targetFiles.has(path)) add(path);
+    if (!known) {
+      const targetFiles = await repository.files(target, mirrorDir);
+      for (const [path, oid] of targetFiles) targetOids.set(path, oid);
+      for (const path of targetFiles.keys()) add(path);
+      // Whatever the inventory has that the target does not: deletes to make.
+      for (const path of inventory.keys()) if (!targetFiles.has(path)) add(path);
+    }
+    for (const failure of await state.failures(plan)) {
+      if (!targetOids.has(failure.path)) targetOids.set(failure.path, await repository.oidAt(target, failure.path));
+      add(failure.path);
+    }
 
     const results: ApplyResult[] = [];
     const applies = [...work.values()].filter((item) => item.oid !== undefined && inventory.get(item.path) !== item.oid);
     const deletes = [...work.values()].filter((item) => item.oid === undefined);
     for (const item of work.values()) if (item.oid !== undefined && inventory.get(item.path) === item.oid) results.push({ path: item.path, ref: item.ref, action: 'unchanged' });
 
-    const mirrorKeys = new Set([...targetFiles.keys()].map((file) => { try { return refKey(refFromMirrorPath(file).ref); } catch { return ''; } }));
-    const ownerInMirror = (ref: UnversionedRef) => mirrorKeys.has(refKey(ref));
+    const ownerInMirror = async (ref: UnversionedRef) => (await repository.oidAt(target, mirrorPath(mirrorDir, ref))) !== undefined;
     const ownership = await this.foreignObjects(applies.filter((item) => !inventory.has(item.path)));
     const pendingOwners: WorkItem[] = [];
     for (const group of stagesOf(applies.map((item) => ({ ...item.ref, item })), 'apply')) {
@@ -154,7 +165,7 @@ export class Synchronizer {
     const deleted: string[] = [];
     const failures: { path: string; reason: string }[] = [];
     for (const result of results) {
-      const oid = targetFiles.get(result.path);
+      const oid = targetOids.get(result.path);
       if (result.action === 'created' || result.action === 'configured') applied.set(result.path, oid!);
       else if (result.action === 'deleted' || (result.action === 'skipped' && oid === undefined)) deleted.push(result.path);
       else if (result.action === 'failed' || result.action === 'skipped') failures.push({ path: result.path, reason: result.reason ?? 'unknown' });
@@ -174,7 +185,7 @@ export class Synchronizer {
   }
 
   /** The object as the destination gets it: decrypted, labelled, annotated with the revision, owners re-linked. */
-  private async render(item: WorkItem, revision: string, ownerInMirror: (ref: UnversionedRef) => boolean): Promise<KubeObject> {
+  private async render(item: WorkItem, revision: string, ownerInMirror: (ref: UnversionedRef) => Promise<boolean>): Promise<KubeObject> {
     let object = parse(await this.options.repository.readText(item.oid!)) as KubeObject;
     if (isEncryptedSecret(object)) {
       const sourceNamespace = object.metadata.annotations?.[annotations.sourceNamespace];
@@ -189,7 +200,7 @@ export class Synchronizer {
       for (const owner of JSON.parse(owners) as { apiVersion: string; kind: string; name: string; blockOwnerDeletion?: boolean }[]) {
         const ownerRef = { ...parseApiVersion(owner.apiVersion), kind: owner.kind, namespace: object.metadata.namespace, name: owner.name };
         const live = await this.read(ownerRef);
-        if (!live && ownerInMirror(ownerRef)) throw new OwnerPendingError(`waiting for its owner ${describeRef(ownerRef)} to be applied`);
+        if (!live && (await ownerInMirror(ownerRef))) throw new OwnerPendingError(`waiting for its owner ${describeRef(ownerRef)} to be applied`);
         if (live?.metadata.labels?.[planLabel] === this.options.plan && typeof live.metadata.uid === 'string') {
           references.push({ apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: live.metadata.uid, ...(owner.blockOwnerDeletion ? { blockOwnerDeletion: true } : {}) });
         }
@@ -239,7 +250,7 @@ export class Synchronizer {
     return ownership;
   }
 
-  private async apply(item: WorkItem, revision: string, existed: boolean, ownerInMirror: (ref: UnversionedRef) => boolean, ownership: Ownership): Promise<ApplyResult> {
+  private async apply(item: WorkItem, revision: string, existed: boolean, ownerInMirror: (ref: UnversionedRef) => Promise<boolean>, ownership: Ownership): Promise<ApplyResult> {
     const base = { path: item.path, ref: item.ref };
     try {
       const object = await this.render(item, revision, ownerInMirror);
