@@ -2,14 +2,15 @@
 // listener (events subject), by the processor (objects subject), committed by the mirror writer (commits subject),
 // and seen in the destination (a watch). The subjects are read with plain NATS subscriptions, which see every
 // JetStream publish without touching lifeboat's consumers. A stage that shows value v of a ConfigMap also accounts
-// for every earlier change of it (a later value supersedes an earlier one).
+// for every earlier change of it (a later value supersedes an earlier one). A commit is matched to its changes by
+// the listener's observation time, which the event and the commit's `observed` map both carry.
 import { performance } from 'node:perf_hooks';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { subjectFor } from '../src/bus/bus.ts';
 import { refFromMirrorPath } from '../src/kube/ref.ts';
 import { distribution, type Distribution } from './report.ts';
 
-type Stage = 'sourceWatch' | 'event' | 'object' | 'commit' | 'applied';
+type Stage = 'sourceWatch' | 'event' | 'object' | 'applied';
 
 interface Change {
   key: string;
@@ -18,6 +19,8 @@ interface Change {
   patchedAt?: number;
   sourceWatch?: number;
   event?: number;
+  /** The listener's observation time (epoch ms), as carried in the event and in the commit's `observed`. */
+  observedAt?: number;
   object?: number;
   commit?: number;
   applied?: number;
@@ -50,9 +53,13 @@ export class ChangeTracker {
     this.subscriptions.push(connection.subscribe(subjectFor('events', plan), { callback: (error, message) => {
       if (error) return;
       const at = performance.now();
-      const event = decode(message.data) as { object?: { metadata?: { namespace?: string; name?: string }; kind?: string; data?: Record<string, string> } };
+      const event = decode(message.data) as { observedAt?: number; object?: { metadata?: { namespace?: string; name?: string }; kind?: string; data?: Record<string, string> } };
       if (event.object?.kind !== 'ConfigMap') return;
-      this.reached('event', `${event.object.metadata?.namespace ?? ''}/${event.object.metadata?.name ?? ''}`, Number(event.object.data?.['bench-counter']), at);
+      const key = `${event.object.metadata?.namespace ?? ''}/${event.object.metadata?.name ?? ''}`;
+      const value = Number(event.object.data?.['bench-counter']);
+      this.reached('event', key, value, at);
+      const change = this.byKey.get(key)?.find((candidate) => candidate.seq === value);
+      if (change && event.observedAt !== undefined) change.observedAt ??= event.observedAt;
     } }));
     this.subscriptions.push(connection.subscribe(subjectFor('objects', plan), { callback: (error, message) => {
       if (error) return;
@@ -67,11 +74,17 @@ export class ChangeTracker {
       if (error) return;
       const at = performance.now();
       const commit = decode(message.data) as { observed?: Record<string, number> };
-      // A commit carries the newest content the writer had for each path: every change already published by the
-      // processor (approximation: a change published just after the batch was cut is counted one commit early).
-      for (const path of Object.keys(commit.observed ?? {})) {
+      // A commit names, per path, the listener's observation time of the first change of its batch: that change is
+      // in this commit (and any earlier one of the same ConfigMap is committed or superseded by now).
+      for (const [path, observedAt] of Object.entries(commit.observed ?? {})) {
         const key = path.includes('/ConfigMap/') ? keyOfPath(path) : undefined;
-        if (key) this.reached('commit', key, Infinity, at, 'object');
+        const list = key ? this.byKey.get(key) : undefined;
+        const first = list?.find((change) => change.observedAt === observedAt);
+        if (!list || !first) continue;
+        for (const change of list) {
+          if (change.seq > first.seq) break;
+          change.commit ??= at;
+        }
       }
     } }));
   }
@@ -112,11 +125,10 @@ export class ChangeTracker {
     }
   }
 
-  private reached(stage: Stage, key: string, value: number, at: number, requires?: Stage): void {
-    if (!Number.isFinite(value) && value !== Infinity) return;
+  private reached(stage: Stage, key: string, value: number, at: number): void {
+    if (!Number.isFinite(value)) return;
     for (const change of this.byKey.get(key) ?? []) {
       if (change.seq > value) break;
-      if (requires && change[requires] === undefined) break;
       change[stage] ??= at;
     }
   }

@@ -454,15 +454,34 @@ interface Pipeline {
   timer: MethodTimer;
 }
 
+interface ConsumerState {
+  /** Messages JetStream delivered more than once (ack wait expired, or nak). */
+  redelivered: number;
+  ackPending: number;
+  pending: number;
+}
+
 interface PipelineDiagnostics {
+  /** The plan's durable consumers at the end of the phase. */
+  consumers: Record<string, ConsumerState>;
   mirrorCommitMs: Distribution;
   synchronizerPassMs: Distribution;
   objectsPerPass: Distribution;
   methods: Record<string, MethodTiming>;
 }
 
-function pipelineDiagnostics(pipeline: Pipeline): PipelineDiagnostics {
+async function consumerStates(bus: Bus, plan: string): Promise<Record<string, ConsumerState>> {
+  const states: Record<string, ConsumerState> = {};
+  for (const [stream, durable] of [['events', 'processor'], ['objects', 'mirror'], ['commits', 'synchronizer']] as const) {
+    const info = await bus.jsm.consumers.info(streams[stream].name, `${durable}-${plan}`.replace(/[^A-Za-z0-9_-]/g, '_')).catch(() => undefined);
+    if (info) states[durable] = { redelivered: info.num_redelivered, ackPending: info.num_ack_pending, pending: info.num_pending };
+  }
+  return states;
+}
+
+async function pipelineDiagnostics(pipeline: Pipeline, plan: string): Promise<PipelineDiagnostics> {
   return {
+    consumers: await consumerStates(pipeline.bus, plan),
     mirrorCommitMs: distribution(pipeline.commitDurations), synchronizerPassMs: distribution(pipeline.passes.map((pass) => pass.ms)),
     objectsPerPass: distribution(pipeline.passes.map((pass) => pass.results)),
     methods: pipeline.timer.summary(),
@@ -575,7 +594,7 @@ async function initialSync(pipeline: Pipeline, tracker: DestinationTracker, plan
     complete: !timedOut, expectedObjects: tracker.expectedObjects,
     objects: tracker.objects, namespaces: tracker.seen.get('Namespace')?.size ?? 0, seconds, objectsPerSecond: tracker.objects / seconds,
     readySeconds: readyAt === undefined ? undefined : (readyAt - started) / 1000, load, peakRssMiB,
-    commits: await total(pipeline.metrics.commits, plan), verifiedCounts: {}, diagnostics: pipelineDiagnostics(pipeline), timeline,
+    commits: await total(pipeline.metrics.commits, plan), verifiedCounts: {}, diagnostics: await pipelineDiagnostics(pipeline, plan), timeline,
   };
 }
 
@@ -660,7 +679,7 @@ async function steadyLag(options: Options, pipeline: Pipeline, tracker: Destinat
     const load = meter.stop();
     await profile.stop();
     const peakRssMiB = mib(rss.peaks['lifeboat-lag'] ?? rss.sample());
-    const diagnostics = pipelineDiagnostics(pipeline);
+    const diagnostics = await pipelineDiagnostics(pipeline, plan);
     const metricValues = pipeline.lagValues;
     pipeline.lagValues = undefined;
     const endToEnd = tracked.endToEnd();
@@ -788,6 +807,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
     const load = lag.load;
     console.log(`lag phase load: machine CPU ${load.machineBusy === undefined ? '?' : `${(load.machineBusy * 100).toFixed(0)} %`} busy; event-loop delay p50/p99/max ${load.eventLoopDelayMs.p50}/${load.eventLoopDelayMs.p99}/${load.eventLoopDelayMs.max} ms`);
     console.log(`lag phase internals, p50/p99 ms: mirror commit ${ms(internals.mirrorCommitMs)} (${internals.mirrorCommitMs.count} commits); synchronizer pass ${ms(internals.synchronizerPassMs)} (${internals.synchronizerPassMs.count} passes, objects per pass p50/p99 ${ms(internals.objectsPerPass)})`);
+    console.log(`JetStream consumers after the lag phase: ${Object.entries(internals.consumers).map(([name, state]) => `${name} ${state.redelivered} redelivered, ${state.ackPending} awaiting ack, ${state.pending} pending`).join('; ')}`);
     console.log(`lag phase calls, count p50/p99 ms: ${Object.entries(internals.methods).filter(([, timing]) => timing.count > 0).map(([method, timing]) => `${method} ${timing.count}× ${ms(timing)}`).join('; ')}`);
   }
   const loads = [['ceiling', results.ceiling?.load], ['lifeboat initial sync', results.initial?.load], ['lag', results.lag?.load]] as const;
