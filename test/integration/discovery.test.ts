@@ -87,9 +87,10 @@ test('a CRD created after discovery shows up on re-discovery', async (t) => {
       },
     });
     let after = before;
-    await waitFor('the Gadget kind to be discovered', async () => {
+    // The API server's discovery converges on the preferred version (v1 outranks v1beta1) shortly after creation.
+    await waitFor('the Gadget kind to be discovered at its preferred version', async () => {
       after = await ResourceIndex.discover(api);
-      return after.byKind(group, 'Gadget') !== undefined;
+      return after.byKind(group, 'Gadget')?.version === 'v1';
     }, 30_000, 250);
     t.deepEqual(after.byKind(group, 'Gadget'), { group, version: 'v1', kind: 'Gadget', plural: 'gadgets', namespaced: false, verbs: resourceVerbs });
     t.true(after.listWatchable().some((resource) => resource.group === group));
