@@ -45,6 +45,8 @@ export class MirrorWriter {
   /** Adds messages to the current batch; their raw messages are acknowledged once committed. */
   add(messages: ObjectMessage[], raws: (JsMsg | undefined)[] = []): void {
     messages.forEach((message, index) => this.pending.push({ message, raw: raws[index] }));
+    // Group commit: while a commit is being written, arrivals wait and all go into the next one.
+    if (this.inFlight > 0) return;
     if (this.pending.length >= this.options.maxBatch) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.options.commitIntervalMs);
   }
@@ -58,16 +60,23 @@ export class MirrorWriter {
     return this.inFlight > 0;
   }
 
-  /** Commits what is pending now; concurrent calls are serialised. */
+  /**
+   * Commits what is pending now (up to maxBatch); when that commit is done, whatever arrived meanwhile is
+   * committed right away, so under load batches grow instead of queueing behind one another.
+   */
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.pending.splice(0, this.pending.length);
+    if (this.inFlight > 0) return this.flushing;
+    const batch = this.pending.splice(0, this.options.maxBatch);
     if (batch.length === 0) return this.flushing;
     this.inFlight++;
-    this.flushing = this.flushing.then(() => this.commit(batch)).finally(() => this.inFlight--).catch((error: Error) => {
+    this.flushing = this.commit(batch).catch((error: Error) => {
       this.options.log.error({ err: error.message, objects: batch.length }, 'mirror commit failed; the batch will be redelivered');
       for (const entry of batch) entry.raw?.nak(2000);
+    }).finally(() => {
+      this.inFlight--;
+      if (this.pending.length > 0) void this.flush();
     });
     return this.flushing;
   }
@@ -142,6 +151,6 @@ export class MirrorWriter {
   }
 
   async stop(): Promise<void> {
-    await this.flush();
+    while (this.pending.length > 0 || this.inFlight > 0) await this.flush();
   }
 }
