@@ -113,7 +113,8 @@ export class Runtime {
     this.key = await hashKey(this.options.state);
     const spec = parsePlanSource(this.options.plans);
     const source = createPlanSource(spec);
-    const baseDir = spec.type === 'directory' ? process.cwd() : process.cwd();
+    // Plan file paths are relative to the working directory (a tree) or to the repository root (git sources).
+    const baseDir = process.cwd();
     const log = this.options.log.child({ component: 'plans' });
     this.watcher = new PlanWatcher<PlanContext, PlanError>({
       source, intervalMs: this.options.planPollMs ?? 10_000,

@@ -25,7 +25,7 @@ export const annotations = {
   revision: 'lifeboat.dev/revision',
   sourceNamespace: 'lifeboat.dev/source-namespace',
 } as const;
-export const planLabel = 'lifeboat.dev/plan';
+export { planLabel } from './exclusions.ts';
 /** DaemonSets are deactivated by a node selector no node carries. */
 export const deactivatedNodeLabel = 'lifeboat.dev/deactivated';
 
