@@ -143,12 +143,26 @@ export class Bus {
         stopped = true;
         messages?.stop();
         await loop;
+        // Handed back: whatever arrived but was not handled is redelivered at once (to another process, or later).
+        for (const message of queue.splice(0)) message.nak();
       },
       pending: async () => {
         const info = await consumer.info(true).catch(() => undefined);
         return info ? info.num_pending + info.num_ack_pending : 0;
       },
     };
+  }
+
+  /** Deletes a plan's durable consumers and purges its messages from every stream (the plan is gone for good). */
+  async removePlan(plan: string): Promise<void> {
+    for (const [name, stream] of Object.entries(streams)) {
+      const names: string[] = [];
+      for await (const consumer of this.jsm.consumers.list(stream.name)) {
+        if (consumer.config.filter_subject === subjectFor(name as StreamName, plan)) names.push(consumer.name);
+      }
+      for (const consumer of names) await this.jsm.consumers.delete(stream.name, consumer).catch(() => false);
+      await this.jsm.streams.purge(stream.name, { filter: subjectFor(name as StreamName, plan) });
+    }
   }
 
   async close(): Promise<void> {

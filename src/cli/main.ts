@@ -1,6 +1,7 @@
 // The `lifeboat` command: parses the command line, runs the command, and turns errors into one clear line.
 import { Command, CommanderError } from 'commander';
 import { PrerequisiteError } from '../sandbox/binaries.ts';
+import { registerDeletes } from './deletes.ts';
 import { registerPlan } from './plan.ts';
 import { registerRun } from './run.ts';
 import { registerSandbox } from './sandbox.ts';
@@ -13,6 +14,7 @@ export async function main(argv: string[]): Promise<number> {
   registerSandbox(program);
   registerRun(program);
   registerPlan(program);
+  registerDeletes(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return Number(process.exitCode ?? 0);

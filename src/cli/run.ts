@@ -9,8 +9,8 @@ import { StateStore } from '../state/state.ts';
 import { createLogger } from '../util/log.ts';
 import { formatTable } from './format.ts';
 
-const natsDefault = () => process.env.LIFEBOAT_NATS_URL ?? 'nats://127.0.0.1:4222';
-const redisDefault = () => process.env.LIFEBOAT_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const natsDefault = () => process.env.LIFEBOAT_NATS_URL ?? 'nats://127.0.0.1:4222';
+export const redisDefault = () => process.env.LIFEBOAT_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export function registerRun(program: Command): void {
   program.command('run').description('replicate every plan: listener, processor, mirror writer and synchronizer')
@@ -69,14 +69,22 @@ export function registerRun(program: Command): void {
         }
         if (!plans.length) process.stdout.write('no plan is running (start one with `lifeboat run`)\n');
         else {
-          process.stdout.write(formatTable(['PLAN', 'MIRROR HEAD', 'APPLIED', 'OBJECTS', 'LAG', 'ERRORS', 'UPDATED'], plans.map((plan) => [
+          process.stdout.write(formatTable(['PLAN', 'MIRROR HEAD', 'APPLIED', 'OBJECTS', 'LAG', 'ERRORS', 'HELD DELETES', 'DRIFT', 'UPDATED'], plans.map((plan) => [
             plan.plan, plan.mirrorHead?.slice(0, 12) ?? '-', plan.appliedHead === plan.mirrorHead ? 'in sync' : plan.appliedHead?.slice(0, 12) ?? '-',
             String(Object.values(plan.objectsByKind).reduce((a, b) => a + b, 0)), plan.lagSeconds === undefined ? '-' : `${plan.lagSeconds.toFixed(2)}s`,
-            String(plan.lastErrors.length), plan.updatedAt,
+            String(plan.lastErrors.length), String(plan.heldDeletes ?? 0),
+            plan.reconcile ? String(plan.reconcile.drifted.length + plan.reconcile.missing + plan.reconcile.orphaned) : '-', plan.updatedAt,
           ])));
           for (const plan of plans) {
             process.stdout.write(`\n${plan.plan}: ${Object.entries(plan.objectsByKind).map(([kind, count]) => `${kind} ${count}`).join(', ') || 'no objects'}\n`);
             for (const error of plan.lastErrors) process.stdout.write(`  ✘ ${error.path}: ${error.reason} (${error.attempts} attempts)\n`);
+            if (plan.heldDeletes) process.stdout.write(`  ⏸ ${plan.heldDeletes} deletes held by the delete guard: lifeboat deletes list ${plan.plan}\n`);
+            const reconcile = plan.reconcile;
+            if (reconcile) {
+              const found = reconcile.drifted.length + reconcile.missing + reconcile.orphaned;
+              process.stdout.write(`  reconciled ${reconcile.at}: ${reconcile.error ? `error: ${reconcile.error}` : `source ${reconcile.sourceChanged} changed and ${reconcile.sourceDeleted} deleted objects recovered; destination ${found ? `${reconcile.drifted.length} drifted, ${reconcile.missing} missing, ${reconcile.orphaned} orphaned (${reconcile.drift === 'correct' ? `${reconcile.corrected} corrected` : 'drift: detect, left as they are'})` : 'equal to the mirror'}`}\n`);
+              for (const drift of reconcile.drifted) process.stdout.write(`    ~ ${drift.object}: ${drift.fields.join(', ')}\n`);
+            }
           }
         }
         if (plansSource.errors?.length) {

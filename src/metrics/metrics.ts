@@ -21,6 +21,10 @@ export function createMetrics() {
       buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 300], registers }),
     queueDepth: new Gauge({ name: 'lifeboat_queue_depth', help: 'Messages waiting for a stage', labelNames: ['plan', 'stage'] as const, registers }),
     planErrors: new Gauge({ name: 'lifeboat_plan_errors', help: 'Errors in the newest plans revision (non-zero: it was not applied)', registers }),
+    reconciles: new Counter({ name: 'lifeboat_reconcile_runs_total', help: 'Reconciler runs, by result', labelNames: ['plan', 'result'] as const, registers }),
+    drift: new Gauge({ name: 'lifeboat_drift_objects', help: 'Destination objects that differ from the mirror (drifted, missing or orphaned) at the last reconcile', labelNames: ['plan', 'kind'] as const, registers }),
+    corrections: new Counter({ name: 'lifeboat_reconcile_corrections_total', help: 'Corrections made by the reconciler, by where and what', labelNames: ['plan', 'action'] as const, registers }),
+    heldDeletes: new Gauge({ name: 'lifeboat_deletes_held', help: 'Source deletes held by the delete guard, waiting for approval', labelNames: ['plan'] as const, registers }),
     ready: new Gauge({ name: 'lifeboat_ready', help: '1 when every plan finished its initial sync', registers }),
   };
 }

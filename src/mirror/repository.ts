@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { deflateSync } from 'node:zlib';
+import { deflateSync, inflateSync } from 'node:zlib';
 import git from 'isomorphic-git';
 import { mapLimit } from '../util/limit.ts';
 
@@ -40,12 +40,52 @@ interface TreeEntry {
   type: 'blob' | 'tree' | 'commit';
 }
 
+interface StoredObject {
+  type: string;
+  content: Buffer;
+}
+
+/** Least-recently-used objects up to a byte budget. */
+class ObjectCache {
+  private readonly entries = new Map<string, StoredObject>();
+  private bytes = 0;
+  private readonly budget: number;
+
+  constructor(budget: number) {
+    this.budget = budget;
+  }
+
+  get(oid: string): StoredObject | undefined {
+    const object = this.entries.get(oid);
+    if (object) {
+      this.entries.delete(oid);
+      this.entries.set(oid, object);
+    }
+    return object;
+  }
+
+  set(oid: string, object: StoredObject): void {
+    if (this.entries.has(oid) || object.content.length > this.budget / 16) return;
+    this.entries.set(oid, object);
+    this.bytes += object.content.length;
+    for (const [key, old] of this.entries) {
+      if (this.bytes <= this.budget) break;
+      this.entries.delete(key);
+      this.bytes -= old.content.length;
+    }
+  }
+}
+
 const defaultAuthor: Author = { name: 'lifeboat', email: 'lifeboat@localhost' };
 
 export class MirrorRepository {
   readonly gitdir: string;
   readonly branch: string;
   private readonly cache: object = {};
+  /** Objects are immutable by id: recently written or read ones are kept (bounded by bytes). */
+  private readonly objects = new ObjectCache(64 * 1024 * 1024);
+  private readonly trees = new Map<string, TreeEntry[]>();
+  private readonly objectDirs = new Set<string>();
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(gitdir: string, branch: string) {
@@ -105,7 +145,7 @@ export class MirrorRepository {
 
   private async commitNow(changes: FileChange[], messageOf: string | ((applied: PathChange[]) => string), author: Author): Promise<CommitResult | undefined> {
     const parent = await this.head();
-    const parentTree = parent ? (await git.readCommit({ fs, gitdir: this.gitdir, oid: parent, cache: this.cache })).commit.tree : undefined;
+    const parentTree = parent ? await this.treeOf(parent) : undefined;
     const blobs = new Map<string, string | null>();
     await mapLimit(changes, 16, async (change) => {
       validatePath(change.path);
@@ -131,7 +171,7 @@ export class MirrorRepository {
   /** Rewrites only the subtrees on the changed paths; returns the new tree oid, or undefined when it is empty. */
   private async rewriteTree(prefix: string, treeOid: string | undefined, changes: { path: string; oid: string | null }[], applied: PathChange[]): Promise<string | undefined> {
     const entries = new Map<string, TreeEntry>();
-    if (treeOid) for (const entry of (await git.readTree({ fs, gitdir: this.gitdir, oid: treeOid, cache: this.cache })).tree) entries.set(entry.path, entry as TreeEntry);
+    if (treeOid) for (const entry of await this.readTree(treeOid)) entries.set(entry.path, entry);
     const byChild = new Map<string, { path: string; oid: string | null }[]>();
     for (const change of changes) {
       const relative = change.path.slice(prefix.length);
@@ -164,17 +204,78 @@ export class MirrorRepository {
 
   /**
    * Writes a loose object with Node's native zlib and returns its id (isomorphic-git deflates in JavaScript, which
-   * made commits the pipeline's bottleneck). An object that exists is not written again.
+   * made commits the pipeline's bottleneck). Synchronous on purpose: a few hundred small files per commit cost
+   * microseconds each this way, milliseconds each through the libuv thread pool. Written to a temporary file and
+   * renamed, so a crash never leaves a truncated object. An object that exists is not written again.
    */
   private async writeObject(type: 'blob' | 'tree', content: Buffer): Promise<string> {
     const full = Buffer.concat([Buffer.from(`${type} ${content.length}\0`), content]);
     const oid = createHash('sha1').update(full).digest('hex');
-    const file = path.join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2));
+    this.objects.set(oid, { type, content });
+    const dir = path.join(this.gitdir, 'objects', oid.slice(0, 2));
+    const file = path.join(dir, oid.slice(2));
     if (!fs.existsSync(file)) {
-      await fs.promises.mkdir(path.dirname(file), { recursive: true });
-      const temporary = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-      await fs.promises.writeFile(temporary, deflateSync(full, { level: 1 }));
-      await fs.promises.rename(temporary, file);
+      if (!this.objectDirs.has(dir)) {
+        fs.mkdirSync(dir, { recursive: true });
+        this.objectDirs.add(dir);
+      }
+      const temporary = `${file}.${process.pid}.tmp`;
+      fs.writeFileSync(temporary, deflateSync(full, { level: 1 }));
+      fs.renameSync(temporary, file);
+    }
+    return oid;
+  }
+
+  /**
+   * Reads an object: from the in-memory cache (objects this process wrote or read recently), else a loose object
+   * inflated with native zlib, else through isomorphic-git (packed objects, e.g. after a clone or `git gc`).
+   */
+  private async readObject(oid: string): Promise<StoredObject> {
+    const cached = this.objects.get(oid);
+    if (cached) return cached;
+    let object: StoredObject;
+    try {
+      const raw = inflateSync(await fs.promises.readFile(path.join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2))));
+      const space = raw.indexOf(0x20);
+      const nul = raw.indexOf(0);
+      object = { type: raw.subarray(0, space).toString('latin1'), content: raw.subarray(nul + 1) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      const read = await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'content', cache: this.cache });
+      object = { type: read.type, content: Buffer.from(read.object as Uint8Array) };
+    }
+    this.objects.set(oid, object);
+    return object;
+  }
+
+  private async readTree(oid: string): Promise<TreeEntry[]> {
+    const cached = this.trees.get(oid);
+    if (cached) return cached;
+    const object = await this.readObject(oid);
+    if (object.type !== 'tree') throw new Error(`${oid} is a ${object.type}, not a tree`);
+    const entries = decodeTree(object.content);
+    if (this.trees.size >= 50_000) this.trees.delete(this.trees.keys().next().value!);
+    this.trees.set(oid, entries);
+    return entries;
+  }
+
+  /** The root tree of a commit. */
+  private async treeOf(commit: string): Promise<string> {
+    const object = await this.readObject(commit);
+    if (object.type === 'tree') return commit;
+    if (object.type !== 'commit') throw new Error(`${commit} is a ${object.type}, not a commit`);
+    const match = /^tree ([0-9a-f]{40})/.exec(object.content.toString('latin1', 0, 46));
+    if (!match?.[1]) throw new Error(`commit ${commit} has no tree`);
+    return match[1];
+  }
+
+  /** The tree oid at `dir` ('' for the root) of `commit`, or undefined when there is no such directory. */
+  private async subtree(commit: string, dir: string): Promise<string | undefined> {
+    let oid: string | undefined = await this.treeOf(commit);
+    for (const part of dir.split('/').filter(Boolean)) {
+      const entry: TreeEntry | undefined = (await this.readTree(oid)).find((candidate) => candidate.path === part);
+      if (entry?.type !== 'tree') return undefined;
+      oid = entry.oid;
     }
     return oid;
   }
@@ -182,13 +283,10 @@ export class MirrorRepository {
   /** The blob oid of one file at `commit`, or undefined when it is not there. Reads only the trees on its path. */
   async oidAt(commit: string, file: string): Promise<string | undefined> {
     const slash = file.lastIndexOf('/');
-    try {
-      const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid: commit, filepath: slash > 0 ? file.slice(0, slash) : undefined, cache: this.cache });
-      const entry = tree.find((candidate) => candidate.path === file.slice(slash + 1));
-      return entry?.type === 'blob' ? entry.oid : undefined;
-    } catch {
-      return undefined; // a directory on the path does not exist
-    }
+    const tree = await this.subtree(commit, slash > 0 ? file.slice(0, slash) : '');
+    if (!tree) return undefined;
+    const entry = (await this.readTree(tree)).find((candidate) => candidate.path === file.slice(slash + 1));
+    return entry?.type === 'blob' ? entry.oid : undefined;
   }
 
   /** Every file under `prefix` at `commit`: path → blob oid. */
@@ -196,44 +294,45 @@ export class MirrorRepository {
     const files = new Map<string, string>();
     if (!commit) return files;
     const dir = prefix.replace(/\/+$/, '');
-    await git.walk({
-      fs, gitdir: this.gitdir, cache: this.cache, trees: [git.TREE({ ref: commit })],
-      map: async (filepath, [entry]) => {
-        if (!entry || filepath === '.') return undefined;
-        if (dir && !(filepath === dir || filepath.startsWith(`${dir}/`) || dir.startsWith(`${filepath}/`))) return null;
-        if ((await entry.type()) === 'blob' && (!dir || filepath.startsWith(`${dir}/`))) files.set(filepath, await entry.oid());
-        return undefined;
-      },
-    });
+    const root = await this.subtree(commit, dir);
+    const walk = async (tree: string, base: string): Promise<void> => {
+      for (const entry of await this.readTree(tree)) {
+        const file = base ? `${base}/${entry.path}` : entry.path;
+        if (entry.type === 'tree') await walk(entry.oid, file);
+        else if (entry.type === 'blob') files.set(file, entry.oid);
+      }
+    };
+    if (root) await walk(root, dir);
     return files;
   }
 
   /** What changed under `prefix` from commit `from` (undefined: the empty tree) to `to`, skipping equal subtrees. */
   async diff(from: string | undefined, to: string, prefix = ''): Promise<PathChange[]> {
-    if (!from) return [...(await this.files(to, prefix))].map(([file, oid]) => ({ path: file, type: 'created' as const, oldOid: undefined, newOid: oid }));
     const dir = prefix.replace(/\/+$/, '');
     const changes: PathChange[] = [];
-    await git.walk({
-      fs, gitdir: this.gitdir, cache: this.cache, trees: [git.TREE({ ref: from }), git.TREE({ ref: to })],
-      map: async (filepath, [before, after]) => {
-        if (filepath === '.') return undefined;
-        if (dir && !(filepath === dir || filepath.startsWith(`${dir}/`) || dir.startsWith(`${filepath}/`))) return null;
-        const [typeBefore, typeAfter] = [await before?.type(), await after?.type()];
-        const [oidBefore, oidAfter] = [await before?.oid(), await after?.oid()];
-        if (typeBefore === 'tree' || typeAfter === 'tree') return typeBefore === typeAfter && oidBefore === oidAfter ? null : undefined;
-        if (dir && !filepath.startsWith(`${dir}/`)) return undefined;
-        if (oidBefore !== oidAfter) {
-          changes.push({ path: filepath, type: !oidBefore ? 'created' : !oidAfter ? 'deleted' : 'updated', oldOid: oidBefore, newOid: oidAfter });
-        }
-        return undefined;
-      },
-    });
+    const compare = async (before: string | undefined, after: string | undefined, base: string): Promise<void> => {
+      if (before === after) return;
+      const old = new Map((before ? await this.readTree(before) : []).map((entry) => [entry.path, entry]));
+      const now = new Map((after ? await this.readTree(after) : []).map((entry) => [entry.path, entry]));
+      for (const name of new Set([...old.keys(), ...now.keys()])) {
+        const [a, b] = [old.get(name), now.get(name)];
+        const file = base ? `${base}/${name}` : name;
+        const treeA = a?.type === 'tree' ? a.oid : undefined;
+        const treeB = b?.type === 'tree' ? b.oid : undefined;
+        if (treeA || treeB) await compare(treeA, treeB, file);
+        const blobA = a?.type === 'blob' ? a.oid : undefined;
+        const blobB = b?.type === 'blob' ? b.oid : undefined;
+        if (blobA !== blobB) changes.push({ path: file, type: !blobA ? 'created' : !blobB ? 'deleted' : 'updated', oldOid: blobA, newOid: blobB });
+      }
+    };
+    await compare(from ? await this.subtree(from, dir) : undefined, await this.subtree(to, dir), dir);
     return changes.sort((a, b) => a.path.localeCompare(b.path));
   }
 
   async readText(oid: string): Promise<string> {
-    const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, oid, cache: this.cache });
-    return Buffer.from(blob).toString('utf8');
+    const object = await this.readObject(oid);
+    if (object.type !== 'blob') throw new Error(`${oid} is a ${object.type}, not a blob`);
+    return object.content.toString('utf8');
   }
 
   /** Commits on the branch, newest first. */
@@ -251,6 +350,22 @@ function encodeTree(entries: TreeEntry[]): Buffer {
   return Buffer.concat(sorted.flatMap((entry) => [
     Buffer.from(`${entry.type === 'tree' ? '40000' : entry.mode} ${entry.path}\0`), Buffer.from(entry.oid, 'hex'),
   ]));
+}
+
+function decodeTree(content: Buffer): TreeEntry[] {
+  const entries: TreeEntry[] = [];
+  let offset = 0;
+  while (offset < content.length) {
+    const space = content.indexOf(0x20, offset);
+    const nul = content.indexOf(0, space);
+    const mode = content.toString('latin1', offset, space);
+    const name = content.toString('utf8', space + 1, nul);
+    const oid = content.toString('hex', nul + 1, nul + 21);
+    const type = mode === '40000' || mode === '040000' ? 'tree' : mode === '160000' ? 'commit' : 'blob';
+    entries.push({ mode: type === 'tree' ? '040000' : mode, path: name, oid, type });
+    offset = nul + 21;
+  }
+  return entries;
 }
 
 function validatePath(file: string): void {

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex, type ApiResource } from '../kube/discovery.ts';
 import type { KubeObject } from '../kube/ref.ts';
+import { mapLimit } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
 import { isExcludedKind } from './exclusions.ts';
 import type { SourceEvent } from './messages.ts';
@@ -25,6 +26,8 @@ export interface ListenerOptions {
   publish: (event: SourceEvent, dedupId: string) => Promise<void>;
   /** Makes an object safe to publish (encrypts Secret data); runs before anything leaves this process. */
   protect: (object: KubeObject) => Promise<KubeObject | undefined>;
+  /** True when a namespace is being deleted (or is gone): its objects' deletes are marked for the delete guard. */
+  namespaceTerminating?: (namespace: string) => Promise<boolean>;
   log: Logger;
   onEvent?: (type: SourceEvent['type'], resource: string) => void;
   watchTimeoutSeconds?: number;
@@ -32,16 +35,26 @@ export interface ListenerOptions {
   listPageSize?: number;
 }
 
-const resourceId = (resource: ApiResource) => `${resource.group || 'core'}/${resource.version}/${resource.plural}`;
+export const resourceId = (resource: ApiResource) => `${resource.group || 'core'}/${resource.version}/${resource.plural}`;
 
-function resourcePath(resource: ApiResource): string {
+export function resourcePath(resource: ApiResource): string {
   return resource.group === '' ? `/api/${resource.version}/${resource.plural}` : `/apis/${resource.group}/${resource.version}/${resource.plural}`;
 }
 
 /** Drops what no stage needs before an object travels (managedFields are often most of its bytes). */
-function slim(object: KubeObject): KubeObject {
+export function slim(object: KubeObject): KubeObject {
   const { managedFields: _managedFields, ...metadata } = object.metadata;
   return { ...object, metadata };
+}
+
+/** The event for one source object (made safe by `protect` first) and its de-duplication id. */
+export async function sourceEventOf(plan: string, resource: ApiResource, type: SourceEvent['type'], raw: KubeObject,
+  protect: ListenerOptions['protect']): Promise<{ event: SourceEvent; dedupId: string } | undefined> {
+  const object = await protect(slim(raw));
+  if (!object) return undefined;
+  const event: SourceEvent = { type, plan, resource: { group: resource.group, version: resource.version, kind: resource.kind, namespaced: resource.namespaced }, object, observedAt: Date.now() };
+  const metadata = raw.metadata as { uid?: string; resourceVersion?: string };
+  return { event, dedupId: `${plan}:${metadata.uid ?? raw.metadata.name}:${metadata.resourceVersion ?? ''}:${type}` };
 }
 
 export class Listener {
@@ -169,11 +182,11 @@ class KindWatcher {
 
   private async emit(type: 'source.upserted' | 'source.deleted', raw: KubeObject): Promise<void> {
     if (!this.options.relevant(raw, this.resource)) return;
-    const object = await this.options.protect(slim(raw));
-    if (!object) return;
-    const event: SourceEvent = { type, plan: this.options.plan, resource: { group: this.resource.group, version: this.resource.version, kind: this.resource.kind, namespaced: this.resource.namespaced }, object, observedAt: Date.now() };
-    const metadata = raw.metadata as { uid?: string; resourceVersion?: string };
-    await this.options.publish(event, `${this.options.plan}:${metadata.uid ?? raw.metadata.name}:${metadata.resourceVersion ?? ''}:${type}`);
+    const built = await sourceEventOf(this.options.plan, this.resource, type, raw, this.options.protect);
+    if (!built) return;
+    const namespace = raw.metadata.namespace;
+    if (built.event.type === 'source.deleted' && namespace && this.options.namespaceTerminating && (await this.options.namespaceTerminating(namespace))) built.event.namespaceTerminating = true;
+    await this.options.publish(built.event, built.dedupId);
     this.options.onEvent?.(type, this.id);
     this.options.log.debug({ type, resource: this.id, name: raw.metadata.name, namespace: raw.metadata.namespace }, 'source event');
   }
@@ -186,7 +199,8 @@ class KindWatcher {
         'GET', resourcePath(this.resource), undefined, { query: { limit: this.options.listPageSize ?? 500, continue: continueToken } });
       listVersion ??= page.metadata.resourceVersion;
       const apiVersion = this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
-      for (const item of page.items) await this.emit('source.upserted', { ...item, apiVersion, kind: this.resource.kind });
+      // A page is published at once (JetStream acks are awaited together), not one object at a time.
+      await mapLimit(page.items, 64, (item) => this.emit('source.upserted', { ...item, apiVersion, kind: this.resource.kind }));
       continueToken = page.metadata.continue || undefined;
     } while (continueToken);
     this.resourceVersion = listVersion;

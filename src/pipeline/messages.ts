@@ -11,12 +11,12 @@ export interface ResourceInfo {
 /** listener → processor: an object as the source has it (Secret data already encrypted). */
 export type SourceEvent =
   | { type: 'source.upserted'; plan: string; resource: ResourceInfo; object: KubeObject; observedAt: number }
-  | { type: 'source.deleted'; plan: string; resource: ResourceInfo; object: KubeObject; observedAt: number };
+  | { type: 'source.deleted'; plan: string; resource: ResourceInfo; object: KubeObject; observedAt: number; namespaceTerminating?: boolean };
 
 /** processor → mirror: the destination form of an object and its mirror path, or its removal. */
 export type ObjectMessage =
   | { type: 'object.changed'; plan: string; path: string; content: string; secretHash?: string; summary: string; observedAt: number }
-  | { type: 'object.deleted'; plan: string; path: string; summary: string; observedAt: number }
+  | { type: 'object.deleted'; plan: string; path: string; summary: string; observedAt: number; reconciled?: boolean; approved?: boolean; guard?: 'namespace' }
   | { type: 'object.failed'; plan: string; summary: string; reason: string; observedAt: number };
 
 /** mirror → synchronizer: a new mirror commit for a plan; observed times feed the lag histogram. */

@@ -6,7 +6,11 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { commitMessage, type FileChange, type MirrorRepository } from '../mirror/repository.ts';
 import type { Logger } from '../util/log.ts';
 import type { CommitMessage, ObjectMessage } from './messages.ts';
-import { dataHashAnnotation } from './secrets.ts';
+import { parse } from 'yaml';
+import type { KubeObject } from '../kube/ref.ts';
+import { toYaml } from './normalize.ts';
+import { DeleteGuard, type GuardPolicy, type HeldDelete } from './delete-guard.ts';
+import { dataHashAnnotation, keepPreviousCiphertext } from './secrets.ts';
 
 export interface MirrorWriterOptions {
   plan: string;
@@ -18,7 +22,19 @@ export interface MirrorWriterOptions {
   publishCommit: (message: CommitMessage) => Promise<void>;
   onCommit?: (result: { commit: string; created: number; updated: number; deleted: number; durationMs: number }) => void;
   onFailed?: (message: Extract<ObjectMessage, { type: 'object.failed' }>) => void;
+  /** The delete guard's policy and where held and rejected deletes are kept (Redis). */
+  guard?: GuardPolicy;
+  decisions?: DeleteDecisions;
+  onHeld?: (held: HeldDelete[], total: number) => void;
   log: Logger;
+}
+
+export interface DeleteDecisions {
+  held(): Promise<HeldDelete[]>;
+  hold(entries: HeldDelete[]): Promise<void>;
+  rejected(): Promise<Set<string>>;
+  /** The objects exist again in the source: forget that their deletes were held or rejected. */
+  clear(paths: string[]): Promise<void>;
 }
 
 interface Pending {
@@ -37,9 +53,24 @@ export class MirrorWriter {
   committedMessages = 0;
   /** Keyed hashes of the Secrets at the mirror head, by path, loaded lazily. */
   private secretHashes: Map<string, string> | undefined;
+  /** Messages of the commit being written (they too wait for their ack). */
+  private writing: Pending[] = [];
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly guard: DeleteGuard | undefined;
+  /** Objects of the plan at the mirror head (for the guard's percentage), loaded lazily. */
+  private objects: number | undefined;
+  /** Paths whose deletes are held; refreshed from Redis when a batch has deletes (approvals change it). */
+  private held = new Set<string>();
 
   constructor(options: MirrorWriterOptions) {
     this.options = options;
+    // A backlog can hold messages longer than JetStream's ack wait; tell it they are being worked on, so they are
+    // not redelivered (and committed twice) while they wait for their turn.
+    this.heartbeat = setInterval(() => {
+      for (const entry of [...this.writing, ...this.pending]) entry.raw?.working();
+    }, 20_000);
+    this.heartbeat.unref();
+    this.guard = options.guard ? new DeleteGuard(options.guard) : undefined;
   }
 
   /** Adds messages to the current batch; their raw messages are acknowledged once committed. */
@@ -71,11 +102,13 @@ export class MirrorWriter {
     const batch = this.pending.splice(0, this.options.maxBatch);
     if (batch.length === 0) return this.flushing;
     this.inFlight++;
+    this.writing = batch;
     this.flushing = this.commit(batch).catch((error: Error) => {
       this.options.log.error({ err: error.message, objects: batch.length }, 'mirror commit failed; the batch will be redelivered');
       for (const entry of batch) entry.raw?.nak(2000);
     }).finally(() => {
       this.inFlight--;
+      this.writing = [];
       if (this.pending.length > 0) void this.flush();
     });
     return this.flushing;
@@ -110,16 +143,27 @@ export class MirrorWriter {
     const hashes = await this.loadSecretHashes();
     const changes: FileChange[] = [];
     const summaries = new Map<string, string>();
+    const head = await this.options.repository.head();
+    const allowed = await this.guardDeletes(head, [...latest.values()]);
     for (const [path, message] of latest) {
       summaries.set(path, message.summary);
-      if (message.type === 'object.deleted') changes.push({ path, content: null });
-      else if (!(message.secretHash && hashes.get(path) === message.secretHash)) changes.push({ path, content: message.content });
+      if (message.type === 'object.deleted') {
+        if (allowed.has(path)) changes.push({ path, content: null });
+      } else if (message.secretHash && hashes.get(path) === message.secretHash) {
+        // Same plaintext: keep the committed ciphertext (age is randomized), so only real changes (labels…) commit.
+        const oid = head && (await this.options.repository.oidAt(head, path));
+        const previous = oid ? (parse(await this.options.repository.readText(oid)) as KubeObject) : undefined;
+        changes.push({ path, content: toYaml(keepPreviousCiphertext(parse(message.content) as KubeObject, previous)) });
+      } else changes.push({ path, content: message.content });
     }
     const batchId = `${this.options.plan}-${Date.now().toString(36)}-${++this.batchNumber}`;
     const result = changes.length ? await this.options.repository.commit(changes, (applied) => this.message(applied, summaries, batchId)) : undefined;
     for (const entry of batch) entry.raw?.ack();
     this.committedMessages += batch.length;
     if (!result) return;
+    const deleted = result.changes.filter((change) => change.type === 'deleted').length;
+    this.guard?.committed(deleted);
+    if (this.objects !== undefined) this.objects += result.changes.filter((change) => change.type === 'created').length - deleted;
     for (const change of result.changes) {
       if (change.type === 'deleted') hashes.delete(change.path);
       else {
@@ -127,15 +171,48 @@ export class MirrorWriter {
         if (message?.type === 'object.changed' && message.secretHash) hashes.set(change.path, message.secretHash);
       }
     }
-    const head = (await this.options.repository.head()) ?? result.oid;
+    const committed = (await this.options.repository.head()) ?? result.oid;
     const counts = { created: 0, updated: 0, deleted: 0 };
     for (const change of result.changes) counts[change.type]++;
     await this.options.publishCommit({
-      type: 'mirror.committed', plan: this.options.plan, commit: head,
+      type: 'mirror.committed', plan: this.options.plan, commit: committed,
       observed: Object.fromEntries(result.changes.map((change) => [change.path, observed[change.path] ?? Date.now()])),
     });
-    this.options.onCommit?.({ commit: head, ...counts, durationMs: Date.now() - started });
-    this.options.log.info({ commit: head.slice(0, 12), ...counts, ms: Date.now() - started }, 'committed');
+    this.options.onCommit?.({ commit: committed, ...counts, durationMs: Date.now() - started });
+    this.options.log.info({ commit: committed.slice(0, 12), ...counts, ms: Date.now() - started }, 'committed');
+  }
+
+  /**
+   * The deletes of a batch the guard lets through; the others are held (kept in Redis for `lifeboat deletes`) or
+   * dropped (rejected earlier). A change for a path whose delete was held or rejected clears that decision.
+   */
+  private async guardDeletes(head: string | undefined, messages: Extract<ObjectMessage, { type: 'object.changed' | 'object.deleted' }>[]): Promise<Set<string>> {
+    const deletes = messages.filter((message) => message.type === 'object.deleted');
+    const allowed = new Set(deletes.map((message) => message.path));
+    const { guard, options: { decisions } } = this;
+    if (!guard || !decisions) return allowed;
+    const recreated = messages.filter((message) => message.type === 'object.changed').map((message) => message.path);
+    if (recreated.length) await decisions.clear(recreated);
+    if (deletes.length === 0 && this.held.size === 0) return allowed;
+    const [held, rejected] = await Promise.all([decisions.held(), decisions.rejected()]);
+    this.held = new Set(held.map((entry) => entry.path));
+    if (deletes.length === 0) return allowed;
+    // Only objects the mirror has can be deleted; deletes of anything else change nothing and are not judged.
+    const present = head ? await Promise.all(deletes.map(async (message) => (await this.options.repository.oidAt(head, message.path)) !== undefined)) : deletes.map(() => false);
+    const candidates = deletes.filter((_, index) => present[index]);
+    this.objects ??= (await this.options.repository.files(head, this.options.mirrorDir)).size;
+    const decision = guard.decide(candidates, { objects: this.objects, held: this.held, rejected });
+    for (const path of [...decision.hold.map((entry) => entry.path), ...decision.drop]) allowed.delete(path);
+    if (decision.hold.length) {
+      await decisions.hold(decision.hold);
+      for (const entry of decision.hold) this.held.add(entry.path);
+      this.options.log.warn({ held: decision.hold.length, total: this.held.size, reason: decision.hold[0]!.reason }, 'deletes held by the delete guard; approve or reject them with `lifeboat deletes`');
+      this.options.onHeld?.(decision.hold, this.held.size);
+    }
+    if (decision.drop.length) this.options.log.info({ deletes: decision.drop.length }, 'deletes rejected earlier were not committed');
+    const approved = deletes.filter((message) => message.approved).map((message) => message.path);
+    if (approved.length) this.held = new Set([...this.held].filter((path) => !approved.includes(path)));
+    return allowed;
   }
 
   /** `sync(shop): 2 updated, 1 created`, one line per object, then the trailers. */
@@ -152,5 +229,6 @@ export class MirrorWriter {
 
   async stop(): Promise<void> {
     while (this.pending.length > 0 || this.inFlight > 0) await this.flush();
+    clearInterval(this.heartbeat);
   }
 }

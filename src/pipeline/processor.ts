@@ -68,7 +68,8 @@ export function processEvent(event: SourceEvent, plan: CompiledPlan): ObjectMess
   summary = describeRef(refOf(object));
   // An object that left the plan's scope (its labels changed) is removed like a deleted one.
   if (event.type === 'source.deleted' || !inScope) {
-    return plan.propagateDeletes ? { type: 'object.deleted', ...base, path, summary } : undefined;
+    if (!plan.propagateDeletes) return undefined;
+    return { type: 'object.deleted', ...base, path, summary, ...(event.type === 'source.deleted' && event.namespaceTerminating ? { guard: 'namespace' as const } : {}) };
   }
   const secretHash = isSecret ? object.metadata.annotations?.[dataHashAnnotation] : undefined;
   return { type: 'object.changed', ...base, path, content: toYaml(object), summary, ...(secretHash ? { secretHash } : {}) };

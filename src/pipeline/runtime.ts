@@ -5,8 +5,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Bus, type Subscription } from '../bus/bus.ts';
-import { KubeClient, loadKubeConfig } from '../kube/client.ts';
-import { refFromMirrorPath } from '../kube/ref.ts';
+import { KubeClient, KubeError, loadKubeConfig } from '../kube/client.ts';
+import type { ApiResource } from '../kube/discovery.ts';
+import { refFromMirrorPath, type KubeObject } from '../kube/ref.ts';
 import { type Metrics } from '../metrics/metrics.ts';
 import type { MirrorPusher, MirrorRepository } from '../mirror/repository.ts';
 import { hasErrors, loadPlans, resolveKubeconfigPath, originKey, type PlanError } from '../plan/load.ts';
@@ -21,6 +22,7 @@ import { Listener } from './listener.ts';
 import { candidateOf, type KubeObject as TransformObject } from './transforms.ts';
 import { isCommitMessage, isObjectMessage, isSourceEvent, type ObjectMessage } from './messages.ts';
 import { MirrorWriter } from './mirror-writer.ts';
+import { Reconciler, type ReconcileReport } from './reconciler.ts';
 import { compilePlan, processEvent } from './processor.ts';
 import { encryptSecret } from './secrets.ts';
 import { Synchronizer } from './synchronizer.ts';
@@ -62,7 +64,32 @@ export interface PlanStatus {
   kinds: string[];
   initialSync: 'listing' | 'done';
   lastErrors: { path: string; reason: string; attempts: number; at: string }[];
+  heldDeletes: number;
+  reconcile: ReconcileSummary | undefined;
   updatedAt: string;
+}
+
+export interface ReconcileSummary {
+  at: string;
+  error?: string;
+  sourceChanged: number;
+  sourceDeleted: number;
+  drift: 'correct' | 'detect';
+  drifted: { object: string; fields: string[] }[];
+  missing: number;
+  orphaned: number;
+  corrected: number;
+}
+
+function summarize(report: ReconcileReport, drift: 'correct' | 'detect'): ReconcileSummary {
+  const source = 'error' in report.source ? undefined : report.source;
+  const destination = 'error' in report.destination ? undefined : report.destination;
+  const error = ['error' in report.source ? `source: ${report.source.error}` : '', 'error' in report.destination ? `destination: ${report.destination.error}` : ''].filter(Boolean).join('; ');
+  return {
+    at: report.at, ...(error ? { error } : {}), drift,
+    sourceChanged: source?.changed.length ?? 0, sourceDeleted: source?.deleted.length ?? 0,
+    drifted: destination?.drifted.slice(0, 20) ?? [], missing: destination?.missing.length ?? 0, orphaned: destination?.orphaned.length ?? 0, corrected: destination?.corrected ?? 0,
+  };
 }
 
 function clusterAccess(cluster: ManagedCluster, definedIn: string): ClusterAccess | { error: string } {
@@ -181,6 +208,9 @@ export class PlanRunner {
   private listed = false;
   private synced = false;
   private lastLagSeconds: number | undefined;
+  private reconciler: Reconciler | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private lastReconcile: ReconcileReport | undefined;
   private readonly progress = { eventsPublished: 0, eventsProcessed: 0, objectsPublished: 0 };
   private counted: { head: string | undefined; at: number; objectsByKind: Record<string, number> } = { head: undefined, at: 0, objectsByKind: {} };
 
@@ -280,6 +310,14 @@ export class PlanRunner {
         void this.options.pusher?.request();
       },
       onFailed: (message) => this.log.warn({ object: message.summary, reason: message.reason }, 'object cannot be processed'),
+      guard: { ...plan.spec.deletes.guard, windowMs: parseDuration(plan.spec.deletes.guard.window) },
+      decisions: {
+        held: () => state.heldDeletes(this.name),
+        hold: (entries) => state.holdDeletes(this.name, entries),
+        rejected: () => state.rejectedDeletes(this.name),
+        clear: (paths) => state.clearDeleteDecisions(this.name, paths),
+      },
+      onHeld: (_held, total) => metrics.heldDeletes.set({ plan: this.name }, total),
       log: this.log.child({ component: 'mirror' }),
     });
     this.writer = writer;
@@ -308,23 +346,28 @@ export class PlanRunner {
     this.timers.push(setInterval(() => void runSync().catch((error: Error) => this.log.warn({ err: error.message }, 'sync failed')), 15_000));
     this.timers.push(setInterval(() => void this.publishStatus().catch(() => undefined), 2000));
 
+    const protect = async (object: KubeObject) => {
+      if (object.kind !== 'Secret' || object.apiVersion !== 'v1') return object;
+      if (plan.spec.secrets.mode !== 'encrypt') return undefined;
+      return encryptSecret(object, plan.spec.secrets.recipients, this.hashKey);
+    };
+    const terminating = new NamespaceStates(sourceClient);
+    const selectsKind = (resource: ApiResource) => compiled.scope.selectsKind(resource.group, resource.kind, resource.namespaced);
+    const relevant = (object: KubeObject, resource: ApiResource) => !defaultExclusion(object).excluded
+      && compiled.scope.mayInclude(candidateOf(object as TransformObject, resource.namespaced));
     // Listener last: everything downstream is ready for its events.
     this.listener = new Listener({
       plan: this.name, client: sourceClient, log: this.log.child({ component: 'listener' }),
-      selectsKind: (resource) => compiled.scope.selectsKind(resource.group, resource.kind, resource.namespaced),
-      relevant: (object, resource) => !defaultExclusion(object).excluded
-        && compiled.scope.mayInclude(candidateOf(object as TransformObject, resource.namespaced)),
+      selectsKind,
+      relevant,
       checkpoints: {
         load: () => state.checkpoints(this.name),
         save: (resource, version) => state.saveCheckpoint(this.name, resource, version),
         clear: (resource) => state.clearCheckpoint(this.name, resource),
       },
       publish: (event, dedupId) => bus.publish('events', this.name, event, dedupId),
-      protect: async (object) => {
-        if (object.kind !== 'Secret' || object.apiVersion !== 'v1') return object;
-        if (plan.spec.secrets.mode !== 'encrypt') return undefined;
-        return encryptSecret(object, plan.spec.secrets.recipients, this.hashKey);
-      },
+      protect,
+      namespaceTerminating: (namespace) => terminating.check(namespace),
       onEvent: (type) => {
         metrics.events.inc({ plan: this.name, type });
         this.progress.eventsPublished++;
@@ -339,6 +382,44 @@ export class PlanRunner {
     while (!this.stopped && !(await this.caughtUp())) await new Promise((resolve) => setTimeout(resolve, 200));
     this.synced = true;
     this.log.info({ seconds: (Date.now() - started) / 1000 }, 'initial sync done');
+
+    // Reconciler: now, then every reconcile.interval, by the process that synchronizes this plan.
+    this.reconciler = new Reconciler({
+      compiled, client: sourceClient, repository: mirror, synchronizer, drift: plan.spec.reconcile.drift, selectsKind, relevant, protect,
+      recipients: plan.spec.secrets.recipients, hashKey: this.hashKey,
+      publishEvent: (event, dedupId) => bus.publish('events', this.name, event, dedupId).then(() => void this.progress.eventsPublished++),
+      publishObject: (message, dedupId) => bus.publish('objects', this.name, message, dedupId).then(() => void this.progress.objectsPublished++),
+      log: this.log.child({ component: 'reconciler' }),
+    });
+    const reconcileLoop = async () => {
+      if (this.stopped) return;
+      if (syncLease.isHeld) await this.reconcile().catch((error: Error) => this.log.warn({ err: error.message }, 'reconcile failed; retrying at the next interval'));
+      if (!this.stopped) this.reconcileTimer = setTimeout(() => void reconcileLoop(), parseDuration(plan.spec.reconcile.interval));
+    };
+    await reconcileLoop();
+  }
+
+  /** One reconcile now (source ⇄ mirror ⇄ destination); the report is kept for status. */
+  async reconcile(): Promise<ReconcileReport> {
+    if (!this.reconciler) throw new Error(`plan ${this.name} has not finished its initial sync`);
+    const { metrics, state } = this.options;
+    const report = await this.reconciler.run();
+    this.lastReconcile = report;
+    const failed = 'error' in report.source || 'error' in report.destination;
+    metrics.reconciles.inc({ plan: this.name, result: failed ? 'error' : 'ok' });
+    if (!('error' in report.source)) {
+      metrics.corrections.inc({ plan: this.name, action: 'source-changed' }, report.source.changed.length);
+      metrics.corrections.inc({ plan: this.name, action: 'source-deleted' }, report.source.deleted.length);
+    }
+    if (!('error' in report.destination)) {
+      const destination = report.destination;
+      metrics.drift.set({ plan: this.name, kind: 'drifted' }, destination.drifted.length);
+      metrics.drift.set({ plan: this.name, kind: 'missing' }, destination.missing.length);
+      metrics.drift.set({ plan: this.name, kind: 'orphaned' }, destination.orphaned.length);
+      metrics.corrections.inc({ plan: this.name, action: 'destination' }, destination.corrected);
+    }
+    await state.redis.set(state.key(this.name, 'reconcile'), JSON.stringify(report), 'EX', 7 * 24 * 3600);
+    return report;
   }
 
   /** True when no stage has work queued and the destination has the mirror head applied. */
@@ -372,12 +453,14 @@ export class PlanRunner {
       plan: this.name, planRevision: this.planRevision(), mirrorHead, appliedHead: await state.getValue(this.name, 'applied-head'),
       objectsByKind, lagSeconds: this.lastLagSeconds, mirrorWriter: this.mirrorSubscription !== undefined,
       kinds: this.listener?.kinds() ?? [], initialSync: this.listed ? 'done' : 'listing',
-      lastErrors: (await state.failures(this.name)).slice(0, 20), updatedAt: new Date().toISOString(),
+      lastErrors: (await state.failures(this.name)).slice(0, 20), heldDeletes: (await state.heldDeletes(this.name)).length,
+      reconcile: this.lastReconcile && summarize(this.lastReconcile, this.context.plan.spec.reconcile.drift), updatedAt: new Date().toISOString(),
     };
   }
 
   private async publishStatus(): Promise<void> {
     const status = await this.status();
+    this.options.metrics.heldDeletes.set({ plan: this.name }, status.heldDeletes);
     await this.options.state.redis.set(this.options.state.key(this.name, 'status'), JSON.stringify(status), 'EX', 3600);
     for (const [stage, subscription] of [['processor', this.subscriptions[1]], ['synchronizer', this.subscriptions[0]], ['mirror', this.mirrorSubscription]] as const) {
       if (subscription) this.options.metrics.queueDepth.set({ plan: this.name, stage }, await subscription.pending());
@@ -388,12 +471,36 @@ export class PlanRunner {
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.forEach((timer) => clearInterval(timer));
+    clearTimeout(this.reconcileTimer);
+    // In pipeline order, so each stage finishes what the previous one handed it: the processor publishes its batch,
+    // the mirror consumer stops taking messages, the writer commits what it holds, the synchronizer ends its pass.
     await this.listener?.stop();
-    await this.writer?.stop();
+    await this.subscriptions[1]?.stop();
     await this.mirrorSubscription?.stop();
-    await Promise.all(this.subscriptions.map((subscription) => subscription.stop()));
+    await this.writer?.stop();
+    await this.subscriptions[0]?.stop();
     await Promise.all(this.leases.map((lease) => lease.release().catch(() => undefined)));
     this.clients.forEach((client) => client.close());
+  }
+}
+
+/** Whether source namespaces are being deleted, asked once per namespace per two seconds. */
+class NamespaceStates {
+  private readonly client: KubeClient;
+  private readonly cache = new Map<string, { at: number; terminating: Promise<boolean> }>();
+
+  constructor(client: KubeClient) {
+    this.client = client;
+  }
+
+  check(namespace: string): Promise<boolean> {
+    const cached = this.cache.get(namespace);
+    if (cached && Date.now() - cached.at < 2000) return cached.terminating;
+    const terminating = this.client.request<KubeObject>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`)
+      .then((object) => object.metadata.deletionTimestamp !== undefined)
+      .catch((error: unknown) => error instanceof KubeError && error.code === 404);
+    this.cache.set(namespace, { at: Date.now(), terminating });
+    return terminating;
   }
 }
 

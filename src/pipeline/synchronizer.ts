@@ -24,6 +24,8 @@ export interface ApplyResult {
   reason?: string;
   /** The object's owner is in the mirror but not yet at the destination. */
   ownerPending?: boolean;
+  /** When the apply or delete finished (epoch ms), for the replication lag. */
+  at?: number;
 }
 
 class OwnerPendingError extends Error {}
@@ -40,6 +42,19 @@ const groupKey = (ref: UnversionedRef) => `${ref.group}/${ref.kind}/${ref.namesp
 export interface SyncReport {
   revision: string | undefined;
   results: ApplyResult[];
+}
+
+export interface DestinationReport {
+  mode: 'correct' | 'detect';
+  /** The mirror commit the destination was compared with (the last applied one). */
+  revision: string | undefined;
+  checked: number;
+  drifted: { object: string; fields: string[] }[];
+  missing: string[];
+  orphaned: string[];
+  corrected: number;
+  failed: { object: string; reason: string }[];
+  durationMs: number;
 }
 
 export interface SynchronizerOptions {
@@ -66,8 +81,9 @@ interface WorkItem {
 export class Synchronizer {
   private readonly options: SynchronizerOptions;
   private index: ResourceIndex | undefined;
-  private running: Promise<SyncReport> | undefined;
-  private again = false;
+  /** Passes and reconciles run one after another on this chain. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private queued: Promise<SyncReport> | undefined;
   private observed: Record<string, number> = {};
 
   constructor(options: SynchronizerOptions) {
@@ -76,20 +92,27 @@ export class Synchronizer {
 
   /** Runs a pass, or (when one is running) schedules exactly one more after it. */
   sync(observed: Record<string, number> = {}): Promise<SyncReport> {
-    Object.assign(this.observed, observed);
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      let report: SyncReport;
-      do {
-        this.again = false;
-        report = await this.pass();
-      } while (this.again);
-      return report;
-    })().finally(() => (this.running = undefined));
-    return this.running;
+    // A path changed again before it was applied: its lag counts from the first change not yet applied.
+    for (const [path, at] of Object.entries(observed)) this.observed[path] = Math.min(this.observed[path] ?? at, at);
+    if (this.queued) return this.queued;
+    const run = this.chain.then(() => {
+      this.queued = undefined;
+      return this.pass();
+    });
+    this.queued = run;
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Compares the destination with the mirror tree it was last synchronized to (one labelled LIST per kind) and,
+   * in `correct` mode, re-applies drifted and missing objects and deletes plan-labelled objects the mirror does not
+   * have. Runs between passes, never beside one.
+   */
+  reconcile(mode: 'correct' | 'detect'): Promise<DestinationReport> {
+    const run = this.chain.then(() => this.reconcileNow(mode));
+    this.chain = run.catch(() => undefined);
+    return run;
   }
 
   private async destinationIndex(refresh = false): Promise<ResourceIndex> {
@@ -99,6 +122,9 @@ export class Synchronizer {
 
   private async pass(): Promise<SyncReport> {
     const { plan, repository, state, mirrorDir } = this.options;
+    // Every change observed so far is in the head this pass reads; what arrives during the pass waits for the next.
+    const observed = this.observed;
+    this.observed = {};
     if (await state.getValue(plan, 'failover')) return { revision: undefined, results: [] };
     const target = await repository.head();
     if (!target) return { revision: undefined, results: [] };
@@ -169,11 +195,8 @@ export class Synchronizer {
       if (result.action === 'created' || result.action === 'configured') applied.set(result.path, oid!);
       else if (result.action === 'deleted' || (result.action === 'skipped' && oid === undefined)) deleted.push(result.path);
       else if (result.action === 'failed' || result.action === 'skipped') failures.push({ path: result.path, reason: result.reason ?? 'unknown' });
-      const observedAt = this.observed[result.path];
-      if (result.action !== 'unchanged') {
-        this.options.onResult?.(result, observedAt === undefined ? undefined : Date.now() - observedAt);
-        delete this.observed[result.path];
-      }
+      const observedAt = observed[result.path];
+      if (result.action !== 'unchanged') this.options.onResult?.(result, observedAt === undefined ? undefined : (result.at ?? Date.now()) - observedAt);
     }
     await state.recordApplied(plan, applied, deleted);
     await state.recordFailures(plan, failures);
@@ -182,6 +205,116 @@ export class Synchronizer {
       this.options.log.info({ revision: target.slice(0, 12), applied: applied.size, deleted: deleted.length, failed: failures.length }, 'synchronized');
     }
     return { revision: target, results };
+  }
+
+  private async reconcileNow(mode: 'correct' | 'detect'): Promise<DestinationReport> {
+    const { plan, repository, state, mirrorDir, client } = this.options;
+    const started = Date.now();
+    const report: DestinationReport = { mode, revision: undefined, checked: 0, drifted: [], missing: [], orphaned: [], corrected: 0, failed: [], durationMs: 0 };
+    if (await state.getValue(plan, 'failover')) return report;
+    const revision = await state.getValue(plan, 'applied-head');
+    if (!revision) return report;
+    report.revision = revision;
+    const files = await repository.files(revision, mirrorDir);
+    const inventory = await state.inventory(plan);
+    const kinds = new Map<string, UnversionedRef>();
+    for (const path of [...files.keys(), ...inventory.keys()]) {
+      try {
+        const { ref } = refFromMirrorPath(path);
+        kinds.set(`${ref.group}/${ref.kind}`, ref);
+      } catch {
+        /* not an object path */
+      }
+    }
+    // What the destination has with this plan's label, by mirror path.
+    const live = new Map<string, KubeObject>();
+    const index = await this.destinationIndex(true);
+    const listedKinds = new Set<string>();
+    await mapLimit([...kinds.entries()], this.options.concurrency, async ([key, ref]) => {
+      if (!index.byKind(ref.group, ref.kind)) return;
+      let continueToken: string | undefined;
+      do {
+        const page = await client.request<{ items: KubeObject[]; metadata: { continue?: string } }>('GET', index.path(ref, {}), undefined,
+          { query: { labelSelector: `${planLabel}=${plan}`, limit: 500, continue: continueToken } });
+        for (const object of page.items) live.set(mirrorPath(mirrorDir, { ...ref, namespace: object.metadata.namespace, name: object.metadata.name ?? '' }), object);
+        continueToken = page.metadata.continue || undefined;
+      } while (continueToken);
+      listedKinds.add(key);
+    });
+    const ownerInMirror = async (ref: UnversionedRef) => files.has(mirrorPath(mirrorDir, ref));
+    const drifted: WorkItem[] = [];
+    const missing: WorkItem[] = [];
+    await mapLimit([...files.entries()], this.options.concurrency, async ([path, oid]) => {
+      let ref: UnversionedRef;
+      try {
+        ref = refFromMirrorPath(path).ref;
+      } catch {
+        return;
+      }
+      if (!listedKinds.has(`${ref.group}/${ref.kind}`)) return;
+      report.checked++;
+      const item = { path, ref, oid };
+      const current = live.get(path);
+      if (!current) {
+        missing.push(item);
+        report.missing.push(describeRef(ref));
+        return;
+      }
+      const differences = await this.driftOf(item, current, ownerInMirror).catch(() => []);
+      if (differences.length) {
+        drifted.push(item);
+        report.drifted.push({ object: describeRef(ref), fields: differences.slice(0, 5) });
+      }
+    });
+    const orphans: WorkItem[] = [];
+    for (const [path, object] of live) {
+      if (files.has(path)) continue;
+      const ref = refOf(object);
+      orphans.push({ path, ref, oid: undefined });
+      report.orphaned.push(describeRef(ref));
+    }
+    if (mode === 'correct') {
+      const noOwnership: Ownership = { listed: new Set(), foreign: new Set() };
+      const results: ApplyResult[] = [];
+      for (const group of stagesOf([...missing, ...drifted].map((item) => ({ ...item.ref, item })), 'apply')) {
+        results.push(...(await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.apply(item, revision, drifted.includes(item), ownerInMirror, noOwnership))));
+      }
+      for (const group of stagesOf(orphans.map((item) => ({ ...item.ref, item })), 'delete')) {
+        results.push(...(await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.delete(item))));
+      }
+      const applied = new Map<string, string>();
+      const deleted: string[] = [];
+      for (const result of results) {
+        if (result.action === 'created' || result.action === 'configured') applied.set(result.path, files.get(result.path)!);
+        else if (result.action === 'deleted') deleted.push(result.path);
+        else report.failed.push({ object: describeRef(result.ref), reason: result.reason ?? result.action });
+        if (result.action !== 'failed' && result.action !== 'skipped') report.corrected++;
+        this.options.onResult?.(result, undefined);
+      }
+      await state.recordApplied(plan, applied, deleted);
+    }
+    report.durationMs = Date.now() - started;
+    const found = report.drifted.length + report.missing.length + report.orphaned.length;
+    if (found) this.options.log.warn({ drifted: report.drifted.length, missing: report.missing.length, orphaned: report.orphaned.length, mode, corrected: report.corrected }, mode === 'correct' ? 'destination drift corrected' : 'destination drift detected (drift: detect leaves it)');
+    return report;
+  }
+
+  /**
+   * Fields where the destination object differs from what lifeboat would apply. A cheap comparison of the
+   * fields lifeboat sets finds candidates; a server-side dry-run apply confirms them (the server defaults and
+   * normalizes values, e.g. quantities, so only a dry run knows whether applying would change anything).
+   */
+  private async driftOf(item: WorkItem, current: KubeObject, ownerInMirror: (ref: UnversionedRef) => Promise<boolean>): Promise<string[]> {
+    const liveRevision = current.metadata.annotations?.[annotations.revision] ?? '';
+    const desired = await this.render(item, liveRevision, ownerInMirror);
+    delete desired.metadata.ownerReferences;
+    const candidates = differingFields(desired, current);
+    if (!candidates.length) return [];
+    const index = await this.destinationIndex();
+    const ref = refOf(desired);
+    const dryRun = await this.options.client.request<KubeObject>('PATCH', index.path(ref, { namespace: ref.namespace, name: ref.name }), desired,
+      { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true, dryRun: 'All' } });
+    return differingFields(comparable(dryRun), comparable(current));
   }
 
   /** The object as the destination gets it: decrypted, labelled, annotated with the revision, owners re-linked. */
@@ -278,7 +411,7 @@ export class Synchronizer {
           throw error;
         }
       });
-      return { ...base, action: existed ? 'configured' : 'created' };
+      return { ...base, action: existed ? 'configured' : 'created', at: Date.now() };
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       if (!(error instanceof OwnerPendingError)) this.options.log.warn({ object: describeRef(item.ref), reason }, 'apply failed; will retry');
@@ -297,7 +430,7 @@ export class Synchronizer {
         if (error instanceof KubeError && error.code === 404) return undefined;
         throw error;
       }));
-      return { ...base, action: 'deleted' };
+      return { ...base, action: 'deleted', at: Date.now() };
     } catch (error) {
       return { ...base, action: 'failed', reason: error instanceof Error ? error.message : String(error) };
     }
@@ -314,6 +447,28 @@ export class Synchronizer {
     }
     if (items.length) await this.destinationIndex(true);
   }
+}
+
+/** An object without what the server maintains by itself, for comparing two versions of it. */
+function comparable(object: KubeObject): KubeObject {
+  const { managedFields: _managed, resourceVersion: _version, generation: _generation, ...metadata } = object.metadata;
+  return { ...object, metadata };
+}
+
+/**
+ * Paths (`spec.replicas`, `data.key`) where `actual` does not have what `desired` has: every value of `desired` must
+ * be equal in `actual`; lists must have the same length. Fields only `actual` has (defaults, status) are ignored.
+ */
+export function differingFields(desired: unknown, actual: unknown, path = ''): string[] {
+  if (Array.isArray(desired)) {
+    if (!Array.isArray(actual) || actual.length !== desired.length) return [path || '.'];
+    return desired.flatMap((value, index) => differingFields(value, actual[index], `${path}[${index}]`));
+  }
+  if (typeof desired === 'object' && desired !== null) {
+    if (typeof actual !== 'object' || actual === null || Array.isArray(actual)) return [path || '.'];
+    return Object.entries(desired).flatMap(([key, value]) => differingFields(value, (actual as Record<string, unknown>)[key], path ? `${path}.${key}` : key));
+  }
+  return desired === actual ? [] : [path || '.'];
 }
 
 /** Retries throttling, server errors and broken connections with exponential backoff (4 tries). */

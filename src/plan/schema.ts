@@ -432,6 +432,7 @@ export const RecoveryPlanSpecSchema = z.strictObject({
     propagate: z.boolean().default(true).describe('Replicate deletions to the destination.'),
     guard: z.strictObject({
       maxPercent: z.number().min(0).max(100).default(20).describe("Hold deletes beyond this percentage of the plan's objects within the window."),
+      minDeletes: z.number().int().min(0).default(10).describe('Fewer deletes than this within the window never trip maxPercent (small plans).'),
       window: duration().default('1m').describe('Sliding window for maxPercent.'),
       namespaces: z.boolean().default(true).describe('Hold every Namespace delete for approval.'),
     }).prefault({}).describe('The delete guard: a DR system must not faithfully replicate the disaster.'),

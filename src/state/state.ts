@@ -3,6 +3,7 @@
 // Nothing here is the only copy of anything: losing it costs a full re-apply, never data.
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import type { HeldDelete } from '../pipeline/delete-guard.ts';
 
 export interface ApplyFailure {
   path: string;
@@ -77,6 +78,30 @@ export class StateStore {
       entries[failure.path] = JSON.stringify({ ...failure, attempts: (previous?.attempts ?? 0) + 1, at: new Date().toISOString() });
     });
     await this.redis.hset(this.key(plan, 'failures'), entries);
+  }
+
+  // Deletes held by the guard (path → HeldDelete JSON) and deletes a person rejected (a set of paths).
+  async heldDeletes(plan: string): Promise<HeldDelete[]> {
+    const raw = await this.redis.hgetall(this.key(plan, 'held-deletes'));
+    return Object.values(raw).map((value) => JSON.parse(value) as HeldDelete).sort((a, b) => a.path.localeCompare(b.path));
+  }
+  async holdDeletes(plan: string, held: HeldDelete[]): Promise<void> {
+    if (held.length) await this.redis.hset(this.key(plan, 'held-deletes'), Object.fromEntries(held.map((entry) => [entry.path, JSON.stringify(entry)])));
+  }
+  async releaseDeletes(plan: string, paths: string[]): Promise<void> {
+    if (paths.length) await this.redis.hdel(this.key(plan, 'held-deletes'), ...paths);
+  }
+  async rejectedDeletes(plan: string): Promise<Set<string>> {
+    return new Set(await this.redis.smembers(this.key(plan, 'rejected-deletes')));
+  }
+  async rejectDeletes(plan: string, paths: string[]): Promise<void> {
+    if (!paths.length) return;
+    await this.redis.multi().sadd(this.key(plan, 'rejected-deletes'), ...paths).hdel(this.key(plan, 'held-deletes'), ...paths).exec();
+  }
+  /** Objects that exist again in the source: neither held nor rejected any more. */
+  async clearDeleteDecisions(plan: string, paths: string[]): Promise<void> {
+    if (!paths.length) return;
+    await this.redis.multi().hdel(this.key(plan, 'held-deletes'), ...paths).srem(this.key(plan, 'rejected-deletes'), ...paths).exec();
   }
 
   /** Forgets everything about a plan (used when a plan is removed). */

@@ -65,6 +65,7 @@ export async function pipeline(spec: Record<string, unknown>, options: { plan?: 
     },
     async close() {
       await handle.runtime.stop();
+      await bus.removePlan(plan);
       await bus.close();
       await state.forget(plan);
       await state.close();

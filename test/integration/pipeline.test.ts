@@ -3,7 +3,7 @@
 // the destination, the commit in the mirror.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import { parseTrailers } from '../../src/mirror/repository.ts';
 import { uniqueName } from '../helpers/sandbox.ts';
 import { configMap, createNamespace, demoRecipient, deployment, eventually, get, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
@@ -124,16 +124,20 @@ test('Secrets: ciphertext in the mirror, no plaintext in any git object or JetSt
   const file = execFileSync('git', [`--git-dir=${handle.mirror.gitdir}`, 'show', `main:${handle.plan}/namespaces/${ns}/Secret/api-key.yaml`], { encoding: 'utf8' });
   t.regex(file, /BEGIN AGE ENCRYPTED FILE/);
 
-  const jsm = await jetstreamManager(handle.bus.connection);
+  // Every message of this plan in every stream (an ordered consumer filtered to the plan's subject).
+  const js = jetstream(handle.bus.connection);
   let scanned = 0;
-  for (const stream of ['LIFEBOAT_EVENTS', 'LIFEBOAT_OBJECTS', 'LIFEBOAT_COMMITS']) {
-    const info = await jsm.streams.info(stream);
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-      const message = await jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
-      if (!message || !message.subject.endsWith(`.${handle.plan}`)) continue;
-      scanned++;
-      const text = Buffer.from(message.data).toString('latin1');
-      for (const needle of needles) t.false(text.includes(needle), `${stream} #${seq} contains the plaintext`);
+  for (const [stream, subject] of [['LIFEBOAT_EVENTS', 'lifeboat.events'], ['LIFEBOAT_OBJECTS', 'lifeboat.objects'], ['LIFEBOAT_COMMITS', 'lifeboat.commits']] as const) {
+    const consumer = await js.consumers.get(stream, { filter_subjects: [`${subject}.${handle.plan}`] });
+    let remaining = (await consumer.info()).num_pending;
+    t.true(remaining > 0, `${stream} has messages of this plan`);
+    while (remaining > 0) {
+      for await (const message of await consumer.fetch({ max_messages: remaining, expires: 5000 })) {
+        remaining--;
+        scanned++;
+        const text = Buffer.from(message.data).toString('latin1');
+        for (const needle of needles) t.false(text.includes(needle), `${stream} #${message.seq} contains the plaintext`);
+      }
     }
   }
   t.true(scanned >= 3, `scanned ${scanned} messages of this plan`);

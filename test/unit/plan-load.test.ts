@@ -67,7 +67,7 @@ test('defaults fill every optional field, in one place', (t) => {
     suspend: false,
     resources: { include: [{ namespaces: ['web'] }], exclude: [] },
     transforms: [],
-    deletes: { propagate: true, guard: { maxPercent: 20, window: '1m', namespaces: true } },
+    deletes: { propagate: true, guard: { maxPercent: 20, minDeletes: 10, window: '1m', namespaces: true } },
     secrets: { mode: 'encrypt', recipients: [recipient] },
     mirror: { path: 'web' },
     sync: { commitInterval: '250ms', maxBatch: 500, concurrency: 8 },
@@ -95,7 +95,7 @@ test('partial sections keep what is given and default the rest', (t) => {
     `,
   }]);
   const plan = set.plans.get('web')!;
-  t.deepEqual(plan.spec.deletes, { propagate: true, guard: { maxPercent: 20, window: '10m', namespaces: true } });
+  t.deepEqual(plan.spec.deletes, { propagate: true, guard: { maxPercent: 20, minDeletes: 10, window: '10m', namespaces: true } });
   t.deepEqual(plan.spec.recovery, { timeout: '15m', activate: { restoreReplicas: false, resumeSuspended: true } });
   t.deepEqual(plan.spec.secrets, { mode: 'exclude', recipients: [] });
 });
@@ -194,6 +194,7 @@ test('plan show prints the effective plan with every default', (t) => {
         propagate: true
         guard:
           maxPercent: 20
+          minDeletes: 10
           window: 1m
           namespaces: true
       secrets:

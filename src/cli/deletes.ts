@@ -1,0 +1,95 @@
+// `lifeboat deletes list|approve|reject PLAN`: what the delete guard holds, and a person's decision about it.
+// Approving publishes the deletes to the plan's mirror writer (they are committed and then applied); rejecting
+// keeps the objects in the mirror and the stand-by, and the guard drops those deletes until the objects come back.
+import type { Command } from 'commander';
+import { Bus } from '../bus/bus.ts';
+import type { HeldDelete } from '../pipeline/delete-guard.ts';
+import type { ObjectMessage } from '../pipeline/messages.ts';
+import { StateStore } from '../state/state.ts';
+import { formatTable } from './format.ts';
+import { natsDefault, redisDefault } from './run.ts';
+
+interface DecisionOptions {
+  redis?: string;
+  nats?: string;
+  all?: boolean;
+}
+
+/** The held deletes a decision is about: every one with --all, else those whose path or object name is given. */
+function chosen(held: HeldDelete[], plan: string, objects: string[], all: boolean | undefined): HeldDelete[] {
+  if (all && objects.length) throw new Error('give either --all or objects, not both');
+  if (!all && !objects.length) throw new Error(`say which deletes: --all, or mirror paths / "Kind namespace/name" as listed by \`lifeboat deletes list ${plan}\``);
+  if (all) return held;
+  const picked = objects.map((wanted) => {
+    const match = held.find((entry) => entry.path === wanted || entry.summary === wanted);
+    if (!match) throw new Error(`no held delete ${JSON.stringify(wanted)} in plan ${plan}`);
+    return match;
+  });
+  return [...new Map(picked.map((entry) => [entry.path, entry])).values()];
+}
+
+export function registerDeletes(program: Command): void {
+  const deletes = program.command('deletes').description('deletes held by the delete guard: list, approve or reject them');
+  deletes.command('list').argument('<plan>').description('the deletes the guard holds for a plan, and why')
+    .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (plan: string, options: { redis?: string; output: string }) => {
+      const state = await StateStore.connect(options.redis ?? redisDefault());
+      try {
+        const held = await state.heldDeletes(plan);
+        if (options.output === 'json') process.stdout.write(`${JSON.stringify({ plan, held }, null, 2)}\n`);
+        else if (!held.length) process.stdout.write(`no deletes are held for plan ${plan}\n`);
+        else {
+          process.stdout.write(formatTable(['OBJECT', 'HELD SINCE', 'REASON'], held.map((entry) => [entry.summary, entry.at, entry.reason])));
+          process.stdout.write(`\n${held.length} deletes held. Approve: lifeboat deletes approve ${plan} --all   Reject: lifeboat deletes reject ${plan} --all\n`);
+        }
+      } finally {
+        await state.close();
+      }
+    });
+
+  deletes.command('approve').argument('<plan>').argument('[objects...]', 'mirror paths or "Kind namespace/name" (see list)')
+    .description('commit the held deletes: the objects are removed from the mirror and then from the stand-by')
+    .option('--all', 'every held delete of the plan')
+    .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
+    .option('--nats <url>', 'NATS server (default: $LIFEBOAT_NATS_URL or nats://127.0.0.1:4222)')
+    .action(async (plan: string, objects: string[], options: DecisionOptions) => {
+      const state = await StateStore.connect(options.redis ?? redisDefault());
+      try {
+        const approved = chosen(await state.heldDeletes(plan), plan, objects, options.all);
+        if (!approved.length) {
+          process.stdout.write(`no deletes are held for plan ${plan}\n`);
+          return;
+        }
+        const bus = await Bus.connect(options.nats ?? natsDefault());
+        try {
+          const at = Date.now();
+          for (const entry of approved) {
+            const message: ObjectMessage = { type: 'object.deleted', plan, path: entry.path, summary: entry.summary, observedAt: at, approved: true };
+            await bus.publish('objects', plan, message, `${plan}:approve:${entry.path}:${entry.at}`);
+          }
+        } finally {
+          await bus.close();
+        }
+        await state.releaseDeletes(plan, approved.map((entry) => entry.path));
+        process.stdout.write(`approved ${approved.length} deletes of plan ${plan}; the mirror writer commits them and the stand-by follows\n`);
+      } finally {
+        await state.close();
+      }
+    });
+
+  deletes.command('reject').argument('<plan>').argument('[objects...]', 'mirror paths or "Kind namespace/name" (see list)')
+    .description('keep the objects in the mirror and the stand-by; their deletes are not committed while they stay gone')
+    .option('--all', 'every held delete of the plan')
+    .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
+    .action(async (plan: string, objects: string[], options: DecisionOptions) => {
+      const state = await StateStore.connect(options.redis ?? redisDefault());
+      try {
+        const rejected = chosen(await state.heldDeletes(plan), plan, objects, options.all);
+        await state.rejectDeletes(plan, rejected.map((entry) => entry.path));
+        process.stdout.write(rejected.length ? `rejected ${rejected.length} deletes of plan ${plan}; the objects stay in the mirror and the stand-by\n` : `no deletes are held for plan ${plan}\n`);
+      } finally {
+        await state.close();
+      }
+    });
+}

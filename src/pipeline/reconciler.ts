@@ -1,0 +1,187 @@
+// The reconciler: on start and every `reconcile.interval`, per plan, source ⇄ mirror ⇄ destination.
+// Source → mirror: the source is listed again (read-only identity), every object goes through the same processor,
+// and what the mirror misses — changes and deletes that happened while lifeboat was down or in a watch gap — is
+// published into the pipeline (never written to git directly: the one mirror writer commits it, under the delete
+// guard). Mirror → destination: the synchronizer compares and corrects (or only reports) drift.
+import { createHash } from 'node:crypto';
+import { parse } from 'yaml';
+import type { KubeClient } from '../kube/client.ts';
+import { ResourceIndex, type ApiResource } from '../kube/discovery.ts';
+import { describeRef, refFromMirrorPath, type KubeObject } from '../kube/ref.ts';
+import type { MirrorRepository } from '../mirror/repository.ts';
+import { mapLimit } from '../util/limit.ts';
+import type { Logger } from '../util/log.ts';
+import { isExcludedKind } from './exclusions.ts';
+import { resourceId, resourcePath, slim, sourceEventOf, type ListenerOptions } from './listener.ts';
+import type { ObjectMessage, SourceEvent } from './messages.ts';
+import { toYaml } from './normalize.ts';
+import { processEvent, type CompiledPlan } from './processor.ts';
+import { dataHashAnnotation, encryptedDataAnnotation, encryptedToAnnotation, isSecret, secretDataHash } from './secrets.ts';
+import type { DestinationReport, Synchronizer } from './synchronizer.ts';
+
+export interface SourceReport {
+  /** The mirror commit the source was compared with. */
+  revision: string | undefined;
+  listed: number;
+  /** Objects whose mirror file was missing or stale (republished). */
+  changed: string[];
+  /** Mirror files whose object is gone from the source (deletes published). */
+  deleted: string[];
+  /** Kinds that could not be listed: their mirror files are left alone. */
+  failedKinds: string[];
+  durationMs: number;
+}
+
+export interface ReconcileReport {
+  plan: string;
+  at: string;
+  source: SourceReport | { error: string };
+  destination: DestinationReport | { error: string };
+}
+
+export interface ReconcilerOptions {
+  compiled: CompiledPlan;
+  client: KubeClient;
+  repository: MirrorRepository;
+  synchronizer: Synchronizer;
+  drift: 'correct' | 'detect';
+  selectsKind: ListenerOptions['selectsKind'];
+  relevant: ListenerOptions['relevant'];
+  protect: ListenerOptions['protect'];
+  recipients: readonly string[];
+  hashKey: string;
+  publishEvent: (event: SourceEvent, dedupId: string) => Promise<void>;
+  publishObject: (message: ObjectMessage, dedupId: string) => Promise<void>;
+  log: Logger;
+}
+
+/** Git's blob id of a text: equal ids mean equal files, with no need to read the mirror's copy. */
+export function blobOid(content: string): string {
+  const bytes = Buffer.from(content);
+  return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
+}
+
+export class Reconciler {
+  private readonly options: ReconcilerOptions;
+
+  constructor(options: ReconcilerOptions) {
+    this.options = options;
+  }
+
+  async run(): Promise<ReconcileReport> {
+    const plan = this.options.compiled.name;
+    const source = await this.reconcileSource().catch((error: Error) => ({ error: error.message }));
+    const destination = await this.options.synchronizer.reconcile(this.options.drift).catch((error: Error) => ({ error: error.message }));
+    return { plan, at: new Date().toISOString(), source, destination };
+  }
+
+  /** Lists the source and publishes what the mirror (at the head read before listing) misses. */
+  async reconcileSource(): Promise<SourceReport> {
+    const { compiled, client, repository } = this.options;
+    const started = Date.now();
+    const revision = await repository.head();
+    const files = await repository.files(revision, compiled.mirrorDir);
+    const index = await ResourceIndex.discover(client);
+    const kinds = index.listWatchable().filter((resource) => !isExcludedKind(resource.group, resource.kind) && this.options.selectsKind(resource));
+    const report: SourceReport = { revision, listed: 0, changed: [], deleted: [], failedKinds: [], durationMs: 0 };
+    const expected = new Set<string>();
+    const listedKinds = new Set<string>();
+    await mapLimit(kinds, 4, async (resource) => {
+      try {
+        for await (const page of this.pages(resource)) {
+          report.listed += page.length;
+          await mapLimit(page, 16, (raw) => this.compare(resource, raw, files, expected, report));
+        }
+        listedKinds.add(`${resource.group}/${resource.kind}`);
+      } catch (error) {
+        report.failedKinds.push(resourceId(resource));
+        this.options.log.warn({ resource: resourceId(resource), err: (error as Error).message }, 'reconcile: cannot list this kind; its mirror files are left alone');
+      }
+    });
+    if (compiled.propagateDeletes) {
+      for (const path of files.keys()) {
+        if (expected.has(path)) continue;
+        let kind: string;
+        try {
+          const { ref } = refFromMirrorPath(path);
+          kind = `${ref.group}/${ref.kind}`;
+        } catch {
+          continue;
+        }
+        if (!listedKinds.has(kind)) continue;
+        report.deleted.push(path);
+        await this.options.publishObject({ type: 'object.deleted', plan: compiled.name, path, summary: describeRef(refFromMirrorPath(path).ref), observedAt: Date.now(), reconciled: true },
+          `${compiled.name}:reconcile-delete:${path}:${revision ?? ''}`);
+      }
+    }
+    report.durationMs = Date.now() - started;
+    if (report.changed.length || report.deleted.length) {
+      this.options.log.warn({ changed: report.changed.length, deleted: report.deleted.length }, 'reconcile: the mirror missed source changes; republished them');
+    }
+    return report;
+  }
+
+  private async *pages(resource: ApiResource): AsyncGenerator<KubeObject[]> {
+    const apiVersion = resource.group ? `${resource.group}/${resource.version}` : resource.version;
+    let continueToken: string | undefined;
+    do {
+      const page = await this.options.client.request<{ items: KubeObject[]; metadata: { continue?: string } }>('GET', resourcePath(resource), undefined, { query: { limit: 500, continue: continueToken } });
+      yield page.items.map((item) => ({ ...item, apiVersion, kind: resource.kind }));
+      continueToken = page.metadata.continue || undefined;
+    } while (continueToken);
+  }
+
+  private async compare(resource: ApiResource, raw: KubeObject, files: Map<string, string>, expected: Set<string>, report: SourceReport): Promise<void> {
+    const { compiled, repository } = this.options;
+    if (!this.options.relevant(raw, resource)) return;
+    const shadow = isSecret(raw) ? this.shadowSecret(raw) : slim(raw);
+    if (!shadow) return;
+    const event: SourceEvent = { type: 'source.upserted', plan: compiled.name, resource: { group: resource.group, version: resource.version, kind: resource.kind, namespaced: resource.namespaced }, object: shadow, observedAt: Date.now() };
+    const message = processEvent(event, compiled);
+    if (!message || message.type === 'object.failed') return;
+    if (message.type === 'object.deleted') {
+      // In the source but out of the plan's scope now: the mirror should not have it.
+      if (files.has(message.path) && compiled.propagateDeletes) {
+        report.deleted.push(message.path);
+        await this.options.publishObject({ ...message, reconciled: true }, `${compiled.name}:reconcile-delete:${message.path}:${raw.metadata.resourceVersion as string}`);
+      }
+      return;
+    }
+    expected.add(message.path);
+    const committed = files.get(message.path);
+    let content = message.content;
+    if (committed && message.secretHash) {
+      // Same plaintext and recipients as committed: the committed ciphertext stands in for a new encryption.
+      const previous = parse(await repository.readText(committed)) as KubeObject;
+      const previousAnnotations = previous.metadata.annotations ?? {};
+      const object = parse(content) as KubeObject;
+      const annotations = object.metadata.annotations ?? {};
+      if (previousAnnotations[dataHashAnnotation] === annotations[dataHashAnnotation] && previousAnnotations[encryptedToAnnotation] === annotations[encryptedToAnnotation]) {
+        annotations[encryptedDataAnnotation] = previousAnnotations[encryptedDataAnnotation] ?? '';
+        content = toYaml(object);
+      }
+    }
+    if (committed && blobOid(content) === committed) return;
+    report.changed.push(message.path);
+    const built = await sourceEventOf(compiled.name, resource, 'source.upserted', raw, this.options.protect);
+    if (built) await this.options.publishEvent(built.event, `${built.dedupId}:reconcile`);
+  }
+
+  /** A Secret as the listener would publish it, with a placeholder where the ciphertext goes (nothing encrypted). */
+  private shadowSecret(raw: KubeObject): KubeObject | undefined {
+    if (!this.options.compiled.replicateSecrets) return undefined;
+    const { data: _data, stringData: _stringData, ...rest } = slim(raw);
+    return {
+      ...rest,
+      metadata: {
+        ...rest.metadata,
+        annotations: {
+          ...rest.metadata.annotations,
+          [encryptedDataAnnotation]: '',
+          [dataHashAnnotation]: secretDataHash(raw, this.options.hashKey),
+          [encryptedToAnnotation]: [...new Set(this.options.recipients.map((recipient) => recipient.trim()))].sort().join(','),
+        },
+      },
+    };
+  }
+}
