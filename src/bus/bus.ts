@@ -78,8 +78,10 @@ export class Bus {
     }
   }
 
-  async publish(stream: StreamName, plan: string, message: unknown, dedupId?: string): Promise<void> {
-    await this.js.publish(subjectFor(stream, plan), JSON.stringify(message), dedupId ? { msgID: dedupId } : undefined);
+  /** Publishes durably; resolves false when JetStream dropped it as a duplicate of a message it already has. */
+  async publish(stream: StreamName, plan: string, message: unknown, dedupId?: string): Promise<boolean> {
+    const ack = await this.js.publish(subjectFor(stream, plan), JSON.stringify(message), dedupId ? { msgID: dedupId } : undefined);
+    return !ack.duplicate;
   }
 
   /** Consumes a plan's subject with a durable consumer; the returned subscription stops it. */
@@ -91,7 +93,7 @@ export class Bus {
     } catch {
       await this.jsm.consumers.add(stream.name, {
         durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
-        filter_subject: subjectFor(options.stream, options.plan), ack_wait: nanos(options.ackWaitMs ?? 60_000), max_ack_pending: 20_000,
+        filter_subject: subjectFor(options.stream, options.plan), ack_wait: nanos(options.ackWaitMs ?? 30_000), max_ack_pending: 20_000,
       });
     }
     const consumer = await this.js.consumers.get(stream.name, durable);
@@ -126,9 +128,14 @@ export class Bus {
         try {
           messages = await consumer.consume({ max_messages: maxMessages });
           for await (const message of messages) {
+            // After stop the iterator still yields what it had buffered: hand those back at once, so they are
+            // redelivered now instead of after the ack wait.
+            if (stopped) {
+              message.nak();
+              continue;
+            }
             queue.push(message);
             if (!draining) setImmediate(() => void drain());
-            if (stopped) break;
           }
         } catch (error) {
           if (stopped) break;

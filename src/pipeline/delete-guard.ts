@@ -61,11 +61,11 @@ export class DeleteGuard {
     for (const candidate of deletes) {
       if (candidate.approved) decision.commit.push(candidate.path);
       else if (context.rejected.has(candidate.path)) decision.drop.push(candidate.path);
-      else if (context.held.size > 0 || context.held.has(candidate.path)) {
-        decision.hold.push({ ...pick(candidate), reason: 'the delete guard is tripped: deletes are held until the held ones are approved or rejected', at });
-      } else if (this.policy.namespaces && (candidate.guard === 'namespace' || isNamespacePath(candidate.path))) {
+      else if (this.policy.namespaces && (candidate.guard === 'namespace' || isNamespacePath(candidate.path))) {
         const { ref } = refFromMirrorPath(candidate.path);
         decision.hold.push({ ...pick(candidate), reason: `namespace ${ref.kind === 'Namespace' ? ref.name : ref.namespace} is being deleted in the source`, at });
+      } else if (context.held.size > 0) {
+        decision.hold.push({ ...pick(candidate), reason: 'the delete guard is tripped: deletes are held until the held ones are approved or rejected', at });
       } else candidates.push(candidate);
     }
     const limit = (this.policy.maxPercent / 100) * context.objects;

@@ -22,8 +22,8 @@ export interface ListenerOptions {
     save(resource: string, resourceVersion: string): Promise<void>;
     clear(resource: string): Promise<void>;
   };
-  /** Publishes one event durably (resolves once JetStream has it). */
-  publish: (event: SourceEvent, dedupId: string) => Promise<void>;
+  /** Publishes one event durably (resolves once JetStream has it; false when it was a duplicate). */
+  publish: (event: SourceEvent, dedupId: string) => Promise<boolean | void>;
   /** Makes an object safe to publish (encrypts Secret data); runs before anything leaves this process. */
   protect: (object: KubeObject) => Promise<KubeObject | undefined>;
   /** True when a namespace is being deleted (or is gone): its objects' deletes are marked for the delete guard. */

@@ -19,7 +19,7 @@ export interface MirrorWriterOptions {
   commitIntervalMs: number;
   maxBatch: number;
   trailers: () => Record<string, string>;
-  publishCommit: (message: CommitMessage) => Promise<void>;
+  publishCommit: (message: CommitMessage) => Promise<unknown>;
   onCommit?: (result: { commit: string; created: number; updated: number; deleted: number; durationMs: number }) => void;
   onFailed?: (message: Extract<ObjectMessage, { type: 'object.failed' }>) => void;
   /** The delete guard's policy and where held and rejected deletes are kept (Redis). */
@@ -68,7 +68,7 @@ export class MirrorWriter {
     // not redelivered (and committed twice) while they wait for their turn.
     this.heartbeat = setInterval(() => {
       for (const entry of [...this.writing, ...this.pending]) entry.raw?.working();
-    }, 20_000);
+    }, 10_000);
     this.heartbeat.unref();
     this.guard = options.guard ? new DeleteGuard(options.guard) : undefined;
   }

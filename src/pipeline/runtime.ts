@@ -211,6 +211,7 @@ export class PlanRunner {
   private reconciler: Reconciler | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private lastReconcile: ReconcileReport | undefined;
+  private reconciledOnce = false;
   private readonly progress = { eventsPublished: 0, eventsProcessed: 0, objectsPublished: 0 };
   private counted: { head: string | undefined; at: number; objectsByKind: Record<string, number> } = { head: undefined, at: 0, objectsByKind: {} };
 
@@ -223,15 +224,16 @@ export class PlanRunner {
     this.log = options.log.child({ plan: this.name });
   }
 
+  /** Listed, caught up, and reconciled once (deletes missed while lifeboat was down are found by then). */
   get ready(): boolean {
-    return this.listed && this.synced;
+    return this.listed && this.synced && this.reconciledOnce;
   }
 
   async start(): Promise<void> {
     const { plan } = this.context;
     if (plan.spec.suspend) {
       this.log.info('plan is suspended; not replicating');
-      this.listed = this.synced = true;
+      this.listed = this.synced = this.reconciledOnce = true;
       return;
     }
     const compiled = compilePlan(plan);
@@ -287,10 +289,7 @@ export class PlanRunner {
           if (!isSourceEvent(message)) return;
           const out = processEvent(message, compiled);
           metrics.objects.inc({ plan: this.name, outcome: out?.type ?? 'skipped' });
-          if (out) {
-            await bus.publish('objects', this.name, out, `${this.name}:${raws[index]!.seq}`);
-            this.progress.objectsPublished++;
-          }
+          if (out && (await bus.publish('objects', this.name, out, `${this.name}:${raws[index]!.seq}`))) this.progress.objectsPublished++;
         }));
         this.progress.eventsProcessed += messages.length;
       },
@@ -365,13 +364,13 @@ export class PlanRunner {
         save: (resource, version) => state.saveCheckpoint(this.name, resource, version),
         clear: (resource) => state.clearCheckpoint(this.name, resource),
       },
-      publish: (event, dedupId) => bus.publish('events', this.name, event, dedupId),
+      // Progress counts what JetStream stored: a re-listed object it already has (same de-duplication id) is dropped.
+      publish: async (event, dedupId) => {
+        if (await bus.publish('events', this.name, event, dedupId)) this.progress.eventsPublished++;
+      },
       protect,
       namespaceTerminating: (namespace) => terminating.check(namespace),
-      onEvent: (type) => {
-        metrics.events.inc({ plan: this.name, type });
-        this.progress.eventsPublished++;
-      },
+      onEvent: (type) => metrics.events.inc({ plan: this.name, type }),
     });
     const started = Date.now();
     await this.listener.start();
@@ -387,13 +386,18 @@ export class PlanRunner {
     this.reconciler = new Reconciler({
       compiled, client: sourceClient, repository: mirror, synchronizer, drift: plan.spec.reconcile.drift, selectsKind, relevant, protect,
       recipients: plan.spec.secrets.recipients, hashKey: this.hashKey,
-      publishEvent: (event, dedupId) => bus.publish('events', this.name, event, dedupId).then(() => void this.progress.eventsPublished++),
-      publishObject: (message, dedupId) => bus.publish('objects', this.name, message, dedupId).then(() => void this.progress.objectsPublished++),
+      publishEvent: async (event, dedupId) => {
+        if (await bus.publish('events', this.name, event, dedupId)) this.progress.eventsPublished++;
+      },
+      publishObject: async (message, dedupId) => {
+        if (await bus.publish('objects', this.name, message, dedupId)) this.progress.objectsPublished++;
+      },
       log: this.log.child({ component: 'reconciler' }),
     });
     const reconcileLoop = async () => {
       if (this.stopped) return;
       if (syncLease.isHeld) await this.reconcile().catch((error: Error) => this.log.warn({ err: error.message }, 'reconcile failed; retrying at the next interval'));
+      this.reconciledOnce = true;
       if (!this.stopped) this.reconcileTimer = setTimeout(() => void reconcileLoop(), parseDuration(plan.spec.reconcile.interval));
     };
     await reconcileLoop();
@@ -430,7 +434,10 @@ export class PlanRunner {
     // writer's consumer must have nothing pending.
     if (this.mirrorSubscription && this.writer && (this.writer.committedMessages < objectsPublished || this.writer.queued > 0 || this.writer.busy)) return false;
     const pending = await Promise.all([...this.subscriptions, this.mirrorSubscription].map((subscription) => subscription?.pending() ?? Promise.resolve(0)));
-    if (pending.some((count) => count > 0)) return false;
+    if (pending.some((count) => count > 0)) {
+      this.log.debug({ pending, progress: this.progress, committed: this.writer?.committedMessages }, 'catching up');
+      return false;
+    }
     const head = await this.options.mirror.head();
     return head === undefined || head === (await this.options.state.getValue(this.name, 'applied-head'));
   }

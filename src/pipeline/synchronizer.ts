@@ -231,12 +231,14 @@ export class Synchronizer {
     const index = await this.destinationIndex(true);
     const listedKinds = new Set<string>();
     await mapLimit([...kinds.entries()], this.options.concurrency, async ([key, ref]) => {
-      if (!index.byKind(ref.group, ref.kind)) return;
+      const resource = index.byKind(ref.group, ref.kind);
+      if (!resource) return;
+      const apiVersion = resource.group ? `${resource.group}/${resource.version}` : resource.version;
       let continueToken: string | undefined;
       do {
         const page = await client.request<{ items: KubeObject[]; metadata: { continue?: string } }>('GET', index.path(ref, {}), undefined,
           { query: { labelSelector: `${planLabel}=${plan}`, limit: 500, continue: continueToken } });
-        for (const object of page.items) live.set(mirrorPath(mirrorDir, { ...ref, namespace: object.metadata.namespace, name: object.metadata.name ?? '' }), object);
+        for (const object of page.items) live.set(mirrorPath(mirrorDir, { ...ref, namespace: object.metadata.namespace, name: object.metadata.name ?? '' }), { ...object, apiVersion, kind: resource.kind });
         continueToken = page.metadata.continue || undefined;
       } while (continueToken);
       listedKinds.add(key);
