@@ -52,12 +52,21 @@ try {
 }
 
 if (env !== process.env || readState(dir)) {
-  console.log('\n== ava');
-  const files = process.argv.slice(2);
-  await run(bin('ava'), ['--tap', ...files], env, (line) => {
+  const count = (line: string) => {
     if (/^ok \d+/.test(line) && !/# SKIP/.test(line)) passed++;
     else if (/^not ok \d+/.test(line) && !/# TODO/.test(line)) failed++;
-  });
+  };
+  const files = process.argv.slice(2);
+  if (files.length) {
+    console.log('\n== ava');
+    await run(bin('ava'), ['--tap', ...files], env, count);
+  } else {
+    console.log('\n== ava: unit and integration tests');
+    await run(bin('ava'), ['--tap', 'test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'], env, count);
+    // Failure tests restart and pause shared sandbox components (NATS, Redis, an API server): one at a time, alone.
+    console.log('\n== ava: failure tests, one at a time');
+    await run(bin('ava'), ['--tap', '--serial', 'test/failure/**/*.test.ts'], env, count);
+  }
 }
 
 if (!wasUp && process.env.LIFEBOAT_KEEP_SANDBOX !== '1') {

@@ -154,7 +154,7 @@ export class Bus {
         for (const message of queue.splice(0)) message.nak();
       },
       pending: async () => {
-        const info = await consumer.info(true).catch(() => undefined);
+        const info = await consumer.info().catch(() => undefined);
         return info ? info.num_pending + info.num_ack_pending : 0;
       },
     };

@@ -48,10 +48,12 @@ export function registerRun(program: Command): void {
         })();
         return stopping;
       };
-      await runtime.start();
-      await new Promise<void>((resolve) => {
+      // Signals are handled from the start: a SIGTERM during the initial sync is a graceful stop too.
+      const stopped = new Promise<void>((resolve) => {
         for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutdown(signal).then(resolve));
       });
+      await Promise.race([runtime.start(), stopped]);
+      await stopped;
     });
 
   program.command('status').description('per plan: mirror head, applied head, objects by kind, lag and last errors')

@@ -263,6 +263,8 @@ class KindWatcher {
 
   private async handleMany(lines: string[]): Promise<void> {
     const latest = new Map<string, { type: 'source.upserted' | 'source.deleted'; object: KubeObject }>();
+    // The resume point moves only once these events are published: a failed publish (NATS down) is watched again.
+    let newest = this.resourceVersion;
     for (const line of lines) {
       const event = JSON.parse(line) as { type: string; object: KubeObject & { code?: number; reason?: string; message?: string } };
       if (event.type === 'ERROR') {
@@ -270,13 +272,14 @@ class KindWatcher {
         throw new KubeError(`watch ${this.id}: ${status.message ?? 'error'}`, status.code ?? 500, status.reason ?? 'WatchError');
       }
       const metadata = event.object.metadata as { resourceVersion?: string; uid?: string; namespace?: string; name?: string };
-      if (metadata.resourceVersion) this.resourceVersion = metadata.resourceVersion;
+      if (metadata.resourceVersion) newest = metadata.resourceVersion;
       if (event.type !== 'ADDED' && event.type !== 'MODIFIED' && event.type !== 'DELETED') continue; // BOOKMARK
       const key = metadata.uid ?? `${metadata.namespace}/${metadata.name}`;
       latest.delete(key); // keep arrival order of the newest events
       latest.set(key, { type: event.type === 'DELETED' ? 'source.deleted' : 'source.upserted', object: event.object });
     }
     await Promise.all([...latest.values()].map((event) => this.emit(event.type, event.object)));
+    this.resourceVersion = newest;
     await this.saveCheckpoint(false);
   }
 

@@ -16,7 +16,7 @@ import { resourceId, resourcePath, slim, sourceEventOf, type ListenerOptions } f
 import type { ObjectMessage, SourceEvent } from './messages.ts';
 import { toYaml } from './normalize.ts';
 import { processEvent, type CompiledPlan } from './processor.ts';
-import { dataHashAnnotation, encryptedDataAnnotation, encryptedToAnnotation, isSecret, secretDataHash } from './secrets.ts';
+import { dataHashAnnotation, encryptedDataAnnotation, encryptedToAnnotation, isSecret, secretDataHash, withCiphertext } from './secrets.ts';
 import type { DestinationReport, Synchronizer } from './synchronizer.ts';
 
 export interface SourceReport {
@@ -170,18 +170,7 @@ export class Reconciler {
   /** A Secret as the listener would publish it, with a placeholder where the ciphertext goes (nothing encrypted). */
   private shadowSecret(raw: KubeObject): KubeObject | undefined {
     if (!this.options.compiled.replicateSecrets) return undefined;
-    const { data: _data, stringData: _stringData, ...rest } = slim(raw);
-    return {
-      ...rest,
-      metadata: {
-        ...rest.metadata,
-        annotations: {
-          ...rest.metadata.annotations,
-          [encryptedDataAnnotation]: '',
-          [dataHashAnnotation]: secretDataHash(raw, this.options.hashKey),
-          [encryptedToAnnotation]: [...new Set(this.options.recipients.map((recipient) => recipient.trim()))].sort().join(','),
-        },
-      },
-    };
+    const recipients = [...new Set(this.options.recipients.map((recipient) => recipient.trim()))].sort();
+    return withCiphertext(slim(raw), '', secretDataHash(raw, this.options.hashKey), recipients);
   }
 }

@@ -119,7 +119,11 @@ export async function encryptSecret(secret: KubeObject, recipients: readonly str
   const encrypter = new Encrypter();
   for (const recipient of to) encrypter.addRecipient(recipient);
   const ciphertext = armor.encode(await encrypter.encrypt(JSON.stringify(payload)));
+  return withCiphertext(secret, ciphertext, hash, to);
+}
 
+/** The Secret without `data`/`stringData`, carrying `ciphertext`, the data hash and the recipients instead. */
+export function withCiphertext(secret: KubeObject, ciphertext: string, hash: string, recipients: readonly string[]): KubeObject {
   const { data: _data, stringData: _stringData, ...rest } = structuredClone(secret);
   return {
     ...rest,
@@ -129,7 +133,7 @@ export async function encryptSecret(secret: KubeObject, recipients: readonly str
         ...rest.metadata.annotations,
         [encryptedDataAnnotation]: ciphertext,
         [dataHashAnnotation]: hash,
-        [encryptedToAnnotation]: to.join(','),
+        [encryptedToAnnotation]: [...recipients].join(','),
       },
     },
   };

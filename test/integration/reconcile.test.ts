@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { KubeClient } from '../../src/kube/client.ts';
 import type { PlanRunner } from '../../src/pipeline/runtime.ts';
-import { configMap, createNamespace, deployment, eventually, get, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
+import { configMap, createNamespace, demoRecipient, deployment, eventually, get, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
 import { kube, sandbox, uniqueName } from '../helpers/sandbox.ts';
 
 const cli = new URL('../../bin/lifeboat.js', import.meta.url).pathname;
@@ -202,4 +202,24 @@ test('a burst of deletes above maxPercent is held; rejected deletes keep the obj
   await source.request('POST', cmPath(ns), configMap(back, { n: 'back' }));
   await eventually('the re-created object at the stand-by', () => get<Obj>(destination, cmPath(ns, back)), (cm) => cm?.data?.n === 'back');
   t.false((await state.rejectedDeletes(plan)).has(`${plan}/namespaces/${ns}/ConfigMap/${back}.yaml`));
+});
+
+test('an unchanged plan reconciles to nothing: no object republished (Secrets compared by keyed hash), no drift', async (t) => {
+  const ns = uniqueName('steady');
+  const source = await kube('source');
+  t.teardown(() => source.close());
+  await createNamespace(source, ns);
+  await createConfigMaps(source, ns, 3);
+  for (const name of ['db', 'api']) {
+    await source.request('POST', `/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData: { password: `${name}-s3cret` } });
+  }
+  await source.request('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, deployment('web', 2));
+  const handle = await started({ resources: { include: [{ namespaces: [ns] }] }, transforms: [{ deactivate: {} }], secrets: { recipients: [demoRecipient] } });
+  await eventually('both Secrets at the stand-by', () => handle.destination.request<{ items: unknown[] }>('GET', `/api/v1/namespaces/${ns}/secrets`, undefined, { query: { labelSelector: 'lifeboat.dev/plan' } }), (list) => list.items.length === 2);
+  const report = await runner(handle).reconcile();
+  if ('error' in report.source || 'error' in report.destination) return t.fail(JSON.stringify(report));
+  t.true(report.source.listed >= 7, `listed ${report.source.listed}`);
+  t.deepEqual([report.source.changed, report.source.deleted], [[], []]);
+  t.deepEqual([report.destination.drifted, report.destination.missing, report.destination.orphaned], [[], [], []]);
+  t.is(report.destination.checked, 7, 'namespace, 3 ConfigMaps, 2 Secrets, 1 Deployment');
 });

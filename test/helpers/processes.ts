@@ -1,0 +1,74 @@
+// Real processes for failure tests: `lifeboat run` as a child process (killed, restarted, signalled), and the
+// sandbox's own NATS, Redis and API server processes stopped, paused and brought back.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { defaultSandboxDir, readState, sandboxUp } from '../../src/sandbox/sandbox.ts';
+import { freePort, stopProcess, waitFor } from '../../src/sandbox/process.ts';
+import { demoIdentityFile, type PipelineHandle } from './pipeline.ts';
+import { sandbox } from './sandbox.ts';
+
+const cli = new URL('../../bin/lifeboat.js', import.meta.url).pathname;
+
+export interface LifeboatProcess {
+  child: ChildProcess;
+  port: number;
+  /** Everything it logged so far. */
+  output(): string;
+  exited: Promise<number | null>;
+  ready(timeoutMs?: number): Promise<void>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Starts `lifeboat run` on the pipeline's plans and mirror (the one the handle reads), metrics on a free port. */
+export async function startLifeboat(handle: PipelineHandle, options: { mirror?: string } = {}): Promise<LifeboatProcess> {
+  const info = await sandbox();
+  const port = await freePort();
+  const env = { ...process.env, LIFEBOAT_NATS_URL: info.natsUrl, LIFEBOAT_REDIS_URL: info.redisUrl, LIFEBOAT_LOG_LEVEL: process.env.LIFEBOAT_TEST_CHILD_LOG_LEVEL ?? 'info' };
+  const child = spawn(process.execPath, [cli, 'run', '--plans', handle.plansDir, '--mirror', options.mirror ?? handle.mirror.gitdir,
+    '--metrics-addr', `127.0.0.1:${port}`, '--identity', demoIdentityFile, '--plan-poll-interval', '500'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child, port, exited, output: () => output,
+    ready: (timeoutMs = 120_000) => waitFor('lifeboat /readyz', () => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false), timeoutMs, 200)
+      .catch((error: Error) => {
+        throw new Error(`${error.message}; its last log lines:\n${output.trim().split('\n').slice(-25).join('\n')}`, { cause: error });
+      }),
+    kill: (signal) => child.kill(signal),
+  };
+}
+
+function sandboxDir(): string {
+  return process.env.LIFEBOAT_SANDBOX_DIR ?? defaultSandboxDir();
+}
+
+/** The pid of a sandbox component and its binary name. */
+export function component(name: 'nats' | 'redis' | 'destination-apiserver'): { pid: number; binary: string } {
+  const state = readState(sandboxDir());
+  if (!state) throw new Error('no sandbox state');
+  if (name === 'nats') return { pid: state.nats.pid!, binary: 'nats-server' };
+  if (name === 'redis') return { pid: state.redis.pid!, binary: 'redis-server' };
+  return { pid: state.clusters.destination.pids.apiserver!, binary: 'kube-apiserver' };
+}
+
+/** Stops a sandbox component (SIGTERM), waits `downMs`, and starts it again with `sandbox up`. */
+export async function restartComponent(name: 'nats' | 'redis', downMs = 2000): Promise<void> {
+  const { pid, binary } = component(name);
+  await stopProcess(pid, binary, 10_000);
+  await new Promise((resolve) => setTimeout(resolve, downMs));
+  await sandboxUp(sandboxDir());
+}
+
+/** Freezes a process (SIGSTOP) for `ms`: connections hang as they do behind a broken network. Always resumes it. */
+export async function pause(pid: number, ms: number, during?: () => Promise<void>): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await Promise.all([new Promise((resolve) => setTimeout(resolve, ms)), during?.()]);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+}
+
+export const mirrorOf = (handle: PipelineHandle) => path.join(handle.dir, 'mirror.git');
