@@ -2,7 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { PrerequisiteError } from '../sandbox/binaries.ts';
 import { registerDeletes } from './deletes.ts';
+import { registerHistory } from './history.ts';
 import { registerPlan } from './plan.ts';
+import { registerRecover } from './recover.ts';
 import { registerRun } from './run.ts';
 import { registerSandbox } from './sandbox.ts';
 
@@ -15,6 +17,8 @@ export async function main(argv: string[]): Promise<number> {
   registerRun(program);
   registerPlan(program);
   registerDeletes(program);
+  registerRecover(program);
+  registerHistory(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return Number(process.exitCode ?? 0);

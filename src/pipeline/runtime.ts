@@ -251,6 +251,9 @@ export class PlanRunner {
     const synchronizer = new Synchronizer({
       plan: this.name, mirrorDir: compiled.mirrorDir, repository: mirror, client: destinationClient, state,
       identities: this.options.identities, concurrency: plan.spec.sync.concurrency, log: this.log.child({ component: 'synchronizer' }),
+      // When each revision reached the destination, for `lifeboat history` (the newest 10,000).
+      onApplied: (revision) => void state.redis.multi().zadd(state.key(this.name, 'applied-at'), Date.now(), revision)
+        .zremrangebyrank(state.key(this.name, 'applied-at'), 0, -10_001).exec().catch(() => undefined),
       onResult: (result, lagMs) => {
         metrics.applies.inc({ plan: this.name, action: result.action });
         if (result.action === 'failed') metrics.applyErrors.inc({ plan: this.name });

@@ -8,7 +8,7 @@ import { isRetryable, KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex } from '../kube/discovery.ts';
 import { describeRef, mirrorPath, parseApiVersion, refFromMirrorPath, refKey, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
-import type { StateStore } from '../state/state.ts';
+import type { SyncState } from '../state/state.ts';
 import { mapLimit } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
 import { stagesOf } from './order.ts';
@@ -54,7 +54,16 @@ export interface DestinationReport {
   orphaned: string[];
   corrected: number;
   failed: { object: string; reason: string }[];
+  /** In `correct` mode: what was done to each object. */
+  results: { ref: UnversionedRef; action: ApplyAction; reason?: string }[];
   durationMs: number;
+}
+
+export interface ReconcileOptions {
+  /** Compare with this mirror commit instead of the last applied one (a point-in-time restore). */
+  revision?: string;
+  /** Run even though the plan failed over (the restorer itself). */
+  ignoreFailover?: boolean;
 }
 
 export interface SynchronizerOptions {
@@ -62,11 +71,13 @@ export interface SynchronizerOptions {
   mirrorDir: string;
   repository: MirrorRepository;
   client: KubeClient;
-  state: StateStore;
+  state: SyncState;
   identities: readonly string[];
   concurrency: number;
   log: Logger;
   onResult?: (result: ApplyResult, lagMs: number | undefined) => void;
+  /** A new mirror commit is now applied at the destination (for history). */
+  onApplied?: (revision: string) => void;
 }
 
 /** Kinds whose immutable fields may be changed by deleting and re-creating the object. */
@@ -109,8 +120,8 @@ export class Synchronizer {
    * in `correct` mode, re-applies drifted and missing objects and deletes plan-labelled objects the mirror does not
    * have. Runs between passes, never beside one.
    */
-  reconcile(mode: 'correct' | 'detect'): Promise<DestinationReport> {
-    const run = this.chain.then(() => this.reconcileNow(mode));
+  reconcile(mode: 'correct' | 'detect', options: ReconcileOptions = {}): Promise<DestinationReport> {
+    const run = this.chain.then(() => this.reconcileNow(mode, options));
     this.chain = run.catch(() => undefined);
     return run;
   }
@@ -201,18 +212,19 @@ export class Synchronizer {
     await state.recordApplied(plan, applied, deleted);
     await state.recordFailures(plan, failures);
     await state.setValue(plan, 'applied-head', target);
+    if (target !== appliedHead) this.options.onApplied?.(target);
     if (applied.size || deleted.length || failures.length) {
       this.options.log.info({ revision: target.slice(0, 12), applied: applied.size, deleted: deleted.length, failed: failures.length }, 'synchronized');
     }
     return { revision: target, results };
   }
 
-  private async reconcileNow(mode: 'correct' | 'detect'): Promise<DestinationReport> {
+  private async reconcileNow(mode: 'correct' | 'detect', options: ReconcileOptions): Promise<DestinationReport> {
     const { plan, repository, state, mirrorDir, client } = this.options;
     const started = Date.now();
-    const report: DestinationReport = { mode, revision: undefined, checked: 0, drifted: [], missing: [], orphaned: [], corrected: 0, failed: [], durationMs: 0 };
-    if (await state.getValue(plan, 'failover')) return report;
-    const revision = await state.getValue(plan, 'applied-head');
+    const report: DestinationReport = { mode, revision: undefined, checked: 0, drifted: [], missing: [], orphaned: [], corrected: 0, failed: [], results: [], durationMs: 0 };
+    if (!options.ignoreFailover && (await state.getValue(plan, 'failover'))) return report;
+    const revision = options.revision ?? (await state.getValue(plan, 'applied-head'));
     if (!revision) return report;
     report.revision = revision;
     const files = await repository.files(revision, mirrorDir);
@@ -291,6 +303,7 @@ export class Synchronizer {
         else if (result.action === 'deleted') deleted.push(result.path);
         else report.failed.push({ object: describeRef(result.ref), reason: result.reason ?? result.action });
         if (result.action !== 'failed' && result.action !== 'skipped') report.corrected++;
+        report.results.push({ ref: result.ref, action: result.action, ...(result.reason ? { reason: result.reason } : {}) });
         this.options.onResult?.(result, undefined);
       }
       await state.recordApplied(plan, applied, deleted);

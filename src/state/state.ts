@@ -12,7 +12,53 @@ export interface ApplyFailure {
   at: string;
 }
 
-export class StateStore {
+type StateValue = 'mirror-head' | 'applied-head' | 'plan-revision' | 'failover';
+
+/** What the synchronizer keeps between passes. */
+export interface SyncState {
+  getValue(plan: string, name: StateValue): Promise<string | undefined>;
+  setValue(plan: string, name: StateValue, value: string): Promise<void>;
+  inventory(plan: string): Promise<Map<string, string>>;
+  recordApplied(plan: string, applied: Map<string, string>, deleted: string[]): Promise<void>;
+  failures(plan: string): Promise<ApplyFailure[]>;
+  recordFailures(plan: string, failures: { path: string; reason: string }[]): Promise<void>;
+}
+
+/**
+ * Synchronizer state that lives as long as one command: `lifeboat recover` with no Redis at hand (the day the
+ * source side is gone) needs only the destination and the mirror. Nothing here outlives the process.
+ */
+export class CommandState implements SyncState {
+  private readonly values = new Map<string, string>();
+  private readonly applied = new Map<string, Map<string, string>>();
+  private readonly failed = new Map<string, Map<string, ApplyFailure>>();
+
+  async getValue(plan: string, name: StateValue): Promise<string | undefined> {
+    return this.values.get(`${plan}/${name}`);
+  }
+  async setValue(plan: string, name: StateValue, value: string): Promise<void> {
+    this.values.set(`${plan}/${name}`, value);
+  }
+  async inventory(plan: string): Promise<Map<string, string>> {
+    return new Map(this.applied.get(plan));
+  }
+  async recordApplied(plan: string, applied: Map<string, string>, deleted: string[]): Promise<void> {
+    const inventory = this.applied.get(plan) ?? new Map<string, string>();
+    for (const [path, oid] of applied) inventory.set(path, oid);
+    for (const path of deleted) inventory.delete(path);
+    this.applied.set(plan, inventory);
+  }
+  async failures(plan: string): Promise<ApplyFailure[]> {
+    return [...(this.failed.get(plan)?.values() ?? [])];
+  }
+  async recordFailures(plan: string, failures: { path: string; reason: string }[]): Promise<void> {
+    const entries = this.failed.get(plan) ?? new Map<string, ApplyFailure>();
+    for (const failure of failures) entries.set(failure.path, { ...failure, attempts: (entries.get(failure.path)?.attempts ?? 0) + 1, at: new Date().toISOString() });
+    this.failed.set(plan, entries);
+  }
+}
+
+export class StateStore implements SyncState {
   readonly redis: Redis;
 
   private constructor(redis: Redis) {
@@ -45,10 +91,10 @@ export class StateStore {
     await this.redis.hdel(this.key(plan, 'checkpoints'), resource);
   }
 
-  async getValue(plan: string, name: 'mirror-head' | 'applied-head' | 'plan-revision' | 'failover'): Promise<string | undefined> {
+  async getValue(plan: string, name: StateValue): Promise<string | undefined> {
     return (await this.redis.get(this.key(plan, name))) ?? undefined;
   }
-  async setValue(plan: string, name: 'mirror-head' | 'applied-head' | 'plan-revision' | 'failover', value: string): Promise<void> {
+  async setValue(plan: string, name: StateValue, value: string): Promise<void> {
     await this.redis.set(this.key(plan, name), value);
   }
 

@@ -45,11 +45,12 @@ function sandboxDir(): string {
 }
 
 /** The pid of a sandbox component and its binary name. */
-export function component(name: 'nats' | 'redis' | 'destination-apiserver'): { pid: number; binary: string } {
+export function component(name: 'nats' | 'redis' | 'destination-apiserver' | 'source-apiserver'): { pid: number; binary: string } {
   const state = readState(sandboxDir());
   if (!state) throw new Error('no sandbox state');
   if (name === 'nats') return { pid: state.nats.pid!, binary: 'nats-server' };
   if (name === 'redis') return { pid: state.redis.pid!, binary: 'redis-server' };
+  if (name === 'source-apiserver') return { pid: state.clusters.source.pids.apiserver!, binary: 'kube-apiserver' };
   return { pid: state.clusters.destination.pids.apiserver!, binary: 'kube-apiserver' };
 }
 

@@ -1,0 +1,196 @@
+// The restorer: wakes a plan's stand-by. Needs only the destination (and the mirror for a point-in-time restore):
+// it marks the plan failed over (so no synchronizer writes there any more), optionally makes the plan's objects equal
+// to the mirror tree at a revision (apply, and delete plan-labelled objects absent there), then undoes every
+// deactivation. Each step is recorded in a RecoveryExecutionJob in the destination, with counts per kind, failures
+// with reasons, and the measured recovery time.
+import fs from 'node:fs';
+import { parse } from 'yaml';
+import { KubeError, type KubeClient } from '../kube/client.ts';
+import { ResourceIndex } from '../kube/discovery.ts';
+import { describeRef, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
+import type { MirrorRepository } from '../mirror/repository.ts';
+import { planLabel } from '../pipeline/exclusions.ts';
+import { Synchronizer } from '../pipeline/synchronizer.ts';
+import type { RecoveryExecutionJob } from '../plan/schema.ts';
+import type { SyncState } from '../state/state.ts';
+import { mapLimit } from '../util/limit.ts';
+import type { Logger } from '../util/log.ts';
+import { activationPatch } from './activate.ts';
+
+export const jobsNamespace = 'lifeboat-system';
+const jobsPath = `/apis/lifeboat.dev/v1alpha1/namespaces/${jobsNamespace}/recoveryexecutionjobs`;
+const crdFile = new URL('../../manifests/crds/recoveryexecutionjobs.lifeboat.dev.yaml', import.meta.url);
+
+export type JobStatus = NonNullable<RecoveryExecutionJob['status']>;
+type Counts = NonNullable<JobStatus['counts']>;
+type Failure = NonNullable<JobStatus['failures']>[number];
+
+export interface RestorerOptions {
+  plan: string;
+  mirrorDir: string;
+  jobName: string;
+  destination: KubeClient;
+  /** The mirror; required for a point-in-time restore. */
+  repository: MirrorRepository | undefined;
+  /** Redis when reachable (the failover flag then stops running synchronizers), else state for this command. */
+  state: SyncState;
+  identities: readonly string[];
+  concurrency: number;
+  log: Logger;
+}
+
+export interface RecoveryRequest {
+  to?: string;
+  at?: string;
+  dryRun: boolean;
+}
+
+const kindKey = (ref: Pick<UnversionedRef, 'group' | 'kind'>) => (ref.group ? `${ref.group}/${ref.kind}` : ref.kind);
+
+/** The newest commit on the mirror branch made at or before `time` (RFC 3339). */
+export async function revisionAt(repository: MirrorRepository, time: string): Promise<string> {
+  const at = Date.parse(time);
+  if (Number.isNaN(at)) throw new Error(`--at ${time}: not an RFC 3339 time (2026-11-24T10:00:00Z)`);
+  const entry = (await repository.log()).find((commit) => commit.timestamp * 1000 <= at);
+  if (!entry) throw new Error(`the mirror has no commit at or before ${time}`);
+  return entry.oid;
+}
+
+/** Installs (or updates) the RecoveryExecutionJob CRD in the destination and waits until it is served. */
+export async function ensureJobDefinition(client: KubeClient): Promise<void> {
+  const crd = parse(fs.readFileSync(crdFile, 'utf8')) as KubeObject;
+  const path = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`;
+  await client.request('PATCH', path, crd, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true } });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const current = await client.request<{ status?: { conditions?: { type: string; status: string }[] } }>('GET', path);
+    if (current.status?.conditions?.some((condition) => condition.type === 'Established' && condition.status === 'True')) break;
+    if (Date.now() > deadline) throw new Error('the RecoveryExecutionJob CRD did not become established in 30 s');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  try {
+    await client.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: jobsNamespace } });
+  } catch (error) {
+    if (!(error instanceof KubeError && error.code === 409)) throw error;
+  }
+}
+
+export class Restorer {
+  private readonly options: RestorerOptions;
+  private readonly status: JobStatus = {};
+  private readonly counts: Counts = {};
+  private readonly failures: Failure[] = [];
+
+  constructor(options: RestorerOptions) {
+    this.options = options;
+  }
+
+  private count(kind: string, result: 'restored' | 'activated' | 'unchanged' | 'failed'): void {
+    const entry = (this.counts[kind] ??= {});
+    entry[result] = (entry[result] ?? 0) + 1;
+  }
+
+  private fail(ref: UnversionedRef, reason: string, message?: string): void {
+    this.count(kindKey(ref), 'failed');
+    if (this.failures.length < 1000) this.failures.push({ kind: kindKey(ref), ...(ref.namespace ? { namespace: ref.namespace } : {}), name: ref.name, reason, ...(message ? { message } : {}) });
+  }
+
+  /** Creates the job in the destination (recording the request), runs it, and records the outcome. */
+  async run(request: RecoveryRequest): Promise<JobStatus> {
+    const { destination, jobName, plan, log } = this.options;
+    const started = Date.now();
+    await ensureJobDefinition(destination);
+    const job = {
+      apiVersion: 'lifeboat.dev/v1alpha1', kind: 'RecoveryExecutionJob', metadata: { name: jobName, namespace: jobsNamespace, labels: { [planLabel]: plan } },
+      spec: { plan, ...(request.to ? { to: request.to } : {}), ...(request.at ? { at: request.at } : {}), dryRun: request.dryRun },
+    };
+    await destination.request('POST', jobsPath, job);
+    Object.assign(this.status, { phase: 'Running', startTime: new Date(started).toISOString() });
+    await this.record();
+    try {
+      if (!request.dryRun) await this.options.state.setValue(plan, 'failover', jobName);
+      if (request.to || request.at) await this.restore(request);
+      await this.activate(request.dryRun);
+      this.status.phase = this.failures.length ? 'Failed' : 'Succeeded';
+      this.status.message = request.dryRun
+        ? `dry run: ${this.summary()} (nothing changed)`
+        : this.failures.length ? `${this.failures.length} objects failed: ${this.summary()}` : `the stand-by is active: ${this.summary()}`;
+    } catch (error) {
+      this.status.phase = 'Failed';
+      this.status.message = (error as Error).message;
+      log.error({ err: (error as Error).message }, 'recovery failed');
+    }
+    this.status.completionTime = new Date().toISOString();
+    this.status.recoverySeconds = (Date.now() - started) / 1000;
+    await this.record();
+    return { ...this.status, counts: this.counts, failures: this.failures };
+  }
+
+  private summary(): string {
+    const totals = { restored: 0, activated: 0, failed: 0 };
+    for (const entry of Object.values(this.counts)) {
+      totals.restored += entry.restored ?? 0;
+      totals.activated += entry.activated ?? 0;
+      totals.failed += entry.failed ?? 0;
+    }
+    return `${totals.restored} restored, ${totals.activated} activated, ${totals.failed} failed`;
+  }
+
+  /** Writes the job's status (status subresource). */
+  private async record(): Promise<void> {
+    const status = { ...this.status, counts: this.counts, failures: this.failures };
+    await this.options.destination.request('PATCH', `${jobsPath}/${this.options.jobName}/status`, { status }, { contentType: 'application/merge-patch+json' });
+  }
+
+  /** Point in time: the plan's objects in the destination become equal to the mirror tree at the revision. */
+  private async restore(request: RecoveryRequest): Promise<void> {
+    const { repository, plan, mirrorDir, destination, state, identities, concurrency, log } = this.options;
+    if (!repository) throw new Error('a point-in-time restore needs the mirror (--mirror)');
+    const revision = request.to ? await repository.resolve(request.to) : await revisionAt(repository, request.at!);
+    this.status.revision = revision;
+    await this.record();
+    const synchronizer = new Synchronizer({ plan, mirrorDir, repository, client: destination, state, identities, concurrency, log });
+    const report = await synchronizer.reconcile(request.dryRun ? 'detect' : 'correct', { revision, ignoreFailover: true });
+    if (request.dryRun) {
+      for (const object of [...report.missing, ...report.drifted.map((drift) => drift.object), ...report.orphaned]) {
+        const [kind = '', group] = object.split(' ')[0]!.split(/\.(.*)/);
+        this.count(kindKey({ group: group ?? '', kind }), 'restored');
+      }
+      return;
+    }
+    for (const result of report.results) {
+      if (result.action === 'failed' || result.action === 'skipped') this.fail(result.ref, result.action === 'skipped' ? 'NotOwned' : 'ApplyFailed', result.reason);
+      else this.count(kindKey(result.ref), 'restored');
+    }
+    log.info({ revision: revision.slice(0, 12), restored: report.corrected }, 'restored the plan to the mirror revision');
+  }
+
+  /** Undoes every deactivation of the plan's objects: one labelled LIST per kind, one JSON patch per object. */
+  private async activate(dryRun: boolean): Promise<void> {
+    const { destination, plan, jobName, concurrency } = this.options;
+    const index = await ResourceIndex.discover(destination);
+    const sleeping: KubeObject[] = [];
+    await mapLimit(index.listWatchable(), concurrency, async (resource) => {
+      const apiVersion = resource.group ? `${resource.group}/${resource.version}` : resource.version;
+      let continueToken: string | undefined;
+      do {
+        const page = await destination.request<{ items: KubeObject[]; metadata: { continue?: string } }>('GET', index.path(resource, {}), undefined,
+          { query: { labelSelector: `${planLabel}=${plan}`, limit: 500, continue: continueToken } });
+        for (const item of page.items) if (item.metadata.annotations?.['lifeboat.dev/deactivated'] === 'true') sleeping.push({ ...item, apiVersion, kind: resource.kind });
+        continueToken = page.metadata.continue || undefined;
+      } while (continueToken);
+    });
+    await mapLimit(sleeping, concurrency, async (object) => {
+      const ref = { group: object.apiVersion.includes('/') ? object.apiVersion.split('/')[0]! : '', kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name ?? '' };
+      try {
+        const patch = activationPatch(object, jobName);
+        if (!patch) return this.count(kindKey(ref), 'unchanged');
+        if (!dryRun) await destination.request('PATCH', index.objectPath(ref), patch, { contentType: 'application/json-patch+json' });
+        this.count(kindKey(ref), 'activated');
+      } catch (error) {
+        this.fail(ref, 'ActivationFailed', error instanceof Error ? error.message : String(error));
+        this.options.log.warn({ object: describeRef(ref), err: (error as Error).message }, 'cannot activate');
+      }
+    });
+  }
+}
