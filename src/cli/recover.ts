@@ -11,7 +11,6 @@ import { Restorer } from '../recovery/restorer.ts';
 import { CommandState, StateStore, type SyncState } from '../state/state.ts';
 import { createLogger } from '../util/log.ts';
 import { formatTable } from './format.ts';
-import { redisDefault } from './run.ts';
 
 interface RecoverOptions {
   plans: string;
