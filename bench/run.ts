@@ -41,6 +41,7 @@ import { createLogger } from '../src/util/log.ts';
 import { CollectionWatch, createNamespaces, deleteNamespaces, listAll, mapLimit, retry, sleep, type WatchEventType } from './kube.ts';
 import { ChangeTracker, type StageBreakdown } from './changes.ts';
 import { MethodTimer, type MethodTiming } from './probes.ts';
+import { recoveryBench, type RecoveryResult } from './recovery.ts';
 import { distribution, machineInfo, mib, PhaseMeter, renderTable, RssSampler, type Distribution, type PhaseLoad, type Row } from './report.ts';
 import { keyOf, kinds, makeWorkload, runLabel, type Workload } from './workload.ts';
 
@@ -51,14 +52,16 @@ const ceilingFieldManager = 'bench-ceiling';
 const initialSyncDeadlineMs = 10 * 60_000;
 const settleDeadlineMs = 4 * 60_000;
 const lagDrainDeadlineMs = 60_000;
-const targets = { ratio: 1.5, lagP99Ms: 1000, rateShare: 0.95 };
+const targets = { ratio: 1.5, lagP99Ms: 1000, rateShare: 0.95, recoveryRatio: 1.3 };
 
 interface Options {
   objects: number;
   namespaces: number;
   rate: number;
   duration: number;
-  only: 'initial' | 'lag' | undefined;
+  only: 'initial' | 'lag' | 'recovery' | undefined;
+  /** Deactivated Deployments woken by the recovery scenario. */
+  recoveryDeployments: number;
   json: string | undefined;
   concurrency: number;
   createConcurrency: number;
@@ -88,11 +91,12 @@ function parseOptions(argv: string[]): Options {
       keep: { type: 'boolean', default: false },
       'cpu-profile': { type: 'string' },
       trace: { type: 'string' },
+      'recovery-deployments': { type: 'string', default: '1000' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
-    console.log(`usage: npm run bench -- [--objects N] [--namespaces M] [--rate R] [--duration S] [--only initial|lag] [--json PATH]
+    console.log(`usage: npm run bench -- [--objects N] [--namespaces M] [--rate R] [--duration S] [--only initial|lag|recovery] [--json PATH]
                          [--concurrency C] [--create-concurrency C] [--replicas K] [--log-level LEVEL] [--keep]
 
   --objects N             objects in the source (default 5000): 30% ConfigMaps, 20% Secrets, 20% Deployments,
@@ -100,7 +104,8 @@ function parseOptions(argv: string[]): Options {
   --namespaces M          fresh namespaces they are spread over (default 50)
   --rate R                ConfigMap changes per second in the lag phase (default 100)
   --duration S            seconds of changes in the lag phase (default 60)
-  --only initial|lag      run one scenario (lag still needs the initial sync, but skips the ceiling)
+  --only initial|lag|recovery  run one scenario (lag still needs the initial sync, but skips the ceiling)
+  --recovery-deployments N     deactivated Deployments woken by the recovery scenario (default 1000)
   --json PATH             also write the results JSON here (always written to bench/results/)
   --concurrency C         the plan's sync.concurrency, and the ceiling's (default 16)
   --create-concurrency C  requests in flight while creating the source objects (default 32)
@@ -121,11 +126,11 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--${name} must be a positive number (got ${text})`);
     return value;
   };
-  if (values.only !== undefined && values.only !== 'initial' && values.only !== 'lag') throw new UsageError(`--only must be initial or lag (got ${values.only})`);
+  if (values.only !== undefined && values.only !== 'initial' && values.only !== 'lag' && values.only !== 'recovery') throw new UsageError(`--only must be initial, lag or recovery (got ${values.only})`);
   const options: Options = {
     objects: integer('objects', values.objects, 5), namespaces: integer('namespaces', values.namespaces, 1),
     rate: positive('rate', values.rate), duration: positive('duration', values.duration),
-    only: values.only, json: values.json,
+    only: values.only, json: values.json, recoveryDeployments: integer('recovery-deployments', values['recovery-deployments'], 1),
     concurrency: integer('concurrency', values.concurrency, 1), createConcurrency: integer('create-concurrency', values['create-concurrency'], 1),
     replicas: integer('replicas', values.replicas, 0), logLevel: values['log-level'] ?? 'error', keep: values.keep ?? false,
     cpuProfile: values['cpu-profile'], trace: values.trace,
@@ -709,7 +714,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
   const errors: string[] = [];
   const run = `bench-${randomBytes(3).toString('hex')}`;
   const plan = run;
-  const results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult; sourceCreate?: { seconds: number; objectsPerSecond: number; settleSeconds: number } } = {};
+  const results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult; recovery?: RecoveryResult; sourceCreate?: { seconds: number; objectsPerSecond: number; settleSeconds: number } } = {};
   let kubernetesVersion: string | undefined;
   const workload = makeWorkload(run, options.objects, options.namespaces, options.replicas);
   log(`run ${run}: ${options.objects} objects (${Object.entries(workload.counts).map(([kind, count]) => `${count} ${kind}`).join(', ')}) in ${options.namespaces} namespaces`);
@@ -737,37 +742,47 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
       if (left || leftDestination) log(`cleanup: ${left + leftDestination} namespaces still terminating; the clusters finish deleting them`);
     });
 
-    // The source objects, created before anything is timed.
-    await createNamespaces(source, workload.namespaces, { [runLabel]: run }, 16);
-    const createStarted = performance.now();
-    await mapLimit(workload.objects, options.createConcurrency, (object) => retry(() => source.request('POST', kinds.find((spec) => spec.kind === object.kind)!.namespaced(object.metadata.namespace!), object)), signal);
-    const createSeconds = (performance.now() - createStarted) / 1000;
-    log(`source: created ${workload.objects.length} objects in ${createSeconds.toFixed(1)}s (${(workload.objects.length / createSeconds).toFixed(1)}/s)`);
-    const deployments = workload.counts.Deployment ?? 0;
-    const sourceSettle = await settle('source controllers', source, run, new Set(workload.namespaces), { replicaSets: deployments, pods: deployments * options.replicas }, signal);
-    results.sourceCreate = { seconds: createSeconds, objectsPerSecond: workload.objects.length / createSeconds, settleSeconds: sourceSettle };
+    if (options.only !== 'recovery') {
+      // The source objects, created before anything is timed.
+      await createNamespaces(source, workload.namespaces, { [runLabel]: run }, 16);
+      const createStarted = performance.now();
+      await mapLimit(workload.objects, options.createConcurrency, (object) => retry(() => source.request('POST', kinds.find((spec) => spec.kind === object.kind)!.namespaced(object.metadata.namespace!), object)), signal);
+      const createSeconds = (performance.now() - createStarted) / 1000;
+      log(`source: created ${workload.objects.length} objects in ${createSeconds.toFixed(1)}s (${(workload.objects.length / createSeconds).toFixed(1)}/s)`);
+      const deployments = workload.counts.Deployment ?? 0;
+      const sourceSettle = await settle('source controllers', source, run, new Set(workload.namespaces), { replicaSets: deployments, pods: deployments * options.replicas }, signal);
+      results.sourceCreate = { seconds: createSeconds, objectsPerSecond: workload.objects.length / createSeconds, settleSeconds: sourceSettle };
 
-    const plansDir = path.join(dir, 'plans');
-    writePlans(plansDir, info, plan, run, options.concurrency);
-    const compiled = await compiledPlan(plansDir, plan);
+      const plansDir = path.join(dir, 'plans');
+      writePlans(plansDir, info, plan, run, options.concurrency);
+      const compiled = await compiledPlan(plansDir, plan);
 
-    if (options.only !== 'lag') results.ceiling = await ceiling(info, options, workload, compiled, destination, rss, signal);
+      if (options.only !== 'lag') results.ceiling = await ceiling(info, options, workload, compiled, destination, rss, signal);
 
-    const pipeline = await startPipeline(info, options, plan, dir, cleanup);
-    const tracker = new DestinationTracker(workload);
-    await tracker.start(destination, plan, new Set(workload.namespaces));
-    cleanup.add('stop the destination watches', () => tracker.stop());
-    cleanup.add('stop lifeboat', () => pipeline.runtime.stop());
-    log(`lifeboat: starting the pipeline (sync.concurrency ${options.concurrency}, commitInterval 200ms, maxBatch 1000)`);
-    results.initial = await initialSync(pipeline, tracker, plan, rss, new CpuProfile(options.cpuProfile, `${run}-initial`), signal);
-    results.initial.verifiedCounts = await verifyCounts(destination, plan, workload);
-    const short = Object.entries(results.initial.verifiedCounts).filter(([kind, count]) => count !== (kind === 'Namespace' ? workload.namespaces.length : workload.counts[kind]));
-    if (results.initial.complete && short.length) throw new Error(`destination counts differ from the source: ${short.map(([kind, count]) => `${kind} ${count}`).join(', ')}`);
+      const pipeline = await startPipeline(info, options, plan, dir, cleanup);
+      const tracker = new DestinationTracker(workload);
+      await tracker.start(destination, plan, new Set(workload.namespaces));
+      cleanup.add('stop the destination watches', () => tracker.stop());
+      cleanup.add('stop lifeboat', () => pipeline.runtime.stop());
+      log(`lifeboat: starting the pipeline (sync.concurrency ${options.concurrency}, commitInterval 200ms, maxBatch 1000)`);
+      results.initial = await initialSync(pipeline, tracker, plan, rss, new CpuProfile(options.cpuProfile, `${run}-initial`), signal);
+      results.initial.verifiedCounts = await verifyCounts(destination, plan, workload);
+      const short = Object.entries(results.initial.verifiedCounts).filter(([kind, count]) => count !== (kind === 'Namespace' ? workload.namespaces.length : workload.counts[kind]));
+      if (results.initial.complete && short.length) throw new Error(`destination counts differ from the source: ${short.map(([kind, count]) => `${kind} ${count}`).join(', ')}`);
 
-    if (options.only !== 'initial' && !results.initial.complete) log('lag: skipped, the initial sync did not finish');
-    else if (options.only !== 'initial') {
-      await sleep(2000); // let the last commits of the initial sync drain
-      results.lag = await steadyLag(options, pipeline, tracker, source, workload, plan, rss, signal);
+      if (options.only !== 'initial' && !results.initial.complete) log('lag: skipped, the initial sync did not finish');
+      else if (options.only !== 'initial') {
+        await sleep(2000); // let the last commits of the initial sync drain
+        results.lag = await steadyLag(options, pipeline, tracker, source, workload, plan, rss, signal);
+      }
+    }
+    if (options.only === undefined || options.only === 'recovery') {
+      const writer = await client(info, 'destination-writer', options.concurrency + 8);
+      try {
+        results.recovery = await recoveryBench(destination, writer, run, options.recoveryDeployments, options.concurrency, log, signal);
+      } finally {
+        writer.close();
+      }
     }
     rss.mark('cleanup');
   } catch (error) {
@@ -824,9 +839,9 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
   return errors.length ? 1 : 0;
 }
 
-function tableRows(options: Options, results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult }): Row[] {
+function tableRows(options: Options, results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult; recovery?: RecoveryResult }): Row[] {
   const rows: Row[] = [];
-  const { ceiling, initial, lag } = results;
+  const { ceiling, initial, lag, recovery } = results;
   if (ceiling) {
     rows.push({ scenario: 'initial sync: ceiling (direct SSA)', objects: ceiling.objects, seconds: ceiling.seconds, perSecond: ceiling.objectsPerSecond, ratio: 1,
       lagP50Ms: undefined, lagP99Ms: undefined, peakRssMiB: ceiling.peakRssMiB, target: '-', result: '-' });
@@ -845,6 +860,13 @@ function tableRows(options: Options, results: { ceiling?: CeilingResult; initial
       result: p99 !== undefined && p99 <= targets.lagP99Ms && rateOk ? 'PASS' : 'FAIL' });
     rows.push({ scenario: `steady lag @${options.rate}/s: lag metric`, objects: lag.metricMs.count, seconds: undefined, perSecond: undefined, ratio: undefined,
       lagP50Ms: lag.metricMs.p50, lagP99Ms: lag.metricMs.p99, peakRssMiB: undefined, target: '(event → apply)', result: '-' });
+  }
+  if (recovery) {
+    rows.push({ scenario: 'recovery: ceiling (direct patches)', objects: recovery.deployments, seconds: recovery.ceilingSeconds, perSecond: recovery.deployments / recovery.ceilingSeconds, ratio: 1,
+      lagP50Ms: undefined, lagP99Ms: undefined, peakRssMiB: undefined, target: '-', result: '-' });
+    rows.push({ scenario: 'recovery: lifeboat recover', objects: recovery.deployments, seconds: recovery.seconds, perSecond: recovery.deployments / recovery.seconds, ratio: recovery.ratio,
+      lagP50Ms: undefined, lagP99Ms: undefined, peakRssMiB: undefined, target: `ratio ≤ ${targets.recoveryRatio}`,
+      result: recovery.failed === 0 && recovery.ratio <= targets.recoveryRatio ? 'PASS' : 'FAIL' });
   }
   return rows;
 }

@@ -4,7 +4,8 @@ import { PrerequisiteError } from '../sandbox/binaries.ts';
 import { registerDeletes } from './deletes.ts';
 import { registerHistory } from './history.ts';
 import { registerPlan } from './plan.ts';
-import { registerRecover } from './recover.ts';
+import { registerDrill, registerRecover } from './recover.ts';
+import { registerRollback } from './rollback.ts';
 import { registerRun } from './run.ts';
 import { registerSandbox } from './sandbox.ts';
 
@@ -18,7 +19,9 @@ export async function main(argv: string[]): Promise<number> {
   registerPlan(program);
   registerDeletes(program);
   registerRecover(program);
+  registerDrill(program);
   registerHistory(program);
+  registerRollback(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return Number(process.exitCode ?? 0);

@@ -7,6 +7,7 @@ import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { MirrorRepository } from '../mirror/repository.ts';
 import { evaluatePlans, readIdentities } from '../pipeline/runtime.ts';
 import { createPlanSource, parsePlanSource } from '../plan/source.ts';
+import { drill } from '../recovery/drill.ts';
 import { Restorer } from '../recovery/restorer.ts';
 import { CommandState, StateStore, type SyncState } from '../state/state.ts';
 import { createLogger } from '../util/log.ts';
@@ -39,13 +40,7 @@ export function registerRecover(program: Command): void {
     .action(async (planName: string, options: RecoverOptions) => {
       if (options.to && options.at) throw new Error('give either --to (a revision) or --at (a time), not both');
       const log = createLogger({ level: process.env.LIFEBOAT_LOG_LEVEL ?? 'warn' });
-      const snapshot = await createPlanSource(parsePlanSource(options.plans)).snapshot();
-      const { plans, errors } = evaluatePlans(snapshot, process.cwd());
-      if (errors.length) throw new Error(`the plans have errors (run lifeboat plan validate): ${errors[0]!.file}:${errors[0]!.line}: ${errors[0]!.message}`);
-      const context = plans.get(planName);
-      if (!context) throw new Error(`no plan ${planName} in ${options.plans} (plans: ${[...plans.keys()].join(', ') || 'none'})`);
-      if ('error' in context.destination) throw new Error(context.destination.error);
-      const destination = await KubeClient.create(loadKubeConfig({ path: context.destination.kubeconfig, context: context.destination.context }));
+      const { context, destination } = await planDestination(options.plans, planName);
       const needsMirror = Boolean(options.to || options.at);
       const repository = needsMirror ? await MirrorRepository.open(path.resolve(options.mirror)) : undefined;
       let store: StateStore | undefined;
@@ -79,4 +74,48 @@ export function registerRecover(program: Command): void {
         await store?.close();
       }
     });
+}
+
+export function registerDrill(program: Command): void {
+  program.command('drill').argument('<plan>')
+    .description('a non-disruptive DR test: bring up an activated copy of the plan in scratch namespaces of the stand-by, time it, report failures, clean up')
+    .option('--plans <source>', 'plans: a directory, a bare repository, or URL[#branch][:subdir]', 'plans')
+    .option('--mirror <dir>', 'the mirror repository', '.lifeboat/mirror.git')
+    .option('--dry-run', 'server-side dry run of every copy (nothing but the scratch namespaces is created)')
+    .option('--keep', 'leave the scratch namespaces for inspection')
+    .option('--identity <file...>', 'age identities to decrypt Secrets (default: $LIFEBOAT_AGE_IDENTITY_FILE)')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (planName: string, options: { plans: string; mirror: string; dryRun?: boolean; keep?: boolean; identity?: string[]; output: string }) => {
+      const { context, destination } = await planDestination(options.plans, planName);
+      try {
+        const identityFiles = options.identity ?? (process.env.LIFEBOAT_AGE_IDENTITY_FILE ? [process.env.LIFEBOAT_AGE_IDENTITY_FILE] : []);
+        const report = await drill({
+          plan: planName, mirrorDir: context.plan.spec.mirror.path ?? planName, repository: await MirrorRepository.open(path.resolve(options.mirror)), destination,
+          identities: readIdentities(identityFiles), concurrency: Math.max(16, context.plan.spec.sync.concurrency), dryRun: Boolean(options.dryRun), keep: Boolean(options.keep),
+        });
+        if (options.output === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        else {
+          process.stdout.write(`drill ${report.id} of plan ${planName} at ${report.revision.slice(0, 12)}${report.dryRun ? ' (dry run)' : ''}: ${report.applied}/${report.objects} objects up `
+            + `(${report.activated} activated) in ${report.seconds.toFixed(1)} s, ${report.failed.length} failed; scratch namespaces ${report.cleanup}\n`);
+          for (const [from, to] of Object.entries(report.namespaces)) process.stdout.write(`  ${from} → ${to}\n`);
+          for (const failure of report.failed) process.stdout.write(`  ✘ ${failure.object}: ${failure.reason}\n`);
+          for (const skipped of report.skipped) process.stdout.write(`  - ${skipped.object}: ${skipped.reason}\n`);
+        }
+        if (report.failed.length) process.exitCode = 1;
+      } finally {
+        destination.close();
+      }
+    });
+}
+
+/** The plan's context and a client for its destination, from the plans source. */
+async function planDestination(plans: string, planName: string) {
+  const snapshot = await createPlanSource(parsePlanSource(plans)).snapshot();
+  const evaluated = evaluatePlans(snapshot, process.cwd());
+  if (evaluated.errors.length) throw new Error(`the plans have errors (run lifeboat plan validate): ${evaluated.errors[0]!.file}:${evaluated.errors[0]!.line}: ${evaluated.errors[0]!.message}`);
+  const context = evaluated.plans.get(planName);
+  if (!context) throw new Error(`no plan ${planName} in ${plans} (plans: ${[...evaluated.plans.keys()].join(', ') || 'none'})`);
+  if ('error' in context.destination) throw new Error(context.destination.error);
+  const destination = await KubeClient.create(loadKubeConfig({ path: context.destination.kubeconfig, context: context.destination.context }));
+  return { context, destination };
 }

@@ -26,6 +26,8 @@ export interface MirrorWriterOptions {
   guard?: GuardPolicy;
   decisions?: DeleteDecisions;
   onHeld?: (held: HeldDelete[], total: number) => void;
+  /** Paths whose capture is paused (after a rollback or revert, until `lifeboat resume`). */
+  paused?: () => Promise<Set<string>>;
   log: Logger;
 }
 
@@ -140,6 +142,11 @@ export class MirrorWriter {
       latest.set(message.path, message);
       observed[message.path] = Math.min(observed[message.path] ?? Infinity, message.observedAt);
     }
+    // A rollback or revert pauses capture of the objects it restored, so the next source event does not undo it.
+    const paused = (await this.options.paused?.()) ?? new Set<string>();
+    const skipped = [...latest.keys()].filter((path) => paused.has(path));
+    for (const path of skipped) latest.delete(path);
+    if (skipped.length) this.options.log.info({ objects: skipped.length }, 'capture paused for these objects (lifeboat resume); source changes not committed');
     const hashes = await this.loadSecretHashes();
     const changes: FileChange[] = [];
     const summaries = new Map<string, string>();

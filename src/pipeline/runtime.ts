@@ -65,6 +65,8 @@ export interface PlanStatus {
   initialSync: 'listing' | 'done';
   lastErrors: { path: string; reason: string; attempts: number; at: string }[];
   heldDeletes: number;
+  /** Objects whose capture is paused after a rollback or revert. */
+  paused: number;
   reconcile: ReconcileSummary | undefined;
   updatedAt: string;
 }
@@ -320,6 +322,7 @@ export class PlanRunner {
         clear: (paths) => state.clearDeleteDecisions(this.name, paths),
       },
       onHeld: (_held, total) => metrics.heldDeletes.set({ plan: this.name }, total),
+      paused: () => state.pausedPaths(this.name),
       log: this.log.child({ component: 'mirror' }),
     });
     this.writer = writer;
@@ -464,6 +467,7 @@ export class PlanRunner {
       objectsByKind, lagSeconds: this.lastLagSeconds, mirrorWriter: this.mirrorSubscription !== undefined,
       kinds: this.listener?.kinds() ?? [], initialSync: this.listed ? 'done' : 'listing',
       lastErrors: (await state.failures(this.name)).slice(0, 20), heldDeletes: (await state.heldDeletes(this.name)).length,
+      paused: (await state.pausedPaths(this.name)).size,
       reconcile: this.lastReconcile && summarize(this.lastReconcile, this.context.plan.spec.reconcile.drift), updatedAt: new Date().toISOString(),
     };
   }

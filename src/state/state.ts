@@ -150,6 +150,19 @@ export class StateStore implements SyncState {
     await this.redis.multi().hdel(this.key(plan, 'held-deletes'), ...paths).srem(this.key(plan, 'rejected-deletes'), ...paths).exec();
   }
 
+  // Capture paused for objects a rollback or revert restored (a set of mirror paths), until `lifeboat resume`.
+  async pausedPaths(plan: string): Promise<Set<string>> {
+    return new Set(await this.redis.smembers(this.key(plan, 'paused')));
+  }
+  async pause(plan: string, paths: string[]): Promise<void> {
+    if (paths.length) await this.redis.sadd(this.key(plan, 'paused'), ...paths);
+  }
+  async resume(plan: string): Promise<number> {
+    const count = await this.redis.scard(this.key(plan, 'paused'));
+    await this.redis.del(this.key(plan, 'paused'));
+    return count;
+  }
+
   /** Forgets everything about a plan (used when a plan is removed). */
   async forget(plan: string): Promise<void> {
     const keys = await this.redis.keys(`lifeboat:${plan}:*`);

@@ -1,0 +1,60 @@
+// Recovery time: activating N deactivated Deployments at the stand-by with `lifeboat recover` (the Restorer: job
+// record, discovery, one labelled LIST per kind, one JSON patch per object) against a ceiling measured in the same
+// run — the same objects woken by direct JSON patches of `spec.replicas` at the same concurrency.
+import { performance } from 'node:perf_hooks';
+import type { KubeClient } from '../src/kube/client.ts';
+import { silentLogger } from '../src/util/log.ts';
+import { jobsNamespace, Restorer } from '../src/recovery/restorer.ts';
+import { CommandState } from '../src/state/state.ts';
+import { createNamespaces, deleteNamespaces, mapLimit, retry } from './kube.ts';
+
+export interface RecoveryResult {
+  deployments: number;
+  ceilingSeconds: number;
+  seconds: number;
+  ratio: number;
+  phase: string | undefined;
+  failed: number;
+}
+
+const sleepingDeployment = (name: string, plan: string) => ({
+  apiVersion: 'apps/v1', kind: 'Deployment',
+  metadata: { name, labels: { 'lifeboat.dev/plan': plan }, annotations: { 'lifeboat.dev/deactivated': 'true', 'lifeboat.dev/replicas': '1' } },
+  spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/app:1' }] } } },
+});
+
+export async function recoveryBench(admin: KubeClient, writer: KubeClient, run: string, count: number, concurrency: number, log: (line: string) => void, signal: AbortSignal): Promise<RecoveryResult> {
+  const plan = `${run}-recovery`;
+  const namespace = plan;
+  const path = (name?: string) => `/apis/apps/v1/namespaces/${namespace}/deployments${name ? `/${name}` : ''}`;
+  const names = Array.from({ length: count }, (_, index) => `app-${String(index).padStart(4, '0')}`);
+  await createNamespaces(admin, [namespace], { 'lifeboat.dev/bench': run }, 1);
+  try {
+    await mapLimit(names, 32, (name) => retry(() => admin.request('POST', path(), sleepingDeployment(name, plan))), signal);
+    const deactivate = () => mapLimit(names, 32, (name) => retry(() => admin.request('PATCH', path(name), [
+      { op: 'replace', path: '/spec/replicas', value: 0 }, { op: 'add', path: '/metadata/annotations/lifeboat.dev~1deactivated', value: 'true' },
+    ], { contentType: 'application/json-patch+json' })), signal);
+
+    log(`recovery: ceiling — waking ${count} Deployments by direct patches, ${concurrency} in flight`);
+    let started = performance.now();
+    await mapLimit(names, concurrency, (name) => retry(() => writer.request('PATCH', path(name), [{ op: 'replace', path: '/spec/replicas', value: 1 }], { contentType: 'application/json-patch+json' })), signal);
+    const ceilingSeconds = (performance.now() - started) / 1000;
+    await deactivate();
+
+    log(`recovery: lifeboat recover — ${count} Deployments`);
+    started = performance.now();
+    const restorer = new Restorer({
+      plan, mirrorDir: plan, jobName: `bench-${plan}`, destination: writer, repository: undefined, state: new CommandState(), identities: [], concurrency, log: silentLogger,
+    });
+    const status = await restorer.run({ dryRun: false });
+    const seconds = (performance.now() - started) / 1000;
+    const woken = (await admin.request<{ items: { spec: { replicas: number } }[] }>('GET', path())).items.filter((item) => item.spec.replicas === 1).length;
+    if (woken !== count) throw new Error(`recovery: ${woken} of ${count} Deployments awake after lifeboat recover`);
+    log(`recovery: ceiling ${ceilingSeconds.toFixed(1)}s, lifeboat ${seconds.toFixed(1)}s (job: ${status.recoverySeconds?.toFixed(1)}s, ${status.phase})`);
+    const failed = Object.values(status.counts ?? {}).reduce((sum, entry) => sum + (entry.failed ?? 0), 0);
+    return { deployments: count, ceilingSeconds, seconds, ratio: seconds / ceilingSeconds, phase: status.phase, failed };
+  } finally {
+    await admin.request('DELETE', `/apis/lifeboat.dev/v1alpha1/namespaces/${jobsNamespace}/recoveryexecutionjobs/bench-${plan}`).catch(() => undefined);
+    await deleteNamespaces(admin, [namespace], 120_000);
+  }
+}

@@ -1,0 +1,89 @@
+// `lifeboat rollback`, `revert` and `resume` against a running pipeline: the mirror gets a new commit, the stand-by
+// follows, and capture of the restored objects pauses until resumed.
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { configMap, createNamespace, eventually, get, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
+import { sandbox, uniqueName } from '../helpers/sandbox.ts';
+
+const cli = new URL('../../bin/lifeboat.js', import.meta.url).pathname;
+type Obj = { data?: Record<string, string> };
+
+async function lifeboat(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const info = await sandbox();
+  const env = { ...process.env, LIFEBOAT_REDIS_URL: info.redisUrl, LIFEBOAT_NATS_URL: info.natsUrl };
+  return new Promise((resolve) => execFile(process.execPath, [cli, ...args], { env }, (error, stdout, stderr) =>
+    resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr })));
+}
+
+async function setData(handle: PipelineHandle, path: string, data: Record<string, string>): Promise<void> {
+  await handle.source.request('PUT', path, { ...(await get<Record<string, unknown>>(handle.source, path)), data });
+}
+
+test('rollback restores a revision at the stand-by and pauses capture until resume', async (t) => {
+  const ns = uniqueName('rb');
+  const handle = await pipeline({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
+  t.teardown(() => handle.close());
+  const { source, destination, plan } = handle;
+  await handle.start();
+  await createNamespace(source, ns);
+  const settings = `/api/v1/namespaces/${ns}/configmaps/settings`;
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('settings', { mode: 'good' }));
+  await eventually('good at the stand-by', () => get<Obj>(destination, settings), (cm) => cm?.data?.mode === 'good');
+  const good = (await handle.mirror.head())!;
+  await setData(handle, settings, { mode: 'corrupt' });
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('later', { a: '1' }));
+  await eventually('corrupt at the stand-by', () => get<Obj>(destination, settings), (cm) => cm?.data?.mode === 'corrupt');
+  await eventually('later at the stand-by', () => get(destination, `/api/v1/namespaces/${ns}/configmaps/later`), (cm) => cm !== undefined);
+
+  const rollback = await lifeboat('rollback', plan, '--to', good.slice(0, 10), '--mirror', handle.mirror.gitdir);
+  t.is(rollback.code, 0, rollback.stderr);
+  t.regex(rollback.stdout, new RegExp(`committed [0-9a-f]{12}: rollback\\(${plan}\\): to ${good.slice(0, 12)} \\(2 objects\\)`));
+  await eventually('good again at the stand-by', () => get<Obj>(destination, settings), (cm) => cm?.data?.mode === 'good');
+  await eventually('later removed at the stand-by', () => get(destination, `/api/v1/namespaces/${ns}/configmaps/later`), (cm) => cm === undefined);
+  const [commit] = await handle.mirror.log(1);
+  t.regex(commit!.message, new RegExp(`Rollback-To: ${good}`));
+
+  // Paused: the next source change to those objects does not undo the rollback.
+  await setData(handle, settings, { mode: 'corrupt-again' });
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('unrelated', { a: '1' }));
+  await eventually('an unrelated object still replicates', () => get(destination, `/api/v1/namespaces/${ns}/configmaps/unrelated`), (cm) => cm !== undefined);
+  t.is((await get<Obj>(destination, settings))?.data?.mode, 'good');
+  t.is((await handle.runtime.runners.get(plan)!.status()).paused, 2);
+
+  const resume = await lifeboat('resume', plan);
+  t.regex(resume.stdout, /resumed capture of 2 objects/);
+  await handle.runtime.runners.get(plan)!.reconcile();
+  await eventually('the source state again after resume', () => get<Obj>(destination, settings), (cm) => cm?.data?.mode === 'corrupt-again');
+});
+
+test('revert undoes one commit; it refuses when later commits changed the same objects, unless --force', async (t) => {
+  const ns = uniqueName('rv');
+  const handle = await pipeline({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
+  t.teardown(() => handle.close());
+  const { source, destination, plan } = handle;
+  await handle.start();
+  await createNamespace(source, ns);
+  const path = (name: string) => `/api/v1/namespaces/${ns}/configmaps/${name}`;
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('a', { v: '1' }));
+  await eventually('a', () => get(destination, path('a')), (cm) => cm !== undefined);
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('bad', { v: 'oops' }));
+  await eventually('bad', () => get(destination, path('bad')), (cm) => cm !== undefined);
+  const bad = (await handle.mirror.head())!;
+  await setData(handle, path('a'), { v: '2' });
+  await eventually('a=2', () => get<Obj>(destination, path('a')), (cm) => cm?.data?.v === '2');
+  const changedA = (await handle.mirror.head())!;
+
+  const revert = await lifeboat('revert', plan, bad, '--mirror', handle.mirror.gitdir);
+  t.is(revert.code, 0, revert.stderr);
+  await eventually('bad reverted at the stand-by', () => get(destination, path('bad')), (cm) => cm === undefined);
+  t.is((await get<Obj>(destination, path('a')))?.data?.v, '2', 'a later, unrelated change stays');
+
+  await setData(handle, path('a'), { v: '3' });
+  await eventually('a=3', () => get<Obj>(destination, path('a')), (cm) => cm?.data?.v === '3');
+  const refused = await lifeboat('revert', plan, changedA, '--mirror', handle.mirror.gitdir);
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /^lifeboat: later commits changed 1 of the objects [0-9a-f]{12} changed \(.*ConfigMap\/a\.yaml\); reverting would undo those changes too\. Roll back to a revision instead, or pass --force\n$/);
+  const forced = await lifeboat('revert', plan, changedA, '--force', '--mirror', handle.mirror.gitdir);
+  t.is(forced.code, 0, forced.stderr);
+  await eventually('a=1 after the forced revert', () => get<Obj>(destination, path('a')), (cm) => cm?.data?.v === '1');
+});
