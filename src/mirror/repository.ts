@@ -83,7 +83,7 @@ export class MirrorRepository {
   readonly branch: string;
   private readonly cache: object = {};
   /** Objects are immutable by id: recently written or read ones are kept (bounded by bytes). */
-  private readonly objects = new ObjectCache(64 * 1024 * 1024);
+  private readonly objects = new ObjectCache(32 * 1024 * 1024);
   private readonly trees = new Map<string, TreeEntry[]>();
   private readonly objectDirs = new Set<string>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -254,7 +254,7 @@ export class MirrorRepository {
     const object = await this.readObject(oid);
     if (object.type !== 'tree') throw new Error(`${oid} is a ${object.type}, not a tree`);
     const entries = decodeTree(object.content);
-    if (this.trees.size >= 50_000) this.trees.delete(this.trees.keys().next().value!);
+    if (this.trees.size >= 4096) this.trees.delete(this.trees.keys().next().value!);
     this.trees.set(oid, entries);
     return entries;
   }
