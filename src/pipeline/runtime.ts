@@ -156,6 +156,15 @@ export class Runtime {
       },
       onPollError: (error) => log.warn({ err: error.message }, 'cannot read plans; retrying'),
     });
+    const pusher = this.options.pusher;
+    if (pusher) {
+      // A person pushed commits to the mirror's remote (a `git revert`): they are applied like lifeboat's own, and
+      // capture of the objects they changed pauses until `lifeboat resume`, so the next source event does not undo them.
+      pusher.onRemoteCommits = async (from, to) => {
+        for (const runner of this.runners.values()) await runner.remoteCommits(from, to);
+      };
+      pusher.start(Math.min(this.options.planPollMs ?? 10_000, 10_000));
+    }
     await this.watcher.poll();
     const status = this.watcher.status();
     if (!status.appliedRevision && status.lastPollError) throw new Error(`cannot read plans from ${source.description}: ${status.lastPollError}`);
@@ -186,6 +195,7 @@ export class Runtime {
   }
 
   async stop(): Promise<void> {
+    this.options.pusher?.stop();
     await this.watcher?.stop();
     await Promise.all([...this.runners.values()].map((runner) => runner.stop()));
   }
@@ -214,6 +224,8 @@ export class PlanRunner {
   private reconcileTimer: NodeJS.Timeout | undefined;
   private lastReconcile: ReconcileReport | undefined;
   private reconciledOnce = false;
+  /** A synchronizer pass, when this process holds (or can take) the plan's synchronizer lease. */
+  private syncNow: (() => Promise<void>) | undefined;
   private readonly progress = { eventsPublished: 0, eventsProcessed: 0, objectsPublished: 0 };
   private counted: { head: string | undefined; at: number; objectsByKind: Record<string, number> } = { head: undefined, at: 0, objectsByKind: {} };
 
@@ -275,6 +287,7 @@ export class PlanRunner {
       }
       await synchronizer.sync(observed);
     };
+    this.syncNow = () => runSync();
     this.subscriptions.push(await bus.consume({
       stream: 'commits', plan: this.name, durable: 'synchronizer', maxMessages: 100,
       handle: async (messages) => {
@@ -407,6 +420,16 @@ export class PlanRunner {
       if (!this.stopped) this.reconcileTimer = setTimeout(() => void reconcileLoop(), parseDuration(plan.spec.reconcile.interval));
     };
     await reconcileLoop();
+  }
+
+  /** Commits that arrived from the mirror's remote: pause capture of what they changed and apply them now. */
+  async remoteCommits(from: string | undefined, to: string): Promise<void> {
+    const mirrorDir = this.context.plan.spec.mirror.path ?? this.name;
+    const paths = (await this.options.mirror.diff(from, to, mirrorDir)).map((change) => change.path);
+    if (!paths.length) return;
+    await this.options.state.pause(this.name, paths);
+    this.log.warn({ from: from?.slice(0, 12), to: to.slice(0, 12), objects: paths.length }, 'commits pushed to the mirror remote were pulled; capture of those objects is paused until `lifeboat resume`');
+    await this.syncNow?.();
   }
 
   /** One reconcile now (source ⇄ mirror ⇄ destination); the report is kept for status. */

@@ -67,6 +67,9 @@ export class StateStore implements SyncState {
 
   static async connect(url: string): Promise<StateStore> {
     const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true, retryStrategy: (times) => Math.min(times * 200, 2000) });
+    // Connection errors while Redis restarts are retried by ioredis; commands that fail reject to their callers,
+    // which report them. Without a listener ioredis would print every reconnect attempt as unhandled.
+    redis.on('error', () => undefined);
     try {
       await redis.connect();
     } catch (error) {

@@ -9,7 +9,7 @@ import { Bus } from '../../src/bus/bus.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { KubeError } from '../../src/kube/client.ts';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.ts';
-import { MirrorRepository } from '../../src/mirror/repository.ts';
+import { MirrorPusher, MirrorRepository } from '../../src/mirror/repository.ts';
 import { readIdentities, Runtime } from '../../src/pipeline/runtime.ts';
 import { StateStore } from '../../src/state/state.ts';
 import { createLogger, silentLogger } from '../../src/util/log.ts';
@@ -37,7 +37,7 @@ export interface PipelineHandle {
 }
 
 /** Writes clusters.yaml and the plan (spec given, source/destination filled in) and prepares a runtime. */
-export async function pipeline(spec: Record<string, unknown>, options: { plan?: string; dir?: string } = {}): Promise<PipelineHandle> {
+export async function pipeline(spec: Record<string, unknown>, options: { plan?: string; dir?: string; mirrorRemote?: string } = {}): Promise<PipelineHandle> {
   const info = await sandbox();
   const plan = options.plan ?? uniqueName('p');
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), `lifeboat-${plan}-`));
@@ -52,7 +52,10 @@ export async function pipeline(spec: Record<string, unknown>, options: { plan?: 
   const state = await StateStore.connect(info.redisUrl);
   const bus = await Bus.connect(info.natsUrl);
   const metrics = createMetrics();
-  const make = () => new Runtime({ plans: plansDir, mirror, bus, state, metrics, log: process.env.LIFEBOAT_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger, identities: readIdentities([demoIdentityFile]), planPollMs: 500 });
+  const make = () => new Runtime({
+    plans: plansDir, mirror, bus, state, metrics, log: process.env.LIFEBOAT_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger, identities: readIdentities([demoIdentityFile]), planPollMs: 500,
+    pusher: options.mirrorRemote ? new MirrorPusher(mirror, options.mirrorRemote) : undefined,
+  });
   const handle: PipelineHandle = {
     plan, dir, plansDir, mirror, state, bus, metrics, runtime: make(), source: await kube('source'), destination: await kube('destination'),
     async start() {

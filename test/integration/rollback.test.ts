@@ -1,9 +1,17 @@
 // `lifeboat rollback`, `revert` and `resume` against a running pipeline: the mirror gets a new commit, the stand-by
 // follows, and capture of the restored objects pauses until resumed.
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { configMap, createNamespace, eventually, get, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
+import { startGitServer } from '../helpers/git-server.ts';
 import { sandbox, uniqueName } from '../helpers/sandbox.ts';
+
+/** git and friends, asynchronously (the git HTTP server runs in this process). */
+const run = async (command: string, args: string[]) => (await promisify(execFile)(command, args)).stdout;
 
 const cli = new URL('../../bin/lifeboat.js', import.meta.url).pathname;
 type Obj = { data?: Record<string, string> };
@@ -86,4 +94,41 @@ test('revert undoes one commit; it refuses when later commits changed the same o
   const forced = await lifeboat('revert', plan, changedA, '--force', '--mirror', handle.mirror.gitdir);
   t.is(forced.code, 0, forced.stderr);
   await eventually('a=1 after the forced revert', () => get<Obj>(destination, path('a')), (cm) => cm?.data?.v === '1');
+});
+
+test('a plain git revert pushed to the mirror remote is applied the same way, and lifeboat commits on top of it', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-remote-'));
+  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', path.join(root, 'mirror.git')]);
+  const server = await startGitServer(root);
+  t.teardown(() => server.close());
+  const ns = uniqueName('gr');
+  const handle = await pipeline({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } }, { mirrorRemote: `${server.url}/mirror.git` });
+  t.teardown(() => handle.close());
+  const { source, destination, plan } = handle;
+  await handle.start();
+  await createNamespace(source, ns);
+  const settings = `/api/v1/namespaces/${ns}/configmaps/settings`;
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('settings', { mode: 'good' }));
+  await eventually('good at the stand-by', () => get<Obj>(destination, settings), (cm) => cm?.data?.mode === 'good');
+  await setData(handle, settings, { mode: 'corrupt' });
+  await eventually('corrupt at the stand-by', () => get<Obj>(destination, settings), (cm) => cm?.data?.mode === 'corrupt');
+  const corrupt = (await handle.mirror.head())!;
+  await eventually('pushed', async () => (await run('git', ['--git-dir', path.join(root, 'mirror.git'), 'rev-parse', 'main'])).trim(), (head) => head === corrupt);
+
+  // A person reverts the bad commit with plain git and pushes it.
+  const work = path.join(root, 'work');
+  await run('git', ['clone', '-q', `${server.url}/mirror.git`, work]);
+  await run('git', ['-C', work, '-c', 'user.name=oncall', '-c', 'user.email=oncall@example.com', 'revert', '--no-edit', corrupt]);
+  await run('git', ['-C', work, 'push', '-q', 'origin', 'main']);
+  const reverted = (await run('git', ['-C', work, 'rev-parse', 'HEAD'])).trim();
+
+  await eventually('good again at the stand-by', () => get<Obj>(destination, settings), (cm) => cm?.data?.mode === 'good', 30_000);
+  t.is(await handle.mirror.head(), reverted, 'the local mirror was fast-forwarded to the pushed revert');
+  t.true((await handle.state.pausedPaths(plan)).has(`${plan}/namespaces/${ns}/ConfigMap/settings.yaml`), 'capture of the reverted object is paused');
+  // Lifeboat's next batch goes on top of the revert (and is pushed).
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('next', { a: '1' }));
+  await eventually('next at the stand-by', () => get(destination, `/api/v1/namespaces/${ns}/configmaps/next`), (cm) => cm !== undefined);
+  const [top] = await handle.mirror.log(1);
+  t.deepEqual(top!.parents, [reverted]);
+  await eventually('pushed on top', async () => (await run('git', ['--git-dir', path.join(root, 'mirror.git'), 'rev-parse', 'main'])).trim(), (head) => head === top!.oid);
 });
