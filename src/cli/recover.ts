@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { MirrorRepository } from '../mirror/repository.ts';
 import { evaluatePlans, readIdentities } from '../pipeline/runtime.ts';
+import { parseDuration } from '../plan/duration.ts';
 import { createPlanSource, parsePlanSource } from '../plan/source.ts';
 import { drill } from '../recovery/drill.ts';
 import { Restorer } from '../recovery/restorer.ts';
@@ -58,6 +59,7 @@ export function registerRecover(program: Command): void {
         const restorer = new Restorer({
           plan: planName, mirrorDir: context.plan.spec.mirror.path ?? planName, jobName, destination, repository, state,
           identities: readIdentities(identityFiles), concurrency: Math.max(16, context.plan.spec.sync.concurrency), log,
+          activation: context.plan.spec.recovery.activate, timeoutMs: parseDuration(context.plan.spec.recovery.timeout),
         });
         const status = await restorer.run({ ...(options.to ? { to: options.to } : {}), ...(options.at ? { at: options.at } : {}), dryRun: Boolean(options.dryRun) });
         if (options.output === 'json') process.stdout.write(`${JSON.stringify({ job: jobName, ...status }, null, 2)}\n`);

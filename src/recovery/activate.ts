@@ -25,20 +25,33 @@ function pointerExists(object: unknown, pointer: string): boolean {
   return true;
 }
 
-export function activationPatch(object: { apiVersion: string; kind: string; metadata: { name?: string; annotations?: Record<string, string> } } & Json, activatedBy: string): Operation[] | undefined {
+/** What activation gives back (the plan's `recovery.activate`). */
+export interface ActivationOptions {
+  /** Replicas, HPA minReplicas, DaemonSet node selectors, replicasPaths. */
+  restoreReplicas: boolean;
+  /** CronJob/Job `suspend`, suspendPaths. */
+  resumeSuspended: boolean;
+}
+
+export function activationPatch(object: { apiVersion: string; kind: string; metadata: { name?: string; annotations?: Record<string, string> } } & Json, activatedBy: string,
+  options: ActivationOptions = { restoreReplicas: true, resumeSuspended: true }): Operation[] | undefined {
   const notes = object.metadata.annotations ?? {};
   if (notes[annotations.deactivated] !== 'true') return undefined;
   const ops: Operation[] = [];
+  let partial = false;
   const spec = isRecord(object.spec) ? object.spec : undefined;
-  if (notes[annotations.replicas] !== undefined && spec) {
+  const replicasNotes = [annotations.replicas, annotations.minReplicas, annotations.nodeSelector].filter((key) => notes[key] !== undefined);
+  if (!options.restoreReplicas && replicasNotes.length) partial = true;
+  if (!options.resumeSuspended && notes[annotations.suspend] !== undefined) partial = true;
+  if (options.restoreReplicas && notes[annotations.replicas] !== undefined && spec) {
     const replicas = Number(notes[annotations.replicas]);
     if (!Number.isInteger(replicas) || replicas < 0) throw new Error(`annotation ${annotations.replicas} is not a replica count: ${notes[annotations.replicas]}`);
     ops.push({ op: 'add', path: '/spec/replicas', value: replicas });
   }
-  if (notes[annotations.suspend] !== undefined && spec) ops.push({ op: 'add', path: '/spec/suspend', value: notes[annotations.suspend] === 'true' });
-  if (notes[annotations.minReplicas] !== undefined && spec) ops.push({ op: 'add', path: '/spec/minReplicas', value: Number(notes[annotations.minReplicas]) });
+  if (options.resumeSuspended && notes[annotations.suspend] !== undefined && spec) ops.push({ op: 'add', path: '/spec/suspend', value: notes[annotations.suspend] === 'true' });
+  if (options.restoreReplicas && notes[annotations.minReplicas] !== undefined && spec) ops.push({ op: 'add', path: '/spec/minReplicas', value: Number(notes[annotations.minReplicas]) });
   const savedSelector = notes[annotations.nodeSelector];
-  if (savedSelector !== undefined) {
+  if (options.restoreReplicas && savedSelector !== undefined) {
     const original = JSON.parse(savedSelector) as Record<string, string> | null;
     const template = isRecord(spec?.template) ? spec.template : undefined;
     const podSpec = isRecord(template?.spec) ? template.spec : undefined;
@@ -52,12 +65,19 @@ export function activationPatch(object: { apiVersion: string; kind: string; meta
   const savedPaths = notes[annotations.savedPaths];
   if (savedPaths !== undefined) {
     for (const [pointer, value] of Object.entries(JSON.parse(savedPaths) as Record<string, unknown>)) {
+      // suspendPaths saved booleans (or nothing); replicasPaths saved counts.
+      const isSuspend = typeof value === 'boolean' || (value === null && /suspend|pause/i.test(pointer));
+      if (isSuspend ? !options.resumeSuspended : !options.restoreReplicas) {
+        partial = true;
+        continue;
+      }
       if (value === null) {
         if (pointerExists(object, pointer)) ops.push({ op: 'remove', path: pointer });
       } else ops.push({ op: 'add', path: pointer, value });
     }
   }
-  ops.push({ op: 'replace', path: `/metadata/annotations/${escape(annotations.deactivated)}`, value: 'false' });
+  // Partly activated (the plan keeps some things asleep): stays marked, so a later full recovery can finish it.
+  if (!partial) ops.push({ op: 'replace', path: `/metadata/annotations/${escape(annotations.deactivated)}`, value: 'false' });
   ops.push({ op: 'add', path: `/metadata/annotations/${escape(activatedAnnotation)}`, value: activatedBy });
   return ops;
 }

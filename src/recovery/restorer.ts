@@ -15,7 +15,7 @@ import type { RecoveryExecutionJob } from '../plan/schema.ts';
 import type { SyncState } from '../state/state.ts';
 import { mapLimit } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
-import { activationPatch } from './activate.ts';
+import { activationPatch, type ActivationOptions } from './activate.ts';
 
 export const jobsNamespace = 'lifeboat-system';
 const jobsPath = `/apis/lifeboat.dev/v1alpha1/namespaces/${jobsNamespace}/recoveryexecutionjobs`;
@@ -36,6 +36,10 @@ export interface RestorerOptions {
   state: SyncState;
   identities: readonly string[];
   concurrency: number;
+  /** The plan's `recovery.activate`. */
+  activation?: ActivationOptions;
+  /** The plan's `recovery.timeout`: the job fails when it runs longer. */
+  timeoutMs?: number;
   log: Logger;
 }
 
@@ -104,13 +108,29 @@ export class Restorer {
       apiVersion: 'lifeboat.dev/v1alpha1', kind: 'RecoveryExecutionJob', metadata: { name: jobName, namespace: jobsNamespace, labels: { [planLabel]: plan } },
       spec: { plan, ...(request.to ? { to: request.to } : {}), ...(request.at ? { at: request.at } : {}), dryRun: request.dryRun },
     };
-    await destination.request('POST', jobsPath, job);
+    try {
+      await destination.request('POST', jobsPath, job);
+    } catch (error) {
+      if (!(error instanceof KubeError && error.code === 409)) throw error;
+      // A job a person created (kubectl apply): run it as it is written, once.
+      const existing = await destination.request<RecoveryExecutionJob>('GET', `${jobsPath}/${jobName}`);
+      if (existing.status?.phase && existing.status.phase !== 'Pending') throw new Error(`RecoveryExecutionJob ${jobsNamespace}/${jobName} already ran (phase ${existing.status.phase}); give another --name`, { cause: error });
+      if (existing.spec.plan !== plan) throw new Error(`RecoveryExecutionJob ${jobsNamespace}/${jobName} is for plan ${existing.spec.plan}, not ${plan}`, { cause: error });
+      request = { ...(existing.spec.to ? { to: existing.spec.to } : {}), ...(existing.spec.at ? { at: existing.spec.at } : {}), dryRun: existing.spec.dryRun ?? false };
+    }
     Object.assign(this.status, { phase: 'Running', startTime: new Date(started).toISOString() });
     await this.record();
+    let timer: NodeJS.Timeout | undefined;
     try {
-      if (!request.dryRun) await this.options.state.setValue(plan, 'failover', jobName);
-      if (request.to || request.at) await this.restore(request);
-      await this.activate(request.dryRun);
+      const timeoutMs = this.options.timeoutMs;
+      const timedOut = new Promise<never>((_, reject) => {
+        if (timeoutMs) timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s (the plan's recovery.timeout)`)), timeoutMs);
+      });
+      await Promise.race([(async () => {
+        if (!request.dryRun) await this.options.state.setValue(plan, 'failover', jobName);
+        if (request.to || request.at) await this.restore(request);
+        await this.activate(request.dryRun);
+      })(), timedOut]);
       this.status.phase = this.failures.length ? 'Failed' : 'Succeeded';
       this.status.message = request.dryRun
         ? `dry run: ${this.summary()} (nothing changed)`
@@ -119,6 +139,8 @@ export class Restorer {
       this.status.phase = 'Failed';
       this.status.message = (error as Error).message;
       log.error({ err: (error as Error).message }, 'recovery failed');
+    } finally {
+      clearTimeout(timer);
     }
     this.status.completionTime = new Date().toISOString();
     this.status.recoverySeconds = (Date.now() - started) / 1000;
@@ -183,7 +205,7 @@ export class Restorer {
     await mapLimit(sleeping, concurrency, async (object) => {
       const ref = { group: object.apiVersion.includes('/') ? object.apiVersion.split('/')[0]! : '', kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name ?? '' };
       try {
-        const patch = activationPatch(object, jobName);
+        const patch = activationPatch(object, jobName, this.options.activation);
         if (!patch) return this.count(kindKey(ref), 'unchanged');
         if (!dryRun) await destination.request('PATCH', index.objectPath(ref), patch, { contentType: 'application/json-patch+json' });
         this.count(kindKey(ref), 'activated');

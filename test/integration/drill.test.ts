@@ -44,6 +44,18 @@ test('a drill brings up an activated copy beside the stand-by, reports, and clea
   t.deepEqual([report.destination.drifted, report.destination.orphaned], [[], []], 'the plan does not see the copies');
   await destination.request('DELETE', `/api/v1/namespaces/${scratch}`);
 
+  // A RecoveryExecutionJob written by a person (as with kubectl apply) is run as written, once.
+  const recoverArgs = ['recover', plan, '--plans', handle.plansDir, '--mirror', handle.mirror.gitdir, '--name', `by-hand-${plan}`];
+  const first = await promisify(execFile)(process.execPath, [cli, ...recoverArgs, '--dry-run']);
+  t.regex(first.stdout, /Succeeded/);
+  const job = { apiVersion: 'lifeboat.dev/v1alpha1', kind: 'RecoveryExecutionJob', metadata: { name: `rehearsal-${plan}`, namespace: 'lifeboat-system' }, spec: { plan, dryRun: true } };
+  await destination.request('POST', '/apis/lifeboat.dev/v1alpha1/namespaces/lifeboat-system/recoveryexecutionjobs', job);
+  const ran = await promisify(execFile)(process.execPath, [cli, 'recover', plan, '--plans', handle.plansDir, '--name', `rehearsal-${plan}`]);
+  t.regex(ran.stdout, /rehearsal-.*: Succeeded .*\ndry run: 0 restored, 1 activated, 0 failed \(nothing changed\)/);
+  t.is((await get<Obj>(destination, `/apis/apps/v1/namespaces/${ns}/deployments/web`))?.spec?.replicas, 0, 'the job said dry run');
+  const again = await promisify(execFile)(process.execPath, [cli, 'recover', plan, '--plans', handle.plansDir, '--name', `rehearsal-${plan}`]).catch((error: { stderr: string }) => error);
+  t.regex((again as { stderr: string }).stderr, /already ran \(phase Succeeded\); give another --name/);
+
   const cleaned = JSON.parse((await promisify(execFile)(process.execPath, [cli, ...args])).stdout) as Report;
   t.is(cleaned.applied, 3);
   t.is(cleaned.cleanup, 'deleted');

@@ -41,3 +41,18 @@ test('objects that are not deactivated get no patch; a broken replica annotation
   t.throws(() => activationPatch({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'a', annotations: { 'lifeboat.dev/deactivated': 'true', 'lifeboat.dev/replicas': 'many' } }, spec: {} }, 'job'),
     { message: /lifeboat.dev\/replicas is not a replica count: many/ });
 });
+
+test('recovery.activate: replicas can stay down, suspended things can stay suspended; a partial activation stays marked', (t) => {
+  const plain = compileTransforms([{ deactivate: {} }]);
+  const asleep = plain({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta('web'), spec: { replicas: 3 } }, true);
+  t.deepEqual(activationPatch(asleep, 'job', { restoreReplicas: false, resumeSuspended: true }), [
+    { op: 'add', path: '/metadata/annotations/lifeboat.dev~1activated-by', value: 'job' },
+  ], 'nothing restored, still marked deactivated');
+  const cron = plain({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: meta('nightly'), spec: { suspend: false } }, true);
+  const patch = activationPatch(cron, 'job', { restoreReplicas: true, resumeSuspended: false })!;
+  t.false(patch.some((op) => op.path === '/spec/suspend'));
+  const queue = deactivate({ apiVersion: 'example.com/v1', kind: 'Queue', metadata: meta('q'), spec: { workers: 7, paused: false } }, true);
+  const woken = jsonpatch.applyPatch(structuredClone(queue), activationPatch(queue, 'job', { restoreReplicas: true, resumeSuspended: false })!, true).newDocument as KubeObject;
+  t.deepEqual(woken.spec, { workers: 7, paused: true }, 'workers back, still paused');
+  t.is(woken.metadata.annotations?.['lifeboat.dev/deactivated'], 'true');
+});
