@@ -66,7 +66,11 @@ class ObjectCache {
 
   set(oid: string, object: StoredObject): void {
     if (this.entries.has(oid) || object.content.length > this.budget / 16) return;
-    this.entries.set(oid, object);
+    // A copy of its own: a small Buffer is a view into a shared 8 KiB pool slab (or a whole inflated object), and
+    // keeping the view would keep all of that alive — at 10,000 objects, hundreds of MB outside the V8 heap.
+    const content = Buffer.allocUnsafeSlow(object.content.length);
+    object.content.copy(content);
+    this.entries.set(oid, { type: object.type, content });
     this.bytes += object.content.length;
     for (const [key, old] of this.entries) {
       if (this.bytes <= this.budget) break;
@@ -83,7 +87,7 @@ export class MirrorRepository {
   readonly branch: string;
   private readonly cache: object = {};
   /** Objects are immutable by id: recently written or read ones are kept (bounded by bytes). */
-  private readonly objects = new ObjectCache(32 * 1024 * 1024);
+  private readonly objects = new ObjectCache(16 * 1024 * 1024);
   private readonly trees = new Map<string, TreeEntry[]>();
   private readonly objectDirs = new Set<string>();
   private queue: Promise<unknown> = Promise.resolve();

@@ -238,11 +238,15 @@ export class Synchronizer {
         /* not an object path */
       }
     }
-    // What the destination has with this plan's label, by mirror path.
-    const live = new Map<string, KubeObject>();
+    // Page by page through what the destination has with this plan's label: each object is compared as it comes
+    // (drift) or marked an orphan, then dropped, so memory holds a page per kind, not the whole plan.
+    const seen = new Set<string>();
     const index = await this.destinationIndex(true);
     const listedKinds = new Set<string>();
-    await mapLimit([...kinds.entries()], this.options.concurrency, async ([key, ref]) => {
+    const ownerInMirror = async (ref: UnversionedRef) => files.has(mirrorPath(mirrorDir, ref));
+    const drifted: WorkItem[] = [];
+    const orphans: WorkItem[] = [];
+    await mapLimit([...kinds.entries()], 2, async ([key, ref]) => {
       const resource = index.byKind(ref.group, ref.kind);
       if (!resource) return;
       const apiVersion = resource.group ? `${resource.group}/${resource.version}` : resource.version;
@@ -250,42 +254,43 @@ export class Synchronizer {
       do {
         const page = await client.request<{ items: KubeObject[]; metadata: { continue?: string } }>('GET', index.path(ref, {}), undefined,
           { query: { labelSelector: `${planLabel}=${plan}`, limit: 500, continue: continueToken } });
-        for (const object of page.items) live.set(mirrorPath(mirrorDir, { ...ref, namespace: object.metadata.namespace, name: object.metadata.name ?? '' }), { ...object, apiVersion, kind: resource.kind });
+        await mapLimit(page.items, this.options.concurrency, async (raw) => {
+          delete raw.metadata.managedFields; // often most of an object's bytes; never compared
+          const current = { ...raw, apiVersion, kind: resource.kind };
+          const objectRef = refOf(current);
+          const path = mirrorPath(mirrorDir, objectRef);
+          seen.add(path);
+          const oid = files.get(path);
+          if (oid === undefined) {
+            orphans.push({ path, ref: objectRef, oid: undefined });
+            report.orphaned.push(describeRef(objectRef));
+            return;
+          }
+          report.checked++;
+          const item = { path, ref: objectRef, oid };
+          const differences = await this.driftOf(item, current, ownerInMirror).catch(() => []);
+          if (differences.length) {
+            drifted.push(item);
+            report.drifted.push({ object: describeRef(objectRef), fields: differences.slice(0, 5) });
+          }
+        });
         continueToken = page.metadata.continue || undefined;
       } while (continueToken);
       listedKinds.add(key);
     });
-    const ownerInMirror = async (ref: UnversionedRef) => files.has(mirrorPath(mirrorDir, ref));
-    const drifted: WorkItem[] = [];
     const missing: WorkItem[] = [];
-    await mapLimit([...files.entries()], this.options.concurrency, async ([path, oid]) => {
+    for (const [path, oid] of files) {
+      if (seen.has(path)) continue;
       let ref: UnversionedRef;
       try {
         ref = refFromMirrorPath(path).ref;
       } catch {
-        return;
+        continue;
       }
-      if (!listedKinds.has(`${ref.group}/${ref.kind}`)) return;
+      if (!listedKinds.has(`${ref.group}/${ref.kind}`)) continue;
       report.checked++;
-      const item = { path, ref, oid };
-      const current = live.get(path);
-      if (!current) {
-        missing.push(item);
-        report.missing.push(describeRef(ref));
-        return;
-      }
-      const differences = await this.driftOf(item, current, ownerInMirror).catch(() => []);
-      if (differences.length) {
-        drifted.push(item);
-        report.drifted.push({ object: describeRef(ref), fields: differences.slice(0, 5) });
-      }
-    });
-    const orphans: WorkItem[] = [];
-    for (const [path, object] of live) {
-      if (files.has(path)) continue;
-      const ref = refOf(object);
-      orphans.push({ path, ref, oid: undefined });
-      report.orphaned.push(describeRef(ref));
+      missing.push({ path, ref, oid });
+      report.missing.push(describeRef(ref));
     }
     if (mode === 'correct') {
       const noOwnership: Ownership = { listed: new Set(), foreign: new Set() };
