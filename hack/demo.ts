@@ -14,6 +14,7 @@ import { waitFor } from '../src/sandbox/process.ts';
 import { StateStore } from '../src/state/state.ts';
 import { createLogger } from '../src/util/log.ts';
 import { formatTable } from '../src/cli/format.ts';
+import { main } from '../src/cli/main.ts';
 
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
 const step = (text: string) => console.log(`\n${bold(`▶ ${text}`)}`);
@@ -134,6 +135,13 @@ console.log(formatTable(['DEPLOYMENT', 'REPLICAS', 'REPLICAS IN SOURCE', 'MIRROR
 const secret = await destination.request<{ data: Record<string, string> }>('GET', '/api/v1/namespaces/demo-payments/secrets/payments-db');
 console.log(`\n  the Secret is encrypted with age in the mirror and decrypted only at apply: password has ${Buffer.from(secret.data.password ?? '', 'base64').length} bytes in the stand-by`);
 
+step('What a fail-over would do: lifeboat recover demo --dry-run (changes nothing; drop --dry-run on the day)');
+const cliArgs = ['--plans', 'plans/sandbox', '--mirror', path.relative(process.cwd(), mirrorDir)];
+process.env.LIFEBOAT_REDIS_URL = info.redisUrl;
+await main(['recover', 'demo', ...cliArgs, '--identity', 'plans/sandbox/demo-identity.txt', '--dry-run']);
+step('Every revision and when it reached the stand-by: lifeboat history demo');
+await main(['history', 'demo', '--mirror', path.relative(process.cwd(), mirrorDir)]);
+
 await runtime.stop();
 await server.close();
 await bus.close();
@@ -144,5 +152,6 @@ step('Done. The sandbox keeps running:');
 console.log(`\n${environmentLines(info)}\n`);
 console.log('  npm run lifeboat -- run --plans plans/sandbox --mirror .lifeboat/demo-mirror.git --identity plans/sandbox/demo-identity.txt');
 console.log('  npm run lifeboat -- status');
+console.log('  npm run lifeboat -- recover demo --plans plans/sandbox --mirror .lifeboat/demo-mirror.git   # wake the stand-by');
 console.log('  npm run lifeboat -- sandbox down');
 process.exit(0);

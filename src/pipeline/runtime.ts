@@ -468,6 +468,8 @@ export class PlanRunner {
       return false;
     }
     const head = await this.options.mirror.head();
+    // A failed-over plan no longer applies to its old stand-by: nothing to wait for there.
+    if (await this.options.state.getValue(this.name, 'failover')) return true;
     return head === undefined || head === (await this.options.state.getValue(this.name, 'applied-head'));
   }
 
