@@ -72,7 +72,8 @@ export function registerRun(program: Command): void {
         if (!plans.length) process.stdout.write('no plan is running (start one with `lifeboat run`)\n');
         else {
           process.stdout.write(formatTable(['PLAN', 'MIRROR HEAD', 'APPLIED', 'OBJECTS', 'LAG', 'ERRORS', 'HELD DELETES', 'DRIFT', 'UPDATED'], plans.map((plan) => [
-            plan.plan, plan.mirrorHead?.slice(0, 12) ?? '-', plan.appliedHead === plan.mirrorHead ? 'in sync' : plan.appliedHead?.slice(0, 12) ?? '-',
+            plan.plan, plan.mirrorHead?.slice(0, 12) ?? '-',
+            plan.failedOver ? `failed over (${plan.failedOver})` : plan.appliedHead === plan.mirrorHead ? 'in sync' : plan.appliedHead?.slice(0, 12) ?? '-',
             String(Object.values(plan.objectsByKind).reduce((a, b) => a + b, 0)), plan.lagSeconds === undefined ? '-' : `${plan.lagSeconds.toFixed(2)}s`,
             String(plan.lastErrors.length), String(plan.heldDeletes ?? 0),
             plan.reconcile ? String(plan.reconcile.drifted.length + plan.reconcile.missing + plan.reconcile.orphaned) : '-', plan.updatedAt,
@@ -80,6 +81,7 @@ export function registerRun(program: Command): void {
           for (const plan of plans) {
             process.stdout.write(`\n${plan.plan}: ${Object.entries(plan.objectsByKind).map(([kind, count]) => `${kind} ${count}`).join(', ') || 'no objects'}\n`);
             for (const error of plan.lastErrors) process.stdout.write(`  ✘ ${error.path}: ${error.reason} (${error.attempts} attempts)\n`);
+            if (plan.paused) process.stdout.write(`  ⏸ capture paused for ${plan.paused} objects after a rollback or revert: lifeboat resume ${plan.plan}\n`);
             if (plan.heldDeletes) process.stdout.write(`  ⏸ ${plan.heldDeletes} deletes held by the delete guard: lifeboat deletes list ${plan.plan}\n`);
             const reconcile = plan.reconcile;
             if (reconcile) {

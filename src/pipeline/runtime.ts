@@ -67,6 +67,8 @@ export interface PlanStatus {
   heldDeletes: number;
   /** Objects whose capture is paused after a rollback or revert. */
   paused: number;
+  /** The RecoveryExecutionJob that failed this plan over (its stand-by is no longer synchronized). */
+  failedOver: string | undefined;
   reconcile: ReconcileSummary | undefined;
   updatedAt: string;
 }
@@ -492,7 +494,7 @@ export class PlanRunner {
       objectsByKind, lagSeconds: this.lastLagSeconds, mirrorWriter: this.mirrorSubscription !== undefined,
       kinds: this.listener?.kinds() ?? [], initialSync: this.listed ? 'done' : 'listing',
       lastErrors: (await state.failures(this.name)).slice(0, 20), heldDeletes: (await state.heldDeletes(this.name)).length,
-      paused: (await state.pausedPaths(this.name)).size,
+      paused: (await state.pausedPaths(this.name)).size, failedOver: await state.getValue(this.name, 'failover'),
       reconcile: this.lastReconcile && summarize(this.lastReconcile, this.context.plan.spec.reconcile.drift), updatedAt: new Date().toISOString(),
     };
   }
