@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { MirrorRepository } from '../mirror/repository.ts';
-import { evaluatePlans, readIdentities } from '../pipeline/runtime.ts';
+import { evaluatePlans } from '../pipeline/runtime.ts';
 import { parseDuration } from '../plan/duration.ts';
 import { createPlanSource, parsePlanSource } from '../plan/source.ts';
 import { drill } from '../recovery/drill.ts';
@@ -13,6 +13,7 @@ import { Restorer } from '../recovery/restorer.ts';
 import { CommandState, StateStore, type SyncState } from '../state/state.ts';
 import { createLogger } from '../util/log.ts';
 import { formatTable } from './format.ts';
+import { identitiesOf } from './run.ts';
 
 interface RecoverOptions {
   plans: string;
@@ -53,12 +54,11 @@ export function registerRecover(program: Command): void {
         });
       }
       const state: SyncState = store ?? new CommandState();
-      const identityFiles = options.identity ?? (process.env.LIFEBOAT_AGE_IDENTITY_FILE ? [process.env.LIFEBOAT_AGE_IDENTITY_FILE] : []);
       const jobName = options.name ?? `recover-${planName}-${new Date().toISOString().replace(/[^0-9]/g, '').slice(0, 14)}`.slice(0, 63);
       try {
         const restorer = new Restorer({
           plan: planName, mirrorDir: context.plan.spec.mirror.path ?? planName, jobName, destination, repository, state,
-          identities: readIdentities(identityFiles), concurrency: Math.max(16, context.plan.spec.sync.concurrency), log,
+          identities: identitiesOf(options.identity), concurrency: Math.max(16, context.plan.spec.sync.concurrency), log,
           activation: context.plan.spec.recovery.activate, timeoutMs: parseDuration(context.plan.spec.recovery.timeout),
         });
         const status = await restorer.run({ ...(options.to ? { to: options.to } : {}), ...(options.at ? { at: options.at } : {}), dryRun: Boolean(options.dryRun) });
@@ -90,10 +90,9 @@ export function registerDrill(program: Command): void {
     .action(async (planName: string, options: { plans: string; mirror: string; dryRun?: boolean; keep?: boolean; identity?: string[]; output: string }) => {
       const { context, destination } = await planDestination(options.plans, planName);
       try {
-        const identityFiles = options.identity ?? (process.env.LIFEBOAT_AGE_IDENTITY_FILE ? [process.env.LIFEBOAT_AGE_IDENTITY_FILE] : []);
-        const report = await drill({
+          const report = await drill({
           plan: planName, mirrorDir: context.plan.spec.mirror.path ?? planName, repository: await MirrorRepository.open(path.resolve(options.mirror)), destination,
-          identities: readIdentities(identityFiles), concurrency: Math.max(16, context.plan.spec.sync.concurrency), dryRun: Boolean(options.dryRun), keep: Boolean(options.keep),
+          identities: identitiesOf(options.identity), concurrency: Math.max(16, context.plan.spec.sync.concurrency), dryRun: Boolean(options.dryRun), keep: Boolean(options.keep),
         });
         if (options.output === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         else {

@@ -11,6 +11,8 @@ import { formatTable } from './format.ts';
 
 export const natsDefault = () => process.env.LIFEBOAT_NATS_URL ?? 'nats://127.0.0.1:4222';
 export const redisDefault = () => process.env.LIFEBOAT_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** age identities from --identity, else $LIFEBOAT_AGE_IDENTITY_FILE. */
+export const identitiesOf = (files: string[] | undefined) => readIdentities(files ?? (process.env.LIFEBOAT_AGE_IDENTITY_FILE ? [process.env.LIFEBOAT_AGE_IDENTITY_FILE] : []));
 
 export function registerRun(program: Command): void {
   program.command('run').description('replicate every plan: listener, processor, mirror writer and synchronizer')
@@ -24,8 +26,7 @@ export function registerRun(program: Command): void {
     .option('--plan-poll-interval <ms>', 'how often the plans source is polled', '10000')
     .action(async (options: { plans: string; mirror: string; mirrorRemote?: string; nats?: string; redis?: string; metricsAddr: string; identity?: string[]; planPollInterval: string }) => {
       const log = createLogger();
-      const identityFiles = options.identity ?? (process.env.LIFEBOAT_AGE_IDENTITY_FILE ? [process.env.LIFEBOAT_AGE_IDENTITY_FILE] : []);
-      const identities = readIdentities(identityFiles);
+      const identities = identitiesOf(options.identity);
       const bus = await Bus.connect(options.nats ?? natsDefault());
       const state = await StateStore.connect(options.redis ?? redisDefault());
       const mirror = await MirrorRepository.open(path.resolve(options.mirror));

@@ -4,6 +4,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
+import { apiVersionOf, type KubeObject } from './ref.ts';
 
 /** An error answered by the API server (or the transport), with the HTTP status when there is one. */
 export class KubeError extends Error {
@@ -94,6 +95,22 @@ export class KubeClient {
   }
 
   /** Sends a request and returns the response body parsed as JSON; non-2xx answers become a KubeError. */
+  /**
+   * A LIST, page by page (`limit`/`continue`), its items with apiVersion and kind filled in (the API server leaves them
+   * out of list items). `resourceVersion` is the list's (the first page's).
+   */
+  async *listPages(path: string, type: { group: string; version: string; kind: string }, query: RequestOptions['query'] = {}, limit = 500): AsyncGenerator<{ items: KubeObject[]; resourceVersion: string }> {
+    const apiVersion = apiVersionOf(type);
+    let continueToken: string | undefined;
+    let resourceVersion: string | undefined;
+    do {
+      const page = await this.request<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>('GET', path, undefined, { query: { ...query, limit, continue: continueToken } });
+      resourceVersion ??= page.metadata.resourceVersion;
+      yield { items: page.items.map((item) => ({ ...item, apiVersion, kind: type.kind })), resourceVersion };
+      continueToken = page.metadata.continue || undefined;
+    } while (continueToken);
+  }
+
   async request<T = unknown>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
     const response = await this.send(method, path, body, options);
     const text = await readAll(response);

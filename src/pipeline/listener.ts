@@ -192,17 +192,12 @@ class KindWatcher {
   }
 
   private async list(): Promise<void> {
-    let continueToken: string | undefined;
     let listVersion: string | undefined;
-    do {
-      const page = await this.options.client.request<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>(
-        'GET', resourcePath(this.resource), undefined, { query: { limit: this.options.listPageSize ?? 500, continue: continueToken } });
-      listVersion ??= page.metadata.resourceVersion;
-      const apiVersion = this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
+    for await (const page of this.options.client.listPages(resourcePath(this.resource), this.resource, {}, this.options.listPageSize ?? 500)) {
+      listVersion ??= page.resourceVersion;
       // A page is published at once (JetStream acks are awaited together), not one object at a time.
-      await mapLimit(page.items, 64, (item) => this.emit('source.upserted', { ...item, apiVersion, kind: this.resource.kind }));
-      continueToken = page.metadata.continue || undefined;
-    } while (continueToken);
+      await mapLimit(page.items, 64, (item) => this.emit('source.upserted', item));
+    }
     this.resourceVersion = listVersion;
     if (listVersion) await this.options.checkpoints.save(this.id, listVersion);
   }

@@ -63,6 +63,9 @@ export class MirrorWriter {
   private objects: number | undefined;
   /** Paths whose deletes are held; refreshed from Redis when a batch has deletes (approvals change it). */
   private held = new Set<string>();
+  /** Paths whose deletes a person rejected, cached with `held`. */
+  private rejected = new Set<string>();
+  private decisionsLoaded = false;
 
   constructor(options: MirrorWriterOptions) {
     this.options = options;
@@ -198,17 +201,28 @@ export class MirrorWriter {
     const allowed = new Set(deletes.map((message) => message.path));
     const { guard, options: { decisions } } = this;
     if (!guard || !decisions) return allowed;
-    const recreated = messages.filter((message) => message.type === 'object.changed').map((message) => message.path);
-    if (recreated.length) await decisions.clear(recreated);
-    if (deletes.length === 0 && this.held.size === 0) return allowed;
-    const [held, rejected] = await Promise.all([decisions.held(), decisions.rejected()]);
-    this.held = new Set(held.map((entry) => entry.path));
+    // Decisions live in Redis (`lifeboat deletes` changes them); they are read again only when they can matter: on
+    // the first batch, for a batch with deletes, and while deletes are held (approvals and rejections arrive then).
+    if (!this.decisionsLoaded || deletes.length > 0 || this.held.size > 0) {
+      const [held, rejected] = await Promise.all([decisions.held(), decisions.rejected()]);
+      this.held = new Set(held.map((entry) => entry.path));
+      this.rejected = rejected;
+      this.decisionsLoaded = true;
+    }
+    const recreated = messages.filter((message) => message.type === 'object.changed' && (this.held.has(message.path) || this.rejected.has(message.path))).map((message) => message.path);
+    if (recreated.length) {
+      await decisions.clear(recreated);
+      for (const path of recreated) {
+        this.held.delete(path);
+        this.rejected.delete(path);
+      }
+    }
     if (deletes.length === 0) return allowed;
     // Only objects the mirror has can be deleted; deletes of anything else change nothing and are not judged.
     const present = head ? await Promise.all(deletes.map(async (message) => (await this.options.repository.oidAt(head, message.path)) !== undefined)) : deletes.map(() => false);
     const candidates = deletes.filter((_, index) => present[index]);
     this.objects ??= (await this.options.repository.files(head, this.options.mirrorDir)).size;
-    const decision = guard.decide(candidates, { objects: this.objects, held: this.held, rejected });
+    const decision = guard.decide(candidates, { objects: this.objects, held: this.held, rejected: this.rejected });
     for (const path of [...decision.hold.map((entry) => entry.path), ...decision.drop]) allowed.delete(path);
     if (decision.hold.length) {
       await decisions.hold(decision.hold);

@@ -88,9 +88,9 @@ export class Reconciler {
     const listedKinds = new Set<string>();
     await mapLimit(kinds, 4, async (resource) => {
       try {
-        for await (const page of this.pages(resource)) {
-          report.listed += page.length;
-          await mapLimit(page, 16, (raw) => this.compare(resource, raw, files, expected, report));
+        for await (const { items } of client.listPages(resourcePath(resource), resource)) {
+          report.listed += items.length;
+          await mapLimit(items, 16, (raw) => this.compare(resource, raw, files, expected, report));
         }
         listedKinds.add(`${resource.group}/${resource.kind}`);
       } catch (error) {
@@ -119,16 +119,6 @@ export class Reconciler {
       this.options.log.warn({ changed: report.changed.length, deleted: report.deleted.length }, 'reconcile: the mirror missed source changes; republished them');
     }
     return report;
-  }
-
-  private async *pages(resource: ApiResource): AsyncGenerator<KubeObject[]> {
-    const apiVersion = resource.group ? `${resource.group}/${resource.version}` : resource.version;
-    let continueToken: string | undefined;
-    do {
-      const page = await this.options.client.request<{ items: KubeObject[]; metadata: { continue?: string } }>('GET', resourcePath(resource), undefined, { query: { limit: 500, continue: continueToken } });
-      yield page.items.map((item) => ({ ...item, apiVersion, kind: resource.kind }));
-      continueToken = page.metadata.continue || undefined;
-    } while (continueToken);
   }
 
   private async compare(resource: ApiResource, raw: KubeObject, files: Map<string, string>, expected: Set<string>, report: SourceReport): Promise<void> {

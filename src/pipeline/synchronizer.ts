@@ -56,6 +56,8 @@ export interface DestinationReport {
   failed: { object: string; reason: string }[];
   /** In `correct` mode: what was done to each object. */
   results: { ref: UnversionedRef; action: ApplyAction; reason?: string }[];
+  /** Every object found drifted, missing or orphaned (what `correct` would change). */
+  differing: UnversionedRef[];
   durationMs: number;
 }
 
@@ -222,7 +224,7 @@ export class Synchronizer {
   private async reconcileNow(mode: 'correct' | 'detect', options: ReconcileOptions): Promise<DestinationReport> {
     const { plan, repository, state, mirrorDir, client } = this.options;
     const started = Date.now();
-    const report: DestinationReport = { mode, revision: undefined, checked: 0, drifted: [], missing: [], orphaned: [], corrected: 0, failed: [], results: [], durationMs: 0 };
+    const report: DestinationReport = { mode, revision: undefined, checked: 0, drifted: [], missing: [], orphaned: [], corrected: 0, failed: [], results: [], differing: [], durationMs: 0 };
     if (!options.ignoreFailover && (await state.getValue(plan, 'failover'))) return report;
     const revision = options.revision ?? (await state.getValue(plan, 'applied-head'));
     if (!revision) return report;
@@ -249,14 +251,9 @@ export class Synchronizer {
     await mapLimit([...kinds.entries()], 2, async ([key, ref]) => {
       const resource = index.byKind(ref.group, ref.kind);
       if (!resource) return;
-      const apiVersion = resource.group ? `${resource.group}/${resource.version}` : resource.version;
-      let continueToken: string | undefined;
-      do {
-        const page = await client.request<{ items: KubeObject[]; metadata: { continue?: string } }>('GET', index.path(ref, {}), undefined,
-          { query: { labelSelector: `${planLabel}=${plan}`, limit: 500, continue: continueToken } });
-        await mapLimit(page.items, this.options.concurrency, async (raw) => {
-          delete raw.metadata.managedFields; // often most of an object's bytes; never compared
-          const current = { ...raw, apiVersion, kind: resource.kind };
+      for await (const { items } of client.listPages(index.path(ref, {}), resource, { labelSelector: `${planLabel}=${plan}` })) {
+        await mapLimit(items, this.options.concurrency, async (current) => {
+          delete current.metadata.managedFields; // often most of an object's bytes; never compared
           const objectRef = refOf(current);
           const path = mirrorPath(mirrorDir, objectRef);
           seen.add(path);
@@ -274,8 +271,7 @@ export class Synchronizer {
             report.drifted.push({ object: describeRef(objectRef), fields: differences.slice(0, 5) });
           }
         });
-        continueToken = page.metadata.continue || undefined;
-      } while (continueToken);
+      }
       listedKinds.add(key);
     });
     const missing: WorkItem[] = [];
@@ -292,11 +288,13 @@ export class Synchronizer {
       missing.push({ path, ref, oid });
       report.missing.push(describeRef(ref));
     }
+    report.differing = [...missing, ...drifted, ...orphans].map((item) => item.ref);
     if (mode === 'correct') {
       const noOwnership: Ownership = { listed: new Set(), foreign: new Set() };
+      const absent = new Set(missing);
       const results: ApplyResult[] = [];
       for (const group of stagesOf([...missing, ...drifted].map((item) => ({ ...item.ref, item })), 'apply')) {
-        results.push(...(await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.apply(item, revision, drifted.includes(item), ownerInMirror, noOwnership))));
+        results.push(...(await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.apply(item, revision, !absent.has(item), ownerInMirror, noOwnership))));
       }
       for (const group of stagesOf(orphans.map((item) => ({ ...item.ref, item })), 'delete')) {
         results.push(...(await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.delete(item))));

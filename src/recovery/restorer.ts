@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { parse } from 'yaml';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex } from '../kube/discovery.ts';
-import { describeRef, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
+import { describeRef, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
 import { planLabel } from '../pipeline/exclusions.ts';
 import { Synchronizer } from '../pipeline/synchronizer.ts';
@@ -174,10 +174,7 @@ export class Restorer {
     const synchronizer = new Synchronizer({ plan, mirrorDir, repository, client: destination, state, identities, concurrency, log });
     const report = await synchronizer.reconcile(request.dryRun ? 'detect' : 'correct', { revision, ignoreFailover: true });
     if (request.dryRun) {
-      for (const object of [...report.missing, ...report.drifted.map((drift) => drift.object), ...report.orphaned]) {
-        const [kind = '', group] = object.split(' ')[0]!.split(/\.(.*)/);
-        this.count(kindKey({ group: group ?? '', kind }), 'restored');
-      }
+      for (const ref of report.differing) this.count(kindKey(ref), 'restored');
       return;
     }
     for (const result of report.results) {
@@ -193,17 +190,12 @@ export class Restorer {
     const index = await ResourceIndex.discover(destination);
     const sleeping: KubeObject[] = [];
     await mapLimit(index.listWatchable(), concurrency, async (resource) => {
-      const apiVersion = resource.group ? `${resource.group}/${resource.version}` : resource.version;
-      let continueToken: string | undefined;
-      do {
-        const page = await destination.request<{ items: KubeObject[]; metadata: { continue?: string } }>('GET', index.path(resource, {}), undefined,
-          { query: { labelSelector: `${planLabel}=${plan}`, limit: 500, continue: continueToken } });
-        for (const item of page.items) if (item.metadata.annotations?.['lifeboat.dev/deactivated'] === 'true') sleeping.push({ ...item, apiVersion, kind: resource.kind });
-        continueToken = page.metadata.continue || undefined;
-      } while (continueToken);
+      for await (const { items } of destination.listPages(index.path(resource, {}), resource, { labelSelector: `${planLabel}=${plan}` })) {
+        sleeping.push(...items.filter((item) => item.metadata.annotations?.['lifeboat.dev/deactivated'] === 'true'));
+      }
     });
     await mapLimit(sleeping, concurrency, async (object) => {
-      const ref = { group: object.apiVersion.includes('/') ? object.apiVersion.split('/')[0]! : '', kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name ?? '' };
+      const ref = refOf(object);
       try {
         const patch = activationPatch(object, jobName, this.options.activation);
         if (!patch) return this.count(kindKey(ref), 'unchanged');
