@@ -28,6 +28,17 @@ function chosen(held: HeldDelete[], plan: string, objects: string[], all: boolea
   return [...new Map(picked.map((entry) => [entry.path, entry])).values()];
 }
 
+/** Runs a decision (approve, reject) on the chosen held deletes and prints what it did. */
+async function decideHeld(plan: string, objects: string[], options: DecisionOptions, act: (chosenDeletes: HeldDelete[], state: StateStore) => Promise<string>): Promise<void> {
+  const state = await StateStore.connect(options.redis ?? redisDefault());
+  try {
+    const picked = chosen(await state.heldDeletes(plan), plan, objects, options.all);
+    process.stdout.write(`${picked.length ? await act(picked, state) : `no deletes are held for plan ${plan}`}\n`);
+  } finally {
+    await state.close();
+  }
+}
+
 export function registerDeletes(program: Command): void {
   const deletes = program.command('deletes').description('deletes held by the delete guard: list, approve or reject them');
   deletes.command('list').argument('<plan>').description('the deletes the guard holds for a plan, and why')
@@ -53,43 +64,27 @@ export function registerDeletes(program: Command): void {
     .option('--all', 'every held delete of the plan')
     .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
     .option('--nats <url>', 'NATS server (default: $LIFEBOAT_NATS_URL or nats://127.0.0.1:4222)')
-    .action(async (plan: string, objects: string[], options: DecisionOptions) => {
-      const state = await StateStore.connect(options.redis ?? redisDefault());
+    .action((plan: string, objects: string[], options: DecisionOptions) => decideHeld(plan, objects, options, async (approved, state) => {
+      const bus = await Bus.connect(options.nats ?? natsDefault());
       try {
-        const approved = chosen(await state.heldDeletes(plan), plan, objects, options.all);
-        if (!approved.length) {
-          process.stdout.write(`no deletes are held for plan ${plan}\n`);
-          return;
+        const at = Date.now();
+        for (const entry of approved) {
+          const message: ObjectMessage = { type: 'object.deleted', plan, path: entry.path, summary: entry.summary, observedAt: at, approved: true };
+          await bus.publish('objects', plan, message, `${plan}:approve:${entry.path}:${entry.at}`);
         }
-        const bus = await Bus.connect(options.nats ?? natsDefault());
-        try {
-          const at = Date.now();
-          for (const entry of approved) {
-            const message: ObjectMessage = { type: 'object.deleted', plan, path: entry.path, summary: entry.summary, observedAt: at, approved: true };
-            await bus.publish('objects', plan, message, `${plan}:approve:${entry.path}:${entry.at}`);
-          }
-        } finally {
-          await bus.close();
-        }
-        await state.releaseDeletes(plan, approved.map((entry) => entry.path));
-        process.stdout.write(`approved ${approved.length} deletes of plan ${plan}; the mirror writer commits them and the stand-by follows\n`);
       } finally {
-        await state.close();
+        await bus.close();
       }
-    });
+      await state.releaseDeletes(plan, approved.map((entry) => entry.path));
+      return `approved ${approved.length} deletes of plan ${plan}; the mirror writer commits them and the stand-by follows`;
+    }));
 
   deletes.command('reject').argument('<plan>').argument('[objects...]', 'mirror paths or "Kind namespace/name" (see list)')
     .description('keep the objects in the mirror and the stand-by; their deletes are not committed while they stay gone')
     .option('--all', 'every held delete of the plan')
     .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
-    .action(async (plan: string, objects: string[], options: DecisionOptions) => {
-      const state = await StateStore.connect(options.redis ?? redisDefault());
-      try {
-        const rejected = chosen(await state.heldDeletes(plan), plan, objects, options.all);
-        await state.rejectDeletes(plan, rejected.map((entry) => entry.path));
-        process.stdout.write(rejected.length ? `rejected ${rejected.length} deletes of plan ${plan}; the objects stay in the mirror and the stand-by\n` : `no deletes are held for plan ${plan}\n`);
-      } finally {
-        await state.close();
-      }
-    });
+    .action((plan: string, objects: string[], options: DecisionOptions) => decideHeld(plan, objects, options, async (rejected, state) => {
+      await state.rejectDeletes(plan, rejected.map((entry) => entry.path));
+      return `rejected ${rejected.length} deletes of plan ${plan}; the objects stay in the mirror and the stand-by`;
+    }));
 }

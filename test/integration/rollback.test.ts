@@ -1,6 +1,6 @@
 // `lifeboat rollback`, `revert` and `resume` against a running pipeline: the mirror gets a new commit, the stand-by
 // follows, and capture of the restored objects pauses until resumed.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,13 +27,19 @@ async function setData(handle: PipelineHandle, path: string, data: Record<string
   await handle.source.request('PUT', path, { ...(await get<Record<string, unknown>>(handle.source, path)), data });
 }
 
-test('rollback restores a revision at the stand-by and pauses capture until resume', async (t) => {
-  const ns = uniqueName('rb');
-  const handle = await pipeline({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
+/** A running pipeline for one fresh namespace, created in the source. */
+async function started(t: ExecutionContext, prefix: string, options: { mirrorRemote?: string } = {}): Promise<{ ns: string; handle: PipelineHandle }> {
+  const ns = uniqueName(prefix);
+  const handle = await pipeline({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } }, options);
   t.teardown(() => handle.close());
-  const { source, destination, plan } = handle;
   await handle.start();
-  await createNamespace(source, ns);
+  await createNamespace(handle.source, ns);
+  return { ns, handle };
+}
+
+test('rollback restores a revision at the stand-by and pauses capture until resume', async (t) => {
+  const { ns, handle } = await started(t, 'rb');
+  const { source, destination, plan } = handle;
   const settings = `/api/v1/namespaces/${ns}/configmaps/settings`;
   await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('settings', { mode: 'good' }));
   await eventually('good at the stand-by', () => get<Obj>(destination, settings), (cm) => cm?.data?.mode === 'good');
@@ -65,12 +71,8 @@ test('rollback restores a revision at the stand-by and pauses capture until resu
 });
 
 test('revert undoes one commit; it refuses when later commits changed the same objects, unless --force', async (t) => {
-  const ns = uniqueName('rv');
-  const handle = await pipeline({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
-  t.teardown(() => handle.close());
+  const { ns, handle } = await started(t, 'rv');
   const { source, destination, plan } = handle;
-  await handle.start();
-  await createNamespace(source, ns);
   const path = (name: string) => `/api/v1/namespaces/${ns}/configmaps/${name}`;
   await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('a', { v: '1' }));
   await eventually('a', () => get(destination, path('a')), (cm) => cm !== undefined);
@@ -101,12 +103,8 @@ test('a plain git revert pushed to the mirror remote is applied the same way, an
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', path.join(root, 'mirror.git')]);
   const server = await startGitServer(root);
   t.teardown(() => server.close());
-  const ns = uniqueName('gr');
-  const handle = await pipeline({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } }, { mirrorRemote: `${server.url}/mirror.git` });
-  t.teardown(() => handle.close());
+  const { ns, handle } = await started(t, 'gr', { mirrorRemote: `${server.url}/mirror.git` });
   const { source, destination, plan } = handle;
-  await handle.start();
-  await createNamespace(source, ns);
   const settings = `/api/v1/namespaces/${ns}/configmaps/settings`;
   await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('settings', { mode: 'good' }));
   await eventually('good at the stand-by', () => get<Obj>(destination, settings), (cm) => cm?.data?.mode === 'good');
