@@ -282,20 +282,28 @@ export class PlanRunner {
     this.synchronizer = synchronizer;
     const syncLease = state.lock(this.name, 'synchronizer', 15_000);
     this.leases.push(syncLease);
-    const runSync = async (observed?: Record<string, number>) => {
-      if (!syncLease.isHeld) {
-        if (!(await syncLease.tryAcquire())) return;
-        syncLease.keepAlive(() => this.log.warn('lost the synchronizer lease; another process synchronizes this plan'));
-      }
-      await synchronizer.sync(observed);
+    const holdSyncLease = async () => {
+      if (syncLease.isHeld) return true;
+      if (!(await syncLease.tryAcquire())) return false;
+      synchronizer.invalidate(); // another process may have synchronized while this one did not hold the lease
+      syncLease.keepAlive(() => this.log.warn('lost the synchronizer lease; another process synchronizes this plan'));
+      return true;
+    };
+    const runSync = async () => {
+      if (await holdSyncLease()) await synchronizer.sync();
     };
     this.syncNow = () => runSync();
     this.subscriptions.push(await bus.consume({
       stream: 'commits', plan: this.name, durable: 'synchronizer', maxMessages: 100,
+      // A commit is acknowledged once its pass is planned: passes overlap, and a pass that fails is redone from the
+      // applied commit in Redis by the next one.
       handle: async (messages) => {
         const observed: Record<string, number> = {};
-        for (const message of messages) if (isCommitMessage(message)) Object.assign(observed, message.observed);
-        await runSync(observed);
+        for (const message of messages) {
+          if (!isCommitMessage(message)) continue;
+          for (const [path, at] of Object.entries(message.observed ?? {})) observed[path] = Math.min(observed[path] ?? at, at);
+        }
+        if (await holdSyncLease()) await synchronizer.dispatch(observed);
       },
       onError: (error) => this.log.warn({ err: error.message }, 'synchronizer error; retrying'),
     }));

@@ -9,9 +9,9 @@ import { ResourceIndex } from '../kube/discovery.ts';
 import { describeRef, mirrorPath, parseApiVersion, refFromMirrorPath, refKey, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
 import type { SyncState } from '../state/state.ts';
-import { mapLimit } from '../util/limit.ts';
+import { mapLimit, Semaphore } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
-import { stagesOf } from './order.ts';
+import { compareForApply, stageOf, stages, stagesOf } from './order.ts';
 import { decryptSecret, isEncryptedSecret } from './secrets.ts';
 import { annotations, planLabel } from './transforms.ts';
 
@@ -91,41 +91,126 @@ interface WorkItem {
   oid: string | undefined;
 }
 
+/** The largest number of passes applying at once; more commits than that wait and are folded into one pass. */
+const maxPassesInFlight = 8;
+
+/** A failed object is retried after 0.5 s, 1 s, 2 s … and then every 15 s, not on every pass. */
+const retryDelayMs = (attempts: number) => Math.min(15_000, 500 * 2 ** Math.max(0, attempts - 1));
+
+interface Deferred<T = void> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+}
+
+function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((done) => (resolve = done));
+  return { promise, resolve };
+}
+
+/** One path's apply or delete in one pass. */
+interface Task {
+  item: WorkItem;
+  pass: Pass;
+  /** The same path's task of an earlier pass that was already running when this one was planned. */
+  after: Promise<void> | undefined;
+  started: boolean;
+  /** A later pass took the path over before this task started: it is skipped. */
+  superseded: boolean;
+  done: Deferred;
+}
+
+/** The diff from the previous pass's commit to `target`, being applied. */
+interface Pass {
+  target: string;
+  /** Per path, when the listener saw the first change this pass brings to the destination (epoch ms). */
+  observed: Record<string, number>;
+  /** `stageDone[i]`: this pass's apply stages up to `stages[i]` are done. */
+  stageDone: Deferred[];
+  done: Promise<SyncReport>;
+}
+
+/** What the synchronizer knows of the destination between passes (loaded from the state, kept up to date). */
+interface Known {
+  inventory: Map<string, string>;
+  failures: Map<string, { attempts: number; retryAt: number }>;
+  /** The commit the last planned pass diffed to (where the next pass's diff starts). */
+  dispatched: string | undefined;
+}
+
 export class Synchronizer {
   private readonly options: SynchronizerOptions;
   private index: ResourceIndex | undefined;
-  /** Passes and reconciles run one after another on this chain. */
+  /** Planning of passes and reconciles run one after another on this chain; applying overlaps. */
   private chain: Promise<unknown> = Promise.resolve();
-  private queued: Promise<SyncReport> | undefined;
+  private queued: { planned: Promise<void>; done: Promise<SyncReport> } | undefined;
   private observed: Record<string, number> = {};
+  private readonly slots: Semaphore;
+  private passes: Pass[] = [];
+  /** The newest task per path, for ordering applies of the same path across passes. */
+  private readonly latest = new Map<string, Task>();
+  private known: Known | undefined;
+  /** Bumped when a pass fails: passes planned before that do not advance the applied commit. */
+  private generation = 0;
+  /** The applied commit is written in pass order. */
+  private finished: Promise<unknown> = Promise.resolve();
 
   constructor(options: SynchronizerOptions) {
     this.options = options;
+    this.slots = new Semaphore(options.concurrency);
   }
 
-  /** Runs a pass, or (when one is running) schedules exactly one more after it. */
+  /**
+   * Applies the mirror head: plans a pass now, or (when a planning step is already waiting) joins it. Resolves when
+   * the pass has applied everything. Passes overlap: a pass starts while earlier ones are still applying, sharing
+   * `concurrency` slots at the destination, so one slow object never holds back the changes behind it.
+   */
   sync(observed: Record<string, number> = {}): Promise<SyncReport> {
+    return this.schedule(observed).done;
+  }
+
+  /** Like `sync`, but resolves once the pass is planned (its applies started); failures are logged. */
+  async dispatch(observed: Record<string, number> = {}): Promise<void> {
+    const { planned, done } = this.schedule(observed);
+    done.catch((error: Error) => this.options.log.warn({ err: error.message }, 'synchronizer pass failed; the next one starts from the last applied commit'));
+    await planned;
+  }
+
+  /** Forget what is cached of the destination's state (another process may have synchronized meanwhile). */
+  invalidate(): void {
+    this.known = undefined;
+  }
+
+  private schedule(observed: Record<string, number>): { planned: Promise<void>; done: Promise<SyncReport> } {
     // A path changed again before it was applied: its lag counts from the first change not yet applied.
     for (const [path, at] of Object.entries(observed)) this.observed[path] = Math.min(this.observed[path] ?? at, at);
     if (this.queued) return this.queued;
-    const run = this.chain.then(() => {
+    const planning = this.chain.then(() => {
       this.queued = undefined;
-      return this.pass();
+      return this.plan();
     });
-    this.queued = run;
-    this.chain = run.catch(() => undefined);
-    return run;
+    this.chain = planning.catch(() => undefined);
+    const queued = { planned: planning.then(() => undefined), done: planning.then((pass) => pass?.done ?? { revision: undefined, results: [] }) };
+    this.queued = queued;
+    return queued;
   }
 
   /**
    * Compares the destination with the mirror tree it was last synchronized to (one labelled LIST per kind) and,
    * in `correct` mode, re-applies drifted and missing objects and deletes plan-labelled objects the mirror does not
-   * have. Runs between passes, never beside one.
+   * have. Runs when no pass is applying, and no pass starts before it is done.
    */
   reconcile(mode: 'correct' | 'detect', options: ReconcileOptions = {}): Promise<DestinationReport> {
-    const run = this.chain.then(() => this.reconcileNow(mode, options));
+    const run = this.chain.then(async () => {
+      await this.drain();
+      return this.reconcileNow(mode, options);
+    });
     this.chain = run.catch(() => undefined);
     return run;
+  }
+
+  private async drain(): Promise<void> {
+    await Promise.allSettled(this.passes.map((pass) => pass.done));
   }
 
   private async destinationIndex(refresh = false): Promise<ResourceIndex> {
@@ -133,92 +218,195 @@ export class Synchronizer {
     return this.index;
   }
 
-  private async pass(): Promise<SyncReport> {
+  /** The cached inventory and failures, loaded from the state when nothing is cached (first pass, after an error). */
+  private async knownState(): Promise<Known> {
+    if (this.known) return this.known;
+    await this.drain();
+    const { state, plan } = this.options;
+    const now = Date.now();
+    const failures = new Map((await state.failures(plan)).map((failure) => [failure.path, { attempts: failure.attempts, retryAt: now }]));
+    this.known = { inventory: await state.inventory(plan), failures, dispatched: await state.getValue(plan, 'applied-head') };
+    return this.known;
+  }
+
+  /** Works out what the next pass applies and starts it; its `done` settles when everything is applied. */
+  private async plan(): Promise<Pass | undefined> {
     const { plan, repository, state, mirrorDir } = this.options;
-    // Every change observed so far is in the head this pass reads; what arrives during the pass waits for the next.
+    // Bounded overlap: wait for the oldest pass when too many are applying.
+    while (this.passes.length >= maxPassesInFlight) await Promise.race(this.passes.map((pass) => pass.done.then(() => undefined, () => undefined)));
+    // Every change observed so far is in the head this pass reads; what arrives later waits for the next pass.
     const observed = this.observed;
     this.observed = {};
-    if (await state.getValue(plan, 'failover')) return { revision: undefined, results: [] };
+    if (await state.getValue(plan, 'failover')) return undefined;
     const target = await repository.head();
-    if (!target) return { revision: undefined, results: [] };
-    const appliedHead = await state.getValue(plan, 'applied-head');
-    const inventory = await state.inventory(plan);
-    // Level-based but O(changes): the tree diff since the last applied commit, plus earlier failures. Only without
-    // a usable applied commit (first run, Redis lost, history rewritten) is the whole tree compared.
-    const targetOids = new Map<string, string | undefined>();
+    if (!target) return undefined;
+    let known: Known;
     const work = new Map<string, WorkItem>();
-    const add = (path: string) => {
-      if (work.has(path)) return;
-      try {
-        work.set(path, { path, ref: refFromMirrorPath(path).ref, oid: targetOids.get(path) });
-      } catch {
-        this.options.log.warn({ path }, 'not a mirror object path; ignored');
-      }
-    };
-    let known = appliedHead !== undefined;
-    if (known) {
-      try {
-        for (const change of await repository.diff(appliedHead, target, mirrorDir)) {
-          targetOids.set(change.path, change.newOid);
-          add(change.path);
+    try {
+      known = await this.knownState();
+      // Level-based but O(changes): the tree diff since the previous pass, plus failures due for a retry. Only
+      // without a usable applied commit (first run, Redis lost, history rewritten) is the whole tree compared.
+      const add = (path: string, oid: string | undefined) => {
+        try {
+          work.set(path, { path, ref: refFromMirrorPath(path).ref, oid });
+        } catch {
+          this.options.log.warn({ path }, 'not a mirror object path; ignored');
         }
-      } catch {
-        known = false; // the applied commit is gone from the mirror (history rewritten): compare everything
+      };
+      let diffed = false;
+      if (known.dispatched !== undefined) {
+        try {
+          for (const change of await repository.diff(known.dispatched, target, mirrorDir)) add(change.path, change.newOid);
+          diffed = true;
+        } catch {
+          /* the commit is gone from the mirror (history rewritten): compare everything */
+        }
       }
+      if (!diffed) {
+        const targetFiles = await repository.files(target, mirrorDir);
+        for (const [path, oid] of targetFiles) if (known.inventory.get(path) !== oid) add(path, oid);
+        // Whatever the inventory has that the target does not: deletes to make.
+        for (const path of known.inventory.keys()) if (!targetFiles.has(path)) add(path, undefined);
+      }
+      const now = Date.now();
+      for (const [path, failure] of known.failures) {
+        if (failure.retryAt > now || work.has(path) || this.latest.has(path)) continue;
+        failure.retryAt = now + retryDelayMs(failure.attempts + 1); // until this retry's result is known
+        add(path, await repository.oidAt(target, path));
+      }
+    } catch (error) {
+      this.invalidate();
+      throw error;
     }
-    if (!known) {
-      const targetFiles = await repository.files(target, mirrorDir);
-      for (const [path, oid] of targetFiles) targetOids.set(path, oid);
-      for (const path of targetFiles.keys()) add(path);
-      // Whatever the inventory has that the target does not: deletes to make.
-      for (const path of inventory.keys()) if (!targetFiles.has(path)) add(path);
-    }
-    for (const failure of await state.failures(plan)) {
-      if (!targetOids.has(failure.path)) targetOids.set(failure.path, await repository.oidAt(target, failure.path));
-      add(failure.path);
-    }
+    known.dispatched = target;
 
+    const ownership = await this.foreignObjects([...work.values()].filter((item) => item.oid !== undefined && !known.inventory.has(item.path)));
+    const pass: Pass = { target, observed, stageDone: stages.map(() => deferred()), done: Promise.resolve({ revision: target, results: [] }) };
+    const tasks = new Map<string, Task>();
+    for (const item of work.values()) {
+      const previous = this.latest.get(item.path);
+      let after: Promise<void> | undefined;
+      if (previous && !previous.started) {
+        // Not started yet: this pass applies the newer version instead, and its lag counts from the earlier change.
+        previous.superseded = true;
+        after = previous.after;
+        const earlier = previous.pass.observed[item.path];
+        if (earlier !== undefined) observed[item.path] = Math.min(observed[item.path] ?? earlier, earlier);
+      } else if (previous) after = previous.done.promise;
+      const task: Task = { item, pass, after, started: false, superseded: false, done: deferred() };
+      tasks.set(item.path, task);
+      this.latest.set(item.path, task);
+    }
+    const earlier = [...this.passes];
+    this.passes.push(pass);
+    const generation = this.generation;
+    pass.done = this.run(pass, tasks, earlier, ownership, known).then(async (results) => {
+      const finishing = this.finished.then(async () => {
+        if (generation === this.generation) {
+          await state.setValue(plan, 'applied-head', target);
+          this.options.onApplied?.(target);
+        }
+      });
+      this.finished = finishing.catch(() => undefined);
+      await finishing;
+      return { revision: target, results };
+    }, (error: unknown) => {
+      this.generation++;
+      this.invalidate();
+      throw error;
+    }).finally(() => {
+      this.passes = this.passes.filter((candidate) => candidate !== pass);
+      for (const [path, task] of tasks) {
+        task.done.resolve(); // a task the pass never reached (it failed) must not hold back later passes
+        if (this.latest.get(path) === task) this.latest.delete(path);
+      }
+      for (const stage of pass.stageDone) stage.resolve();
+    });
+    return pass;
+  }
+
+  /**
+   * Applies a planned pass in the staged order. Stage i of this pass starts when earlier passes have finished their
+   * stages before i (their Namespaces and CRDs exist); deletes start when earlier passes are done. A path that an
+   * earlier pass is still applying waits for it.
+   */
+  private async run(pass: Pass, tasks: Map<string, Task>, earlier: Pass[], ownership: Ownership, known: Known): Promise<ApplyResult[]> {
+    const { plan, repository, state, mirrorDir } = this.options;
+    const { target } = pass;
     const results: ApplyResult[] = [];
-    const applies = [...work.values()].filter((item) => item.oid !== undefined && inventory.get(item.path) !== item.oid);
-    const deletes = [...work.values()].filter((item) => item.oid === undefined);
-    for (const item of work.values()) if (item.oid !== undefined && inventory.get(item.path) === item.oid) results.push({ path: item.path, ref: item.ref, action: 'unchanged' });
-
     const ownerInMirror = async (ref: UnversionedRef) => (await repository.oidAt(target, mirrorPath(mirrorDir, ref))) !== undefined;
-    const ownership = await this.foreignObjects(applies.filter((item) => !inventory.has(item.path)));
-    const pendingOwners: WorkItem[] = [];
-    for (const group of stagesOf(applies.map((item) => ({ ...item.ref, item })), 'apply')) {
-      const groupResults = await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.apply(item, target, inventory.has(item.path), ownerInMirror, ownership));
-      for (const [index, result] of groupResults.entries()) {
-        if (result.ownerPending) pendingOwners.push(group.refs[index]!.item);
-        else results.push(result);
+    const applies = [...tasks.values()].filter((task) => task.item.oid !== undefined);
+    const deletes = [...tasks.values()].filter((task) => task.item.oid === undefined);
+    const pendingOwners: Task[] = [];
+
+    const perform = async (task: Task, action: () => Promise<ApplyResult>, final: boolean): Promise<ApplyResult | undefined> => {
+      await task.after;
+      if (task.superseded) {
+        task.done.resolve();
+        return undefined;
       }
-      if (group.waitForReady) await this.waitForCustomResourceDefinitions(group.refs.map(({ item }) => item).filter((item) => item.ref.kind === 'CustomResourceDefinition'));
+      task.started = true;
+      const { item } = task;
+      const result = item.oid !== undefined && known.inventory.get(item.path) === item.oid
+        ? { path: item.path, ref: item.ref, action: 'unchanged' as const }
+        : await this.slots.run(action);
+      if (result.ownerPending && !final) return result; // tried again at the end of this pass
+      this.settle(known, pass, item, result);
+      task.done.resolve();
+      return result;
+    };
+
+    for (const [index, { stage, waitForReady }] of stages.entries()) {
+      const group = applies.filter((task) => stageOf(task.item.ref) === stage).sort((a, b) => compareForApply(a.item.ref, b.item.ref));
+      if (index > 0) await Promise.all(earlier.map((other) => other.stageDone[index - 1]!.promise));
+      const done = await Promise.all(group.map((task) => perform(task, () => this.apply(task.item, target, known.inventory.has(task.item.path), ownerInMirror, ownership), false)));
+      for (const [position, result] of done.entries()) {
+        if (result?.ownerPending) pendingOwners.push(group[position]!);
+        else if (result) results.push(result);
+      }
+      if (waitForReady) await this.waitForCustomResourceDefinitions(group.filter((task) => !task.superseded && task.item.ref.kind === 'CustomResourceDefinition').map((task) => task.item));
+      pass.stageDone[index]!.resolve();
     }
     // Objects whose owner was applied in this same pass: once more, now that the owner has its destination UID.
-    results.push(...(await mapLimit(pendingOwners, this.options.concurrency, (item) => this.apply(item, target, inventory.has(item.path), ownerInMirror, ownership))));
-    for (const group of stagesOf(deletes.map((item) => ({ ...item.ref, item })), 'delete')) {
-      results.push(...(await mapLimit(group.refs, this.options.concurrency, ({ item }) => this.delete(item))));
+    for (const task of pendingOwners) task.after = undefined;
+    for (const result of await Promise.all(pendingOwners.map((task) => perform(task, () => this.apply(task.item, target, known.inventory.has(task.item.path), ownerInMirror, ownership), true)))) {
+      if (result) results.push(result);
+    }
+    if (deletes.length) {
+      await Promise.allSettled(earlier.map((other) => other.done));
+      for (const group of stagesOf(deletes.map((task) => ({ ...task.item.ref, task })), 'delete')) {
+        for (const result of await Promise.all(group.refs.map(({ task }) => perform(task, () => this.delete(task.item), true)))) if (result) results.push(result);
+      }
     }
 
     const applied = new Map<string, string>();
     const deleted: string[] = [];
     const failures: { path: string; reason: string }[] = [];
     for (const result of results) {
-      const oid = targetOids.get(result.path);
+      const oid = tasks.get(result.path)?.item.oid;
       if (result.action === 'created' || result.action === 'configured') applied.set(result.path, oid!);
       else if (result.action === 'deleted' || (result.action === 'skipped' && oid === undefined)) deleted.push(result.path);
       else if (result.action === 'failed' || result.action === 'skipped') failures.push({ path: result.path, reason: result.reason ?? 'unknown' });
-      const observedAt = observed[result.path];
-      if (result.action !== 'unchanged') this.options.onResult?.(result, observedAt === undefined ? undefined : (result.at ?? Date.now()) - observedAt);
     }
     await state.recordApplied(plan, applied, deleted);
     await state.recordFailures(plan, failures);
-    await state.setValue(plan, 'applied-head', target);
-    if (target !== appliedHead) this.options.onApplied?.(target);
     if (applied.size || deleted.length || failures.length) {
       this.options.log.info({ revision: target.slice(0, 12), applied: applied.size, deleted: deleted.length, failed: failures.length }, 'synchronized');
     }
-    return { revision: target, results };
+    return results;
+  }
+
+  /** Takes one object's result into the cached inventory and failures, and reports it (with its lag). */
+  private settle(known: Known, pass: Pass, item: WorkItem, result: ApplyResult): void {
+    if (result.action === 'created' || result.action === 'configured') known.inventory.set(item.path, item.oid!);
+    else if (result.action === 'deleted' || (result.action === 'skipped' && item.oid === undefined)) known.inventory.delete(item.path);
+    if (result.action === 'failed' || (result.action === 'skipped' && item.oid !== undefined)) {
+      const attempts = (known.failures.get(item.path)?.attempts ?? 0) + 1;
+      known.failures.set(item.path, { attempts, retryAt: Date.now() + retryDelayMs(attempts) });
+    } else known.failures.delete(item.path);
+    if (result.action === 'unchanged') return;
+    const observedAt = pass.observed[item.path];
+    this.options.onResult?.(result, observedAt === undefined ? undefined : (result.at ?? Date.now()) - observedAt);
   }
 
   private async reconcileNow(mode: 'correct' | 'detect', options: ReconcileOptions): Promise<DestinationReport> {
@@ -230,7 +418,8 @@ export class Synchronizer {
     if (!revision) return report;
     report.revision = revision;
     const files = await repository.files(revision, mirrorDir);
-    const inventory = await state.inventory(plan);
+    const known = await this.knownState();
+    const inventory = known.inventory;
     const kinds = new Map<string, UnversionedRef>();
     for (const path of [...files.keys(), ...inventory.keys()]) {
       try {
@@ -310,6 +499,8 @@ export class Synchronizer {
         this.options.onResult?.(result, undefined);
       }
       await state.recordApplied(plan, applied, deleted);
+      for (const [path, oid] of applied) known.inventory.set(path, oid);
+      for (const path of deleted) known.inventory.delete(path);
     }
     report.durationMs = Date.now() - started;
     const found = report.drifted.length + report.missing.length + report.orphaned.length;
