@@ -494,20 +494,21 @@ async function pipelineDiagnostics(pipeline: Pipeline, plan: string): Promise<Pi
 }
 
 /**
- * Diagnostics only: times the synchronizer's passes by wrapping its (private) `pass` method, when the plan runner
- * has one. Answers false while there is nothing to wrap yet.
+ * Diagnostics only: times the synchronizer's passes (from planned to applied; they overlap) by wrapping its private
+ * `run` method, when the plan runner has one. Answers false while there is nothing to wrap yet.
  */
 function timeSynchronizerPasses(pipeline: Pipeline, plan: string): boolean {
-  const runner = pipeline.runtime.runners.get(plan) as unknown as { synchronizer?: { pass?: () => Promise<{ results: unknown[] }> } } | undefined;
+  type Run = (...args: unknown[]) => Promise<{ action?: string }[]>;
+  const runner = pipeline.runtime.runners.get(plan) as unknown as { synchronizer?: { run?: Run } } | undefined;
   const synchronizer = runner?.synchronizer;
-  if (!synchronizer?.pass) return false;
+  if (!synchronizer?.run) return false;
   for (const method of ['apply', 'render', 'delete']) pipeline.timer.wrap(synchronizer, method, `synchronizer.${method}`);
-  const pass = synchronizer.pass.bind(synchronizer);
-  synchronizer.pass = async () => {
+  const run = synchronizer.run.bind(synchronizer);
+  synchronizer.run = async (...args: unknown[]) => {
     const started = performance.now();
-    const report = await pass();
-    pipeline.passes.push({ ms: performance.now() - started, results: report.results.filter((result) => (result as { action?: string }).action !== 'unchanged').length });
-    return report;
+    const results = await run(...args);
+    pipeline.passes.push({ ms: performance.now() - started, results: results.filter((result) => result.action !== 'unchanged').length });
+    return results;
   };
   return true;
 }

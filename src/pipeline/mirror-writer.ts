@@ -6,11 +6,11 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { commitMessage, type FileChange, type MirrorRepository } from '../mirror/repository.ts';
 import type { Logger } from '../util/log.ts';
 import type { CommitMessage, ObjectMessage } from './messages.ts';
-import { parse } from 'yaml';
 import type { KubeObject } from '../kube/ref.ts';
 import { toYaml } from './normalize.ts';
 import { DeleteGuard, type GuardPolicy, type HeldDelete } from './delete-guard.ts';
 import { dataHashAnnotation, keepPreviousCiphertext } from './secrets.ts';
+import { parseYaml } from '../util/yaml.ts';
 
 export interface MirrorWriterOptions {
   plan: string;
@@ -162,8 +162,8 @@ export class MirrorWriter {
       } else if (message.secretHash && hashes.get(path) === message.secretHash) {
         // Same plaintext: keep the committed ciphertext (age is randomized), so only real changes (labels…) commit.
         const oid = head && (await this.options.repository.oidAt(head, path));
-        const previous = oid ? (parse(await this.options.repository.readText(oid)) as KubeObject) : undefined;
-        changes.push({ path, content: toYaml(keepPreviousCiphertext(parse(message.content) as KubeObject, previous)) });
+        const previous = oid ? (parseYaml(await this.options.repository.readText(oid)) as KubeObject) : undefined;
+        changes.push({ path, content: toYaml(keepPreviousCiphertext(parseYaml(message.content) as KubeObject, previous)) });
       } else changes.push({ path, content: message.content });
     }
     const batchId = `${this.options.plan}-${Date.now().toString(36)}-${++this.batchNumber}`;

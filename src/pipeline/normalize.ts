@@ -6,6 +6,7 @@
 // `kubernetes.io/pvc-protection` are added again by the destination's controllers anyway); Argo CD's default
 // tracking label `app.kubernetes.io/instance` (it is also the common "app instance" label of many charts).
 import { Document, isMap, isScalar, visit, type Pair } from 'yaml';
+import { emitYaml, type EmitOptions } from '../util/yaml.ts';
 import { parseApiVersion, type KubeObject, type ObjectMeta, type OwnerReference } from '../kube/ref.ts';
 
 export interface NormalizeOptions {
@@ -176,22 +177,38 @@ function keyRank(key: string): number {
   return index === -1 ? leadingKeys.length : index;
 }
 
-/**
- * The mirror's YAML: apiVersion, kind, metadata first, every other key sorted, no anchors, no folded lines.
- * Strings are quoted by YAML 1.1 rules ("yes", "on", "0755", "y"), so kubectl and other YAML 1.1 readers
- * read the same values as this project's YAML 1.2 parser.
- */
-export function toYaml(object: unknown): string {
-  const document = new Document(object, {
+const yamlOptions: EmitOptions = {
+  documentOptions: {
     sortMapEntries: true, aliasDuplicateObjects: false, version: '1.1',
     // The merge tag would print a `<<` key bare whatever its node says; without it the key is quoted below.
     customTags: (tags) => tags.filter((tag) => typeof tag === 'string' ? tag !== 'merge' : tag.tag !== 'tag:yaml.org,2002:merge'),
-  });
+  },
+  toStringOptions: { lineWidth: 0 },
+  compareTopKeys: (a, b) => keyRank(a) - keyRank(b) || compareKeys(a, b),
+};
+
+/**
+ * The mirror's YAML: apiVersion, kind, metadata first, every other key sorted, no anchors, no folded lines.
+ * Strings are quoted by YAML 1.1 rules ("yes", "on", "0755", "y"), so kubectl and other YAML 1.1 readers
+ * read the same values as this project's YAML 1.2 parser. Written by the fast emitter when the object is inside
+ * its subset (nearly always), else by the library; the text is the same either way.
+ */
+export function toYaml(object: unknown): string {
+  if (typeof object === 'object' && object !== null && !Array.isArray(object)) {
+    const fast = emitYaml(object as Record<string, unknown>, yamlOptions);
+    if (fast !== undefined) return fast;
+  }
+  return libraryYaml(object);
+}
+
+/** `toYaml` by the `yaml` library alone (the reference the fast emitter is tested against). */
+export function libraryYaml(object: unknown): string {
+  const document = new Document(object, yamlOptions.documentOptions);
   if (isMap(document.contents)) {
     document.contents.items.sort((a: Pair, b: Pair) => {
       const aKey = isScalar(a.key) ? String(a.key.value) : '';
       const bKey = isScalar(b.key) ? String(b.key.value) : '';
-      return keyRank(aKey) - keyRank(bKey) || compareKeys(aKey, bKey);
+      return yamlOptions.compareTopKeys(aKey, bKey);
     });
   }
   // A plain `<<` key is a merge key to YAML 1.1 readers: quote it so it stays an ordinary key.
@@ -200,5 +217,5 @@ export function toYaml(object: unknown): string {
       if (isScalar(pair.key) && pair.key.value === '<<') pair.key.type = 'QUOTE_DOUBLE';
     },
   });
-  return document.toString({ lineWidth: 0 });
+  return document.toString(yamlOptions.toStringOptions);
 }

@@ -4,7 +4,6 @@
 // published into the pipeline (never written to git directly: the one mirror writer commits it, under the delete
 // guard). Mirror → destination: the synchronizer compares and corrects (or only reports) drift.
 import { createHash } from 'node:crypto';
-import { parse } from 'yaml';
 import type { KubeClient } from '../kube/client.ts';
 import { ResourceIndex, type ApiResource } from '../kube/discovery.ts';
 import { describeRef, refFromMirrorPath, type KubeObject } from '../kube/ref.ts';
@@ -18,6 +17,7 @@ import { toYaml } from './normalize.ts';
 import { processEvent, type CompiledPlan } from './processor.ts';
 import { dataHashAnnotation, encryptedDataAnnotation, encryptedToAnnotation, isSecret, secretDataHash, withCiphertext } from './secrets.ts';
 import type { DestinationReport, Synchronizer } from './synchronizer.ts';
+import { parseYaml } from '../util/yaml.ts';
 
 export interface SourceReport {
   /** The mirror commit the source was compared with. */
@@ -142,9 +142,9 @@ export class Reconciler {
     let content = message.content;
     if (committed && message.secretHash) {
       // Same plaintext and recipients as committed: the committed ciphertext stands in for a new encryption.
-      const previous = parse(await repository.readText(committed)) as KubeObject;
+      const previous = parseYaml(await repository.readText(committed)) as KubeObject;
       const previousAnnotations = previous.metadata.annotations ?? {};
-      const object = parse(content) as KubeObject;
+      const object = parseYaml(content) as KubeObject;
       const annotations = object.metadata.annotations ?? {};
       if (previousAnnotations[dataHashAnnotation] === annotations[dataHashAnnotation] && previousAnnotations[encryptedToAnnotation] === annotations[encryptedToAnnotation]) {
         annotations[encryptedDataAnnotation] = previousAnnotations[encryptedDataAnnotation] ?? '';

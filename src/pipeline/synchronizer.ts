@@ -3,7 +3,6 @@
 // one staged order (server-side apply, field manager `lifeboat`), deleting only objects that carry the plan label.
 // Every object gets the plan label and the revision annotation; owners are re-linked to destination UIDs. An object
 // that cannot be applied is reported with its reason and never blocks the others.
-import { parse } from 'yaml';
 import { isRetryable, KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex } from '../kube/discovery.ts';
 import { describeRef, mirrorPath, parseApiVersion, refFromMirrorPath, refKey, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
@@ -14,6 +13,7 @@ import type { Logger } from '../util/log.ts';
 import { compareForApply, stageOf, stages, stagesOf } from './order.ts';
 import { decryptSecret, isEncryptedSecret } from './secrets.ts';
 import { annotations, planLabel } from './transforms.ts';
+import { parseYaml } from '../util/yaml.ts';
 
 export type ApplyAction = 'created' | 'configured' | 'unchanged' | 'deleted' | 'skipped' | 'failed';
 
@@ -528,7 +528,7 @@ export class Synchronizer {
 
   /** The object as the destination gets it: decrypted, labelled, annotated with the revision, owners re-linked. */
   private async render(item: WorkItem, revision: string, ownerInMirror: (ref: UnversionedRef) => Promise<boolean>): Promise<KubeObject> {
-    let object = parse(await this.options.repository.readText(item.oid!)) as KubeObject;
+    let object = parseYaml(await this.options.repository.readText(item.oid!)) as KubeObject;
     if (isEncryptedSecret(object)) {
       const sourceNamespace = object.metadata.annotations?.[annotations.sourceNamespace];
       const decrypted = await decryptSecret(sourceNamespace ? { ...object, metadata: { ...object.metadata, namespace: sourceNamespace } } : object, this.options.identities);

@@ -5,7 +5,6 @@
 // measures how long it took, reports what failed and why, and deletes the scratch namespaces.
 import { randomBytes } from 'node:crypto';
 import jsonpatch from 'fast-json-patch';
-import { parse } from 'yaml';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex } from '../kube/discovery.ts';
 import { describeRef, refFromMirrorPath, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
@@ -15,6 +14,7 @@ import { decryptSecret, isEncryptedSecret } from '../pipeline/secrets.ts';
 import { annotations } from '../pipeline/transforms.ts';
 import { mapLimit } from '../util/limit.ts';
 import { activationPatch } from './activate.ts';
+import { parseYaml } from '../util/yaml.ts';
 
 export const drillLabel = 'lifeboat.dev/drill';
 
@@ -77,7 +77,7 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
     for (const group of stagesOf(items, 'apply')) {
       await mapLimit(group.refs, concurrency, async (item) => {
         try {
-          const copy = await drillCopy(parse(await repository.readText(item.oid)) as KubeObject, report.namespaces[item.namespace!]!, id, identities);
+          const copy = await drillCopy(parseYaml(await repository.readText(item.oid)) as KubeObject, report.namespaces[item.namespace!]!, id, identities);
           if (copy.activated) report.activated++;
           await destination.request('PATCH', index.path(item, { namespace: copy.object.metadata.namespace, name: item.name }), copy.object,
             { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat-drill', force: true, ...(dryRun ? { dryRun: 'All' } : {}) } });

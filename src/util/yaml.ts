@@ -1,0 +1,319 @@
+// Fast paths for the YAML of the mirror. Every object crosses YAML twice per change (the processor writes it, the
+// synchronizer reads it), and the `yaml` library costs about a millisecond per object each way: the largest CPU
+// cost of the pipeline. The mirror's files are a small, regular subset of YAML (block maps and lists, one scalar
+// per line), so this module emits and reads that subset directly, byte for byte and value for value what the
+// library gives, and hands anything outside the subset (a scalar it is not sure about, a multi-line string, a
+// comment, an anchor, a file someone edited by hand) to the library. test/unit/yaml.test.ts holds it to that.
+import { Document, parse as parseWithLibrary, type CreateNodeOptions, type DocumentOptions, type SchemaOptions, type ToStringOptions } from 'yaml';
+
+/** Thrown inside the fast paths when the input is outside their subset; the caller uses the library instead. */
+class Unsupported extends Error {}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface EmitOptions {
+  /** Document options for the library, used for scalars the emitter leaves to it and for whole fallbacks. */
+  documentOptions: DocumentOptions & SchemaOptions & CreateNodeOptions;
+  toStringOptions: ToStringOptions;
+  /** Order of the top-level keys (nested maps are sorted by key, as `sortMapEntries: true` does). */
+  compareTopKeys: (a: string, b: string) => number;
+}
+
+/** Words the YAML 1.1 schema reads as booleans or null: never written plain. */
+const reservedWords = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'n', 'N', 'no', 'No', 'NO', 'true', 'True', 'TRUE', 'false', 'False', 'FALSE',
+  'on', 'On', 'ON', 'off', 'Off', 'OFF', 'null', 'Null', 'NULL']);
+
+/** A string every YAML reader takes as that string when written plain, as a key or a value. */
+const safePlain = /^[A-Za-z](?:[A-Za-z0-9_./=+,@-]|:(?=[^ ])| (?=[^ #]))*$/;
+
+const sortKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The library's spelling of one scalar, as a key or as a value (memoized: label values and the like repeat). */
+class ScalarSpellings {
+  private readonly cache = new Map<string, string>();
+  private readonly options: EmitOptions;
+
+  constructor(options: EmitOptions) {
+    this.options = options;
+  }
+
+  of(value: string | number, asKey: boolean): string {
+    const cacheKey = `${asKey ? 'k' : 'v'}${typeof value === 'number' ? 'n' : 's'}${value}`;
+    const cached = this.cache.get(cacheKey);
+    if (cached !== undefined) return cached;
+    // A key may start a line or follow `- `; the library spells document markers differently in the two places.
+    if (asKey && typeof value === 'string' && (value.startsWith('---') || value.startsWith('...'))) throw new Unsupported();
+    const text = new Document(asKey ? { [value]: 0 } : { k: value }, this.options.documentOptions).toString(this.options.toStringOptions);
+    const spelled = asKey ? text.slice(0, -': 0\n'.length) : text.slice('k: '.length, -1);
+    if (spelled.includes('\n') || (asKey && (spelled.startsWith('? ') || !text.endsWith(': 0\n')))) throw new Unsupported();
+    if (this.cache.size >= 10_000) this.cache.clear();
+    this.cache.set(cacheKey, spelled);
+    return spelled;
+  }
+}
+
+const spellings = new WeakMap<EmitOptions, ScalarSpellings>();
+
+function scalar(value: unknown, asKey: boolean, spell: ScalarSpellings): string {
+  if (typeof value === 'string') return safePlain.test(value) && !reservedWords.has(value) ? value : spell.of(value, asKey);
+  if (asKey) throw new Unsupported();
+  if (value === null) return 'null';
+  if (value === true) return 'true';
+  if (value === false) return 'false';
+  if (typeof value === 'number') return Number.isSafeInteger(value) && !Object.is(value, -0) ? String(value) : spell.of(value, false);
+  throw new Unsupported();
+}
+
+const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+  && (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null);
+
+function entriesOf(map: Record<string, unknown>, compare: (a: string, b: string) => number): [string, unknown][] {
+  return Object.keys(map).filter((key) => map[key] !== undefined).sort(compare).map((key) => [key, map[key]]);
+}
+
+function emitMap(entries: [string, unknown][], indent: string, out: string[], spell: ScalarSpellings, first: string | undefined): void {
+  for (const [index, [key, value]] of entries.entries()) {
+    const prefix = index === 0 && first !== undefined ? first : indent;
+    out.push(prefix, key === '<<' ? '"<<"' : scalar(key, true, spell), ':');
+    emitValue(value, indent, out, spell);
+  }
+}
+
+/** Writes ` value\n` for a scalar or empty collection, else `\n` and the nested block. */
+function emitValue(value: unknown, indent: string, out: string[], spell: ScalarSpellings): void {
+  if (Array.isArray(value)) {
+    if (value.length === 0) out.push(' []\n');
+    else {
+      out.push('\n');
+      emitList(value, `${indent}  `, out, spell, undefined);
+    }
+  } else if (isMap(value)) {
+    const entries = entriesOf(value, sortKeys);
+    if (entries.length === 0) out.push(' {}\n');
+    else {
+      out.push('\n');
+      emitMap(entries, `${indent}  `, out, spell, undefined);
+    }
+  } else if (typeof value === 'object' && value !== null) throw new Unsupported(); // Dates, Buffers…
+  else out.push(' ', scalar(value, false, spell), '\n');
+}
+
+function emitList(items: unknown[], indent: string, out: string[], spell: ScalarSpellings, first: string | undefined): void {
+  for (const [index, item] of items.entries()) {
+    const prefix = `${index === 0 && first !== undefined ? first : indent}- `;
+    if (Array.isArray(item) && item.length > 0) emitList(item, `${indent}  `, out, spell, prefix);
+    else if (isMap(item) && entriesOf(item, sortKeys).length > 0) emitMap(entriesOf(item, sortKeys), `${indent}  `, out, spell, prefix);
+    else if (item === undefined) throw new Unsupported();
+    else {
+      out.push(prefix.slice(0, -1));
+      emitValue(item, indent, out, spell);
+    }
+  }
+}
+
+/**
+ * A map as YAML, the same text as the library's `new Document(value, documentOptions).toString(toStringOptions)`
+ * with the top-level keys in `compareTopKeys` order and nested keys sorted. Answers undefined for anything outside
+ * the subset (the caller then uses the library).
+ */
+export function emitYaml(value: Record<string, unknown>, options: EmitOptions): string | undefined {
+  let spell = spellings.get(options);
+  if (!spell) spellings.set(options, (spell = new ScalarSpellings(options)));
+  try {
+    if (!isMap(value)) return undefined;
+    const entries = entriesOf(value, options.compareTopKeys);
+    if (entries.length === 0) return undefined;
+    const out: string[] = [];
+    emitMap(entries, '', out, spell, undefined);
+    return out.join('');
+  } catch (error) {
+    if (error instanceof Unsupported) return undefined;
+    throw error;
+  }
+}
+
+// ----- reading -----
+
+/** Plain scalars the YAML 1.2 core schema reads as something other than a string, or that need a closer look. */
+const plainString = /^[A-Za-z_/](?:[A-Za-z0-9_./=+,@-]|:(?=[^ ])| (?=[^ #]))*$/;
+const plainNotString = new Set(['null', 'Null', 'NULL', 'true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
+const decimal = /^(?:0|-?[1-9][0-9]{0,14})$/;
+
+const scalarCache = new Map<string, unknown>();
+
+function plainValue(text: string): unknown {
+  if (plainString.test(text) && !plainNotString.has(text)) return text;
+  if (decimal.test(text)) return Number(text);
+  if (text === 'null') return null;
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  const cached = scalarCache.get(text);
+  if (cached !== undefined || scalarCache.has(text)) return cached;
+  if (/^[#&*!|>%@`'"[\]{}]|^[-?:](?: |$)|: | #|\t/.test(text)) throw new Unsupported();
+  const value = (parseWithLibrary(`k: ${text}`) as { k: unknown }).k; // read in the place it stands: a value
+  if (typeof value === 'object' && value !== null) throw new Unsupported();
+  if (scalarCache.size >= 10_000) scalarCache.clear();
+  scalarCache.set(text, value);
+  return value;
+}
+
+/** Reads a scalar at `start` of `line` to the end of the line (or to `: ` for a key). */
+function readScalar(line: string, start: number, asKey: boolean): { value: unknown; end: number } {
+  const quote = line[start];
+  if (quote === '"' || quote === "'") {
+    let end = start + 1;
+    for (;;) {
+      const next = line.indexOf(quote, end);
+      if (next < 0) throw new Unsupported(); // continues on the next line
+      if (quote === "'" && line[next + 1] === "'") end = next + 2;
+      else if (quote === '"' && isEscaped(line, next)) end = next + 1;
+      else {
+        end = next + 1;
+        break;
+      }
+    }
+    const body = line.slice(start + 1, end - 1);
+    let value: string;
+    if (quote === "'") value = body.replaceAll("''", "'");
+    else if (!body.includes('\\')) value = body;
+    else if (/\\[^"\\/bfnrtu]/.test(body)) throw new Unsupported(); // YAML-only escapes
+    else value = JSON.parse(`"${body}"`) as string;
+    return { value, end };
+  }
+  if (asKey) {
+    let colon = line.indexOf(': ', start);
+    if (colon < 0 && line.endsWith(':')) colon = line.length - 1;
+    if (colon < 0) throw new Unsupported();
+    const text = line.slice(start, colon);
+    return { value: plainValue(text), end: colon };
+  }
+  const text = line.slice(start);
+  if (text === '{}') return { value: {}, end: line.length };
+  if (text === '[]') return { value: [], end: line.length };
+  return { value: plainValue(text), end: line.length };
+}
+
+function isEscaped(line: string, index: number): boolean {
+  let slashes = 0;
+  for (let at = index - 1; line[at] === '\\'; at--) slashes++;
+  return slashes % 2 === 1;
+}
+
+interface Cursor {
+  lines: string[];
+  at: number;
+}
+
+const indentOf = (line: string) => {
+  let spaces = 0;
+  while (line.charCodeAt(spaces) === 32) spaces++;
+  return spaces;
+};
+
+/** A block map whose keys start at column `column`; the first key may start mid-line (after `- `). */
+function readMap(cursor: Cursor, column: number, firstStart: number | undefined): Record<string, unknown> {
+  const map: Record<string, unknown> = {};
+  let start = firstStart;
+  for (;;) {
+    const line = cursor.lines[cursor.at];
+    if (line === undefined) break;
+    if (start === undefined) {
+      const indent = indentOf(line);
+      if (indent < column) break;
+      if (indent > column) throw new Unsupported();
+      start = indent;
+    }
+    if (line[start] === '-' && (line[start + 1] === ' ' || line.length === start + 1)) break; // a list at the same column ends the map
+    const { value: key, end } = readScalar(line, start, true);
+    if (typeof key !== 'string' || line[end] !== ':' || Object.hasOwn(map, key) || key === '__proto__' || key === '<<') throw new Unsupported();
+    if (end + 1 === line.length) {
+      cursor.at++;
+      map[key] = readBlock(cursor, column);
+    } else {
+      if (line[end + 1] !== ' ') throw new Unsupported();
+      const { value, end: valueEnd } = readScalar(line, end + 2, false);
+      if (valueEnd !== line.length) throw new Unsupported();
+      map[key] = value;
+      cursor.at++;
+    }
+    start = undefined;
+  }
+  return map;
+}
+
+/** The block after `key:` (a map indented deeper, or a list at the same or a deeper column). */
+function readBlock(cursor: Cursor, parentColumn: number): unknown {
+  const line = cursor.lines[cursor.at];
+  if (line === undefined) throw new Unsupported(); // `key:` with nothing after it is null: the library decides
+  const indent = indentOf(line);
+  if (line[indent] === '-' && (line[indent + 1] === ' ' || line.length === indent + 1)) {
+    if (indent < parentColumn) throw new Unsupported();
+    return readList(cursor, indent, undefined);
+  }
+  if (indent <= parentColumn) throw new Unsupported();
+  return readMap(cursor, indent, undefined);
+}
+
+function readList(cursor: Cursor, column: number, firstStart: number | undefined): unknown[] {
+  const list: unknown[] = [];
+  let start = firstStart;
+  for (;;) {
+    const line = cursor.lines[cursor.at];
+    if (line === undefined) break;
+    if (start === undefined) {
+      const indent = indentOf(line);
+      if (indent !== column || line[indent] !== '-') {
+        if (indent > column) throw new Unsupported();
+        break;
+      }
+      start = indent;
+    }
+    if (line[start] !== '-' || line[start + 1] !== ' ') throw new Unsupported(); // `-` alone: a nested block or null
+    const item = start + 2;
+    if (line[item] === '-' && line[item + 1] === ' ') list.push(readList(cursor, item, item));
+    else if (isKeyAt(line, item)) list.push(readMap(cursor, item, item));
+    else {
+      const { value, end } = readScalar(line, item, false);
+      if (end !== line.length) throw new Unsupported();
+      list.push(value);
+      cursor.at++;
+    }
+    start = undefined;
+  }
+  return list;
+}
+
+/** Whether a map entry (`key: …` or `key:`) starts at `start`. */
+function isKeyAt(line: string, start: number): boolean {
+  const quote = line[start];
+  if (quote === '"' || quote === "'") {
+    try {
+      const { end } = readScalar(line, start, false);
+      return line[end] === ':';
+    } catch {
+      return false;
+    }
+  }
+  const colon = line.indexOf(': ', start);
+  return colon >= 0 || line.endsWith(':');
+}
+
+/** Reads one YAML document: the subset fast, anything else with the library (same values, same errors). */
+export function parseYaml(text: string): unknown {
+  try {
+    if (text.includes('\r') || text.includes('\t') || text.startsWith('%') || text.startsWith('---')) throw new Unsupported();
+    const lines = text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    if (lines.length === 0 || lines.some((line) => line.length === 0 || line.trimEnd() !== line)) throw new Unsupported();
+    const cursor: Cursor = { lines, at: 0 };
+    if (indentOf(lines[0]!) !== 0) throw new Unsupported();
+    const value = lines[0]!.startsWith('- ') ? readList(cursor, 0, undefined) : readMap(cursor, 0, undefined);
+    if (cursor.at !== lines.length) throw new Unsupported();
+    return value;
+  } catch (error) {
+    if (!(error instanceof Unsupported) && !(error instanceof SyntaxError)) throw error;
+    return parseWithLibrary(text) as unknown;
+  }
+}
+
+export type { Json };
