@@ -773,6 +773,9 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
 
       if (options.only !== 'initial' && !results.initial.complete) log('lag: skipped, the initial sync did not finish');
       else if (options.only !== 'initial') {
+        // Steady state, as for the source: the destination's controllers first create a ReplicaSet for every
+        // replicated Deployment (scaled to zero); measuring lag while they churn measures them, not lifeboat.
+        await settle('destination after the initial sync', destination, workload.run, new Set(workload.namespaces), { replicaSets: workload.counts.Deployment ?? 0, pods: 0 }, signal);
         await sleep(2000); // let the last commits of the initial sync drain
         results.lag = await steadyLag(options, pipeline, tracker, source, workload, plan, rss, signal);
       }

@@ -29,6 +29,33 @@ test('commits are valid git objects with message and trailers, and real git read
   t.deepEqual(parseTrailers(logged), { Plan: 'shop', Batch: '1' });
 });
 
+test('a big commit is stored as one pack file that real git verifies and reads; small commits stay loose objects', async (t) => {
+  const gitdir = tempRepo();
+  const mirror = await MirrorRepository.open(gitdir);
+  const files = Array.from({ length: 300 }, (_, index) => ({ path: `p/namespaces/ns-${index % 7}/ConfigMap/c-${index}.yaml`, content: `index: "${index}"\n${'x'.repeat(index)}\n` }));
+  const first = await mirror.commit(files, 'initial sync');
+  t.is(first?.changes.length, 300);
+  const packs = fs.readdirSync(path.join(gitdir, 'objects', 'pack'));
+  t.deepEqual(packs.map((file) => path.extname(file)).sort(), ['.idx', '.pack']);
+  t.notThrows(() => gitCli(gitdir, 'verify-pack', '-v', path.join(gitdir, 'objects', 'pack', packs.find((file) => file.endsWith('.idx'))!)));
+  t.notThrows(() => gitCli(gitdir, 'fsck', '--strict', '--no-dangling', '--full'));
+  const counts = Object.fromEntries(gitCli(gitdir, 'count-objects', '-v').trim().split('\n').map((line) => line.split(': ')));
+  t.is(Number(counts['in-pack']), 300 + 7 + 7 + 3); // blobs, a tree per namespace and per kind in it, p/namespaces, p and the root
+  t.is(gitCli(gitdir, 'show', 'main:p/namespaces/ns-3/ConfigMap/c-10.yaml'), `index: "10"\n${'x'.repeat(10)}\n`);
+
+  const small = await mirror.commit([{ path: 'p/namespaces/ns-3/ConfigMap/c-10.yaml', content: 'changed\n' }], 'one change');
+  t.is(small?.changes.length, 1);
+  t.is(fs.readdirSync(path.join(gitdir, 'objects', 'pack')).length, 2, 'no new pack for a small commit');
+  t.notThrows(() => gitCli(gitdir, 'fsck', '--strict', '--no-dangling', '--full'));
+
+  // A fresh process (no cache) reads the packed objects, and diffs packed trees against loose ones.
+  const reopened = await MirrorRepository.open(gitdir);
+  const listed = await reopened.files(small!.oid, 'p');
+  t.is(listed.size, 300);
+  t.is(await reopened.readText(listed.get('p/namespaces/ns-5/ConfigMap/c-299.yaml')!), `index: "299"\n${'x'.repeat(299)}\n`);
+  t.deepEqual((await reopened.diff(first!.oid, small!.oid, 'p')).map((change) => [change.path, change.type]), [['p/namespaces/ns-3/ConfigMap/c-10.yaml', 'updated']]);
+});
+
 test('no commit when nothing changes; updates and deletes prune empty directories', async (t) => {
   const gitdir = tempRepo();
   const mirror = await MirrorRepository.open(gitdir);
