@@ -40,7 +40,7 @@ test('a big commit is stored as one pack file that real git verifies and reads; 
   t.notThrows(() => gitCli(gitdir, 'verify-pack', '-v', path.join(gitdir, 'objects', 'pack', packs.find((file) => file.endsWith('.idx'))!)));
   t.notThrows(() => gitCli(gitdir, 'fsck', '--strict', '--no-dangling', '--full'));
   const counts = Object.fromEntries(gitCli(gitdir, 'count-objects', '-v').trim().split('\n').map((line) => line.split(': ')));
-  t.is(Number(counts['in-pack']), 300 + 7 + 7 + 3); // blobs, a tree per namespace and per kind in it, p/namespaces, p and the root
+  t.is(Number(counts['in-pack']), 300 + 7 + 7 + 3 + 1); // blobs; a tree per namespace and per kind in it; p/namespaces, p, the root; the commit
   t.is(gitCli(gitdir, 'show', 'main:p/namespaces/ns-3/ConfigMap/c-10.yaml'), `index: "10"\n${'x'.repeat(10)}\n`);
 
   const small = await mirror.commit([{ path: 'p/namespaces/ns-3/ConfigMap/c-10.yaml', content: 'changed\n' }], 'one change');
