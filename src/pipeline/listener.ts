@@ -10,6 +10,7 @@ import { mapLimit } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
 import { isExcludedKind } from './exclusions.ts';
 import type { SourceEvent } from './messages.ts';
+import { Stage, stageOf } from './order.ts';
 
 export interface ListenerOptions {
   plan: string;
@@ -94,15 +95,26 @@ export class Listener {
     const index = await ResourceIndex.discover(this.options.client);
     const checkpoints = await this.options.checkpoints.load();
     const wanted = index.listWatchable().filter((resource) => !isExcludedKind(resource.group, resource.kind) && this.options.selectsKind(resource));
-    for (const resource of wanted) {
+    // Namespaces and CRDs are listed (and so committed) first: what lives in them can be applied at once instead
+    // of failing and waiting for a retry. A slow definitions list holds the others back by 10 s at most.
+    const first = wanted.filter((resource) => stageOf(resource) === Stage.definitions);
+    const started = (resources: ApiResource[]) => resources.flatMap((resource) => {
       const id = resourceId(resource);
-      if (this.watchers.has(id) || this.stopped) continue;
+      if (this.watchers.has(id) || this.stopped) return [];
       this.initialSyncs.add(id);
       const watcher = new KindWatcher(resource, checkpoints[id], this.options, () => this.initialSyncs.delete(id));
       this.watchers.set(id, watcher);
       this.options.log.info({ resource: id, resumeFrom: checkpoints[id] ?? null }, checkpoints[id] ? 'resuming watch' : 'listing');
       watcher.run();
+      return [watcher.ready];
+    });
+    const definitions = started(first);
+    if (definitions.length) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(definitions), new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+      clearTimeout(timer);
     }
+    started(wanted);
     const wantedIds = new Set(wanted.map(resourceId));
     for (const [id, watcher] of this.watchers) {
       if (!wantedIds.has(id)) {

@@ -10,7 +10,7 @@ import type { MirrorRepository } from '../mirror/repository.ts';
 import type { SyncState } from '../state/state.ts';
 import { mapLimit, Semaphore } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
-import { compareForApply, stageOf, stages, stagesOf } from './order.ts';
+import { compareForApply, Stage, stageOf, stages, stagesOf } from './order.ts';
 import { decryptSecret, isEncryptedSecret } from './secrets.ts';
 import { annotations, planLabel } from './transforms.ts';
 import { parseYaml } from '../util/yaml.ts';
@@ -379,6 +379,11 @@ export class Synchronizer {
       }
     }
 
+    // Namespaces or CRDs just created: what failed for want of them is retried by the next pass, now.
+    if (results.some((result) => result.action === 'created' && stageOf(result.ref) === Stage.definitions) && known.failures.size) {
+      for (const failure of known.failures.values()) failure.retryAt = 0;
+      queueMicrotask(() => void this.dispatch());
+    }
     const applied = new Map<string, string>();
     const deleted: string[] = [];
     const failures: { path: string; reason: string }[] = [];
