@@ -282,12 +282,22 @@ export class PlanRunner {
     this.synchronizer = synchronizer;
     const syncLease = state.lock(this.name, 'synchronizer', 15_000);
     this.leases.push(syncLease);
-    const holdSyncLease = async () => {
-      if (syncLease.isHeld) return true;
-      if (!(await syncLease.tryAcquire())) return false;
-      synchronizer.invalidate(); // another process may have synchronized while this one did not hold the lease
-      syncLease.keepAlive(() => this.log.warn('lost the synchronizer lease; another process synchronizes this plan'));
-      return true;
+    // One acquisition at a time (the commit consumer and the timers ask concurrently); after a lost lease, what the
+    // synchronizer cached is forgotten, since another process may have synchronized meanwhile.
+    let acquiring: Promise<boolean> | undefined;
+    let lostLease = false;
+    const holdSyncLease = (): Promise<boolean> => {
+      if (syncLease.isHeld) return Promise.resolve(true);
+      acquiring ??= (async () => {
+        if (!(await syncLease.tryAcquire())) return false;
+        if (lostLease) synchronizer.invalidate();
+        syncLease.keepAlive(() => {
+          lostLease = true;
+          this.log.warn('lost the synchronizer lease; another process synchronizes this plan');
+        });
+        return true;
+      })().finally(() => (acquiring = undefined));
+      return acquiring;
     };
     const runSync = async () => {
       if (await holdSyncLease()) await synchronizer.sync();

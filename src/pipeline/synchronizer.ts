@@ -338,6 +338,9 @@ export class Synchronizer {
     const applies = [...tasks.values()].filter((task) => task.item.oid !== undefined);
     const deletes = [...tasks.values()].filter((task) => task.item.oid === undefined);
     const pendingOwners: Task[] = [];
+    // Each pass walks its objects with a few more workers than there are apply slots (a worker may be waiting for an
+    // earlier pass's apply of the same path); the slots are shared by every pass.
+    const inFlightPerPass = this.options.concurrency * 2;
 
     const perform = async (task: Task, action: () => Promise<ApplyResult>, final: boolean): Promise<ApplyResult | undefined> => {
       await task.after;
@@ -359,7 +362,7 @@ export class Synchronizer {
     for (const [index, { stage, waitForReady }] of stages.entries()) {
       const group = applies.filter((task) => stageOf(task.item.ref) === stage).sort((a, b) => compareForApply(a.item.ref, b.item.ref));
       if (index > 0) await Promise.all(earlier.map((other) => other.stageDone[index - 1]!.promise));
-      const done = await Promise.all(group.map((task) => perform(task, () => this.apply(task.item, target, known.inventory.has(task.item.path), ownerInMirror, ownership), false)));
+      const done = await mapLimit(group, inFlightPerPass, (task) => perform(task, () => this.apply(task.item, target, known.inventory.has(task.item.path), ownerInMirror, ownership), false));
       for (const [position, result] of done.entries()) {
         if (result?.ownerPending) pendingOwners.push(group[position]!);
         else if (result) results.push(result);
@@ -369,13 +372,13 @@ export class Synchronizer {
     }
     // Objects whose owner was applied in this same pass: once more, now that the owner has its destination UID.
     for (const task of pendingOwners) task.after = undefined;
-    for (const result of await Promise.all(pendingOwners.map((task) => perform(task, () => this.apply(task.item, target, known.inventory.has(task.item.path), ownerInMirror, ownership), true)))) {
+    for (const result of await mapLimit(pendingOwners, inFlightPerPass, (task) => perform(task, () => this.apply(task.item, target, known.inventory.has(task.item.path), ownerInMirror, ownership), true))) {
       if (result) results.push(result);
     }
     if (deletes.length) {
       await Promise.allSettled(earlier.map((other) => other.done));
       for (const group of stagesOf(deletes.map((task) => ({ ...task.item.ref, task })), 'delete')) {
-        for (const result of await Promise.all(group.refs.map(({ task }) => perform(task, () => this.delete(task.item), true)))) if (result) results.push(result);
+        for (const result of await mapLimit(group.refs, inFlightPerPass, ({ task }) => perform(task, () => this.delete(task.item), true))) if (result) results.push(result);
       }
     }
 

@@ -8,6 +8,8 @@ import { Document, parse as parseWithLibrary, type CreateNodeOptions, type Docum
 
 /** Thrown inside the fast paths when the input is outside their subset; the caller uses the library instead. */
 class Unsupported extends Error {}
+/** One instance, thrown again and again: no stack is captured per fallback. */
+const unsupported = new Unsupported('outside the fast subset');
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -42,10 +44,12 @@ class ScalarSpellings {
     const cached = this.cache.get(cacheKey);
     if (cached !== undefined) return cached;
     // A key may start a line or follow `- `; the library spells document markers differently in the two places.
-    if (asKey && typeof value === 'string' && (value.startsWith('---') || value.startsWith('...'))) throw new Unsupported();
+    if (asKey && typeof value === 'string' && (value.startsWith('---') || value.startsWith('...'))) throw unsupported;
     const text = new Document(asKey ? { [value]: 0 } : { k: value }, this.options.documentOptions).toString(this.options.toStringOptions);
     const spelled = asKey ? text.slice(0, -': 0\n'.length) : text.slice('k: '.length, -1);
-    if (spelled.includes('\n') || (asKey && (spelled.startsWith('? ') || !text.endsWith(': 0\n')))) throw new Unsupported();
+    // Multi-line: a block scalar (`|`, `|-`, `|+` and lines indented by 2, re-indented where it stands), or out.
+    if (spelled.includes('\n') && (asKey || !/^\|[-+]?\n/.test(spelled))) throw unsupported;
+    if (asKey && (spelled.startsWith('? ') || !text.endsWith(': 0\n'))) throw unsupported;
     if (this.cache.size >= 10_000) this.cache.clear();
     this.cache.set(cacheKey, spelled);
     return spelled;
@@ -54,14 +58,19 @@ class ScalarSpellings {
 
 const spellings = new WeakMap<EmitOptions, ScalarSpellings>();
 
+/** A block scalar spelled at the top level, its content lines moved to sit under a key indented by `indent`. */
+function reindented(spelled: string, indent: string): string {
+  return indent ? spelled.split('\n').map((line, index) => (index === 0 || line === '' ? line : indent + line)).join('\n') : spelled;
+}
+
 function scalar(value: unknown, asKey: boolean, spell: ScalarSpellings): string {
   if (typeof value === 'string') return safePlain.test(value) && !reservedWords.has(value) ? value : spell.of(value, asKey);
-  if (asKey) throw new Unsupported();
+  if (asKey) throw unsupported;
   if (value === null) return 'null';
   if (value === true) return 'true';
   if (value === false) return 'false';
   if (typeof value === 'number') return Number.isSafeInteger(value) && !Object.is(value, -0) ? String(value) : spell.of(value, false);
-  throw new Unsupported();
+  throw unsupported;
 }
 
 const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -94,8 +103,11 @@ function emitValue(value: unknown, indent: string, out: string[], spell: ScalarS
       out.push('\n');
       emitMap(entries, `${indent}  `, out, spell, undefined);
     }
-  } else if (typeof value === 'object' && value !== null) throw new Unsupported(); // Dates, Buffers…
-  else out.push(' ', scalar(value, false, spell), '\n');
+  } else if (typeof value === 'object' && value !== null) throw unsupported; // Dates, Buffers…
+  else {
+    const spelled = scalar(value, false, spell);
+    out.push(' ', spelled.includes('\n') ? reindented(spelled, indent) : spelled, '\n');
+  }
 }
 
 function emitList(items: unknown[], indent: string, out: string[], spell: ScalarSpellings, first: string | undefined): void {
@@ -103,7 +115,7 @@ function emitList(items: unknown[], indent: string, out: string[], spell: Scalar
     const prefix = `${index === 0 && first !== undefined ? first : indent}- `;
     if (Array.isArray(item) && item.length > 0) emitList(item, `${indent}  `, out, spell, prefix);
     else if (isMap(item) && entriesOf(item, sortKeys).length > 0) emitMap(entriesOf(item, sortKeys), `${indent}  `, out, spell, prefix);
-    else if (item === undefined) throw new Unsupported();
+    else if (item === undefined || (typeof item === 'string' && item.includes('\n'))) throw unsupported;
     else {
       out.push(prefix.slice(0, -1));
       emitValue(item, indent, out, spell);
@@ -149,9 +161,9 @@ function plainValue(text: string): unknown {
   if (text === 'false') return false;
   const cached = scalarCache.get(text);
   if (cached !== undefined || scalarCache.has(text)) return cached;
-  if (/^[#&*!|>%@`'"[\]{}]|^[-?:](?: |$)|: | #|\t/.test(text)) throw new Unsupported();
+  if (/^[#&*!|>%@`'"[\]{}]|^[-?:](?: |$)|: | #|\t/.test(text)) throw unsupported;
   const value = (parseWithLibrary(`k: ${text}`) as { k: unknown }).k; // read in the place it stands: a value
-  if (typeof value === 'object' && value !== null) throw new Unsupported();
+  if (typeof value === 'object' && value !== null) throw unsupported;
   if (scalarCache.size >= 10_000) scalarCache.clear();
   scalarCache.set(text, value);
   return value;
@@ -164,7 +176,7 @@ function readScalar(line: string, start: number, asKey: boolean): { value: unkno
     let end = start + 1;
     for (;;) {
       const next = line.indexOf(quote, end);
-      if (next < 0) throw new Unsupported(); // continues on the next line
+      if (next < 0) throw unsupported; // continues on the next line
       if (quote === "'" && line[next + 1] === "'") end = next + 2;
       else if (quote === '"' && isEscaped(line, next)) end = next + 1;
       else {
@@ -176,14 +188,14 @@ function readScalar(line: string, start: number, asKey: boolean): { value: unkno
     let value: string;
     if (quote === "'") value = body.replaceAll("''", "'");
     else if (!body.includes('\\')) value = body;
-    else if (/\\[^"\\/bfnrtu]/.test(body)) throw new Unsupported(); // YAML-only escapes
+    else if (/\\[^"\\/bfnrtu]/.test(body)) throw unsupported; // YAML-only escapes
     else value = JSON.parse(`"${body}"`) as string;
     return { value, end };
   }
   if (asKey) {
     let colon = line.indexOf(': ', start);
     if (colon < 0 && line.endsWith(':')) colon = line.length - 1;
-    if (colon < 0) throw new Unsupported();
+    if (colon < 0) throw unsupported;
     const text = line.slice(start, colon);
     return { value: plainValue(text), end: colon };
   }
@@ -218,21 +230,24 @@ function readMap(cursor: Cursor, column: number, firstStart: number | undefined)
     const line = cursor.lines[cursor.at];
     if (line === undefined) break;
     if (start === undefined) {
+      if (line === '') throw unsupported; // blank lines only inside block scalars
       const indent = indentOf(line);
       if (indent < column) break;
-      if (indent > column) throw new Unsupported();
+      if (indent > column) throw unsupported;
       start = indent;
     }
     if (line[start] === '-' && (line[start + 1] === ' ' || line.length === start + 1)) break; // a list at the same column ends the map
     const { value: key, end } = readScalar(line, start, true);
-    if (typeof key !== 'string' || line[end] !== ':' || Object.hasOwn(map, key) || key === '__proto__' || key === '<<') throw new Unsupported();
+    if (typeof key !== 'string' || line[end] !== ':' || Object.hasOwn(map, key) || key === '__proto__' || key === '<<') throw unsupported;
     if (end + 1 === line.length) {
       cursor.at++;
       map[key] = readBlock(cursor, column);
+    } else if (line[end + 1] === ' ' && line[end + 2] === '|') {
+      map[key] = readBlockScalar(cursor, column, line.slice(end + 2));
     } else {
-      if (line[end + 1] !== ' ') throw new Unsupported();
+      if (line[end + 1] !== ' ') throw unsupported;
       const { value, end: valueEnd } = readScalar(line, end + 2, false);
-      if (valueEnd !== line.length) throw new Unsupported();
+      if (valueEnd !== line.length) throw unsupported;
       map[key] = value;
       cursor.at++;
     }
@@ -241,16 +256,50 @@ function readMap(cursor: Cursor, column: number, firstStart: number | undefined)
   return map;
 }
 
+/**
+ * A literal block scalar (`|`, `|-` or `|+`, content indented deeper than its key), as YAML reads it: the lines
+ * without their common indentation, the final line break clipped, stripped or kept with the empty lines after it.
+ */
+function readBlockScalar(cursor: Cursor, column: number, header: string): string {
+  if (header !== '|' && header !== '|-' && header !== '|+') throw unsupported;
+  cursor.at++;
+  const content: string[] = [];
+  let indent: number | undefined;
+  for (;;) {
+    const line = cursor.lines[cursor.at];
+    if (line === undefined) break;
+    if (line !== '') {
+      const spaces = indentOf(line);
+      if (spaces <= column) break;
+      indent ??= spaces;
+      if (spaces < indent) throw unsupported;
+      content.push(line.slice(indent));
+    } else content.push('');
+    cursor.at++;
+  }
+  if (indent === undefined) throw unsupported;
+  let trailing = 0;
+  while (content.length > 0 && content.at(-1) === '') {
+    content.pop();
+    trailing++;
+  }
+  // Trailing empty lines that stood before a line of a lower indentation belong to the block, not to what follows.
+  const body = content.join('\n');
+  if (header === '|-') return body;
+  if (header === '|') return `${body}\n`;
+  return `${body}\n${'\n'.repeat(trailing)}`;
+}
+
 /** The block after `key:` (a map indented deeper, or a list at the same or a deeper column). */
 function readBlock(cursor: Cursor, parentColumn: number): unknown {
   const line = cursor.lines[cursor.at];
-  if (line === undefined) throw new Unsupported(); // `key:` with nothing after it is null: the library decides
+  if (line === undefined) throw unsupported; // `key:` with nothing after it is null: the library decides
   const indent = indentOf(line);
   if (line[indent] === '-' && (line[indent + 1] === ' ' || line.length === indent + 1)) {
-    if (indent < parentColumn) throw new Unsupported();
+    if (indent < parentColumn) throw unsupported;
     return readList(cursor, indent, undefined);
   }
-  if (indent <= parentColumn) throw new Unsupported();
+  if (indent <= parentColumn) throw unsupported;
   return readMap(cursor, indent, undefined);
 }
 
@@ -263,18 +312,18 @@ function readList(cursor: Cursor, column: number, firstStart: number | undefined
     if (start === undefined) {
       const indent = indentOf(line);
       if (indent !== column || line[indent] !== '-') {
-        if (indent > column) throw new Unsupported();
+        if (indent > column) throw unsupported;
         break;
       }
       start = indent;
     }
-    if (line[start] !== '-' || line[start + 1] !== ' ') throw new Unsupported(); // `-` alone: a nested block or null
+    if (line[start] !== '-' || line[start + 1] !== ' ') throw unsupported; // `-` alone: a nested block or null
     const item = start + 2;
     if (line[item] === '-' && line[item + 1] === ' ') list.push(readList(cursor, item, item));
     else if (isKeyAt(line, item)) list.push(readMap(cursor, item, item));
     else {
       const { value, end } = readScalar(line, item, false);
-      if (end !== line.length) throw new Unsupported();
+      if (end !== line.length) throw unsupported;
       list.push(value);
       cursor.at++;
     }
@@ -298,22 +347,26 @@ function isKeyAt(line: string, start: number): boolean {
   return colon >= 0 || line.endsWith(':');
 }
 
-/** Reads one YAML document: the subset fast, anything else with the library (same values, same errors). */
-export function parseYaml(text: string): unknown {
+/** Reads one YAML document of the fast subset; undefined when the text is outside it. */
+export function readYamlSubset(text: string): unknown {
   try {
-    if (text.includes('\r') || text.includes('\t') || text.startsWith('%') || text.startsWith('---')) throw new Unsupported();
+    if (text.includes('\r') || text.includes('\t') || text.startsWith('%') || text.startsWith('---')) return undefined;
     const lines = text.split('\n');
     if (lines.at(-1) === '') lines.pop();
-    if (lines.length === 0 || lines.some((line) => line.length === 0 || line.trimEnd() !== line)) throw new Unsupported();
+    if (lines.length === 0 || lines.some((line) => line !== '' && line.trimEnd() !== line)) return undefined;
     const cursor: Cursor = { lines, at: 0 };
-    if (indentOf(lines[0]!) !== 0) throw new Unsupported();
+    if (indentOf(lines[0]!) !== 0) return undefined;
     const value = lines[0]!.startsWith('- ') ? readList(cursor, 0, undefined) : readMap(cursor, 0, undefined);
-    if (cursor.at !== lines.length) throw new Unsupported();
-    return value;
+    return cursor.at === lines.length ? value : undefined;
   } catch (error) {
-    if (!(error instanceof Unsupported) && !(error instanceof SyntaxError)) throw error;
-    return parseWithLibrary(text) as unknown;
+    if (error instanceof Unsupported || error instanceof SyntaxError) return undefined;
+    throw error;
   }
+}
+
+/** Reads one YAML document: the subset fast, anything else with the library (same values, same errors). */
+export function parseYaml(text: string): unknown {
+  return readYamlSubset(text) ?? (parseWithLibrary(text) as unknown);
 }
 
 export type { Json };
