@@ -82,6 +82,12 @@ export interface SynchronizerOptions {
   onApplied?: (revision: string) => void;
 }
 
+/** How long a listing of objects without the plan label stands for the destination (see foreignObjects). */
+const foreignListingTtlMs = 5_000;
+
+/** Only what names an object (listings of foreign objects keep nothing else). */
+const slimRef = (object: KubeObject): KubeObject => ({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.metadata.name, namespace: object.metadata.namespace } });
+
 /** Kinds whose immutable fields may be changed by deleting and re-creating the object. */
 const recreateAllowed = new Set(['batch/Job']);
 
@@ -150,6 +156,8 @@ export class Synchronizer {
   /** The newest task per path, for ordering applies of the same path across passes. */
   private readonly latest = new Map<string, Task>();
   private known: Known | undefined;
+  /** Recent listings of destination objects without this plan's label (kind and namespace, or kind across the cluster). */
+  private readonly foreignListings = new Map<string, { at: number; names: Promise<Set<string> | undefined> }>();
   /** Bumped when a pass fails: passes planned before that do not advance the applied commit. */
   private generation = 0;
   /** The applied commit is written in pass order. */
@@ -280,7 +288,6 @@ export class Synchronizer {
     }
     known.dispatched = target;
 
-    const ownership = await this.foreignObjects([...work.values()].filter((item) => item.oid !== undefined && !known.inventory.has(item.path)));
     const pass: Pass = { target, observed, stageDone: stages.map(() => deferred()), done: Promise.resolve({ revision: target, results: [] }) };
     const tasks = new Map<string, Task>();
     for (const item of work.values()) {
@@ -300,7 +307,7 @@ export class Synchronizer {
     const earlier = [...this.passes];
     this.passes.push(pass);
     const generation = this.generation;
-    pass.done = this.run(pass, tasks, earlier, ownership, known).then(async (results) => {
+    pass.done = this.run(pass, tasks, earlier, known).then(async (results) => {
       const finishing = this.finished.then(async () => {
         if (generation === this.generation) {
           await state.setValue(plan, 'applied-head', target);
@@ -330,8 +337,10 @@ export class Synchronizer {
    * stages before i (their Namespaces and CRDs exist); deletes start when earlier passes are done. A path that an
    * earlier pass is still applying waits for it.
    */
-  private async run(pass: Pass, tasks: Map<string, Task>, earlier: Pass[], ownership: Ownership, known: Known): Promise<ApplyResult[]> {
+  private async run(pass: Pass, tasks: Map<string, Task>, earlier: Pass[], known: Known): Promise<ApplyResult[]> {
     const { plan, repository, state, mirrorDir } = this.options;
+    // Objects new to the destination: which of them exist there without this plan's label (never touched).
+    const ownership = await this.foreignObjects([...tasks.values()].map((task) => task.item).filter((item) => item.oid !== undefined && !known.inventory.has(item.path)));
     const { target } = pass;
     const results: ApplyResult[] = [];
     const ownerInMirror = async (ref: UnversionedRef) => (await repository.oidAt(target, mirrorPath(mirrorDir, ref))) !== undefined;
@@ -583,19 +592,52 @@ export class Synchronizer {
    */
   private async foreignObjects(items: WorkItem[]): Promise<Ownership> {
     const ownership: Ownership = { listed: new Set(), foreign: new Set() };
-    const groups = new Map<string, UnversionedRef>();
-    for (const item of items) groups.set(groupKey(item.ref), item.ref);
+    const kinds = new Map<string, { ref: UnversionedRef; namespaces: Map<string, UnversionedRef> }>();
+    for (const item of items) {
+      const kindKey = `${item.ref.group}/${item.ref.kind}`;
+      const entry = kinds.get(kindKey) ?? { ref: item.ref, namespaces: new Map() };
+      entry.namespaces.set(groupKey(item.ref), item.ref);
+      kinds.set(kindKey, entry);
+    }
     const index = await this.destinationIndex();
-    await mapLimit([...groups.entries()], this.options.concurrency, async ([key, ref]) => {
+    const now = Date.now();
+    // Listings are shared by the passes of the next few seconds (an initial sync commits every few hundred ms into
+    // the same namespaces); a kind spread over many namespaces is listed once across the cluster, when allowed.
+    const listing = (key: string, list: () => Promise<KubeObject[]>): Promise<Set<string> | undefined> => {
+      const cached = this.foreignListings.get(key);
+      if (cached && now - cached.at < foreignListingTtlMs) return cached.names;
+      const names = list().then((objects) => new Set(objects.map((object) => `${object.metadata.namespace ?? ''}/${object.metadata.name ?? ''}`)), () => undefined);
+      this.foreignListings.set(key, { at: now, names });
+      for (const [other, { at }] of this.foreignListings) if (now - at >= foreignListingTtlMs) this.foreignListings.delete(other);
+      return names;
+    };
+    const query = { labelSelector: `${planLabel}!=${this.options.plan}` };
+    await mapLimit([...kinds.values()], this.options.concurrency, async ({ ref, namespaces }) => {
       if (!index.byKind(ref.group, ref.kind)) return;
-      try {
-        const list = await this.options.client.request<{ items: KubeObject[] }>('GET', index.path(ref, { namespace: ref.namespace }), undefined,
-          { query: { labelSelector: `${planLabel}!=${this.options.plan}` } });
-        for (const object of list.items) ownership.foreign.add(refKey({ ...ref, name: object.metadata.name ?? '' }));
+      const resource = index.byKind(ref.group, ref.kind)!;
+      const record = (key: string, names: Set<string> | undefined) => {
+        if (!names) return false;
         ownership.listed.add(key);
-      } catch {
-        /* checked one by one */
+        for (const name of names) {
+          const [namespace, objectName] = [name.slice(0, name.indexOf('/')), name.slice(name.indexOf('/') + 1)];
+          ownership.foreign.add(refKey({ ...ref, namespace: namespace || undefined, name: objectName }));
+        }
+        return true;
+      };
+      if (resource.namespaced && namespaces.size >= 4) {
+        const names = await listing(`${ref.group}/${ref.kind}/*`, async () => {
+          const objects: KubeObject[] = [];
+          for await (const { items: page } of this.options.client.listPages(index.path(ref, {}), resource, query)) objects.push(...page.map(slimRef));
+          return objects;
+        });
+        if (names) {
+          for (const key of namespaces.keys()) record(key, names);
+          return;
+        }
       }
+      await mapLimit([...namespaces.entries()], this.options.concurrency, async ([key, namespaced]) => {
+        record(key, await listing(key, async () => (await this.options.client.request<{ items: KubeObject[] }>('GET', index.path(namespaced, { namespace: namespaced.namespace }), undefined, { query })).items.map(slimRef)));
+      });
     });
     return ownership;
   }
