@@ -280,6 +280,7 @@ export class PlanRunner {
       },
     });
     this.synchronizer = synchronizer;
+    synchronizer.prepare();
     const syncLease = state.lock(this.name, 'synchronizer', 15_000);
     this.leases.push(syncLease);
     // One acquisition at a time (the commit consumer and the timers ask concurrently); after a lost lease, what the

@@ -147,6 +147,7 @@ interface Known {
 export class Synchronizer {
   private readonly options: SynchronizerOptions;
   private index: ResourceIndex | undefined;
+  private discovering: Promise<ResourceIndex> | undefined;
   /** Planning of passes and reconciles run one after another on this chain; applying overlaps. */
   private chain: Promise<unknown> = Promise.resolve();
   private queued: { planned: Promise<void>; done: Promise<SyncReport> } | undefined;
@@ -182,6 +183,11 @@ export class Synchronizer {
     const { planned, done } = this.schedule(observed);
     done.catch((error: Error) => this.options.log.warn({ err: error.message }, 'synchronizer pass failed; the next one starts from the last applied commit'));
     await planned;
+  }
+
+  /** Reads the destination's API resources now (in the background), so the first pass does not wait for them. */
+  prepare(): void {
+    this.destinationIndex().catch(() => undefined);
   }
 
   /** Forget what is cached of the destination's state (another process may have synchronized meanwhile). */
@@ -222,7 +228,11 @@ export class Synchronizer {
   }
 
   private async destinationIndex(refresh = false): Promise<ResourceIndex> {
-    if (!this.index || refresh) this.index = await ResourceIndex.discover(this.options.client);
+    if (refresh) this.index = await ResourceIndex.discover(this.options.client); // after a CRD was established
+    else if (!this.index) {
+      this.discovering ??= ResourceIndex.discover(this.options.client).finally(() => (this.discovering = undefined));
+      this.index = await this.discovering;
+    }
     return this.index;
   }
 
@@ -306,6 +316,7 @@ export class Synchronizer {
     }
     const earlier = [...this.passes];
     this.passes.push(pass);
+    this.options.log.debug({ revision: target.slice(0, 12), objects: tasks.size, overlapping: earlier.length }, 'pass planned');
     const generation = this.generation;
     pass.done = this.run(pass, tasks, earlier, known).then(async (results) => {
       const finishing = this.finished.then(async () => {
@@ -341,6 +352,7 @@ export class Synchronizer {
     const { plan, repository, state, mirrorDir } = this.options;
     // Objects new to the destination: which of them exist there without this plan's label (never touched).
     const ownership = await this.foreignObjects([...tasks.values()].map((task) => task.item).filter((item) => item.oid !== undefined && !known.inventory.has(item.path)));
+    this.options.log.debug({ revision: pass.target.slice(0, 12), listed: ownership.listed.size }, 'foreign objects listed');
     const { target } = pass;
     const results: ApplyResult[] = [];
     const ownerInMirror = async (ref: UnversionedRef) => (await repository.oidAt(target, mirrorPath(mirrorDir, ref))) !== undefined;
@@ -378,6 +390,7 @@ export class Synchronizer {
       }
       if (waitForReady) await this.waitForCustomResourceDefinitions(group.filter((task) => !task.superseded && task.item.ref.kind === 'CustomResourceDefinition').map((task) => task.item));
       pass.stageDone[index]!.resolve();
+      if (group.length) this.options.log.debug({ revision: target.slice(0, 12), stage, objects: group.length }, 'stage applied');
     }
     // Objects whose owner was applied in this same pass: once more, now that the owner has its destination UID.
     for (const task of pendingOwners) task.after = undefined;

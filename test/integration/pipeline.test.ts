@@ -69,6 +69,32 @@ test('creates, updates and deletes in the source propagate, each with a commit s
   t.regex(log, new RegExp(`deleted ConfigMap ${ns}/feature`));
 });
 
+test('rapid changes while earlier passes are still applying: the stand-by ends at the source\'s last values, in order', async (t) => {
+  const ns = uniqueName('rapid');
+  // Commits every 20 ms with at most 5 objects and 2 applies at a time: many passes overlap, and a path is often
+  // changed again while an earlier pass still applies it (or has it queued).
+  const handle = await started({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' }, sync: { commitInterval: '20ms', maxBatch: 5, concurrency: 2 } });
+  const { source, destination } = handle;
+  await createNamespace(source, ns);
+  const names = Array.from({ length: 8 }, (_, index) => `c${index}`);
+  await Promise.all(names.map((name) => source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap(name, { step: '0' }))));
+  await handle.start();
+  for (let step = 1; step <= 12; step++) {
+    await Promise.all(names.map((name) => source.request('PATCH', `/api/v1/namespaces/${ns}/configmaps/${name}`, { data: { step: String(step) } }, { contentType: 'application/merge-patch+json' })));
+  }
+  for (const name of names) {
+    const last = await eventually(`${name} at step 12`, () => get<Obj>(destination, `/api/v1/namespaces/${ns}/configmaps/${name}`), (c) => c?.data?.step === '12');
+    t.is(last?.data?.step, '12');
+  }
+  const caughtUp = await eventually('the applied commit to reach the mirror head', async () => {
+    const [head, applied] = [await handle.mirror.head(), await handle.state.getValue(handle.plan, 'applied-head')];
+    return head !== undefined && head === applied;
+  }, (done) => done);
+  t.true(caughtUp, 'the applied commit advanced (in order) to the mirror head');
+  t.deepEqual(await handle.state.failures(handle.plan), [], 'nothing failed');
+  t.true(Number(execFileSync('git', [`--git-dir=${handle.mirror.gitdir}`, 'rev-list', '--count', 'main'], { encoding: 'utf8' })) > 5, 'many commits, so many passes');
+});
+
 test('namespace mapping and image rewrite', async (t) => {
   const ns = uniqueName('map');
   const handle = await started({
