@@ -82,8 +82,11 @@ export interface SynchronizerOptions {
   onApplied?: (revision: string) => void;
 }
 
-/** How long a listing of objects without the plan label stands for the destination (see foreignObjects). */
-const foreignListingTtlMs = 5_000;
+/**
+ * How long a listing of objects without the plan label stands for the destination (see foreignObjects). Zero: each
+ * pass lists afresh; sharing listings across passes (5 s) let a foreign object created meanwhile be overwritten.
+ */
+const foreignListingTtlMs = 0;
 
 /** Only what names an object (listings of foreign objects keep nothing else). */
 const slimRef = (object: KubeObject): KubeObject => ({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.metadata.name, namespace: object.metadata.namespace } });
