@@ -82,15 +82,6 @@ export interface SynchronizerOptions {
   onApplied?: (revision: string) => void;
 }
 
-/**
- * How long a listing of objects without the plan label stands for the destination (see foreignObjects). Zero: each
- * pass lists afresh; sharing listings across passes (5 s) let a foreign object created meanwhile be overwritten.
- */
-const foreignListingTtlMs = 0;
-
-/** Only what names an object (listings of foreign objects keep nothing else). */
-const slimRef = (object: KubeObject): KubeObject => ({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.metadata.name, namespace: object.metadata.namespace } });
-
 /** Kinds whose immutable fields may be changed by deleting and re-creating the object. */
 const recreateAllowed = new Set(['batch/Job']);
 
@@ -160,8 +151,6 @@ export class Synchronizer {
   /** The newest task per path, for ordering applies of the same path across passes. */
   private readonly latest = new Map<string, Task>();
   private known: Known | undefined;
-  /** Recent listings of destination objects without this plan's label (kind and namespace, or kind across the cluster). */
-  private readonly foreignListings = new Map<string, { at: number; names: Promise<Set<string> | undefined> }>();
   /** Bumped when a pass fails: passes planned before that do not advance the applied commit. */
   private generation = 0;
   /** The applied commit is written in pass order. */
@@ -616,43 +605,31 @@ export class Synchronizer {
       kinds.set(kindKey, entry);
     }
     const index = await this.destinationIndex();
-    const now = Date.now();
-    // Listings are shared by the passes of the next few seconds (an initial sync commits every few hundred ms into
-    // the same namespaces); a kind spread over many namespaces is listed once across the cluster, when allowed.
-    const listing = (key: string, list: () => Promise<KubeObject[]>): Promise<Set<string> | undefined> => {
-      const cached = this.foreignListings.get(key);
-      if (cached && now - cached.at < foreignListingTtlMs) return cached.names;
-      const names = list().then((objects) => new Set(objects.map((object) => `${object.metadata.namespace ?? ''}/${object.metadata.name ?? ''}`)), () => undefined);
-      this.foreignListings.set(key, { at: now, names });
-      for (const [other, { at }] of this.foreignListings) if (now - at >= foreignListingTtlMs) this.foreignListings.delete(other);
-      return names;
-    };
+    // Every pass lists afresh (a listing shared across passes let a foreign object created meanwhile be
+    // overwritten); a kind spread over many namespaces is listed once across the cluster, when allowed.
     const query = { labelSelector: `${planLabel}!=${this.options.plan}` };
+    const foreign = (ref: UnversionedRef, objects: KubeObject[]) => {
+      for (const object of objects) ownership.foreign.add(refKey({ ...ref, namespace: object.metadata.namespace || undefined, name: object.metadata.name ?? '' }));
+    };
     await mapLimit([...kinds.values()], this.options.concurrency, async ({ ref, namespaces }) => {
-      if (!index.byKind(ref.group, ref.kind)) return;
-      const resource = index.byKind(ref.group, ref.kind)!;
-      const record = (key: string, names: Set<string> | undefined) => {
-        if (!names) return false;
-        ownership.listed.add(key);
-        for (const name of names) {
-          const [namespace, objectName] = [name.slice(0, name.indexOf('/')), name.slice(name.indexOf('/') + 1)];
-          ownership.foreign.add(refKey({ ...ref, namespace: namespace || undefined, name: objectName }));
-        }
-        return true;
-      };
+      const resource = index.byKind(ref.group, ref.kind);
+      if (!resource) return;
       if (resource.namespaced && namespaces.size >= 4) {
-        const names = await listing(`${ref.group}/${ref.kind}/*`, async () => {
-          const objects: KubeObject[] = [];
-          for await (const { items: page } of this.options.client.listPages(index.path(ref, {}), resource, query)) objects.push(...page.map(slimRef));
-          return objects;
-        });
-        if (names) {
-          for (const key of namespaces.keys()) record(key, names);
+        try {
+          for await (const { items: page } of this.options.client.listPages(index.path(ref, {}), resource, query)) foreign(ref, page);
+          for (const key of namespaces.keys()) ownership.listed.add(key);
           return;
+        } catch {
+          /* not allowed across the cluster: namespace by namespace */
         }
       }
       await mapLimit([...namespaces.entries()], this.options.concurrency, async ([key, namespaced]) => {
-        record(key, await listing(key, async () => (await this.options.client.request<{ items: KubeObject[] }>('GET', index.path(namespaced, { namespace: namespaced.namespace }), undefined, { query })).items.map(slimRef)));
+        try {
+          foreign(ref, (await this.options.client.request<{ items: KubeObject[] }>('GET', index.path(namespaced, { namespace: namespaced.namespace }), undefined, { query })).items);
+          ownership.listed.add(key);
+        } catch {
+          /* checked one by one */
+        }
       });
     });
     return ownership;

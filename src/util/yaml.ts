@@ -11,8 +11,6 @@ class Unsupported extends Error {}
 /** One instance, thrown again and again: no stack is captured per fallback. */
 const unsupported = new Unsupported('outside the fast subset');
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
 export interface EmitOptions {
   /** Document options for the library, used for scalars the emitter leaves to it and for whole fallbacks. */
   documentOptions: DocumentOptions & SchemaOptions & CreateNodeOptions;
@@ -369,4 +367,3 @@ export function parseYaml(text: string): unknown {
   return readYamlSubset(text) ?? (parseWithLibrary(text) as unknown);
 }
 
-export type { Json };
