@@ -4,8 +4,9 @@
 //   initial sync  N objects (ConfigMaps, Secrets, Deployments, Services, ServiceAccounts) in M fresh namespaces.
 //                 Ceiling: their destination form (the plan's normalization and transforms, Secrets in plaintext)
 //                 server-side applied straight to the destination by this process, at the plan's sync.concurrency,
-//                 into `<namespace>-ceiling`. Lifeboat: a Runtime started on the same objects, timed from start until
-//                 every object is in the destination (seen by a watch with the plan label).
+//                 into `<namespace>-ceiling`. Lifeboat: a Runtime started on the same objects. Both are timed from
+//                 start until the same destination watches (plan label) have seen every object; the ceiling's
+//                 last-apply time is reported too.
 //   steady lag    With the pipeline running, ConfigMaps are merge-patched at R changes/s for S seconds; the lag of a
 //                 change is from just before its PATCH to the source until a destination watch shows the value
 //                 (end to end), with lifeboat's own lifeboat_replication_lag_seconds observations alongside.
@@ -268,7 +269,10 @@ async function sourceObjects(source: KubeClient, run: string): Promise<KubeObjec
 
 interface CeilingResult {
   objects: number;
+  /** Until the destination watches had seen every object (the figure the ratio uses). */
   seconds: number;
+  /** Until the last apply returned. */
+  appliedSeconds: number;
   objectsPerSecond: number;
   load: PhaseLoad;
   peakRssMiB: number;
@@ -298,6 +302,10 @@ async function ceiling(info: SandboxInfo, options: Options, workload: Workload, 
     const ordered = stagesOf(forms.map((form) => ({ ...refOf(form), form })), 'apply').flatMap((group) => group.refs.map((ref) => ref.form));
     log(`ceiling: applying ${ordered.length} objects to the destination, ${options.concurrency} in flight`);
     rss.mark('ceiling');
+    // Timed like lifeboat: until the same destination watches have seen every object (the watches load the
+    // destination API server in both phases alike).
+    const tracker = new DestinationTracker(workload, false);
+    await tracker.start(destinationAdmin, `${plan.name}-ceiling`, new Set(namespaces));
     const meter = new PhaseMeter(sandboxPids);
     const started = performance.now();
     let failed = 0;
@@ -312,15 +320,20 @@ async function ceiling(info: SandboxInfo, options: Options, workload: Workload, 
         if (failed <= 5) log(`ceiling: ${ref.kind} ${ref.namespace}/${ref.name}: ${(error as Error).message}`);
       }
     }, signal);
-    const seconds = (performance.now() - started) / 1000;
+    const appliedSeconds = (performance.now() - started) / 1000;
+    const seenDeadline = performance.now() + 60_000;
+    while (!failed && !tracker.complete && performance.now() < seenDeadline) await sleep(20);
+    await tracker.stop();
+    if (!failed && !tracker.complete) throw new Error(`ceiling: the destination watches saw ${tracker.objects} of the ${ordered.length} applied objects within 60s`);
+    const seconds = ((tracker.completedAt ?? performance.now()) - started) / 1000;
     const load = meter.stop();
     const peakRssMiB = mib(rss.peaks.ceiling ?? rss.sample());
     rss.mark('settle');
-    log(`ceiling: ${ordered.length} objects in ${seconds.toFixed(1)}s (${(ordered.length / seconds).toFixed(1)}/s)${failed ? `, ${failed} failed` : ''}`);
+    log(`ceiling: ${ordered.length} objects in the destination after ${seconds.toFixed(1)}s (${(ordered.length / seconds).toFixed(1)}/s; the last apply returned at ${appliedSeconds.toFixed(1)}s)${failed ? `, ${failed} failed` : ''}`);
     if (failed) throw new Error(`the ceiling could not apply ${failed} objects`);
     // Let the destination's controllers finish reacting (a ReplicaSet per Deployment) before lifeboat is timed.
     const settleSeconds = await settle('destination after the ceiling', destinationAdmin, workload.run, new Set(namespaces), { replicaSets: workload.counts.Deployment ?? 0, pods: 0 }, signal);
-    return { objects: ordered.length, seconds, objectsPerSecond: ordered.length / seconds, load, peakRssMiB, failed, settleSeconds };
+    return { objects: ordered.length, seconds, appliedSeconds, objectsPerSecond: ordered.length / seconds, load, peakRssMiB, failed, settleSeconds };
   } finally {
     source.close();
     writer.close();
@@ -362,8 +375,9 @@ class DestinationTracker {
   completedAt: number | undefined;
   onConfigMap: ((type: WatchEventType, object: KubeObject, at: number) => void) | undefined;
 
-  constructor(workload: Workload) {
-    this.expected = new Map([...kinds.map((spec) => [spec.kind, workload.counts[spec.kind] ?? 0] as const), ['Namespace', workload.namespaces.length] as const]);
+  /** `namespaces`: whether the run's Namespaces are expected too (not for the ceiling: it creates them untimed). */
+  constructor(workload: Workload, namespaces = true) {
+    this.expected = new Map([...kinds.map((spec) => [spec.kind, workload.counts[spec.kind] ?? 0] as const), ['Namespace', namespaces ? workload.namespaces.length : 0] as const]);
     for (const kind of this.expected.keys()) this.seen.set(kind, new Set());
   }
 
@@ -389,6 +403,7 @@ class DestinationTracker {
     for (const { kind, collection } of collections) {
       const keys = this.seen.get(kind)!;
       const expected = this.expected.get(kind)!;
+      if (expected === 0) continue;
       const watch = new CollectionWatch(destination, collection, { labelSelector: `${planLabel}=${plan}` }, (type, object, at) => {
         const inRun = kind === 'Namespace' ? namespaces.has(object.metadata.name ?? '') : namespaces.has(object.metadata.namespace ?? '');
         if (!inRun) return;

@@ -23,8 +23,13 @@ export class KubeError extends Error {
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   contentType?: string;
+  /** The Accept header; application/json unless given (e.g. metadataOnly). */
+  accept?: string;
   timeoutMs?: number;
 }
+
+/** Accept header for lists of metadata only (PartialObjectMetadataList), full objects where not supported. */
+export const metadataOnly = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
 
 export interface ClientOptions {
   /** Maximum concurrent sockets to the API server. */
@@ -99,12 +104,12 @@ export class KubeClient {
    * A LIST, page by page (`limit`/`continue`), its items with apiVersion and kind filled in (the API server leaves them
    * out of list items). `resourceVersion` is the list's (the first page's).
    */
-  async *listPages(path: string, type: { group: string; version: string; kind: string }, query: RequestOptions['query'] = {}, limit = 500): AsyncGenerator<{ items: KubeObject[]; resourceVersion: string }> {
+  async *listPages(path: string, type: { group: string; version: string; kind: string }, query: RequestOptions['query'] = {}, limit = 500, accept?: string): AsyncGenerator<{ items: KubeObject[]; resourceVersion: string }> {
     const apiVersion = apiVersionOf(type);
     let continueToken: string | undefined;
     let resourceVersion: string | undefined;
     do {
-      const page = await this.request<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>('GET', path, undefined, { query: { ...query, limit, continue: continueToken } });
+      const page = await this.request<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>('GET', path, undefined, { query: { ...query, limit, continue: continueToken }, accept });
       resourceVersion ??= page.metadata.resourceVersion;
       yield { items: page.items.map((item) => ({ ...item, apiVersion, kind: type.kind })), resourceVersion };
       continueToken = page.metadata.continue || undefined;
@@ -132,7 +137,7 @@ export class KubeClient {
   private async send(method: string, path: string, body: unknown, options: RequestOptions, agent = this.agent): Promise<http.IncomingMessage> {
     const url = this.url(path, options.query);
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-    const headers: Record<string, string> = { Accept: 'application/json', ...(await this.authHeaders()) };
+    const headers: Record<string, string> = { Accept: options.accept ?? 'application/json', ...(await this.authHeaders()) };
     if (payload !== undefined) {
       headers['Content-Type'] = options.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(payload));

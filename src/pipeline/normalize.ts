@@ -12,6 +12,8 @@ import { parseApiVersion, type KubeObject, type ObjectMeta, type OwnerReference 
 export interface NormalizeOptions {
   /** Keep `status` (stripped by default everywhere). */
   keepStatus?: boolean;
+  /** The caller hands the object over: it is changed in place instead of copied first. */
+  owned?: boolean;
 }
 
 export interface Normalized {
@@ -51,9 +53,12 @@ const jobGeneratedLabels = ['controller-uid', 'batch.kubernetes.io/controller-ui
 type Json = Record<string, unknown>;
 
 export function normalize(input: KubeObject, options: NormalizeOptions = {}): Normalized {
-  const object = structuredClone(input);
-  const metadata: ObjectMeta = object.metadata ?? {};
-  object.metadata = metadata;
+  // Copied without what is dropped anyway (managedFields, often as large as the rest; status).
+  const { status, metadata: inputMetadata, ...rest } = input;
+  const { managedFields: _managedFields, ...keptMetadata } = inputMetadata ?? {};
+  const stripped = { ...rest, metadata: keptMetadata, ...(options.keepStatus && status !== undefined ? { status } : {}) } as KubeObject;
+  const object = options.owned ? stripped : structuredClone(stripped);
+  const metadata: ObjectMeta = object.metadata;
   const ownerReferences = metadata.ownerReferences ?? [];
 
   for (const field of generatedMetadata) delete metadata[field];

@@ -46,7 +46,7 @@ export function destinationForm(plan: CompiledPlan, source: KubeObject, namespac
   if (source.kind === 'Secret' && transformed.metadata.namespace !== source.metadata.namespace && source.metadata.namespace) {
     transformed.metadata.annotations = { ...(transformed.metadata.annotations ?? {}), [annotations.sourceNamespace]: source.metadata.namespace };
   }
-  return normalize(transformed).object; // transforms may add keys: sort again
+  return normalize(transformed, { owned: true }).object; // transforms may add keys: sort again
 }
 
 export function processEvent(event: SourceEvent, plan: CompiledPlan): ObjectMessage | undefined {

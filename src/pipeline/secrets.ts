@@ -14,6 +14,7 @@
 import { createHmac } from 'node:crypto';
 import { Decrypter, Encrypter, armor } from 'age-encryption';
 import { describeRef, parseApiVersion, refOf, type KubeObject } from '../kube/ref.ts';
+import * as age from '../util/age.ts';
 
 export const encryptedDataAnnotation = 'lifeboat.dev/encrypted-data';
 export const dataHashAnnotation = 'lifeboat.dev/data-hash';
@@ -116,10 +117,30 @@ export async function encryptSecret(secret: KubeObject, recipients: readonly str
   const hash = secretDataHash(secret, hashKey);
   const data = plaintextData(secret);
   const payload: Payload = { v: payloadVersion, namespace: ref.namespace ?? '', name: ref.name, data };
-  const encrypter = new Encrypter();
-  for (const recipient of to) encrypter.addRecipient(recipient);
-  const ciphertext = armor.encode(await encrypter.encrypt(JSON.stringify(payload)));
+  const plaintext = Buffer.from(JSON.stringify(payload), 'utf8');
+  const x25519 = x25519Recipients(to);
+  let ciphertext: string;
+  if (x25519) ciphertext = age.armor(age.encrypt(plaintext, x25519));
+  else {
+    const encrypter = new Encrypter();
+    for (const recipient of to) encrypter.addRecipient(recipient);
+    ciphertext = armor.encode(await encrypter.encrypt(plaintext));
+  }
   return withCiphertext(secret, ciphertext, hash, to);
+}
+
+// Parsed keys per set of recipients or identities (a public key costs a DER/JWK import each time).
+const recipientSets = new Map<string, age.X25519Recipient[] | undefined>();
+
+/** The recipients as X25519 keys for the fast path (src/util/age.ts), or undefined when one is of another type. */
+function x25519Recipients(recipients: readonly string[]): age.X25519Recipient[] | undefined {
+  const key = recipients.join('\n');
+  if (recipientSets.has(key)) return recipientSets.get(key);
+  const parsed = recipients.map((recipient) => age.parseX25519Recipient(recipient));
+  const all = parsed.every((recipient) => recipient !== undefined) ? parsed as age.X25519Recipient[] : undefined;
+  if (recipientSets.size >= 16) recipientSets.clear();
+  recipientSets.set(key, all);
+  return all;
 }
 
 /** The Secret without `data`/`stringData`, carrying `ciphertext`, the data hash and the recipients instead. */
@@ -139,6 +160,44 @@ export function withCiphertext(secret: KubeObject, ciphertext: string, hash: str
   };
 }
 
+interface Decryption {
+  /** The identities as X25519 keys for the fast path, when they all are. */
+  x25519: age.X25519Identity[] | undefined;
+  decrypter: Decrypter;
+}
+
+// One per set of identities, not one per Secret: a Decrypter derives each identity's public key when it is added.
+const decryptions = new Map<string, Decryption>();
+
+function decryptionFor(identities: readonly string[], where: string): Decryption {
+  const key = identities.map((identity) => identity.trim()).join('\n');
+  let decryption = decryptions.get(key);
+  if (decryption) return decryption;
+  const decrypter = new Decrypter();
+  for (const [index, identity] of identities.entries()) {
+    try {
+      decrypter.addIdentity(identity.trim());
+    } catch (error) {
+      throw new SecretEncryptionError(`cannot decrypt ${where}: identity ${index + 1} is not an age identity (expected AGE-SECRET-KEY-1...)`, { cause: error });
+    }
+  }
+  const parsed = identities.map((identity) => age.parseX25519Identity(identity.trim()));
+  decryption = { decrypter, x25519: parsed.every((identity) => identity !== undefined) ? parsed as age.X25519Identity[] : undefined };
+  if (decryptions.size >= 16) decryptions.clear();
+  decryptions.set(key, decryption);
+  return decryption;
+}
+
+/** The fast path (X25519 on node:crypto); undefined leaves the file to the age-encryption package, errors included. */
+function decryptX25519(armored: string, identities: age.X25519Identity[] | undefined): string | undefined {
+  if (!identities) return undefined;
+  try {
+    return age.decrypt(age.dearmor(armored), identities)?.toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /** The plaintext Secret: `data` restored exactly (stringData folded in), lifeboat's annotations removed. */
 export async function decryptSecret(encrypted: KubeObject, identities: readonly string[]): Promise<KubeObject> {
   const ref = refOf(encrypted);
@@ -146,18 +205,14 @@ export async function decryptSecret(encrypted: KubeObject, identities: readonly 
   if (!isEncryptedSecret(encrypted)) throw new SecretEncryptionError(`cannot decrypt ${where}: it has no ${encryptedDataAnnotation} annotation`);
   if (identities.length === 0) throw new SecretEncryptionError(`cannot decrypt ${where}: no age identities were given (AGE-SECRET-KEY-1...)`);
   const annotations = encrypted.metadata.annotations ?? {};
-  const decrypter = new Decrypter();
-  identities.forEach((identity, index) => {
-    try {
-      decrypter.addIdentity(identity.trim());
-    } catch (error) {
-      throw new SecretEncryptionError(`cannot decrypt ${where}: identity ${index + 1} is not an age identity (expected AGE-SECRET-KEY-1...)`, { cause: error });
-    }
-  });
+  const { decrypter, x25519 } = decryptionFor(identities, where);
+  const armored = annotations[encryptedDataAnnotation] ?? '';
+  const fast = decryptX25519(armored, x25519);
+  if (fast !== undefined) return restored(encrypted, annotations, parsePayload(fast, where), ref, where);
 
   let file: Uint8Array;
   try {
-    file = armor.decode(annotations[encryptedDataAnnotation] ?? '');
+    file = armor.decode(armored);
   } catch (error) {
     throw tampered(where, error);
   }
@@ -173,7 +228,10 @@ export async function decryptSecret(encrypted: KubeObject, identities: readonly 
     throw tampered(where, error);
   }
 
-  const payload = parsePayload(text, where);
+  return restored(encrypted, annotations, parsePayload(text, where), ref, where);
+}
+
+function restored(encrypted: KubeObject, annotations: Record<string, string>, payload: Payload, ref: { namespace?: string; name: string }, where: string): KubeObject {
   if (payload.namespace !== (ref.namespace ?? '') || payload.name !== ref.name) {
     throw new SecretEncryptionError(`cannot decrypt ${where}: its encrypted data belongs to Secret ${payload.namespace}/${payload.name}; the mirror file was altered`);
   }

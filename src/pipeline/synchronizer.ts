@@ -3,7 +3,7 @@
 // one staged order (server-side apply, field manager `lifeboat`), deleting only objects that carry the plan label.
 // Every object gets the plan label and the revision annotation; owners are re-linked to destination UIDs. An object
 // that cannot be applied is reported with its reason and never blocks the others.
-import { isRetryable, KubeError, type KubeClient } from '../kube/client.ts';
+import { isRetryable, KubeError, metadataOnly, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex } from '../kube/discovery.ts';
 import { describeRef, mirrorPath, parseApiVersion, refFromMirrorPath, refKey, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
@@ -92,7 +92,7 @@ interface WorkItem {
 }
 
 /** The largest number of passes applying at once; more commits than that wait and are folded into one pass. */
-const maxPassesInFlight = 8;
+const maxPassesInFlight = 16;
 
 /** A failed object is retried after 0.5 s, 1 s, 2 s … and then every 15 s, not on every pass. */
 const retryDelayMs = (attempts: number) => Math.min(15_000, 500 * 2 ** Math.max(0, attempts - 1));
@@ -234,8 +234,9 @@ export class Synchronizer {
     await this.drain();
     const { state, plan } = this.options;
     const now = Date.now();
-    const failures = new Map((await state.failures(plan)).map((failure) => [failure.path, { attempts: failure.attempts, retryAt: now }]));
-    this.known = { inventory: await state.inventory(plan), failures, dispatched: await state.getValue(plan, 'applied-head') };
+    const [failed, inventory, dispatched] = await Promise.all([state.failures(plan), state.inventory(plan), state.getValue(plan, 'applied-head')]);
+    const failures = new Map(failed.map((failure) => [failure.path, { attempts: failure.attempts, retryAt: now }]));
+    this.known = { inventory, failures, dispatched };
     return this.known;
   }
 
@@ -247,13 +248,17 @@ export class Synchronizer {
     // Every change observed so far is in the head this pass reads; what arrives later waits for the next pass.
     const observed = this.observed;
     this.observed = {};
-    if (await state.getValue(plan, 'failover')) return undefined;
+    // One round trip: under an initial sync every await here waits behind a busy event loop.
+    const [failover, loaded] = await Promise.allSettled([state.getValue(plan, 'failover'), this.knownState()]);
+    if (failover.status === 'rejected') throw failover.reason;
+    if (failover.value) return undefined;
     const target = await repository.head();
     if (!target) return undefined;
     let known: Known;
     const work = new Map<string, WorkItem>();
     try {
-      known = await this.knownState();
+      if (loaded.status === 'rejected') throw loaded.reason;
+      known = loaded.value;
       // Level-based but O(changes): the tree diff since the previous pass, plus failures due for a retry. Only
       // without a usable applied commit (first run, Redis lost, history rewritten) is the whole tree compared.
       const add = (path: string, oid: string | undefined) => {
@@ -616,7 +621,7 @@ export class Synchronizer {
       if (!resource) return;
       if (resource.namespaced && namespaces.size >= 4) {
         try {
-          for await (const { items: page } of this.options.client.listPages(index.path(ref, {}), resource, query)) foreign(ref, page);
+          for await (const { items: page } of this.options.client.listPages(index.path(ref, {}), resource, query, 500, metadataOnly)) foreign(ref, page);
           for (const key of namespaces.keys()) ownership.listed.add(key);
           return;
         } catch {
@@ -625,7 +630,7 @@ export class Synchronizer {
       }
       await mapLimit([...namespaces.entries()], this.options.concurrency, async ([key, namespaced]) => {
         try {
-          foreign(ref, (await this.options.client.request<{ items: KubeObject[] }>('GET', index.path(namespaced, { namespace: namespaced.namespace }), undefined, { query })).items);
+          foreign(ref, (await this.options.client.request<{ items: KubeObject[] }>('GET', index.path(namespaced, { namespace: namespaced.namespace }), undefined, { query, accept: metadataOnly })).items);
           ownership.listed.add(key);
         } catch {
           /* checked one by one */
