@@ -313,7 +313,7 @@ async function ceiling(info: SandboxInfo, options: Options, workload: Workload, 
       const ref = refOf(form);
       try {
         await retry(() => writer.request('PATCH', index.path(ref, { namespace: ref.namespace, name: ref.name }), form, {
-          contentType: 'application/apply-patch+yaml', query: { fieldManager: ceilingFieldManager, force: true },
+          contentType: 'application/apply-patch+yaml', query: { fieldManager: ceilingFieldManager, force: true }, discardBody: true, // as lifeboat does
         }));
       } catch (error) {
         failed++;

@@ -23,6 +23,8 @@ export class KubeError extends Error {
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   contentType?: string;
+  /** A successful response's body is read and dropped, not parsed (an apply's echo of the whole object). */
+  discardBody?: boolean;
   /** The Accept header; application/json unless given (e.g. metadataOnly). */
   accept?: string;
   timeoutMs?: number;
@@ -118,8 +120,12 @@ export class KubeClient {
 
   async request<T = unknown>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
     const response = await this.send(method, path, body, options);
-    const text = await readAll(response);
     const status = response.statusCode ?? 0;
+    if (options.discardBody && status >= 200 && status < 300) {
+      await new Promise<void>((resolve, reject) => response.on('end', resolve).on('error', reject).resume());
+      return undefined as T;
+    }
+    const text = await readAll(response);
     const parsed = text ? safeJson(text) : undefined;
     if (status >= 200 && status < 300) return parsed as T;
     throw toKubeError(method, path, status, parsed ?? text);

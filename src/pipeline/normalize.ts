@@ -14,6 +14,8 @@ export interface NormalizeOptions {
   keepStatus?: boolean;
   /** The caller hands the object over: it is changed in place instead of copied first. */
   owned?: boolean;
+  /** Keys sorted (the default); off when the result is normalized again anyway. */
+  sorted?: boolean;
 }
 
 export interface Normalized {
@@ -76,7 +78,7 @@ export function normalize(input: KubeObject, options: NormalizeOptions = {}): No
 
   if (metadata.annotations && Object.keys(metadata.annotations).length === 0) delete metadata.annotations;
   if (metadata.labels && Object.keys(metadata.labels).length === 0) delete metadata.labels;
-  return { object: sortKeys(object), ownerReferences: structuredClone(ownerReferences) };
+  return { object: options.sorted === false ? object : sortKeys(object), ownerReferences: structuredClone(ownerReferences) };
 }
 
 function isForeignGitOps(key: string): boolean {

@@ -38,7 +38,7 @@ function ownersAnnotation(owners: OwnerReference[]): string | undefined {
 
 /** The destination form of an object: normalized, owners recorded, transformed. Throws TransformError. */
 export function destinationForm(plan: CompiledPlan, source: KubeObject, namespaced: boolean): KubeObject {
-  const { object, ownerReferences } = normalize(source);
+  const { object, ownerReferences } = normalize(source, { sorted: false }); // sorted once, at the end
   const owners = ownersAnnotation(ownerReferences);
   if (owners) object.metadata.annotations = { ...(object.metadata.annotations ?? {}), [annotations.owners]: owners };
   const transformed = plan.transforms(object as TransformObject, namespaced) as KubeObject;

@@ -11,7 +11,8 @@
 //                                randomized, so the mirror compares this (and the recipients) to know the plaintext
 //                                did not change and keep the ciphertext it already has: no commit for a no-op.
 //   lifeboat.dev/encrypted-to    The sorted, comma-separated age recipients, so a person can tell who can decrypt.
-import { createHmac } from 'node:crypto';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { Decrypter, Encrypter, armor } from 'age-encryption';
 import { describeRef, parseApiVersion, refOf, type KubeObject } from '../kube/ref.ts';
 import * as age from '../util/age.ts';
@@ -78,7 +79,7 @@ function hashKeyBytes(hashKey: HashKey): Uint8Array {
 /** The keyed hash (`hmac-sha256:<hex>`) of a plaintext Secret's data, stringData folded in. */
 export function secretDataHash(secret: KubeObject, hashKey: HashKey): string {
   const canonical = JSON.stringify(plaintextData(secret));
-  return hashPrefix + createHmac('sha256', hashKeyBytes(hashKey)).update(canonical).digest('hex');
+  return hashPrefix + Buffer.from(hmac(sha256, hashKeyBytes(hashKey), Buffer.from(canonical, 'utf8'))).toString('hex');
 }
 
 /** Never put a key in a message: a private key pasted where a recipient belongs must not end up in logs. */

@@ -658,11 +658,11 @@ export class Synchronizer {
       }
       await retry(async () => {
         try {
-          await this.options.client.request('PATCH', path, object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true } });
+          await this.options.client.request('PATCH', path, object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true }, discardBody: true });
         } catch (error) {
           if (error instanceof KubeError && error.code === 422 && /immutable/i.test(error.message) && recreateAllowed.has(`${ref.group}/${ref.kind}`)) {
             await this.options.client.request('DELETE', path, undefined, { query: { propagationPolicy: 'Background' } });
-            await this.options.client.request('PATCH', path, object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true } });
+            await this.options.client.request('PATCH', path, object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true }, discardBody: true });
             return;
           }
           throw error;
