@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { subjectFor } from '../src/bus/bus.ts';
 import { refFromMirrorPath } from '../src/kube/ref.ts';
+import { objectMessagesOf, sourceEventsOf } from '../src/pipeline/messages.ts';
 import { distribution, type Distribution } from './report.ts';
 
 type Stage = 'sourceWatch' | 'event' | 'object' | 'applied';
@@ -53,22 +54,25 @@ export class ChangeTracker {
     this.subscriptions.push(connection.subscribe(subjectFor('events', plan), { callback: (error, message) => {
       if (error) return;
       const at = performance.now();
-      const event = decode(message.data) as { observedAt?: number; object?: { metadata?: { namespace?: string; name?: string }; kind?: string; data?: Record<string, string> } };
-      if (event.object?.kind !== 'ConfigMap') return;
-      const key = `${event.object.metadata?.namespace ?? ''}/${event.object.metadata?.name ?? ''}`;
-      const value = Number(event.object.data?.['bench-counter']);
-      this.reached('event', key, value, at);
-      const change = this.byKey.get(key)?.find((candidate) => candidate.seq === value);
-      if (change && event.observedAt !== undefined) change.observedAt ??= event.observedAt;
+      for (const event of sourceEventsOf(decode(message.data))) {
+        const object = event.object as { metadata: { namespace?: string; name?: string }; kind?: string; data?: Record<string, string> };
+        if (object.kind !== 'ConfigMap') continue;
+        const key = `${object.metadata.namespace ?? ''}/${object.metadata.name ?? ''}`;
+        const value = Number(object.data?.['bench-counter']);
+        this.reached('event', key, value, at);
+        const change = this.byKey.get(key)?.find((candidate) => candidate.seq === value);
+        if (change) change.observedAt ??= event.observedAt;
+      }
     } }));
     this.subscriptions.push(connection.subscribe(subjectFor('objects', plan), { callback: (error, message) => {
       if (error) return;
       const at = performance.now();
-      const object = decode(message.data) as { type?: string; path?: string; content?: string };
-      if (object.type !== 'object.changed' || !object.path?.includes('/ConfigMap/')) return;
-      const value = /bench-counter: "?(\d+)"?/.exec(object.content ?? '')?.[1];
-      const key = keyOfPath(object.path);
-      if (key && value) this.reached('object', key, Number(value), at);
+      for (const object of objectMessagesOf(decode(message.data))) {
+        if (object.type !== 'object.changed' || !object.path.includes('/ConfigMap/')) continue;
+        const value = /bench-counter: "?(\d+)"?/.exec(object.content)?.[1];
+        const key = keyOfPath(object.path);
+        if (key && value) this.reached('object', key, Number(value), at);
+      }
     } }));
     this.subscriptions.push(connection.subscribe(subjectFor('commits', plan), { callback: (error, message) => {
       if (error) return;

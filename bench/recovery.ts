@@ -31,15 +31,29 @@ export async function recoveryBench(admin: KubeClient, writer: KubeClient, run: 
   await createNamespaces(admin, [namespace], { 'lifeboat.dev/bench': run }, 1);
   try {
     await mapLimit(names, 32, (name) => retry(() => admin.request('POST', path(), sleepingDeployment(name, plan))), signal);
+    // Both phases start with the Deployment controller done reacting to what came before (creation, the ceiling's
+    // wake-up and the deactivation after it), so neither is timed against the other's aftermath.
+    const settled = async () => {
+      const deadline = performance.now() + 180_000;
+      while (performance.now() < deadline) {
+        signal.throwIfAborted();
+        const items = (await admin.request<{ items: { metadata: { generation?: number }; status?: { observedGeneration?: number } }[] }>('GET', path())).items;
+        if (items.length === count && items.every((item) => (item.status?.observedGeneration ?? 0) >= (item.metadata.generation ?? 1))) return;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      log('recovery: the Deployment controller did not settle within 180s; timing anyway');
+    };
     const deactivate = () => mapLimit(names, 32, (name) => retry(() => admin.request('PATCH', path(name), [
       { op: 'replace', path: '/spec/replicas', value: 0 }, { op: 'add', path: '/metadata/annotations/lifeboat.dev~1deactivated', value: 'true' },
     ], { contentType: 'application/json-patch+json' })), signal);
 
+    await settled();
     log(`recovery: ceiling — waking ${count} Deployments by direct patches, ${concurrency} in flight`);
     let started = performance.now();
     await mapLimit(names, concurrency, (name) => retry(() => writer.request('PATCH', path(name), [{ op: 'replace', path: '/spec/replicas', value: 1 }], { contentType: 'application/json-patch+json' })), signal);
     const ceilingSeconds = (performance.now() - started) / 1000;
     await deactivate();
+    await settled();
 
     log(`recovery: lifeboat recover — ${count} Deployments`);
     started = performance.now();

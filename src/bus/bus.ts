@@ -82,7 +82,12 @@ export class Bus {
 
   /** Publishes durably; resolves false when JetStream dropped it as a duplicate of a message it already has. */
   async publish(stream: StreamName, plan: string, message: unknown, dedupId?: string): Promise<boolean> {
-    const ack = await this.js.publish(subjectFor(stream, plan), JSON.stringify(message), dedupId ? { msgID: dedupId } : undefined);
+    return this.publishSerialized(stream, plan, JSON.stringify(message), dedupId);
+  }
+
+  /** Like publish, for a message already serialized (batches are assembled from their items' JSON). */
+  async publishSerialized(stream: StreamName, plan: string, json: string, dedupId?: string): Promise<boolean> {
+    const ack = await this.js.publish(subjectFor(stream, plan), json, dedupId ? { msgID: dedupId } : undefined);
     return !ack.duplicate;
   }
 

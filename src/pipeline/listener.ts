@@ -23,8 +23,8 @@ export interface ListenerOptions {
     save(resource: string, resourceVersion: string): Promise<void>;
     clear(resource: string): Promise<void>;
   };
-  /** Publishes one event durably (resolves once JetStream has it; false when it was a duplicate). */
-  publish: (event: SourceEvent, dedupId: string) => Promise<boolean | void>;
+  /** Publishes events listed or watched together durably (resolves once JetStream has them all). */
+  publish: (events: BuiltEvent[]) => Promise<void>;
   /** Makes an object safe to publish (encrypts Secret data); runs before anything leaves this process. */
   protect: (object: KubeObject) => Promise<KubeObject | undefined>;
   /** True when a namespace is being deleted (or is gone): its objects' deletes are marked for the delete guard. */
@@ -48,9 +48,14 @@ export function slim(object: KubeObject): KubeObject {
   return { ...object, metadata };
 }
 
+export interface BuiltEvent {
+  event: SourceEvent;
+  dedupId: string;
+}
+
 /** The event for one source object (made safe by `protect` first) and its de-duplication id. */
 export async function sourceEventOf(plan: string, resource: ApiResource, type: SourceEvent['type'], raw: KubeObject,
-  protect: ListenerOptions['protect']): Promise<{ event: SourceEvent; dedupId: string } | undefined> {
+  protect: ListenerOptions['protect']): Promise<BuiltEvent | undefined> {
   const object = await protect(slim(raw));
   if (!object) return undefined;
   const event: SourceEvent = { type, plan, resource: { group: resource.group, version: resource.version, kind: resource.kind, namespaced: resource.namespaced }, object, observedAt: Date.now() };
@@ -192,23 +197,31 @@ class KindWatcher {
     this.markReady();
   }
 
-  private async emit(type: 'source.upserted' | 'source.deleted', raw: KubeObject): Promise<void> {
-    if (!this.options.relevant(raw, this.resource)) return;
+  private async build(type: 'source.upserted' | 'source.deleted', raw: KubeObject): Promise<BuiltEvent | undefined> {
+    if (!this.options.relevant(raw, this.resource)) return undefined;
     const built = await sourceEventOf(this.options.plan, this.resource, type, raw, this.options.protect);
-    if (!built) return;
+    if (!built) return undefined;
     const namespace = raw.metadata.namespace;
     if (built.event.type === 'source.deleted' && namespace && this.options.namespaceTerminating && (await this.options.namespaceTerminating(namespace))) built.event.namespaceTerminating = true;
-    await this.options.publish(built.event, built.dedupId);
-    this.options.onEvent?.(type, this.id);
-    this.options.log.debug({ type, resource: this.id, name: raw.metadata.name, namespace: raw.metadata.namespace }, 'source event');
+    return built;
+  }
+
+  /** Events that arrived together travel together: one JetStream message per batch, not one per object. */
+  private async emit(events: { type: 'source.upserted' | 'source.deleted'; object: KubeObject }[]): Promise<void> {
+    const built = (await mapLimit(events, 64, ({ type, object }) => this.build(type, object))).filter((event) => event !== undefined);
+    if (built.length === 0) return;
+    await this.options.publish(built);
+    for (const { event } of built) {
+      this.options.onEvent?.(event.type, this.id);
+      this.options.log.debug({ type: event.type, resource: this.id, name: event.object.metadata.name, namespace: event.object.metadata.namespace }, 'source event');
+    }
   }
 
   private async list(): Promise<void> {
     let listVersion: string | undefined;
     for await (const page of this.options.client.listPages(resourcePath(this.resource), this.resource, {}, this.options.listPageSize ?? 500)) {
       listVersion ??= page.resourceVersion;
-      // A page is published at once (JetStream acks are awaited together), not one object at a time.
-      await mapLimit(page.items, 64, (item) => this.emit('source.upserted', item));
+      await this.emit(page.items.map((object) => ({ type: 'source.upserted' as const, object })));
     }
     this.resourceVersion = listVersion;
     if (listVersion) await this.options.checkpoints.save(this.id, listVersion);
@@ -285,7 +298,7 @@ class KindWatcher {
       latest.delete(key); // keep arrival order of the newest events
       latest.set(key, { type: event.type === 'DELETED' ? 'source.deleted' : 'source.upserted', object: event.object });
     }
-    await Promise.all([...latest.values()].map((event) => this.emit(event.type, event.object)));
+    await this.emit([...latest.values()]);
     this.resourceVersion = newest;
     await this.saveCheckpoint(false);
   }

@@ -1,4 +1,5 @@
 // The messages between stages, as discriminated unions, validated at the boundary where they are read.
+import { hash } from 'node:crypto';
 import type { KubeObject } from '../kube/ref.ts';
 
 export interface ResourceInfo {
@@ -18,6 +19,20 @@ export type ObjectMessage =
   | { type: 'object.changed'; plan: string; path: string; content: string; secretHash?: string; summary: string; observedAt: number }
   | { type: 'object.deleted'; plan: string; path: string; summary: string; observedAt: number; reconciled?: boolean; approved?: boolean; guard?: 'namespace' }
   | { type: 'object.failed'; plan: string; summary: string; reason: string; observedAt: number };
+
+/** listener → processor: events listed or watched together, carried by one JetStream message. */
+export interface SourceEventBatch {
+  type: 'source.batch';
+  plan: string;
+  events: SourceEvent[];
+}
+
+/** processor → mirror: the objects of one source batch, carried by one JetStream message. */
+export interface ObjectBatch {
+  type: 'object.batch';
+  plan: string;
+  messages: ObjectMessage[];
+}
 
 /** mirror → synchronizer: a new mirror commit for a plan; observed times feed the lag histogram. */
 export interface CommitMessage {
@@ -42,4 +57,52 @@ export function isObjectMessage(value: unknown): value is ObjectMessage {
 
 export function isCommitMessage(value: unknown): value is CommitMessage {
   return isRecord(value) && value.type === 'mirror.committed' && typeof value.commit === 'string';
+}
+
+/** The source events a message carries: itself, a batch's, or none. */
+export function sourceEventsOf(value: unknown): SourceEvent[] {
+  if (isSourceEvent(value)) return [value];
+  return isRecord(value) && value.type === 'source.batch' && Array.isArray(value.events) ? value.events.filter(isSourceEvent) : [];
+}
+
+/** The object messages a message carries: itself, a batch's, or none. */
+export function objectMessagesOf(value: unknown): ObjectMessage[] {
+  if (isObjectMessage(value)) return [value];
+  return isRecord(value) && value.type === 'object.batch' && Array.isArray(value.messages) ? value.messages.filter(isObjectMessage) : [];
+}
+
+/**
+ * The serialized batch messages for `items`: each at most `maxBytes` (an item larger than that travels alone), as
+ * `{"type":<type>,"plan":<plan>,"<field>":[...]}` built from each item's JSON, with a de-duplication id derived
+ * from the items' ids (a retried publish of the same items is dropped by JetStream). A batch of one is the item's
+ * own message and id.
+ */
+export function serializeBatches<T>(type: SourceEventBatch['type'] | ObjectBatch['type'], plan: string, field: 'events' | 'messages', items: readonly T[],
+  serialize: (item: T) => { json: string; id: string }, maxBytes: number): { json: string; dedupId: string; items: T[] }[] {
+  const out: { json: string; dedupId: string; items: T[] }[] = [];
+  const prefix = `{"type":${JSON.stringify(type)},"plan":${JSON.stringify(plan)},${JSON.stringify(field)}:[`;
+  let parts: string[] = [];
+  let ids: string[] = [];
+  let members: T[] = [];
+  let bytes = prefix.length + 2;
+  const close = () => {
+    if (parts.length === 0) return;
+    // One item travels as itself, with its own id.
+    if (parts.length === 1) out.push({ json: parts[0]!, dedupId: ids[0]!, items: members });
+    else out.push({ json: `${prefix}${parts.join(',')}]}`, dedupId: `${plan}:batch:${hash('sha1', ids.join('\n'))}`, items: members });
+    parts = [];
+    ids = [];
+    members = [];
+    bytes = prefix.length + 2;
+  };
+  for (const item of items) {
+    const { json, id } = serialize(item);
+    if (parts.length > 0 && bytes + json.length + 1 > maxBytes) close();
+    parts.push(json);
+    ids.push(id);
+    members.push(item);
+    bytes += json.length + 1;
+  }
+  close();
+  return out;
 }

@@ -2,7 +2,6 @@
 // commit with a summary line, one line per object and trailers. Messages are acknowledged only after their commit
 // exists, so a crash loses nothing (they are redelivered, and re-applying them makes no commit: same bytes). A
 // Secret whose keyed hash did not change keeps the ciphertext already committed (age is randomized).
-import type { JsMsg } from '@nats-io/jetstream';
 import { commitMessage, type FileChange, type MirrorRepository } from '../mirror/repository.ts';
 import type { Logger } from '../util/log.ts';
 import type { CommitMessage, ObjectMessage } from './messages.ts';
@@ -39,9 +38,40 @@ export interface DeleteDecisions {
   clear(paths: string[]): Promise<void>;
 }
 
+/** What the writer does with a message's JetStream delivery: a JsMsg, or a share of one carrying a batch. */
+export interface Acknowledgeable {
+  ack(): void;
+  nak(millis?: number): void;
+  working(): void;
+}
+
+/**
+ * One share per object of a JetStream message carrying `parts` objects: the message is acknowledged once every part
+ * is committed (a batch may span two commits), and redelivered whole as soon as one part fails.
+ */
+export function sharedAck(raw: Acknowledgeable, parts: number): Acknowledgeable {
+  let remaining = parts;
+  let settled = false;
+  return {
+    ack: () => {
+      if (settled || --remaining > 0) return;
+      settled = true;
+      raw.ack();
+    },
+    nak: (millis) => {
+      if (settled) return;
+      settled = true;
+      raw.nak(millis);
+    },
+    working: () => {
+      if (!settled) raw.working();
+    },
+  };
+}
+
 interface Pending {
   message: ObjectMessage;
-  raw: JsMsg | undefined;
+  raw: Acknowledgeable | undefined;
 }
 
 export class MirrorWriter {
@@ -79,7 +109,7 @@ export class MirrorWriter {
   }
 
   /** Adds messages to the current batch; their raw messages are acknowledged once committed. */
-  add(messages: ObjectMessage[], raws: (JsMsg | undefined)[] = []): void {
+  add(messages: ObjectMessage[], raws: (Acknowledgeable | undefined)[] = []): void {
     messages.forEach((message, index) => this.pending.push({ message, raw: raws[index] }));
     // Group commit: while a commit is being written, arrivals wait and all go into the next one.
     if (this.inFlight > 0) return;

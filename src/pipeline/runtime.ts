@@ -18,14 +18,20 @@ import { PlanWatcher, type PlanChangeSet } from '../plan/watcher.ts';
 import type { Lease, StateStore } from '../state/state.ts';
 import type { Logger } from '../util/log.ts';
 import { defaultExclusion } from './exclusions.ts';
-import { Listener } from './listener.ts';
+import { Listener, type BuiltEvent } from './listener.ts';
 import { candidateOf, type KubeObject as TransformObject } from './transforms.ts';
-import { isCommitMessage, isObjectMessage, isSourceEvent, type CommitMessage, type ObjectMessage } from './messages.ts';
-import { MirrorWriter } from './mirror-writer.ts';
+import { isCommitMessage, objectMessagesOf, serializeBatches, sourceEventsOf, type CommitMessage, type ObjectMessage } from './messages.ts';
+import { MirrorWriter, sharedAck, type Acknowledgeable } from './mirror-writer.ts';
 import { Reconciler, type ReconcileReport } from './reconciler.ts';
 import { compilePlan, processEvent } from './processor.ts';
 import { encryptSecret } from './secrets.ts';
 import { Synchronizer } from './synchronizer.ts';
+
+/**
+ * Largest batch message between stages. Objects listed or watched together travel as one JetStream message (one
+ * publish and ack instead of hundreds); NATS refuses messages over its max_payload (1 MiB by default).
+ */
+const batchBytes = 256 * 1024;
 
 export interface ClusterAccess {
   name: string;
@@ -337,13 +343,21 @@ export class PlanRunner {
       stream: 'events', plan: this.name, durable: 'processor', maxMessages: 500,
       handle: async (messages, raws) => {
         this.log.debug({ component: 'processor', messages: messages.length }, 'processing');
+        let events = 0;
         await Promise.all(messages.map(async (message, index) => {
-          if (!isSourceEvent(message)) return;
-          const out = processEvent(message, compiled);
-          metrics.objects.inc({ plan: this.name, outcome: out?.type ?? 'skipped' });
-          if (out && (await bus.publish('objects', this.name, out, `${this.name}:${raws[index]!.seq}`))) this.progress.objectsPublished++;
+          // A batch of events gives one batch of objects (one message), its id derived from the batch's sequence.
+          const outs: { json: string; id: string }[] = [];
+          for (const event of sourceEventsOf(message)) {
+            events++;
+            const out = processEvent(event, compiled);
+            metrics.objects.inc({ plan: this.name, outcome: out?.type ?? 'skipped' });
+            if (out) outs.push({ json: JSON.stringify(out), id: `${this.name}:${raws[index]!.seq}${outs.length ? `:${outs.length}` : ''}` });
+          }
+          await Promise.all(serializeBatches('object.batch', this.name, 'messages', outs, (out) => out, batchBytes).map(async (batch) => {
+            if (await bus.publishSerialized('objects', this.name, batch.json, batch.dedupId)) this.progress.objectsPublished += batch.items.length;
+          }));
         }));
-        this.progress.eventsProcessed += messages.length;
+        this.progress.eventsProcessed += events;
       },
       onError: (error) => this.log.warn({ err: error.message }, 'processor error; retrying'),
     }));
@@ -390,8 +404,23 @@ export class PlanRunner {
         stream: 'objects', plan: this.name, durable: 'mirror', maxMessages: plan.spec.sync.maxBatch, manualAck: true,
         handle: async (messages, raws) => {
           this.log.debug({ component: 'mirror', messages: messages.length }, 'batching');
-          const valid = messages.map((message, index) => ({ message, raw: raws[index] })).filter((entry) => isObjectMessage(entry.message));
-          writer.add(valid.map((entry) => entry.message as ObjectMessage), valid.map((entry) => entry.raw));
+          const objects: ObjectMessage[] = [];
+          const acks: (Acknowledgeable | undefined)[] = [];
+          messages.forEach((message, index) => {
+            const carried = objectMessagesOf(message);
+            const raw = raws[index];
+            if (carried.length === 0) {
+              this.log.warn({ seq: raw?.seq }, 'not an object message; dropped');
+              raw?.term();
+              return;
+            }
+            const ack = raw && carried.length > 1 ? sharedAck(raw, carried.length) : raw;
+            for (const object of carried) {
+              objects.push(object);
+              acks.push(ack);
+            }
+          });
+          writer.add(objects, acks);
         },
         onError: (error) => this.log.warn({ err: error.message }, 'mirror error; retrying'),
       });
@@ -421,8 +450,11 @@ export class PlanRunner {
         clear: (resource) => state.clearCheckpoint(this.name, resource),
       },
       // Progress counts what JetStream stored: a re-listed object it already has (same de-duplication id) is dropped.
-      publish: async (event, dedupId) => {
-        if (await bus.publish('events', this.name, event, dedupId)) this.progress.eventsPublished++;
+      publish: async (events) => {
+        const serialize = ({ event, dedupId }: BuiltEvent) => ({ json: JSON.stringify(event), id: dedupId });
+        await Promise.all(serializeBatches('source.batch', this.name, 'events', events, serialize, batchBytes).map(async (batch) => {
+          if (await bus.publishSerialized('events', this.name, batch.json, batch.dedupId)) this.progress.eventsPublished += batch.items.length;
+        }));
       },
       protect,
       namespaceTerminating: (namespace) => terminating.check(namespace),
