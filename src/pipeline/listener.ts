@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex, type ApiResource } from '../kube/discovery.ts';
 import type { KubeObject } from '../kube/ref.ts';
-import { mapLimit } from '../util/limit.ts';
+import { mapLimit, nextTurn } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
 import { isExcludedKind } from './exclusions.ts';
 import type { SourceEvent } from './messages.ts';
@@ -221,6 +221,7 @@ class KindWatcher {
     let listVersion: string | undefined;
     for await (const page of this.options.client.listPages(resourcePath(this.resource), this.resource, {}, this.options.listPageSize ?? 500)) {
       listVersion ??= page.resourceVersion;
+      await nextTurn(); // pages of every kind arrive together: let other work in between
       await this.emit(page.items.map((object) => ({ type: 'source.upserted' as const, object })));
     }
     this.resourceVersion = listVersion;

@@ -26,6 +26,7 @@ import { Reconciler, type ReconcileReport } from './reconciler.ts';
 import { compilePlan, processEvent } from './processor.ts';
 import { encryptSecret } from './secrets.ts';
 import { Synchronizer } from './synchronizer.ts';
+import { nextTurn } from '../util/limit.ts';
 
 /**
  * Largest batch message between stages. Objects listed or watched together travel as one JetStream message (one
@@ -344,7 +345,11 @@ export class PlanRunner {
       handle: async (messages, raws) => {
         this.log.debug({ component: 'processor', messages: messages.length }, 'processing');
         let events = 0;
-        await Promise.all(messages.map(async (message, index) => {
+        const publishing: Promise<unknown>[] = [];
+        for (const [index, message] of messages.entries()) {
+          // A break between batches: the synchronizer's replies from the destination (and the mirror writer's from
+          // Redis) are handled in between, so an initial sync applies while it is still listing.
+          if (index > 0) await nextTurn();
           // A batch of events gives one batch of objects (one message), its id derived from the batch's sequence.
           const outs: { json: string; id: string }[] = [];
           for (const event of sourceEventsOf(message)) {
@@ -353,10 +358,13 @@ export class PlanRunner {
             metrics.objects.inc({ plan: this.name, outcome: out?.type ?? 'skipped' });
             if (out) outs.push({ json: JSON.stringify(out), id: `${this.name}:${raws[index]!.seq}${outs.length ? `:${outs.length}` : ''}` });
           }
-          await Promise.all(serializeBatches('object.batch', this.name, 'messages', outs, (out) => out, batchBytes).map(async (batch) => {
-            if (await bus.publishSerialized('objects', this.name, batch.json, batch.dedupId)) this.progress.objectsPublished += batch.items.length;
-          }));
-        }));
+          for (const batch of serializeBatches('object.batch', this.name, 'messages', outs, (out) => out, batchBytes)) {
+            publishing.push(bus.publishSerialized('objects', this.name, batch.json, batch.dedupId).then((fresh) => {
+              if (fresh) this.progress.objectsPublished += batch.items.length;
+            }));
+          }
+        }
+        await Promise.all(publishing);
         this.progress.eventsProcessed += events;
       },
       onError: (error) => this.log.warn({ err: error.message }, 'processor error; retrying'),

@@ -199,7 +199,7 @@ export class Restorer {
       try {
         const patch = activationPatch(object, jobName, this.options.activation);
         if (!patch) return this.count(kindKey(ref), 'unchanged');
-        if (!dryRun) await destination.request('PATCH', index.objectPath(ref), patch, { contentType: 'application/json-patch+json' });
+        if (!dryRun) await destination.request('PATCH', index.objectPath(ref), patch, { contentType: 'application/json-patch+json', discardBody: true });
         this.count(kindKey(ref), 'activated');
       } catch (error) {
         this.fail(ref, 'ActivationFailed', error instanceof Error ? error.message : String(error));

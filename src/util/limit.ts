@@ -35,3 +35,8 @@ export class Semaphore {
     }
   }
 }
+
+/** Resolves after the event loop has handled the I/O that is waiting (replies, timers): a break in long work. */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
