@@ -370,7 +370,7 @@ export class Synchronizer {
       const { item } = task;
       const result = item.oid !== undefined && known.inventory.get(item.path) === item.oid
         ? { path: item.path, ref: item.ref, action: 'unchanged' as const }
-        : await this.slots.run(action);
+        : await action();
       if (result.ownerPending && !final) return result; // tried again at the end of this pass
       this.settle(known, pass, item, result);
       task.done.resolve();
@@ -397,7 +397,7 @@ export class Synchronizer {
     if (deletes.length) {
       await Promise.allSettled(earlier.map((other) => other.done));
       for (const group of stagesOf(deletes.map((task) => ({ ...task.item.ref, task })), 'delete')) {
-        for (const result of await mapLimit(group.refs, inFlightPerPass, ({ task }) => perform(task, () => this.delete(task.item), true))) if (result) results.push(result);
+        for (const result of await mapLimit(group.refs, inFlightPerPass, ({ task }) => perform(task, () => this.slots.run(() => this.delete(task.item)), true))) if (result) results.push(result);
       }
     }
 
@@ -656,7 +656,9 @@ export class Synchronizer {
           return { ...base, action: 'skipped', reason: `not applied: ${describeRef(ref)} already exists at the destination without ${planLabel}=${this.options.plan}` };
         }
       }
-      await retry(async () => {
+      // Only the request holds one of the shared slots: rendering (git read, YAML, decryption) happens outside,
+      // so `concurrency` applies stay in flight at the destination.
+      await this.slots.run(() => retry(async () => {
         try {
           await this.options.client.request('PATCH', path, object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true }, discardBody: true });
         } catch (error) {
@@ -667,7 +669,7 @@ export class Synchronizer {
           }
           throw error;
         }
-      });
+      }));
       return { ...base, action: existed ? 'configured' : 'created', at: Date.now() };
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
