@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex, type ApiResource } from '../kube/discovery.ts';
 import type { KubeObject } from '../kube/ref.ts';
-import { mapLimit, nextTurn } from '../util/limit.ts';
+import { mapLimit, nextTurn, Semaphore } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
 import { isExcludedKind } from './exclusions.ts';
 import type { SourceEvent } from './messages.ts';
@@ -35,6 +35,8 @@ export interface ListenerOptions {
   rediscoverMs?: number;
   listPageSize?: number;
 }
+
+const listsAtOnce = 4;
 
 export const resourceId = (resource: ApiResource) => `${resource.group || 'core'}/${resource.version}/${resource.plural}`;
 
@@ -69,6 +71,11 @@ export class Listener {
   private stopped = false;
   private discoveryTimer: NodeJS.Timeout | undefined;
   private initialSyncs = new Set<string>();
+  /**
+   * Lists running at once. All kinds listed together deliver their pages together, and the flood kept the first
+   * commit (the Namespaces) and the first applies waiting for seconds; watches are not limited.
+   */
+  private readonly lists = new Semaphore(listsAtOnce);
 
   constructor(options: ListenerOptions) {
     this.options = options;
@@ -107,7 +114,7 @@ export class Listener {
       const id = resourceId(resource);
       if (this.watchers.has(id) || this.stopped) return [];
       this.initialSyncs.add(id);
-      const watcher = new KindWatcher(resource, checkpoints[id], this.options, () => this.initialSyncs.delete(id));
+      const watcher = new KindWatcher(resource, checkpoints[id], this.options, this.lists, () => this.initialSyncs.delete(id));
       this.watchers.set(id, watcher);
       this.options.log.info({ resource: id, resumeFrom: checkpoints[id] ?? null }, checkpoints[id] ? 'resuming watch' : 'listing');
       watcher.run();
@@ -139,6 +146,7 @@ export class Listener {
 
 class KindWatcher {
   readonly ready: Promise<void>;
+  private readonly lists: Semaphore;
   private markReady!: () => void;
   private readonly resource: ApiResource;
   private readonly id: string;
@@ -151,7 +159,8 @@ class KindWatcher {
   private savedAt = 0;
   private loop: Promise<void> | undefined;
 
-  constructor(resource: ApiResource, checkpoint: string | undefined, options: ListenerOptions, onInitialSync: () => void) {
+  constructor(resource: ApiResource, checkpoint: string | undefined, options: ListenerOptions, lists: Semaphore, onInitialSync: () => void) {
+    this.lists = lists;
     this.resource = resource;
     this.id = resourceId(resource);
     this.resourceVersion = checkpoint;
@@ -168,7 +177,7 @@ class KindWatcher {
     let backoff = 500;
     while (!this.stopped) {
       try {
-        if (!this.resourceVersion) await this.list();
+        if (!this.resourceVersion) await this.lists.run(() => this.list());
         this.initialSyncDone();
         await this.watch();
         backoff = 500;
