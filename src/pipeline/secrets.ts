@@ -130,18 +130,28 @@ export async function encryptSecret(secret: KubeObject, recipients: readonly str
   return withCiphertext(secret, ciphertext, hash, to);
 }
 
-// Parsed keys per set of recipients or identities (a public key costs a DER/JWK import each time).
+/**
+ * Keys parsed once per set of recipients or identities (importing a key costs as much as using it), at most 16
+ * sets remembered: a plan has one of each.
+ */
+function remembered<T>(cache: Map<string, T>, keys: readonly string[], build: () => T): T {
+  const key = keys.join('\n');
+  if (cache.has(key)) return cache.get(key)!;
+  const value = build();
+  if (cache.size >= 16) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
+/** Every key parsed as X25519 for the fast path (src/util/age.ts), or undefined when one is of another type. */
+function allX25519<T>(parsed: (T | undefined)[]): T[] | undefined {
+  return parsed.every((key) => key !== undefined) ? parsed as T[] : undefined;
+}
+
 const recipientSets = new Map<string, age.X25519Recipient[] | undefined>();
 
-/** The recipients as X25519 keys for the fast path (src/util/age.ts), or undefined when one is of another type. */
 function x25519Recipients(recipients: readonly string[]): age.X25519Recipient[] | undefined {
-  const key = recipients.join('\n');
-  if (recipientSets.has(key)) return recipientSets.get(key);
-  const parsed = recipients.map((recipient) => age.parseX25519Recipient(recipient));
-  const all = parsed.every((recipient) => recipient !== undefined) ? parsed as age.X25519Recipient[] : undefined;
-  if (recipientSets.size >= 16) recipientSets.clear();
-  recipientSets.set(key, all);
-  return all;
+  return remembered(recipientSets, recipients, () => allX25519(recipients.map((recipient) => age.parseX25519Recipient(recipient))));
 }
 
 /** The Secret without `data`/`stringData`, carrying `ciphertext`, the data hash and the recipients instead. */
@@ -171,22 +181,18 @@ interface Decryption {
 const decryptions = new Map<string, Decryption>();
 
 function decryptionFor(identities: readonly string[], where: string): Decryption {
-  const key = identities.map((identity) => identity.trim()).join('\n');
-  let decryption = decryptions.get(key);
-  if (decryption) return decryption;
-  const decrypter = new Decrypter();
-  for (const [index, identity] of identities.entries()) {
-    try {
-      decrypter.addIdentity(identity.trim());
-    } catch (error) {
-      throw new SecretEncryptionError(`cannot decrypt ${where}: identity ${index + 1} is not an age identity (expected AGE-SECRET-KEY-1...)`, { cause: error });
+  const trimmed = identities.map((identity) => identity.trim());
+  return remembered(decryptions, trimmed, () => {
+    const decrypter = new Decrypter();
+    for (const [index, identity] of trimmed.entries()) {
+      try {
+        decrypter.addIdentity(identity);
+      } catch (error) {
+        throw new SecretEncryptionError(`cannot decrypt ${where}: identity ${index + 1} is not an age identity (expected AGE-SECRET-KEY-1...)`, { cause: error });
+      }
     }
-  }
-  const parsed = identities.map((identity) => age.parseX25519Identity(identity.trim()));
-  decryption = { decrypter, x25519: parsed.every((identity) => identity !== undefined) ? parsed as age.X25519Identity[] : undefined };
-  if (decryptions.size >= 16) decryptions.clear();
-  decryptions.set(key, decryption);
-  return decryption;
+    return { decrypter, x25519: allX25519(trimmed.map((identity) => age.parseX25519Identity(identity))) };
+  });
 }
 
 /** The fast path (X25519 on node:crypto); undefined leaves the file to the age-encryption package, errors included. */

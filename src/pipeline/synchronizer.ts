@@ -658,13 +658,14 @@ export class Synchronizer {
       }
       // Only the request holds one of the shared slots: rendering (git read, YAML, decryption) happens outside,
       // so `concurrency` applies stay in flight at the destination.
+      const serverSideApply = () => this.options.client.request('PATCH', path, object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true }, discardBody: true });
       await this.slots.run(() => retry(async () => {
         try {
-          await this.options.client.request('PATCH', path, object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true }, discardBody: true });
+          await serverSideApply();
         } catch (error) {
           if (error instanceof KubeError && error.code === 422 && /immutable/i.test(error.message) && recreateAllowed.has(`${ref.group}/${ref.kind}`)) {
             await this.options.client.request('DELETE', path, undefined, { query: { propagationPolicy: 'Background' } });
-            await this.options.client.request('PATCH', path, object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true }, discardBody: true });
+            await serverSideApply();
             return;
           }
           throw error;
