@@ -63,8 +63,17 @@ test('an altered file is refused: header MAC, stanza, payload, truncation', asyn
     copy[position]! ^= 1;
     return copy;
   };
-  // The stanza's share (a flipped bit gives another key: no identity matches) and the MAC itself.
-  t.is(decrypt(flip(file.indexOf('X25519 ') + 10), [parsedIdentity]), undefined);
+  // The stanza's share, changed to another valid base64 letter (another key: no identity matches); a bit flip
+  // there can also make a letter that is not base64, which the header check refuses instead.
+  const share = file.indexOf('X25519 ') + 10;
+  const withByte = (value: number) => {
+    const copy = Buffer.from(file);
+    copy[share] = value;
+    return copy;
+  };
+  t.is(decrypt(withByte(file[share] === 0x41 ? 0x42 : 0x41), [parsedIdentity]), undefined);
+  t.throws(() => decrypt(withByte(0x2a), [parsedIdentity]), { message: /not canonical base64/ });
+  // The MAC itself.
   t.throws(() => decrypt(flip(headerEnd + 6), [parsedIdentity]));
   t.throws(() => decrypt(flip(file.length - 5), [parsedIdentity]), { message: /payload authentication/ });
   t.throws(() => decrypt(file.subarray(0, file.length - 20), [parsedIdentity]));
