@@ -17,8 +17,22 @@ test.after.always(async () => {
   await Promise.all(handles.map((handle) => handle.close()));
 });
 
+// Each test's pipelines log at debug level to a file; a failed test prints where, and how the log ends.
+let firstOfTest = 0;
+test.beforeEach(() => {
+  firstOfTest = handles.length;
+});
+test.afterEach.always((t) => {
+  if (t.passed) return;
+  for (const { logFile } of handles.slice(firstOfTest)) {
+    if (!logFile || !fs.existsSync(logFile)) continue;
+    const lines = fs.readFileSync(logFile, 'utf8').trimEnd().split('\n');
+    t.log(`lifeboat's log: ${logFile} (${lines.length} lines); the last 40:\n${lines.slice(-40).map((line) => line.slice(0, 400)).join('\n')}`);
+  }
+});
+
 async function prepared(spec: Record<string, unknown>): Promise<PipelineHandle> {
-  const handle = await pipeline({ secrets: { mode: 'exclude' }, ...spec });
+  const handle = await pipeline({ secrets: { mode: 'exclude' }, ...spec }, { logFile: true });
   handles.push(handle);
   return handle;
 }

@@ -24,6 +24,8 @@ export interface PipelineHandle {
   plan: string;
   dir: string;
   plansDir: string;
+  /** The runtime's debug log, when the pipeline was made with `logFile` (or `LIFEBOAT_TEST_LOG` went to stderr). */
+  logFile: string | undefined;
   mirror: MirrorRepository;
   runtime: Runtime;
   state: StateStore;
@@ -37,7 +39,7 @@ export interface PipelineHandle {
 }
 
 /** Writes clusters.yaml and the plan (spec given, source/destination filled in) and prepares a runtime. */
-export async function pipeline(spec: Record<string, unknown>, options: { plan?: string; dir?: string; mirrorRemote?: string } = {}): Promise<PipelineHandle> {
+export async function pipeline(spec: Record<string, unknown>, options: { plan?: string; dir?: string; mirrorRemote?: string; logFile?: boolean } = {}): Promise<PipelineHandle> {
   const info = await sandbox();
   const plan = options.plan ?? uniqueName('p');
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), `lifeboat-${plan}-`));
@@ -52,12 +54,15 @@ export async function pipeline(spec: Record<string, unknown>, options: { plan?: 
   const state = await StateStore.connect(info.redisUrl);
   const bus = await Bus.connect(info.natsUrl);
   const metrics = createMetrics();
+  const logFile = options.logFile && !process.env.LIFEBOAT_TEST_LOG ? path.join(dir, 'lifeboat.log') : undefined;
+  const log = process.env.LIFEBOAT_TEST_LOG ? createLogger({ level: 'debug' })
+    : logFile ? createLogger({ level: 'debug', destination: fs.openSync(logFile, 'a') }) : silentLogger;
   const make = () => new Runtime({
-    plans: plansDir, mirror, bus, state, metrics, log: process.env.LIFEBOAT_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger, identities: readIdentities([demoIdentityFile]), planPollMs: 500,
+    plans: plansDir, mirror, bus, state, metrics, log, identities: readIdentities([demoIdentityFile]), planPollMs: 500,
     pusher: options.mirrorRemote ? new MirrorPusher(mirror, options.mirrorRemote) : undefined,
   });
   const handle: PipelineHandle = {
-    plan, dir, plansDir, mirror, state, bus, metrics, runtime: make(), source: await kube('source'), destination: await kube('destination'),
+    plan, dir, plansDir, logFile, mirror, state, bus, metrics, runtime: make(), source: await kube('source'), destination: await kube('destination'),
     async start() {
       await handle.runtime.start();
       await waitFor('the initial sync', () => handle.runtime.ready(), 120_000, 100);
@@ -104,8 +109,23 @@ export async function get<T = Record<string, unknown>>(client: KubeClient, apiPa
 /** Waits until `read` returns a value for which `until` holds; returns it. */
 export async function eventually<T>(what: string, read: () => Promise<T>, until: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
   let last: T | undefined;
-  await waitFor(what, async () => until((last = await read())), timeoutMs, 100);
+  let seen = false;
+  try {
+    await waitFor(what, async () => {
+      last = await read();
+      seen = true;
+      return until(last);
+    }, timeoutMs, 100);
+  } catch (error) {
+    // What was last seen, so a timeout in CI says how far things got.
+    throw seen ? new Error(`${(error as Error).message} (last seen: ${describeValue(last)})`, { cause: error }) : error;
+  }
   return last as T;
+}
+
+function describeValue(value: unknown): string {
+  const text = value instanceof Map ? `Map(${value.size})` : JSON.stringify(value) ?? String(value);
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 
 export function configMap(name: string, data: Record<string, string>, labels?: Record<string, string>) {
