@@ -117,7 +117,19 @@ interface Task {
   started: boolean;
   /** A later pass took the path over before this task started: it is skipped. */
   superseded: boolean;
+  /** The task of that later pass. */
+  supersededBy?: Task;
+  /** The task applying this object's Namespace in this pass or an earlier one still running: applied first. */
+  namespace?: Task;
   done: Deferred;
+}
+
+/**
+ * Resolves once the object of `task`'s path is applied: by `task`, or by the later tasks that took it over. A later
+ * delete is not waited for (deletes wait for earlier passes: that would be a cycle).
+ */
+async function appliedBy(task: Task): Promise<void> {
+  for (let current: Task | undefined = task; current?.item.oid !== undefined; current = current.supersededBy) await current.done.promise;
 }
 
 /** The diff from the previous pass's commit to `target`, being applied. */
@@ -153,7 +165,7 @@ export class Synchronizer {
   private known: Known | undefined;
   /** Bumped when a pass fails: passes planned before that do not advance the applied commit. */
   private generation = 0;
-  /** The applied commit is written in pass order. */
+  /** The last planned pass, done: the applied commit is written in the order passes were planned. */
   private finished: Promise<unknown> = Promise.resolve();
 
   constructor(options: SynchronizerOptions) {
@@ -299,37 +311,46 @@ export class Synchronizer {
     const tasks = new Map<string, Task>();
     for (const item of work.values()) {
       const previous = this.latest.get(item.path);
-      let after: Promise<void> | undefined;
+      const task: Task = { item, pass, after: undefined, started: false, superseded: false, done: deferred() };
       if (previous && !previous.started) {
         // Not started yet: this pass applies the newer version instead, and its lag counts from the earlier change.
         previous.superseded = true;
-        after = previous.after;
+        previous.supersededBy = task;
+        task.after = previous.after;
         const earlier = previous.pass.observed[item.path];
         if (earlier !== undefined) observed[item.path] = Math.min(observed[item.path] ?? earlier, earlier);
-      } else if (previous) after = previous.done.promise;
-      const task: Task = { item, pass, after, started: false, superseded: false, done: deferred() };
+      } else if (previous) task.after = previous.done.promise;
       tasks.set(item.path, task);
       this.latest.set(item.path, task);
+    }
+    // A namespaced object waits for its own Namespace when that is being applied (not for every Namespace).
+    for (const task of tasks.values()) {
+      const { ref, oid } = task.item;
+      if (oid === undefined || ref.namespace === undefined || stageOf(ref) === Stage.definitions) continue;
+      task.namespace = this.latest.get(mirrorPath(mirrorDir, { group: '', kind: 'Namespace', name: ref.namespace }));
     }
     const earlier = [...this.passes];
     this.passes.push(pass);
     this.options.log.debug({ revision: target.slice(0, 12), objects: tasks.size, overlapping: earlier.length }, 'pass planned');
     const generation = this.generation;
-    pass.done = this.run(pass, tasks, earlier, known).then(async (results) => {
-      const finishing = this.finished.then(async () => {
-        if (generation === this.generation) {
-          await state.setValue(plan, 'applied-head', target);
-          this.options.onApplied?.(target);
-        }
-      });
-      this.finished = finishing.catch(() => undefined);
-      await finishing;
-      return { revision: target, results };
-    }, (error: unknown) => {
+    // The applied commit advances in the order the passes were planned: a pass that finishes before an earlier one
+    // waits for it. (Written in finishing order, an older commit could be written last, and the reconciler would
+    // take the objects of the newer passes for orphans and delete them.)
+    const previous = this.finished;
+    const failed = (error: unknown) => {
       this.generation++;
       this.invalidate();
       throw error;
-    }).finally(() => {
+    };
+    pass.done = this.run(pass, tasks, earlier, known).then(async ({ results, record }) => {
+      await previous;
+      await record().catch(failed);
+      if (generation === this.generation) {
+        await state.setValue(plan, 'applied-head', target);
+        this.options.onApplied?.(target);
+      }
+      return { revision: target, results };
+    }, failed).finally(() => {
       this.passes = this.passes.filter((candidate) => candidate !== pass);
       for (const [path, task] of tasks) {
         task.done.resolve(); // a task the pass never reached (it failed) must not hold back later passes
@@ -337,6 +358,7 @@ export class Synchronizer {
       }
       for (const stage of pass.stageDone) stage.resolve();
     });
+    this.finished = pass.done.catch(() => undefined);
     return pass;
   }
 
@@ -345,7 +367,7 @@ export class Synchronizer {
    * stages before i (their Namespaces and CRDs exist); deletes start when earlier passes are done. A path that an
    * earlier pass is still applying waits for it.
    */
-  private async run(pass: Pass, tasks: Map<string, Task>, earlier: Pass[], known: Known): Promise<ApplyResult[]> {
+  private async run(pass: Pass, tasks: Map<string, Task>, earlier: Pass[], known: Known): Promise<{ results: ApplyResult[]; record: () => Promise<void> }> {
     const { plan, repository, state, mirrorDir } = this.options;
     // Objects new to the destination: which of them exist there without this plan's label (never touched).
     const ownership = await this.foreignObjects([...tasks.values()].map((task) => task.item).filter((item) => item.oid !== undefined && !known.inventory.has(item.path)));
@@ -362,6 +384,7 @@ export class Synchronizer {
 
     const perform = async (task: Task, action: () => Promise<ApplyResult>, final: boolean): Promise<ApplyResult | undefined> => {
       await task.after;
+      if (task.namespace) await appliedBy(task.namespace);
       if (task.superseded) {
         task.done.resolve();
         return undefined;
@@ -377,18 +400,29 @@ export class Synchronizer {
       return result;
     };
 
-    for (const [index, { stage, waitForReady }] of stages.entries()) {
-      const group = applies.filter((task) => stageOf(task.item.ref) === stage).sort((a, b) => compareForApply(a.item.ref, b.item.ref));
-      if (index > 0) await Promise.all(earlier.map((other) => other.stageDone[index - 1]!.promise));
+    const applyAll = async (group: Task[]) => {
       const done = await mapLimit(group, inFlightPerPass, (task) => perform(task, () => this.apply(task.item, target, known.inventory.has(task.item.path), ownerInMirror, ownership), false));
       for (const [position, result] of done.entries()) {
         if (result?.ownerPending) pendingOwners.push(group[position]!);
         else if (result) results.push(result);
       }
+    };
+    // Namespaces are applied beside the stages after theirs: an object there waits for its own Namespace only.
+    let namespaces: Promise<void> = Promise.resolve();
+    for (const [index, { stage, waitForReady }] of stages.entries()) {
+      let group = applies.filter((task) => stageOf(task.item.ref) === stage).sort((a, b) => compareForApply(a.item.ref, b.item.ref));
+      if (index > 0) await Promise.all(earlier.map((other) => other.stageDone[index - 1]!.promise));
+      if (stage === Stage.definitions) {
+        const isNamespace = (task: Task) => task.item.ref.group === '' && task.item.ref.kind === 'Namespace';
+        namespaces = applyAll(group.filter(isNamespace));
+        group = group.filter((task) => !isNamespace(task));
+      }
+      await applyAll(group);
       if (waitForReady) await this.waitForCustomResourceDefinitions(group.filter((task) => !task.superseded && task.item.ref.kind === 'CustomResourceDefinition').map((task) => task.item));
       pass.stageDone[index]!.resolve();
       if (group.length) this.options.log.debug({ revision: target.slice(0, 12), stage, objects: group.length }, 'stage applied');
     }
+    await namespaces;
     // Objects whose owner was applied in this same pass: once more, now that the owner has its destination UID.
     for (const task of pendingOwners) task.after = undefined;
     for (const result of await mapLimit(pendingOwners, inFlightPerPass, (task) => perform(task, () => this.apply(task.item, target, known.inventory.has(task.item.path), ownerInMirror, ownership), true))) {
@@ -415,12 +449,16 @@ export class Synchronizer {
       else if (result.action === 'deleted' || (result.action === 'skipped' && oid === undefined)) deleted.push(result.path);
       else if (result.action === 'failed' || result.action === 'skipped') failures.push({ path: result.path, reason: result.reason ?? 'unknown' });
     }
-    await state.recordApplied(plan, applied, deleted);
-    await state.recordFailures(plan, failures);
-    if (applied.size || deleted.length || failures.length) {
-      this.options.log.info({ revision: target.slice(0, 12), applied: applied.size, deleted: deleted.length, failed: failures.length }, 'synchronized');
-    }
-    return results;
+    // Recorded in the order the passes were planned, as the applied commit is: a path applied by two passes ends
+    // with the later pass's version in the inventory.
+    const record = async () => {
+      await state.recordApplied(plan, applied, deleted);
+      await state.recordFailures(plan, failures);
+      if (applied.size || deleted.length || failures.length) {
+        this.options.log.info({ revision: target.slice(0, 12), applied: applied.size, deleted: deleted.length, failed: failures.length }, 'synchronized');
+      }
+    };
+    return { results, record };
   }
 
   /** Takes one object's result into the cached inventory and failures, and reports it (with its lag). */

@@ -95,6 +95,49 @@ test('rapid changes while earlier passes are still applying: the stand-by ends a
   t.true(Number(execFileSync('git', [`--git-dir=${handle.mirror.gitdir}`, 'rev-list', '--count', 'main'], { encoding: 'utf8' })) > 5, 'many commits, so many passes');
 });
 
+/** Watches a collection at the destination and records the resourceVersion at which each object was added. */
+async function additions(client: PipelineHandle['destination'], collection: string, labelSelector: string) {
+  const added = new Map<string, bigint>();
+  const response = await client.stream(collection, { query: { watch: '1', labelSelector, allowWatchBookmarks: 'false' }, timeoutMs: 120_000 });
+  let buffer = '';
+  response.setEncoding('utf8').on('data', (chunk: string) => {
+    buffer += chunk;
+    for (let newline = buffer.indexOf('\n'); newline >= 0; newline = buffer.indexOf('\n')) {
+      const event = JSON.parse(buffer.slice(0, newline)) as { type: string; object: { metadata: { name: string; namespace?: string; resourceVersion: string } } };
+      buffer = buffer.slice(newline + 1);
+      const { name, namespace, resourceVersion } = event.object.metadata;
+      if (event.type === 'ADDED') added.set(namespace ? `${namespace}/${name}` : name, BigInt(resourceVersion));
+    }
+  }).on('error', () => undefined);
+  return { added, close: () => response.destroy() };
+}
+
+test('an object is applied after its own Namespace, without waiting for the other Namespaces', async (t) => {
+  const namespaces = Array.from({ length: 12 }, () => uniqueName('nsgate'));
+  const handle = await started({ resources: { include: [{ namespaces }] }, secrets: { mode: 'exclude' }, sync: { concurrency: 4 } });
+  const { source, destination, plan } = handle;
+  for (const ns of namespaces) {
+    await createNamespace(source, ns);
+    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((name) => source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap(name, { ns }))));
+  }
+  // One etcd behind the destination API server: resourceVersions of both collections are in one order.
+  const createdNamespaces = await additions(destination, '/api/v1/namespaces', `lifeboat.dev/plan=${plan}`);
+  const createdConfigMaps = await additions(destination, '/api/v1/configmaps', `lifeboat.dev/plan=${plan}`);
+  t.teardown(() => {
+    createdNamespaces.close();
+    createdConfigMaps.close();
+  });
+  await handle.start();
+  await eventually('60 ConfigMaps seen added', async () => createdConfigMaps.added.size, (n) => n === 60);
+  t.is(createdNamespaces.added.size, 12);
+  for (const [key, version] of createdConfigMaps.added) {
+    const ns = key.split('/')[0]!;
+    t.true(version > createdNamespaces.added.get(ns)!, `${key} was created after its Namespace`);
+  }
+  const lastNamespace = [...createdNamespaces.added.values()].reduce((a, b) => (a > b ? a : b));
+  t.log(`${[...createdConfigMaps.added.values()].filter((version) => version < lastNamespace).length} of 60 ConfigMaps were created before the last Namespace`);
+});
+
 test('namespace mapping and image rewrite', async (t) => {
   const ns = uniqueName('map');
   const handle = await started({

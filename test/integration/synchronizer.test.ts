@@ -1,0 +1,56 @@
+// The synchronizer on its own: a real mirror repository, Redis for its state and the sandbox's destination API
+// server. Commits are written here directly, so each test decides exactly which pass carries what.
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { mirrorPath, type KubeObject } from '../../src/kube/ref.ts';
+import { MirrorRepository } from '../../src/mirror/repository.ts';
+import { Synchronizer } from '../../src/pipeline/synchronizer.ts';
+import { annotations } from '../../src/pipeline/transforms.ts';
+import { StateStore } from '../../src/state/state.ts';
+import { silentLogger } from '../../src/util/log.ts';
+import { get } from '../helpers/pipeline.ts';
+import { kube, sandbox, uniqueName } from '../helpers/sandbox.ts';
+
+const file = (plan: string, object: KubeObject) => ({
+  path: mirrorPath(plan, { group: '', kind: object.kind, name: object.metadata.name!, ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}) }),
+  content: stringify(object),
+});
+const namespace = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+const configMap = (ns: string, name: string, owner?: string): KubeObject => ({
+  apiVersion: 'v1', kind: 'ConfigMap', data: { name },
+  metadata: { name, namespace: ns, ...(owner ? { annotations: { [annotations.owners]: JSON.stringify([{ apiVersion: 'v1', kind: 'ConfigMap', name: owner }]) } } : {}) },
+});
+
+test('a pass that finishes before an earlier one: the applied commit still ends at the newest, and nothing is taken for an orphan', async (t) => {
+  const info = await sandbox();
+  const plan = uniqueName('order');
+  const ns = uniqueName('order');
+  const repository = await MirrorRepository.open(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-order-')), 'mirror.git'));
+  const state = await StateStore.connect(info.redisUrl);
+  const client = await kube('destination');
+  t.teardown(async () => {
+    await state.forget(plan);
+    await state.close();
+    client.close();
+  });
+  const synchronizer = new Synchronizer({ plan, mirrorDir: plan, repository, client, state, identities: [], concurrency: 2, log: silentLogger });
+
+  // The first pass is slow: 150 ConfigMaps owned by one applied after them (so each is applied once more at the end,
+  // with its owner's destination UID), two applies at a time. The second, planned while the first applies, has one
+  // ConfigMap and finishes long before it.
+  const owned = Array.from({ length: 150 }, (_, index) => file(plan, configMap(ns, `cm-${index}`, 'zz-owner')));
+  await repository.commit([file(plan, namespace(ns)), file(plan, configMap(ns, 'zz-owner')), ...owned], 'first');
+  await synchronizer.dispatch();
+  const second = await repository.commit([file(plan, configMap(ns, 'late'))], 'second');
+  const report = await synchronizer.sync();
+  t.is(report.revision, second!.oid);
+
+  const correction = await synchronizer.reconcile('correct');
+  t.is(await state.getValue(plan, 'applied-head'), second!.oid, 'the applied commit is the newest, not the one that finished last');
+  t.deepEqual(correction.orphaned, [], 'the newer pass\'s objects are not orphans');
+  t.truthy(await get(client, `/api/v1/namespaces/${ns}/configmaps/late`), 'the newer pass\'s ConfigMap is still there');
+  t.is(correction.checked, 153);
+});
