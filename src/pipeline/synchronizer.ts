@@ -483,6 +483,9 @@ export class Synchronizer {
     if (!revision) return report;
     report.revision = revision;
     const files = await repository.files(revision, mirrorDir);
+    // Objects of mirror commits after the applied one are on their way, not orphans (never deleted here).
+    const head = options.revision ? undefined : await repository.head();
+    const pending = head && head !== revision ? await repository.files(head, mirrorDir) : undefined;
     const known = await this.knownState();
     const inventory = known.inventory;
     const kinds = new Map<string, UnversionedRef>();
@@ -513,6 +516,7 @@ export class Synchronizer {
           seen.add(path);
           const oid = files.get(path);
           if (oid === undefined) {
+            if (pending?.has(path)) return;
             orphans.push({ path, ref: objectRef, oid: undefined });
             report.orphaned.push(describeRef(objectRef));
             return;

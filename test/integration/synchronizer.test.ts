@@ -1,6 +1,6 @@
 // The synchronizer on its own: a real mirror repository, Redis for its state and the sandbox's destination API
 // server. Commits are written here directly, so each test decides exactly which pass carries what.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,10 +24,9 @@ const configMap = (ns: string, name: string, owner?: string): KubeObject => ({
   metadata: { name, namespace: ns, ...(owner ? { annotations: { [annotations.owners]: JSON.stringify([{ apiVersion: 'v1', kind: 'ConfigMap', name: owner }]) } } : {}) },
 });
 
-test('a pass that finishes before an earlier one: the applied commit still ends at the newest, and nothing is taken for an orphan', async (t) => {
+async function synchronizerFor(t: ExecutionContext, concurrency: number) {
   const info = await sandbox();
   const plan = uniqueName('order');
-  const ns = uniqueName('order');
   const repository = await MirrorRepository.open(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-order-')), 'mirror.git'));
   const state = await StateStore.connect(info.redisUrl);
   const client = await kube('destination');
@@ -36,7 +35,13 @@ test('a pass that finishes before an earlier one: the applied commit still ends 
     await state.close();
     client.close();
   });
-  const synchronizer = new Synchronizer({ plan, mirrorDir: plan, repository, client, state, identities: [], concurrency: 2, log: silentLogger });
+  const synchronizer = new Synchronizer({ plan, mirrorDir: plan, repository, client, state, identities: [], concurrency, log: silentLogger });
+  return { plan, repository, state, client, synchronizer };
+}
+
+test('a pass that finishes before an earlier one: the applied commit still ends at the newest, and nothing is taken for an orphan', async (t) => {
+  const { plan, repository, state, client, synchronizer } = await synchronizerFor(t, 2);
+  const ns = uniqueName('order');
 
   // The first pass is slow: 150 ConfigMaps owned by one applied after them (so each is applied once more at the end,
   // with its owner's destination UID), two applies at a time. The second, planned while the first applies, has one
@@ -53,4 +58,23 @@ test('a pass that finishes before an earlier one: the applied commit still ends 
   t.deepEqual(correction.orphaned, [], 'the newer pass\'s objects are not orphans');
   t.truthy(await get(client, `/api/v1/namespaces/${ns}/configmaps/late`), 'the newer pass\'s ConfigMap is still there');
   t.is(correction.checked, 153);
+});
+
+test('the reconciler leaves alone what the mirror has in commits after the applied one: on its way, not an orphan', async (t) => {
+  const { plan, repository, state, client, synchronizer } = await synchronizerFor(t, 4);
+  const ns = uniqueName('pending');
+  await repository.commit([file(plan, namespace(ns)), file(plan, configMap(ns, 'first'))], 'first');
+  await synchronizer.sync();
+  const applied = await state.getValue(plan, 'applied-head');
+  // A newer commit whose object is at the destination already (a pass applied it; the applied commit has not moved).
+  await repository.commit([file(plan, configMap(ns, 'second'))], 'second');
+  await client.request('POST', `/api/v1/namespaces/${ns}/configmaps`, { ...configMap(ns, 'second'), metadata: { name: 'second', labels: { 'lifeboat.dev/plan': plan } } });
+  const correction = await synchronizer.reconcile('correct');
+  t.is(correction.revision, applied);
+  t.deepEqual(correction.orphaned, []);
+  t.truthy(await get(client, `/api/v1/namespaces/${ns}/configmaps/second`), 'not deleted');
+  // An object in no commit at all is an orphan, and goes.
+  await client.request('POST', `/api/v1/namespaces/${ns}/configmaps`, { ...configMap(ns, 'stray'), metadata: { name: 'stray', labels: { 'lifeboat.dev/plan': plan } } });
+  t.deepEqual((await synchronizer.reconcile('correct')).orphaned, [`ConfigMap ${ns}/stray`]);
+  t.is(await get(client, `/api/v1/namespaces/${ns}/configmaps/stray`), undefined);
 });
