@@ -73,6 +73,8 @@ interface Options {
   cpuProfile: string | undefined;
   /** File for every lag-phase change with its time at each stage (JSON lines). */
   trace: string | undefined;
+  /** Pause the destination's kube-controller-manager during both timed initial-sync phases. */
+  pauseControllers: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -90,6 +92,7 @@ function parseOptions(argv: string[]): Options {
       replicas: { type: 'string', default: '1' },
       'log-level': { type: 'string', default: 'error' },
       keep: { type: 'boolean', default: false },
+      'destination-controllers': { type: 'string', default: 'paused' },
       'cpu-profile': { type: 'string' },
       trace: { type: 'string' },
       'recovery-deployments': { type: 'string', default: '1000' },
@@ -114,7 +117,11 @@ function parseOptions(argv: string[]): Options {
   --log-level LEVEL       lifeboat's log level, to stderr (default error)
   --keep                  keep the namespaces, mirror and state at the end (for inspection)
   --cpu-profile DIR       write a CPU profile (.cpuprofile, for Chrome DevTools) of each lifeboat phase to DIR
-  --trace FILE            write every lag-phase change with its time at each stage (ms) to FILE, as JSON lines`);
+  --trace FILE            write every lag-phase change with its time at each stage (ms) to FILE, as JSON lines
+  --destination-controllers paused|running
+                          the destination's kube-controller-manager during the two timed initial-sync phases
+                          (default paused: its ReplicaSets for the new Deployments then fall outside both windows
+                          alike; running lets them fall where the apply order puts them, unevenly)`);
     process.exit(0);
   }
   const integer = (name: string, text: string | undefined, min: number) => {
@@ -127,6 +134,7 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--${name} must be a positive number (got ${text})`);
     return value;
   };
+  if (values['destination-controllers'] !== 'paused' && values['destination-controllers'] !== 'running') throw new UsageError(`--destination-controllers must be paused or running (got ${values['destination-controllers']})`);
   if (values.only !== undefined && values.only !== 'initial' && values.only !== 'lag' && values.only !== 'recovery') throw new UsageError(`--only must be initial, lag or recovery (got ${values.only})`);
   const options: Options = {
     objects: integer('objects', values.objects, 5), namespaces: integer('namespaces', values.namespaces, 1),
@@ -134,7 +142,7 @@ function parseOptions(argv: string[]): Options {
     only: values.only, json: values.json, recoveryDeployments: integer('recovery-deployments', values['recovery-deployments'], 1),
     concurrency: integer('concurrency', values.concurrency, 1), createConcurrency: integer('create-concurrency', values['create-concurrency'], 1),
     replicas: integer('replicas', values.replicas, 0), logLevel: values['log-level'] ?? 'error', keep: values.keep ?? false,
-    cpuProfile: values['cpu-profile'], trace: values.trace,
+    cpuProfile: values['cpu-profile'], trace: values.trace, pauseControllers: values['destination-controllers'] === 'paused',
   };
   if (options.namespaces > 999) throw new UsageError('--namespaces must be at most 999');
   return options;
@@ -158,6 +166,33 @@ function readSandboxPids(): Record<string, number> {
   }
   return Object.fromEntries(Object.entries(pids).filter((entry): entry is [string, number] => entry[1] !== undefined));
 }
+/**
+ * Runs a timed initial-sync phase with the destination's kube-controller-manager stopped (SIGSTOP), when asked, and
+ * resumes it after. Both phases create 1,000 Deployments; the controller's ReplicaSets and status writes for them
+ * load the same API server. The ceiling applies every Deployment last, so that load falls after its window; lifeboat
+ * applies each listed page in kind order, so most of it falls inside. Paused, neither window carries it; the
+ * settling after each phase (untimed) does.
+ */
+async function controllersPaused<T>(options: Options, phase: () => Promise<T>): Promise<T> {
+  const pid = sandboxPids['destination/kube-controller-manager'];
+  if (!options.pauseControllers || pid === undefined) return phase();
+  const resume = () => {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      /* already gone */
+    }
+  };
+  process.kill(pid, 'SIGSTOP');
+  process.once('exit', resume);
+  try {
+    return await phase();
+  } finally {
+    resume();
+    process.off('exit', resume);
+  }
+}
+
 function log(message: string): void {
   process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
 }
@@ -309,20 +344,23 @@ async function ceiling(info: SandboxInfo, options: Options, workload: Workload, 
     const meter = new PhaseMeter(sandboxPids);
     const started = performance.now();
     let failed = 0;
-    await mapLimit(ordered, options.concurrency, async (form) => {
-      const ref = refOf(form);
-      try {
-        await retry(() => writer.request('PATCH', index.path(ref, { namespace: ref.namespace, name: ref.name }), form, {
-          contentType: 'application/apply-patch+yaml', query: { fieldManager: ceilingFieldManager, force: true }, discardBody: true, // as lifeboat does
-        }));
-      } catch (error) {
-        failed++;
-        if (failed <= 5) log(`ceiling: ${ref.kind} ${ref.namespace}/${ref.name}: ${(error as Error).message}`);
-      }
-    }, signal);
-    const appliedSeconds = (performance.now() - started) / 1000;
-    const seenDeadline = performance.now() + 60_000;
-    while (!failed && !tracker.complete && performance.now() < seenDeadline) await sleep(20);
+    let appliedSeconds = 0;
+    await controllersPaused(options, async () => {
+      await mapLimit(ordered, options.concurrency, async (form) => {
+        const ref = refOf(form);
+        try {
+          await retry(() => writer.request('PATCH', index.path(ref, { namespace: ref.namespace, name: ref.name }), form, {
+            contentType: 'application/apply-patch+yaml', query: { fieldManager: ceilingFieldManager, force: true }, discardBody: true, // as lifeboat does
+          }));
+        } catch (error) {
+          failed++;
+          if (failed <= 5) log(`ceiling: ${ref.kind} ${ref.namespace}/${ref.name}: ${(error as Error).message}`);
+        }
+      }, signal);
+      appliedSeconds = (performance.now() - started) / 1000;
+      const seenDeadline = performance.now() + 60_000;
+      while (!failed && !tracker.complete && performance.now() < seenDeadline) await sleep(20);
+    });
     await tracker.stop();
     if (!failed && !tracker.complete) throw new Error(`ceiling: the destination watches saw ${tracker.objects} of the ${ordered.length} applied objects within 60s`);
     const seconds = ((tracker.completedAt ?? performance.now()) - started) / 1000;
@@ -513,7 +551,7 @@ async function pipelineDiagnostics(pipeline: Pipeline, plan: string): Promise<Pi
  * `run` method, when the plan runner has one. Answers false while there is nothing to wrap yet.
  */
 function timeSynchronizerPasses(pipeline: Pipeline, plan: string): boolean {
-  type Run = (...args: unknown[]) => Promise<{ action?: string }[]>;
+  type Run = (...args: unknown[]) => Promise<{ results: { action?: string }[] }>;
   const runner = pipeline.runtime.runners.get(plan) as unknown as { synchronizer?: { run?: Run } } | undefined;
   const synchronizer = runner?.synchronizer;
   if (!synchronizer?.run) return false;
@@ -521,9 +559,9 @@ function timeSynchronizerPasses(pipeline: Pipeline, plan: string): boolean {
   const run = synchronizer.run.bind(synchronizer);
   synchronizer.run = async (...args: unknown[]) => {
     const started = performance.now();
-    const results = await run(...args);
-    pipeline.passes.push({ ms: performance.now() - started, results: results.filter((result) => result.action !== 'unchanged').length });
-    return results;
+    const outcome = await run(...args);
+    pipeline.passes.push({ ms: performance.now() - started, results: outcome.results.filter((result) => result.action !== 'unchanged').length });
+    return outcome;
   };
   return true;
 }
@@ -781,7 +819,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
       cleanup.add('stop the destination watches', () => tracker.stop());
       cleanup.add('stop lifeboat', () => pipeline.runtime.stop());
       log(`lifeboat: starting the pipeline (sync.concurrency ${options.concurrency}, commitInterval 200ms, maxBatch 1000)`);
-      results.initial = await initialSync(pipeline, tracker, plan, rss, new CpuProfile(options.cpuProfile, `${run}-initial`), signal);
+      results.initial = await controllersPaused(options, () => initialSync(pipeline, tracker, plan, rss, new CpuProfile(options.cpuProfile, `${run}-initial`), signal));
       results.initial.verifiedCounts = await verifyCounts(destination, plan, workload);
       const short = Object.entries(results.initial.verifiedCounts).filter(([kind, count]) => count !== (kind === 'Namespace' ? workload.namespaces.length : workload.counts[kind]));
       if (results.initial.complete && short.length) throw new Error(`destination counts differ from the source: ${short.map(([kind, count]) => `${kind} ${count}`).join(', ')}`);

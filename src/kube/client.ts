@@ -111,9 +111,9 @@ export class KubeClient {
     let continueToken: string | undefined;
     let resourceVersion: string | undefined;
     do {
-      const page = await this.request<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>('GET', path, undefined, { query: { ...query, limit, continue: continueToken }, accept });
+      const page = await this.request<{ items: KubeObject[] | null; metadata: { resourceVersion: string; continue?: string } }>('GET', path, undefined, { query: { ...query, limit, continue: continueToken }, accept });
       resourceVersion ??= page.metadata.resourceVersion;
-      yield { items: page.items.map((item) => ({ ...item, apiVersion, kind: type.kind })), resourceVersion };
+      yield { items: (page.items ?? []).map((item) => ({ ...item, apiVersion, kind: type.kind })), resourceVersion }; // an empty metadata-only list has `items: null`
       continueToken = page.metadata.continue || undefined;
     } while (continueToken);
   }

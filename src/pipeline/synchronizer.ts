@@ -91,6 +91,9 @@ interface WorkItem {
   oid: string | undefined;
 }
 
+/** A kind with objects new to the destination in more namespaces than this is checked for foreign objects in one list. */
+const clusterListAbove = 64;
+
 /** The largest number of passes applying at once; more commits than that wait and are folded into one pass. */
 const maxPassesInFlight = 16;
 
@@ -160,6 +163,8 @@ export class Synchronizer {
   private observed: Record<string, number> = {};
   private readonly slots: Semaphore;
   private passes: Pass[] = [];
+  /** Passes still applying (a pass that has applied everything may still wait for earlier ones to be recorded). */
+  private applying: Promise<void>[] = [];
   /** The newest task per path, for ordering applies of the same path across passes. */
   private readonly latest = new Map<string, Task>();
   private known: Known | undefined;
@@ -256,7 +261,7 @@ export class Synchronizer {
   private async plan(): Promise<Pass | undefined> {
     const { plan, repository, state, mirrorDir } = this.options;
     // Bounded overlap: wait for the oldest pass when too many are applying.
-    while (this.passes.length >= maxPassesInFlight) await Promise.race(this.passes.map((pass) => pass.done.then(() => undefined, () => undefined)));
+    while (this.applying.length >= maxPassesInFlight) await Promise.race(this.applying);
     // Every change observed so far is in the head this pass reads; what arrives later waits for the next pass.
     const observed = this.observed;
     this.observed = {};
@@ -342,7 +347,12 @@ export class Synchronizer {
       this.invalidate();
       throw error;
     };
-    pass.done = this.run(pass, tasks, earlier, known).then(async ({ results, record }) => {
+    const running = this.run(pass, tasks, earlier, known);
+    const applied: Promise<void> = running.then(() => undefined, () => undefined).finally(() => {
+      this.applying = this.applying.filter((other) => other !== applied);
+    });
+    this.applying.push(applied);
+    pass.done = running.then(async ({ results, record }) => {
       await previous;
       await record().catch(failed);
       if (generation === this.generation) {
@@ -653,15 +663,18 @@ export class Synchronizer {
     }
     const index = await this.destinationIndex();
     // Every pass lists afresh (a listing shared across passes let a foreign object created meanwhile be
-    // overwritten); a kind spread over many namespaces is listed once across the cluster, when allowed.
+    // overwritten). A kind is listed namespace by namespace, so the cost follows the plan, not the cluster (a list
+    // across the cluster returns every other application's objects); only a kind spread over very many namespaces
+    // is listed once across the cluster, when allowed.
     const query = { labelSelector: `${planLabel}!=${this.options.plan}` };
-    const foreign = (ref: UnversionedRef, objects: KubeObject[]) => {
-      for (const object of objects) ownership.foreign.add(refKey({ ...ref, namespace: object.metadata.namespace || undefined, name: object.metadata.name ?? '' }));
+    const foreign = (ref: UnversionedRef, objects: KubeObject[] | null) => {
+      // An empty metadata-only list has `items: null`.
+      for (const object of objects ?? []) ownership.foreign.add(refKey({ ...ref, namespace: object.metadata.namespace || undefined, name: object.metadata.name ?? '' }));
     };
     await mapLimit([...kinds.values()], this.options.concurrency, async ({ ref, namespaces }) => {
       const resource = index.byKind(ref.group, ref.kind);
       if (!resource) return;
-      if (resource.namespaced && namespaces.size >= 4) {
+      if (resource.namespaced && namespaces.size > clusterListAbove) {
         try {
           for await (const { items: page } of this.options.client.listPages(index.path(ref, {}), resource, query, 500, metadataOnly)) foreign(ref, page);
           for (const key of namespaces.keys()) ownership.listed.add(key);
@@ -672,10 +685,10 @@ export class Synchronizer {
       }
       await mapLimit([...namespaces.entries()], this.options.concurrency, async ([key, namespaced]) => {
         try {
-          foreign(ref, (await this.options.client.request<{ items: KubeObject[] }>('GET', index.path(namespaced, { namespace: namespaced.namespace }), undefined, { query, accept: metadataOnly })).items);
+          foreign(ref, (await this.options.client.request<{ items: KubeObject[] | null }>('GET', index.path(namespaced, { namespace: namespaced.namespace }), undefined, { query, accept: metadataOnly })).items);
           ownership.listed.add(key);
-        } catch {
-          /* checked one by one */
+        } catch (error) {
+          this.options.log.debug({ kind: ref.kind, namespace: namespaced.namespace, err: (error as Error).message }, 'foreign objects not listed; checked one by one');
         }
       });
     });

@@ -1,7 +1,7 @@
 // Discovery against the sandbox's real API servers: kinds, plurals and scope; REST paths the server answers; a CRD
 // created here appearing on re-discovery; a failing group reported instead of failing everything.
 import test from 'ava';
-import { KubeError, type KubeClient } from '../../src/kube/client.ts';
+import { KubeError, metadataOnly, type KubeClient } from '../../src/kube/client.ts';
 import { discoverResources, ResourceIndex, type DiscoveryClient } from '../../src/kube/discovery.ts';
 import { refOf } from '../../src/kube/ref.ts';
 import { waitFor } from '../../src/sandbox/process.ts';
@@ -124,4 +124,14 @@ test('a group that fails to answer is skipped and reported, the rest is discover
   // Without the core API or the group list there is nothing to go on: that is an error.
   const down: DiscoveryClient = { request: () => Promise.reject(new KubeError('GET /api/v1: connection refused', 0, 'ECONNREFUSED')) };
   await t.throwsAsync(discoverResources(down), { message: /connection refused/ });
+});
+
+test('a metadata-only list of an empty collection is an empty page (the server sends items: null)', async (t) => {
+  const writer = await client('destination-writer');
+  const index = await ResourceIndex.discover(writer);
+  const type = index.byKind('', 'ConfigMap')!;
+  const pages = [];
+  for await (const page of writer.listPages(index.path(type, { namespace: uniqueName('empty') }), type, { labelSelector: 'nothing=here' }, 500, metadataOnly)) pages.push(page);
+  t.is(pages.length, 1);
+  t.deepEqual(pages[0]!.items, []);
 });
