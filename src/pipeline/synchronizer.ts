@@ -30,12 +30,15 @@ export interface ApplyResult {
 
 class OwnerPendingError extends Error {}
 
+/** Which objects exist at the destination without this plan's label. */
 interface Ownership {
-  /** Kind-and-namespace groups whose foreign objects were listed. */
-  listed: Set<string>;
-  /** refKeys of objects that exist at the destination without this plan's label. */
-  foreign: Set<string>;
+  /** True or false from the listing of the object's kind and namespace; undefined when that could not be listed. */
+  foreign(ref: UnversionedRef): Promise<boolean | undefined>;
+  /** Settles when every listing is done; the number of kind-and-namespace groups listed. */
+  listed: Promise<number>;
 }
+
+const noOwnership: Ownership = { foreign: () => Promise.resolve(undefined), listed: Promise.resolve(0) };
 
 const groupKey = (ref: UnversionedRef) => `${ref.group}/${ref.kind}/${ref.namespace ?? ''}`;
 
@@ -380,8 +383,9 @@ export class Synchronizer {
   private async run(pass: Pass, tasks: Map<string, Task>, earlier: Pass[], known: Known): Promise<{ results: ApplyResult[]; record: () => Promise<void> }> {
     const { plan, repository, state, mirrorDir } = this.options;
     // Objects new to the destination: which of them exist there without this plan's label (never touched).
-    const ownership = await this.foreignObjects([...tasks.values()].map((task) => task.item).filter((item) => item.oid !== undefined && !known.inventory.has(item.path)));
-    this.options.log.debug({ revision: pass.target.slice(0, 12), listed: ownership.listed.size }, 'foreign objects listed');
+    // Listed in the background, in apply order: each new object waits only for the listing of its own collection.
+    const ownership = this.foreignObjects([...tasks.values()].map((task) => task.item).filter((item) => item.oid !== undefined && !known.inventory.has(item.path)));
+    void ownership.listed.then((listed) => this.options.log.debug({ revision: pass.target.slice(0, 12), listed }, 'foreign objects listed'));
     const { target } = pass;
     const results: ApplyResult[] = [];
     const ownerInMirror = async (ref: UnversionedRef) => (await repository.oidAt(target, mirrorPath(mirrorDir, ref))) !== undefined;
@@ -558,7 +562,6 @@ export class Synchronizer {
     }
     report.differing = [...missing, ...drifted, ...orphans].map((item) => item.ref);
     if (mode === 'correct') {
-      const noOwnership: Ownership = { listed: new Set(), foreign: new Set() };
       const absent = new Set(missing);
       const results: ApplyResult[] = [];
       for (const group of stagesOf([...missing, ...drifted].map((item) => ({ ...item.ref, item })), 'apply')) {
@@ -652,47 +655,60 @@ export class Synchronizer {
    * LIST per kind and namespace instead of a GET per object. Kinds the destination does not serve yet are left
    * out of `listed`; their objects are checked one by one.
    */
-  private async foreignObjects(items: WorkItem[]): Promise<Ownership> {
-    const ownership: Ownership = { listed: new Set(), foreign: new Set() };
-    const kinds = new Map<string, { ref: UnversionedRef; namespaces: Map<string, UnversionedRef> }>();
-    for (const item of items) {
-      const kindKey = `${item.ref.group}/${item.ref.kind}`;
-      const entry = kinds.get(kindKey) ?? { ref: item.ref, namespaces: new Map() };
-      entry.namespaces.set(groupKey(item.ref), item.ref);
-      kinds.set(kindKey, entry);
-    }
-    const index = await this.destinationIndex();
-    // Every pass lists afresh (a listing shared across passes let a foreign object created meanwhile be
-    // overwritten). A kind is listed namespace by namespace, so the cost follows the plan, not the cluster (a list
-    // across the cluster returns every other application's objects); only a kind spread over very many namespaces
-    // is listed once across the cluster, when allowed.
+  /**
+   * Starts listing, per kind and namespace, the objects at the destination without this plan's label among the
+   * collections `items` go to. Every pass lists afresh (a listing shared across passes let a foreign object created
+   * meanwhile be overwritten). Namespace by namespace, the cost follows the plan, not the cluster (a list across the
+   * cluster returns every other application's objects); only a kind in very many namespaces is listed once across
+   * the cluster, when allowed.
+   */
+  private foreignObjects(items: WorkItem[]): Ownership {
+    const collections = new Map<string, UnversionedRef>();
+    for (const item of [...items].sort((a, b) => compareForApply(a.ref, b.ref))) if (!collections.has(groupKey(item.ref))) collections.set(groupKey(item.ref), item.ref);
+    const perKind = new Map<string, number>();
+    for (const ref of collections.values()) perKind.set(`${ref.group}/${ref.kind}`, (perKind.get(`${ref.group}/${ref.kind}`) ?? 0) + 1);
     const query = { labelSelector: `${planLabel}!=${this.options.plan}` };
-    const foreign = (ref: UnversionedRef, objects: KubeObject[] | null) => {
-      // An empty metadata-only list has `items: null`.
-      for (const object of objects ?? []) ownership.foreign.add(refKey({ ...ref, namespace: object.metadata.namespace || undefined, name: object.metadata.name ?? '' }));
+    const requests = new Semaphore(this.options.concurrency);
+    /** refKeys of the foreign objects in one list; an empty metadata-only list has `items: null`. */
+    const keysOf = (ref: UnversionedRef, objects: KubeObject[] | null, into = new Set<string>()) => {
+      for (const object of objects ?? []) into.add(refKey({ ...ref, namespace: object.metadata.namespace || undefined, name: object.metadata.name ?? '' }));
+      return into;
     };
-    await mapLimit([...kinds.values()], this.options.concurrency, async ({ ref, namespaces }) => {
-      const resource = index.byKind(ref.group, ref.kind);
-      if (!resource) return;
-      if (resource.namespaced && namespaces.size > clusterListAbove) {
-        try {
-          for await (const { items: page } of this.options.client.listPages(index.path(ref, {}), resource, query, 500, metadataOnly)) foreign(ref, page);
-          for (const key of namespaces.keys()) ownership.listed.add(key);
-          return;
-        } catch {
-          /* not allowed across the cluster: namespace by namespace */
-        }
+    const listNamespace = (ref: UnversionedRef) => requests.run(async () => {
+      const index = await this.destinationIndex();
+      if (!index.byKind(ref.group, ref.kind)) return undefined;
+      try {
+        return keysOf(ref, (await this.options.client.request<{ items: KubeObject[] | null }>('GET', index.path(ref, { namespace: ref.namespace }), undefined, { query, accept: metadataOnly })).items);
+      } catch (error) {
+        this.options.log.debug({ kind: ref.kind, namespace: ref.namespace, err: (error as Error).message }, 'foreign objects not listed; checked one by one');
+        return undefined;
       }
-      await mapLimit([...namespaces.entries()], this.options.concurrency, async ([key, namespaced]) => {
-        try {
-          foreign(ref, (await this.options.client.request<{ items: KubeObject[] | null }>('GET', index.path(namespaced, { namespace: namespaced.namespace }), undefined, { query, accept: metadataOnly })).items);
-          ownership.listed.add(key);
-        } catch (error) {
-          this.options.log.debug({ kind: ref.kind, namespace: namespaced.namespace, err: (error as Error).message }, 'foreign objects not listed; checked one by one');
-        }
-      });
     });
-    return ownership;
+    const acrossCluster = new Map<string, Promise<Set<string> | undefined>>();
+    const listCluster = (ref: UnversionedRef) => requests.run(async () => {
+      const index = await this.destinationIndex();
+      const resource = index.byKind(ref.group, ref.kind);
+      if (!resource?.namespaced) return undefined;
+      try {
+        const keys = new Set<string>();
+        for await (const { items: page } of this.options.client.listPages(index.path(ref, {}), resource, query, 500, metadataOnly)) keysOf(ref, page, keys);
+        return keys;
+      } catch {
+        return undefined; // not allowed across the cluster: namespace by namespace
+      }
+    });
+    const lists = new Map<string, Promise<Set<string> | undefined>>();
+    for (const [key, ref] of collections) {
+      const kind = `${ref.group}/${ref.kind}`;
+      if (ref.namespace !== undefined && perKind.get(kind)! > clusterListAbove) {
+        if (!acrossCluster.has(kind)) acrossCluster.set(kind, listCluster(ref));
+        lists.set(key, acrossCluster.get(kind)!.then((keys) => keys ?? listNamespace(ref)));
+      } else lists.set(key, listNamespace(ref));
+    }
+    return {
+      foreign: async (ref) => (await lists.get(groupKey(ref)))?.has(refKey(ref)),
+      listed: Promise.all(lists.values()).then((all) => all.filter((keys) => keys !== undefined).length),
+    };
   }
 
   private async apply(item: WorkItem, revision: string, existed: boolean, ownerInMirror: (ref: UnversionedRef) => Promise<boolean>, ownership: Ownership): Promise<ApplyResult> {
@@ -705,8 +721,8 @@ export class Synchronizer {
       const path = index.path(ref, { namespace: ref.namespace, name: ref.name });
       if (!existed) {
         // Never overwrite what someone else owns: an object already there without our plan label is left alone.
-        const foreign = ownership.listed.has(groupKey(ref)) ? ownership.foreign.has(refKey(ref))
-          : await this.read(ref).then((live) => live !== undefined && live.metadata.labels?.[planLabel] !== this.options.plan);
+        const foreign = await ownership.foreign(ref)
+          ?? await this.read(ref).then((live) => live !== undefined && live.metadata.labels?.[planLabel] !== this.options.plan);
         if (foreign) {
           return { ...base, action: 'skipped', reason: `not applied: ${describeRef(ref)} already exists at the destination without ${planLabel}=${this.options.plan}` };
         }
