@@ -31,6 +31,8 @@ export interface ListenerOptions {
   namespaceTerminating?: (namespace: string) => Promise<boolean>;
   log: Logger;
   onEvent?: (type: SourceEvent['type'], resource: string) => void;
+  /** Awaited before each page of an initial list: lets the work downstream catch up (bounded by the caller). */
+  pace?: () => Promise<void>;
   watchTimeoutSeconds?: number;
   rediscoverMs?: number;
   listPageSize?: number;
@@ -231,6 +233,7 @@ class KindWatcher {
     for await (const page of this.options.client.listPages(resourcePath(this.resource), this.resource, {}, this.options.listPageSize ?? 500)) {
       listVersion ??= page.resourceVersion;
       await nextTurn(); // pages of every kind arrive together: let other work in between
+      await this.options.pace?.();
       await this.emit(page.items.map((object) => ({ type: 'source.upserted' as const, object })));
     }
     this.resourceVersion = listVersion;

@@ -33,6 +33,8 @@ import { nextTurn } from '../util/limit.ts';
  * publish and ack instead of hundreds); NATS refuses messages over its max_payload (1 MiB by default).
  */
 const batchBytes = 256 * 1024;
+/** Objects the synchronizer may have queued before an initial list waits for it (about 3 s of applies). */
+const paceBacklog = 1500;
 
 export interface ClusterAccess {
   name: string;
@@ -444,6 +446,7 @@ export class PlanRunner {
       return encryptSecret(object, plan.spec.secrets.recipients, this.hashKey);
     };
     const terminating = new NamespaceStates(sourceClient);
+    let paceBudgetMs = 60_000;
     const selectsKind = (resource: ApiResource) => compiled.scope.selectsKind(resource.group, resource.kind, resource.namespaced);
     const relevant = (object: KubeObject, resource: ApiResource) => !defaultExclusion(object).excluded
       && compiled.scope.mayInclude(candidateOf(object as TransformObject, resource.namespaced));
@@ -467,6 +470,17 @@ export class PlanRunner {
       protect,
       namespaceTerminating: (namespace) => terminating.check(namespace),
       onEvent: (type) => metrics.events.inc({ plan: this.name, type }),
+      // While this process also synchronizes, an initial list waits (up to a second a page, a minute in all) when
+      // the synchronizer has more than `paceBacklog` objects to apply: the destination starts work while the source
+      // is still being listed, instead of after every page was listed, encrypted and committed on the same event
+      // loop. The minute keeps a paged list well inside the API server's compaction interval (its continue token
+      // expires with the snapshot it pages through).
+      pace: async () => {
+        const started = Date.now();
+        const until = started + Math.min(1000, paceBudgetMs);
+        while (syncLease.isHeld && synchronizer.backlog() > paceBacklog && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+        paceBudgetMs -= Date.now() - started;
+      },
     });
     const started = Date.now();
     await this.listener.start();

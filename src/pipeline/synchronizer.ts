@@ -197,6 +197,11 @@ export class Synchronizer {
     await planned;
   }
 
+  /** Objects in passes not yet finished (planned, waiting or applying). */
+  backlog(): number {
+    return this.latest.size;
+  }
+
   /** Reads the destination's API resources now (in the background), so the first pass does not wait for them. */
   prepare(): void {
     this.destinationIndex().catch(() => undefined);
