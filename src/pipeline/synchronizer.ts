@@ -382,8 +382,9 @@ export class Synchronizer {
 
   /**
    * Applies a planned pass in the staged order. Stage i of this pass starts when earlier passes have finished their
-   * stages before i (their Namespaces and CRDs exist); deletes start when earlier passes are done. A path that an
-   * earlier pass is still applying waits for it.
+   * stages before i (their CRDs are established); a namespaced object waits for its own Namespace, in this pass or
+   * an earlier one; deletes start when earlier passes are done. A path that an earlier pass is still applying waits
+   * for it.
    */
   private async run(pass: Pass, tasks: Map<string, Task>, earlier: Pass[], known: Known): Promise<{ results: ApplyResult[]; record: () => Promise<void> }> {
     const { plan, repository, state, mirrorDir } = this.options;
