@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex, type ApiResource } from '../kube/discovery.ts';
 import type { KubeObject } from '../kube/ref.ts';
-import { mapLimit, nextTurn, Semaphore } from '../util/limit.ts';
+import { mapLimit, nextTurn, Semaphore, sleep } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
 import { isExcludedKind } from './exclusions.ts';
 import type { SourceEvent } from './messages.ts';
@@ -331,8 +331,4 @@ class KindWatcher {
     this.markReady();
     await this.loop;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -26,7 +26,7 @@ import { Reconciler, type ReconcileReport } from './reconciler.ts';
 import { compilePlan, processEvent } from './processor.ts';
 import { encryptSecret } from './secrets.ts';
 import { Synchronizer } from './synchronizer.ts';
-import { nextTurn } from '../util/limit.ts';
+import { nextTurn, sleep } from '../util/limit.ts';
 
 /**
  * Largest batch message between stages. Objects listed or watched together travel as one JetStream message (one
@@ -478,7 +478,7 @@ export class PlanRunner {
       pace: async () => {
         const started = Date.now();
         const until = started + Math.min(1000, paceBudgetMs);
-        while (syncLease.isHeld && synchronizer.backlog() > paceBacklog && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+        while (syncLease.isHeld && synchronizer.backlog() > paceBacklog && Date.now() < until) await sleep(20);
         paceBudgetMs -= Date.now() - started;
       },
     });

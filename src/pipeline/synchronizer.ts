@@ -670,46 +670,40 @@ export class Synchronizer {
    */
   private foreignObjects(items: WorkItem[]): Ownership {
     const collections = new Map<string, UnversionedRef>();
-    for (const item of [...items].sort((a, b) => compareForApply(a.ref, b.ref))) if (!collections.has(groupKey(item.ref))) collections.set(groupKey(item.ref), item.ref);
-    const perKind = new Map<string, number>();
-    for (const ref of collections.values()) perKind.set(`${ref.group}/${ref.kind}`, (perKind.get(`${ref.group}/${ref.kind}`) ?? 0) + 1);
+    const namespacesPerKind = new Map<string, number>();
+    for (const item of [...items].sort((a, b) => compareForApply(a.ref, b.ref))) {
+      if (collections.has(groupKey(item.ref))) continue;
+      collections.set(groupKey(item.ref), item.ref);
+      const kind = `${item.ref.group}/${item.ref.kind}`;
+      namespacesPerKind.set(kind, (namespacesPerKind.get(kind) ?? 0) + 1);
+    }
     const query = { labelSelector: `${planLabel}!=${this.options.plan}` };
     const requests = new Semaphore(this.options.concurrency);
-    /** refKeys of the foreign objects in one list; an empty metadata-only list has `items: null`. */
-    const keysOf = (ref: UnversionedRef, objects: KubeObject[] | null, into = new Set<string>()) => {
-      for (const object of objects ?? []) into.add(refKey({ ...ref, namespace: object.metadata.namespace || undefined, name: object.metadata.name ?? '' }));
-      return into;
-    };
-    const listNamespace = (ref: UnversionedRef) => requests.run(async () => {
+    /** refKeys of the foreign objects of `ref`'s kind in its namespace, or across the cluster; undefined when not listed. */
+    const list = (ref: UnversionedRef, acrossCluster: boolean) => requests.run(async () => {
       const index = await this.destinationIndex();
-      if (!index.byKind(ref.group, ref.kind)) return undefined;
+      const resource = index.byKind(ref.group, ref.kind);
+      if (!resource) return undefined;
       try {
-        return keysOf(ref, (await this.options.client.request<{ items: KubeObject[] | null }>('GET', index.path(ref, { namespace: ref.namespace }), undefined, { query, accept: metadataOnly })).items);
+        const keys = new Set<string>();
+        for await (const { items: page } of this.options.client.listPages(index.path(ref, acrossCluster ? {} : { namespace: ref.namespace }), resource, query, 500, metadataOnly)) {
+          for (const object of page) keys.add(refKey({ ...ref, namespace: object.metadata.namespace || undefined, name: object.metadata.name ?? '' }));
+        }
+        return keys;
       } catch (error) {
-        this.options.log.debug({ kind: ref.kind, namespace: ref.namespace, err: (error as Error).message }, 'foreign objects not listed; checked one by one');
+        // Across the cluster, perhaps not allowed: then namespace by namespace; in a namespace: object by object.
+        this.options.log.debug({ kind: ref.kind, namespace: acrossCluster ? '*' : ref.namespace, err: (error as Error).message }, 'foreign objects not listed');
         return undefined;
       }
     });
-    const acrossCluster = new Map<string, Promise<Set<string> | undefined>>();
-    const listCluster = (ref: UnversionedRef) => requests.run(async () => {
-      const index = await this.destinationIndex();
-      const resource = index.byKind(ref.group, ref.kind);
-      if (!resource?.namespaced) return undefined;
-      try {
-        const keys = new Set<string>();
-        for await (const { items: page } of this.options.client.listPages(index.path(ref, {}), resource, query, 500, metadataOnly)) keysOf(ref, page, keys);
-        return keys;
-      } catch {
-        return undefined; // not allowed across the cluster: namespace by namespace
-      }
-    });
+    const clusterLists = new Map<string, Promise<Set<string> | undefined>>();
     const lists = new Map<string, Promise<Set<string> | undefined>>();
     for (const [key, ref] of collections) {
       const kind = `${ref.group}/${ref.kind}`;
-      if (ref.namespace !== undefined && perKind.get(kind)! > clusterListAbove) {
-        if (!acrossCluster.has(kind)) acrossCluster.set(kind, listCluster(ref));
-        lists.set(key, acrossCluster.get(kind)!.then((keys) => keys ?? listNamespace(ref)));
-      } else lists.set(key, listNamespace(ref));
+      if (ref.namespace !== undefined && namespacesPerKind.get(kind)! > clusterListAbove) {
+        if (!clusterLists.has(kind)) clusterLists.set(kind, list(ref, true));
+        lists.set(key, clusterLists.get(kind)!.then((keys) => keys ?? list(ref, false)));
+      } else lists.set(key, list(ref, false));
     }
     return {
       foreign: async (ref) => (await lists.get(groupKey(ref)))?.has(refKey(ref)),
