@@ -11,18 +11,45 @@ export class KubeError extends Error {
   readonly code: number;
   readonly reason: string;
   readonly body: unknown;
-  constructor(message: string, code: number, reason: string, body?: unknown) {
+  /** The server's Retry-After, in milliseconds, when it sent one (429, 503). */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, code: number, reason: string, body?: unknown, retryAfterMs?: number) {
     super(message);
     this.name = 'KubeError';
     this.code = code;
     this.reason = reason;
     this.body = body;
+    this.retryAfterMs = retryAfterMs;
   }
+}
+
+/**
+ * How long a request keeps retrying transient answers (429, 5xx, refused or reset connections, timeouts): until
+ * `until` (epoch ms), with exponential backoff and full jitter between tries, honouring Retry-After. Answers that
+ * cannot change by waiting (400, 403, 404, 409, 422, …) fail at once.
+ */
+export interface RetryPolicy {
+  until: number;
+}
+
+/** The default when a caller sets no deadline: 30 s per request. */
+export const defaultRetryMs = 30_000;
+const firstDelayMs = 200;
+const maxDelayMs = 5_000;
+
+/** The wait before try `attempt + 1` (attempt ≥ 1): exponential with full jitter, at least Retry-After. */
+export function retryDelay(attempt: number, error: unknown, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxDelayMs, firstDelayMs * 2 ** Math.max(0, attempt - 1));
+  const jittered = ceiling / 2 + random() * (ceiling / 2);
+  const retryAfter = error instanceof KubeError ? error.retryAfterMs ?? 0 : 0;
+  return Math.max(jittered, retryAfter);
 }
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   contentType?: string;
+  /** Retry transient failures until this deadline (default: the client's policy, 30 s); false: one try. */
+  retry?: RetryPolicy | false;
   /** A successful response's body is read and dropped, not parsed (an apply's echo of the whole object). */
   discardBody?: boolean;
   /** The Accept header; application/json unless given (e.g. metadataOnly). */
@@ -36,6 +63,14 @@ export const metadataOnly = 'application/json;as=PartialObjectMetadataList;g=met
 export interface ClientOptions {
   /** Maximum concurrent sockets to the API server. */
   maxSockets?: number;
+}
+
+interface Connection {
+  kubeConfig: KubeConfig;
+  agent: https.Agent | http.Agent;
+  watchAgent: https.Agent | http.Agent;
+  headers: Record<string, string>;
+  headersAt: number;
 }
 
 /** Loads a kubeconfig (file path or the default chain) and selects a context; a clear error when it is missing. */
@@ -56,21 +91,24 @@ export function loadKubeConfig(options: { path?: string; context?: string }): Ku
 export class KubeClient {
   readonly server: URL;
   readonly contextName: string;
-  private readonly kubeConfig: KubeConfig;
-  private readonly agent: https.Agent | http.Agent;
-  /** Watches hold their connection for minutes: they get their own pool so they never starve requests (or each other). */
-  private readonly watchAgent: https.Agent | http.Agent;
-  private headers: Record<string, string> = {};
-  private headersAt = 0;
+  /** Agents and credentials, shared by the views withRetry() makes. Watches hold their connection for minutes: they
+   * get their own pool (watchAgent) so they never starve requests (or each other). */
+  private readonly connection: Connection;
+  /** This view's deadline for retries: a fixed time, or a window from each request's start. */
+  private readonly retryPolicy: RetryPolicy | { windowMs: number };
 
-  private constructor(kubeConfig: KubeConfig, agent: https.Agent | http.Agent, watchAgent: https.Agent | http.Agent) {
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error(`kubeconfig context "${kubeConfig.getCurrentContext()}" has no cluster`);
-    this.kubeConfig = kubeConfig;
-    this.contextName = kubeConfig.getCurrentContext();
+  private constructor(connection: Connection, retryPolicy: RetryPolicy | { windowMs: number }) {
+    const cluster = connection.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error(`kubeconfig context "${connection.kubeConfig.getCurrentContext()}" has no cluster`);
+    this.connection = connection;
+    this.contextName = connection.kubeConfig.getCurrentContext();
     this.server = new URL(cluster.server);
-    this.agent = agent;
-    this.watchAgent = watchAgent;
+    this.retryPolicy = retryPolicy;
+  }
+
+  /** The same connection whose requests retry transient failures until `policy.until` (an operation's deadline). */
+  withRetry(policy: RetryPolicy | { windowMs: number }): KubeClient {
+    return new KubeClient(this.connection, policy);
   }
 
   static async create(kubeConfig: KubeConfig, options: ClientOptions = {}): Promise<KubeClient> {
@@ -80,19 +118,20 @@ export class KubeClient {
     const makeAgent = (maxSockets: number) => server.startsWith('http:')
       ? new http.Agent({ keepAlive: true, maxSockets })
       : new https.Agent({ keepAlive: true, maxSockets, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized ?? true, servername: tls.servername });
-    return new KubeClient(kubeConfig, makeAgent(options.maxSockets ?? 32), makeAgent(Infinity));
+    return new KubeClient({ kubeConfig, agent: makeAgent(options.maxSockets ?? 32), watchAgent: makeAgent(Infinity), headers: {}, headersAt: 0 }, { windowMs: defaultRetryMs });
   }
 
   /** Authorization headers can expire (exec plugins, rotated tokens): refresh them once a minute. */
   private async authHeaders(): Promise<Record<string, string>> {
-    if (Date.now() - this.headersAt > 60_000) {
+    const connection = this.connection;
+    if (Date.now() - connection.headersAt > 60_000) {
       const opts: https.RequestOptions = { headers: {} };
-      await this.kubeConfig.applyToHTTPSOptions(opts);
-      this.headers = Object.fromEntries(Object.entries(opts.headers ?? {}).map(([k, v]) => [k, String(v)]));
-      if (opts.auth) this.headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
-      this.headersAt = Date.now();
+      await connection.kubeConfig.applyToHTTPSOptions(opts);
+      connection.headers = Object.fromEntries(Object.entries(opts.headers ?? {}).map(([k, v]) => [k, String(v)]));
+      if (opts.auth) connection.headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+      connection.headersAt = Date.now();
     }
-    return this.headers;
+    return connection.headers;
   }
 
   url(path: string, query?: RequestOptions['query']): URL {
@@ -101,7 +140,6 @@ export class KubeClient {
     return url;
   }
 
-  /** Sends a request and returns the response body parsed as JSON; non-2xx answers become a KubeError. */
   /**
    * A LIST, page by page (`limit`/`continue`), its items with apiVersion and kind filled in (the API server leaves them
    * out of list items). `resourceVersion` is the list's (the first page's).
@@ -118,7 +156,27 @@ export class KubeClient {
     } while (continueToken);
   }
 
+  /**
+   * Sends a request and returns the response body parsed as JSON; non-2xx answers become a KubeError. Transient
+   * failures are retried until the deadline (options.retry, else this client's policy); the last error is thrown.
+   */
   async request<T = unknown>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
+    const policy = options.retry ?? this.retryPolicy;
+    if (policy === false) return this.once<T>(method, path, body, options);
+    const until = 'until' in policy ? policy.until : Date.now() + policy.windowMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once<T>(method, path, body, options);
+      } catch (error) {
+        if (!isRetryable(error)) throw error;
+        const wait = retryDelay(attempt, error);
+        if (Date.now() + wait > until) throw error;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  private async once<T>(method: string, path: string, body: unknown, options: RequestOptions): Promise<T> {
     const response = await this.send(method, path, body, options);
     const status = response.statusCode ?? 0;
     if (options.discardBody && status >= 200 && status < 300) {
@@ -128,19 +186,19 @@ export class KubeClient {
     const text = await readAll(response);
     const parsed = text ? safeJson(text) : undefined;
     if (status >= 200 && status < 300) return parsed as T;
-    throw toKubeError(method, path, status, parsed ?? text);
+    throw toKubeError(method, path, status, parsed ?? text, retryAfter(response));
   }
 
   /** Opens a streaming request (watch). The caller owns the returned response and must destroy it. */
   async stream(path: string, options: RequestOptions = {}): Promise<http.IncomingMessage> {
-    const response = await this.send('GET', path, undefined, options, this.watchAgent);
+    const response = await this.send('GET', path, undefined, options, this.connection.watchAgent);
     const status = response.statusCode ?? 0;
     if (status >= 200 && status < 300) return response;
     const text = await readAll(response);
-    throw toKubeError('GET', path, status, safeJson(text) ?? text);
+    throw toKubeError('GET', path, status, safeJson(text) ?? text, retryAfter(response));
   }
 
-  private async send(method: string, path: string, body: unknown, options: RequestOptions, agent = this.agent): Promise<http.IncomingMessage> {
+  private async send(method: string, path: string, body: unknown, options: RequestOptions, agent = this.connection.agent): Promise<http.IncomingMessage> {
     const url = this.url(path, options.query);
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const headers: Record<string, string> = { Accept: options.accept ?? 'application/json', ...(await this.authHeaders()) };
@@ -161,8 +219,8 @@ export class KubeClient {
   }
 
   close(): void {
-    this.agent.destroy();
-    this.watchAgent.destroy();
+    this.connection.agent.destroy();
+    this.connection.watchAgent.destroy();
   }
 }
 
@@ -183,13 +241,22 @@ function safeJson(text: string): unknown {
   }
 }
 
-function toKubeError(method: string, path: string, status: number, body: unknown): KubeError {
+function toKubeError(method: string, path: string, status: number, body: unknown, retryAfterMs?: number): KubeError {
   const statusObject = (typeof body === 'object' && body !== null ? body : {}) as { message?: string; reason?: string };
   const message = statusObject.message ?? (typeof body === 'string' ? body.slice(0, 300) : `HTTP ${status}`);
-  return new KubeError(`${method} ${path}: ${status} ${message}`, status, statusObject.reason ?? `HTTP${status}`, body);
+  return new KubeError(`${method} ${path}: ${status} ${message}`, status, statusObject.reason ?? `HTTP${status}`, body, retryAfterMs);
 }
 
-/** True for errors worth retrying: throttling, server errors, timeouts, broken connections. */
+/** Retry-After in seconds (the API server's form; an HTTP date is read too), capped at a minute. */
+function retryAfter(response: http.IncomingMessage): number | undefined {
+  const header = response.headers['retry-after'];
+  if (!header) return undefined;
+  const seconds = Number(header);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 60_000) : undefined;
+}
+
+/** True for errors worth retrying: throttling, server errors, timeouts, broken connections (code 0). */
 export function isRetryable(error: unknown): boolean {
   if (!(error instanceof KubeError)) return false;
   return error.code === 0 || error.code === 429 || error.code >= 500;

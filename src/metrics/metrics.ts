@@ -37,7 +37,7 @@ export interface MetricsServer {
 }
 
 /** Serves the registry; `ready()` decides /readyz. `addr` is host:port (default 127.0.0.1:9464; port 0 picks one). */
-export async function serveMetrics(metrics: Metrics, addr: string, ready: () => boolean): Promise<MetricsServer> {
+export async function serveMetrics(metrics: Metrics, addr: string, ready: () => boolean | { ready: boolean; reasons: string[] }): Promise<MetricsServer> {
   const colon = addr.lastIndexOf(':');
   const host = colon > 0 ? addr.slice(0, colon).replace(/^\[|\]$/g, '') : '127.0.0.1';
   const port = Number(colon >= 0 ? addr.slice(colon + 1) : addr);
@@ -47,8 +47,10 @@ export async function serveMetrics(metrics: Metrics, addr: string, ready: () => 
     } else if (req.url === '/healthz') {
       res.writeHead(200).end('ok\n');
     } else if (req.url === '/readyz') {
-      const ok = ready();
-      res.writeHead(ok ? 200 : 503).end(ok ? 'ok\n' : 'initial sync in progress\n');
+      // Not ready says why, one line per plan: which cluster does not answer and since when, or the initial sync.
+      const answer = ready();
+      const { ready: ok, reasons } = typeof answer === 'boolean' ? { ready: answer, reasons: ['initial sync in progress'] } : answer;
+      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain; charset=utf-8' }).end(ok ? 'ok\n' : `${reasons.join('\n')}\n`);
     } else {
       res.writeHead(404).end();
     }

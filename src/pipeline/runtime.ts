@@ -79,7 +79,48 @@ export interface PlanStatus {
   /** The RecoveryExecutionJob that failed this plan over (its stand-by is no longer synchronized). */
   failedOver: string | undefined;
   reconcile: ReconcileSummary | undefined;
+  /** The cluster that did not answer when the plan last tried to start (the plan keeps trying), and since when. */
+  unreachable: Unreachable | undefined;
   updatedAt: string;
+}
+
+export interface Unreachable {
+  cluster: string;
+  role: 'source' | 'destination';
+  /** RFC 3339: the first failed try of this outage. */
+  since: string;
+  error: string;
+}
+
+/** A plan's cluster that did not answer its probe. */
+export class ClusterUnreachableError extends Error {
+  readonly cluster: string;
+  readonly role: 'source' | 'destination';
+  readonly access: ClusterAccess;
+  override readonly cause: string;
+  constructor(access: ClusterAccess, role: 'source' | 'destination', cause: string) {
+    super(`${role} cluster ${access.name} does not answer: ${cause}`);
+    this.name = 'ClusterUnreachableError';
+    this.cluster = access.name;
+    this.role = role;
+    this.access = access;
+    this.cause = cause;
+  }
+}
+
+/** One GET /version, no retries, 5 s at most: does the cluster answer at all? */
+async function probeCluster(access: ClusterAccess, role: 'source' | 'destination' = 'source'): Promise<void> {
+  let client: KubeClient | undefined;
+  try {
+    client = await KubeClient.create(loadKubeConfig({ path: access.kubeconfig, context: access.context }), { maxSockets: 1 });
+    await client.request('GET', '/version', undefined, { retry: false, timeoutMs: 5000 });
+  } catch (error) {
+    // An answer, even 401/403, means the cluster is there: the real requests then say what is wrong.
+    if (error instanceof KubeError && error.code > 0 && error.code < 500) return;
+    throw new ClusterUnreachableError(access, role, (error as Error).message);
+  } finally {
+    client?.close();
+  }
 }
 
 export interface ReconcileSummary {
@@ -144,6 +185,7 @@ export class Runtime {
   readonly runners = new Map<string, PlanRunner>();
   private planRevision: string | undefined;
   private key = '';
+  private stopping = false;
 
   constructor(options: RuntimeOptions) {
     this.options = options;
@@ -192,12 +234,46 @@ export class Runtime {
       await this.runners.get(name)?.stop();
       this.runners.delete(name);
     }
-    for (const context of [...changes.added, ...changes.changed]) {
-      const runner = new PlanRunner(context, this.options, () => this.planRevision, this.key);
-      this.runners.set(context.plan.metadata.name, runner);
-      // One plan failing to start (its cluster unreachable) never stops the others; it retries by itself.
-      runner.start().catch((error: Error) => this.options.log.error({ plan: context.plan.metadata.name, err: error.message }, 'plan failed to start'));
-    }
+    for (const context of [...changes.added, ...changes.changed]) this.launch(context, 1, undefined);
+  }
+
+  /**
+   * Starts one plan's runner. A plan failing to start (a cluster refusing connections, a Redis hiccup) never stops
+   * the others, and keeps trying forever: backoff from 1 s to 30 s between tries, while a cheap probe (GET /version,
+   * every 2 s) of the cluster that did not answer starts the next try as soon as it does.
+   */
+  private launch(context: PlanContext, attempt: number, unreachable: Unreachable | undefined): void {
+    const name = context.plan.metadata.name;
+    const runner = new PlanRunner(context, this.options, () => this.planRevision, this.key);
+    runner.unreachable = unreachable;
+    this.runners.set(name, runner);
+    runner.start().then(() => undefined, async (error: Error) => {
+      const current = () => this.runners.get(name) === runner && !this.stopping;
+      if (!current()) return;
+      const log = this.options.log.child({ plan: name });
+      const cluster = error instanceof ClusterUnreachableError ? error : undefined;
+      if (cluster) {
+        runner.unreachable = { cluster: cluster.cluster, role: cluster.role, since: runner.unreachable?.cluster === cluster.cluster ? runner.unreachable.since : new Date().toISOString(), error: cluster.cause };
+      }
+      const waitMs = Math.min(30_000, 1000 * 2 ** Math.min(attempt - 1, 5)) * (0.8 + Math.random() * 0.2);
+      log.error({ err: error.message, attempt, retryInSeconds: Math.round(waitMs / 1000), ...(runner.unreachable ? { unreachableSince: runner.unreachable.since } : {}) }, 'plan failed to start; retrying');
+      await runner.stop();
+      await runner.publishStatus().catch(() => undefined);
+      const until = Date.now() + waitMs;
+      while (current() && Date.now() < until) {
+        await sleep(Math.min(2000, until - Date.now()));
+        if (cluster && current() && (await probeCluster(cluster.access).then(() => true, () => false))) break;
+        await runner.publishStatus().catch(() => undefined);
+      }
+      if (current()) this.launch(context, attempt + 1, runner.unreachable);
+    });
+  }
+
+  /** Per plan, why it is not ready (for /readyz): a cluster that does not answer, or the initial sync. */
+  readiness(): { ready: boolean; reasons: string[] } {
+    if (this.watcher?.status().appliedRevision === undefined) return { ready: false, reasons: ['plans not loaded yet'] };
+    const reasons = [...this.runners.values()].filter((runner) => !runner.ready).map((runner) => runner.notReadyReason());
+    return { ready: reasons.length === 0, reasons };
   }
 
   /** True when every plan finished its initial list and applied its mirror head once. */
@@ -206,6 +282,7 @@ export class Runtime {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.options.pusher?.stop();
     await this.watcher?.stop();
     await Promise.all([...this.runners.values()].map((runner) => runner.stop()));
@@ -241,6 +318,8 @@ export class PlanRunner {
   private handOver: ((message: CommitMessage) => void) | undefined;
   private readonly progress = { eventsPublished: 0, eventsProcessed: 0, objectsPublished: 0 };
   private counted: { head: string | undefined; at: number; objectsByKind: Record<string, number> } = { head: undefined, at: 0, objectsByKind: {} };
+  /** The cluster that did not answer when this plan last tried to start, and since when. */
+  unreachable: Unreachable | undefined;
 
   constructor(context: PlanContext, options: RuntimeOptions, planRevision: () => string | undefined, hashKey: string) {
     this.context = context;
@@ -254,6 +333,11 @@ export class PlanRunner {
   /** Listed, caught up, and reconciled once (deletes missed while lifeboat was down are found by then). */
   get ready(): boolean {
     return this.listed && this.synced && this.reconciledOnce;
+  }
+
+  notReadyReason(): string {
+    if (this.unreachable) return `plan ${this.name}: ${this.unreachable.role} cluster ${this.unreachable.cluster} unreachable since ${this.unreachable.since}: ${this.unreachable.error}`;
+    return `plan ${this.name}: ${!this.listed ? 'listing the source' : !this.synced ? 'initial sync in progress' : 'first reconcile in progress'}`;
   }
 
   async start(): Promise<void> {
@@ -271,12 +355,19 @@ export class PlanRunner {
       return client;
     };
     const source = access(this.context.source);
+    const destinationAccess = access(this.context.destination);
     const sourceClient = await connect(source);
-    const destinationClient = await connect(access(this.context.destination));
+    const destinationClient = await connect(destinationAccess);
+    // Both clusters must answer before anything starts; one that does not is named (status, /readyz), and the
+    // runtime tries again. Requests after this retry transient failures by themselves.
+    for (const [role, cluster] of [['source', source], ['destination', destinationAccess]] as const) await probeCluster(cluster, role);
+    this.unreachable = undefined;
 
     // Synchronizer: applies every new mirror commit (and retries failures every 15 s).
     const synchronizer = new Synchronizer({
-      plan: this.name, mirrorDir: compiled.mirrorDir, repository: mirror, client: destinationClient, state,
+      // An apply retries transient failures for 10 s; after that the object is recorded as failed and retried with
+      // the synchronizer's own backoff, so one stuck request never holds a pass for long.
+      plan: this.name, mirrorDir: compiled.mirrorDir, repository: mirror, client: destinationClient.withRetry({ windowMs: 10_000 }), state,
       identities: this.options.identities, concurrency: plan.spec.sync.concurrency, log: this.log.child({ component: 'synchronizer' }),
       // When each revision reached the destination, for `lifeboat history` (the newest 10,000).
       onApplied: (revision) => void state.redis.multi().zadd(state.key(this.name, 'applied-at'), Date.now(), revision)
@@ -584,11 +675,11 @@ export class PlanRunner {
       kinds: this.listener?.kinds() ?? [], initialSync: this.listed ? 'done' : 'listing',
       lastErrors: (await state.failures(this.name)).slice(0, 20), heldDeletes: (await state.heldDeletes(this.name)).length,
       paused: (await state.pausedPaths(this.name)).size, failedOver: await state.getValue(this.name, 'failover'),
-      reconcile: this.lastReconcile && summarize(this.lastReconcile, this.context.plan.spec.reconcile.drift), updatedAt: new Date().toISOString(),
+      reconcile: this.lastReconcile && summarize(this.lastReconcile, this.context.plan.spec.reconcile.drift), unreachable: this.unreachable, updatedAt: new Date().toISOString(),
     };
   }
 
-  private async publishStatus(): Promise<void> {
+  async publishStatus(): Promise<void> {
     const status = await this.status();
     this.options.metrics.heldDeletes.set({ plan: this.name }, status.heldDeletes);
     await this.options.state.redis.set(this.options.state.key(this.name, 'status'), JSON.stringify(status), 'EX', 3600);

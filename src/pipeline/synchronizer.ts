@@ -3,7 +3,7 @@
 // one staged order (server-side apply, field manager `lifeboat`), deleting only objects that carry the plan label.
 // Every object gets the plan label and the revision annotation; owners are re-linked to destination UIDs. An object
 // that cannot be applied is reported with its reason and never blocks the others.
-import { isRetryable, KubeError, metadataOnly, type KubeClient } from '../kube/client.ts';
+import { KubeError, metadataOnly, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex } from '../kube/discovery.ts';
 import { describeRef, mirrorPath, parseApiVersion, refFromMirrorPath, refKey, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
@@ -730,7 +730,7 @@ export class Synchronizer {
       // Only the request holds one of the shared slots: rendering (git read, YAML, decryption) happens outside,
       // so `concurrency` applies stay in flight at the destination.
       const serverSideApply = () => this.options.client.request('PATCH', path, object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true }, discardBody: true });
-      await this.slots.run(() => retry(async () => {
+      await this.slots.run(async () => {
         try {
           await serverSideApply();
         } catch (error) {
@@ -741,7 +741,7 @@ export class Synchronizer {
           }
           throw error;
         }
-      }));
+      });
       return { ...base, action: existed ? 'configured' : 'created', at: Date.now() };
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
@@ -757,10 +757,10 @@ export class Synchronizer {
       if (!live) return { ...base, action: 'deleted', reason: 'already absent' };
       if (live.metadata.labels?.[planLabel] !== this.options.plan) return { ...base, action: 'skipped', reason: `not deleted: it does not carry ${planLabel}=${this.options.plan}` };
       const index = await this.destinationIndex();
-      await retry(() => this.options.client.request('DELETE', index.objectPath(item.ref), undefined, { query: { propagationPolicy: 'Background' } }).catch((error) => {
+      await this.options.client.request('DELETE', index.objectPath(item.ref), undefined, { query: { propagationPolicy: 'Background' } }).catch((error) => {
         if (error instanceof KubeError && error.code === 404) return undefined;
         throw error;
-      }));
+      });
       return { ...base, action: 'deleted', at: Date.now() };
     } catch (error) {
       return { ...base, action: 'failed', reason: error instanceof Error ? error.message : String(error) };
@@ -800,16 +800,4 @@ export function differingFields(desired: unknown, actual: unknown, path = ''): s
     return Object.entries(desired).flatMap(([key, value]) => differingFields(value, (actual as Record<string, unknown>)[key], path ? `${path}.${key}` : key));
   }
   return desired === actual ? [] : [path || '.'];
-}
-
-/** Retries throttling, server errors and broken connections with exponential backoff (4 tries). */
-async function retry<T>(action: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await action();
-    } catch (error) {
-      if (!isRetryable(error) || attempt >= 3) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
-    }
-  }
 }

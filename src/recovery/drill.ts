@@ -29,6 +29,8 @@ export interface DrillOptions {
   dryRun: boolean;
   /** Leave the scratch namespaces for inspection. */
   keep: boolean;
+  /** The plan's recovery.timeout: transient failures are retried until then (default 15 min). */
+  timeoutMs?: number;
 }
 
 export interface DrillReport {
@@ -52,8 +54,10 @@ export function scratchNamespace(id: string, namespace: string): string {
 }
 
 export async function drill(options: DrillOptions): Promise<DrillReport> {
-  const { plan, mirrorDir, repository, destination, identities, concurrency, dryRun } = options;
+  const { plan, mirrorDir, repository, identities, concurrency, dryRun } = options;
   const started = Date.now();
+  // Like a recovery, a drill never fails on a transient answer: requests retry until its deadline.
+  const destination = options.destination.withRetry({ until: started + (options.timeoutMs ?? 15 * 60_000) });
   const revision = await repository.head();
   if (!revision) throw new Error('the mirror has no commits yet');
   const id = randomBytes(3).toString('hex');

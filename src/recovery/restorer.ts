@@ -49,6 +49,8 @@ export interface RecoveryRequest {
   dryRun: boolean;
 }
 
+/** recovery.timeout's default. */
+const defaultTimeoutMs = 15 * 60_000;
 const kindKey = (ref: Pick<UnversionedRef, 'group' | 'kind'>) => (ref.group ? `${ref.group}/${ref.kind}` : ref.kind);
 
 /** The newest commit on the mirror branch made at or before `time` (RFC 3339). */
@@ -84,9 +86,12 @@ export class Restorer {
   private readonly status: JobStatus = {};
   private readonly counts: Counts = {};
   private readonly failures: Failure[] = [];
+  /** The destination, its requests retrying transient failures until the job's deadline (recovery.timeout). */
+  private destination: KubeClient;
 
   constructor(options: RestorerOptions) {
     this.options = options;
+    this.destination = options.destination;
   }
 
   private count(kind: string, result: 'restored' | 'activated' | 'unchanged' | 'failed'): void {
@@ -101,8 +106,11 @@ export class Restorer {
 
   /** Creates the job in the destination (recording the request), runs it, and records the outcome. */
   async run(request: RecoveryRequest): Promise<JobStatus> {
-    const { destination, jobName, plan, log } = this.options;
+    const { jobName, plan, log } = this.options;
     const started = Date.now();
+    // A recovery never fails on a transient answer (a CRD's storage still initializing answers 429; an API server
+    // paused or restarting refuses connections): every request retries until the job's own deadline.
+    const destination = (this.destination = this.options.destination.withRetry({ until: started + (this.options.timeoutMs ?? defaultTimeoutMs) }));
     await ensureJobDefinition(destination);
     const job = {
       apiVersion: 'lifeboat.dev/v1alpha1', kind: 'RecoveryExecutionJob', metadata: { name: jobName, namespace: jobsNamespace, labels: { [planLabel]: plan } },
@@ -142,6 +150,7 @@ export class Restorer {
     } finally {
       clearTimeout(timer);
     }
+    this.destination = this.options.destination; // the outcome is recorded even when the deadline has passed
     this.status.completionTime = new Date().toISOString();
     this.status.recoverySeconds = (Date.now() - started) / 1000;
     await this.record();
@@ -161,12 +170,13 @@ export class Restorer {
   /** Writes the job's status (status subresource). */
   private async record(): Promise<void> {
     const status = { ...this.status, counts: this.counts, failures: this.failures };
-    await this.options.destination.request('PATCH', `${jobsPath}/${this.options.jobName}/status`, { status }, { contentType: 'application/merge-patch+json' });
+    await this.destination.request('PATCH', `${jobsPath}/${this.options.jobName}/status`, { status }, { contentType: 'application/merge-patch+json' });
   }
 
   /** Point in time: the plan's objects in the destination become equal to the mirror tree at the revision. */
   private async restore(request: RecoveryRequest): Promise<void> {
-    const { repository, plan, mirrorDir, destination, state, identities, concurrency, log } = this.options;
+    const { repository, plan, mirrorDir, state, identities, concurrency, log } = this.options;
+    const destination = this.destination;
     if (!repository) throw new Error('a point-in-time restore needs the mirror (--mirror)');
     const revision = request.to ? await repository.resolve(request.to) : await revisionAt(repository, request.at!);
     this.status.revision = revision;
@@ -186,7 +196,8 @@ export class Restorer {
 
   /** Undoes every deactivation of the plan's objects: one labelled LIST per kind, one JSON patch per object. */
   private async activate(dryRun: boolean): Promise<void> {
-    const { destination, plan, jobName, concurrency } = this.options;
+    const { plan, jobName, concurrency } = this.options;
+    const destination = this.destination;
     const index = await ResourceIndex.discover(destination);
     const sleeping: KubeObject[] = [];
     await mapLimit(index.listWatchable(), concurrency, async (resource) => {
