@@ -1,14 +1,16 @@
 // Loading a plans directory: files in, the valid clusters, plans and jobs out, with every error of every file.
 // The entry point of src/plan for the CLI, the plans-from-git poller and `plan diff`.
 import fs from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parse } from 'yaml';
 import { compareErrors, maxFileBytes, parseYamlFile, Severity } from './parse.ts';
 import type { PlanError, PlanFile } from './parse.ts';
 import { Kind } from './schema.ts';
 import type { ManagedCluster, RecoveryExecutionJob, RecoveryPlan } from './schema.ts';
 import { validateDocument, validateSet } from './validate.ts';
+import type { KubeconfigFile } from './validate.ts';
 
 export type { PlanError, PlanFile } from './parse.ts';
 export { formatPlanError, Severity } from './parse.ts';
@@ -35,12 +37,71 @@ export interface PlanSet {
 
 export interface LoadOptions {
   /**
-   * Check that kubeconfig files exist (a warning when not). Off by default: plans read from git are checked
-   * where they run, not where they are validated. The CLI turns it on.
+   * Check that kubeconfig files exist and have the context a cluster names (warnings when not). Off by default:
+   * plans read from git are checked where they run, not where they are validated. The CLI turns it on.
    */
   checkKubeconfigFiles?: boolean;
-  /** Replaces the file system check, for tests. */
+  /** Replaces the file system's existence check, for tests; files are then not read unless readFile is given too. */
   fileExists?: (path: string) => boolean;
+  /** Replaces reading a kubeconfig file, for tests; an error with code ENOENT means there is no such file. */
+  readFile?: (path: string) => string;
+}
+
+/** The context names of a kubeconfig file's text, in file order, and its current-context; or why it is not one. */
+export function kubeconfigContexts(text: string): { contexts: string[]; currentContext: string | undefined } | { problem: string } {
+  let value: unknown;
+  try {
+    value = parse(text, { logLevel: 'error' }) as unknown;
+  } catch (error) {
+    return { problem: `not YAML: ${(error as Error).message.split('\n')[0]}` };
+  }
+  if (value === null || value === undefined) return { contexts: [], currentContext: undefined }; // an empty file
+  if (typeof value !== 'object' || Array.isArray(value)) return { problem: 'not a kubeconfig: expected a mapping with clusters, users and contexts' };
+  const config = value as Record<string, unknown>;
+  const entries = Array.isArray(config.contexts) ? config.contexts as unknown[] : [];
+  const names = entries.flatMap((entry) => {
+    const name = typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>).name : undefined;
+    return typeof name === 'string' && name !== '' ? [name] : [];
+  });
+  const current = config['current-context'];
+  return { contexts: [...new Set(names)], currentContext: typeof current === 'string' && current !== '' ? current : undefined };
+}
+
+function readProblem(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EISDIR') return 'it is a directory';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  return (error as Error).message;
+}
+
+/** The kubeconfig lookup for validateSet, or undefined for no check; each file is read once per load. */
+function kubeconfigLookup(options: LoadOptions): ((file: string, kubeconfigPath: string) => KubeconfigFile) | undefined {
+  const injected = options.fileExists !== undefined || options.readFile !== undefined;
+  if (!options.checkKubeconfigFiles && !injected) return undefined;
+  const fileExists = options.fileExists ?? (options.readFile ? () => true : existsSync);
+  const readFile = options.readFile ?? (options.fileExists ? undefined : (file: string) => readFileSync(file, 'utf8'));
+  const seen = new Map<string, KubeconfigFile>();
+  const lookUp = (resolved: string): KubeconfigFile => {
+    const relative = path.relative(process.cwd(), resolved);
+    const shown = relative.startsWith('..') || path.isAbsolute(relative) ? resolved : relative;
+    if (!fileExists(resolved)) return { type: 'missing', shown };
+    if (!readFile) return { type: 'exists', shown };
+    let text: string;
+    try {
+      text = readFile(resolved);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { type: 'missing', shown };
+      return { type: 'unreadable', shown, reason: readProblem(error) };
+    }
+    const found = kubeconfigContexts(text);
+    return 'problem' in found ? { type: 'unreadable', shown, reason: found.problem } : { type: 'read', shown, ...found };
+  };
+  return (file, kubeconfigPath) => {
+    const resolved = resolveKubeconfigPath(file, kubeconfigPath);
+    let found = seen.get(resolved);
+    if (!found) seen.set(resolved, found = lookUp(resolved));
+    return found;
+  };
 }
 
 export function originKey(kind: Kind, name: string): string {
@@ -70,15 +131,7 @@ export function loadPlans(files: readonly PlanFile[], options: LoadOptions = {})
     errors.push(...parsed.errors);
     return parsed.documents.map(validateDocument);
   });
-  const fileExists = options.fileExists ?? (options.checkKubeconfigFiles ? existsSync : undefined);
-  validateSet(results, {
-    missingKubeconfig: fileExists && ((file, kubeconfigPath) => {
-      const resolved = resolveKubeconfigPath(file, kubeconfigPath);
-      if (fileExists(resolved)) return undefined;
-      const relative = path.relative(process.cwd(), resolved);
-      return relative.startsWith('..') || path.isAbsolute(relative) ? resolved : relative;
-    }),
-  });
+  validateSet(results, { kubeconfigFile: kubeconfigLookup(options) });
   const set: PlanSet = { clusters: new Map(), plans: new Map(), jobs: new Map(), origins: new Map(), errors };
   for (const result of results) {
     errors.push(...result.errors);

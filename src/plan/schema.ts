@@ -115,18 +115,27 @@ const ageRecipient = z.string()
   })
   .describe('An age public key (`age1...`); the matching identity decrypts Secrets at the destination.');
 
+/**
+ * An image prefix as the pipeline compares it: one trailing "/" (`registry.example.com/`) means the same as none,
+ * since people write a prefix the way it reads in front of an image name. The schema applies it, so a parsed plan
+ * never has the "/" and nothing after parsing needs to know.
+ */
+export function normalizeImagePrefix(text: string): string {
+  return text.endsWith('/') ? text.slice(0, -1) : text;
+}
+
 /** Why an image prefix is not a registry or repository prefix (`registry.example.com/team`), or undefined. */
 export function imagePrefixProblem(text: string): string | undefined {
   if (text === '') return 'must not be empty';
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return `image prefix ${JSON.stringify(text)} must not have a scheme: write the registry host, e.g. "registry.example.com/team"`;
-  const parts = text.split('/');
+  const parts = normalizeImagePrefix(text).split('/');
   const last = parts.at(-1)!;
   if (text.includes('@')) return `image prefix ${JSON.stringify(text)} must not have a digest: prefixes rewrite registries and repositories, digests are kept`;
   // A ":" in the last part is a tag, except a registry's port when the prefix is only a host ("registry:5000").
   if (parts.length > 1 ? last.includes(':') : /:(?![0-9]+$)/.test(last)) {
     return `image prefix ${JSON.stringify(text)} must not have a tag: prefixes rewrite registries and repositories, tags are kept`;
   }
-  if (text.endsWith('/')) return `image prefix ${JSON.stringify(text)} must not end with "/"`;
+  if (parts.includes('')) return `image prefix ${JSON.stringify(text)} has an empty path component: write one "/" between parts, e.g. "registry.example.com/team"`;
   const [first, ...rest] = parts;
   const host = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?$/;
   const component = /^[a-z0-9]+([._-]+[a-z0-9]+)*$/;
@@ -136,10 +145,11 @@ export function imagePrefixProblem(text: string): string | undefined {
   return undefined;
 }
 
+// Checked as written (messages quote the user's text), then normalized.
 const imagePrefix = z.string().superRefine((value, context) => {
   const found = imagePrefixProblem(value);
   if (found) context.addIssue({ code: 'custom', message: found });
-});
+}).overwrite(normalizeImagePrefix);
 
 const stringMap = () => z.record(z.string(), z.string());
 

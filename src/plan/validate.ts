@@ -494,12 +494,19 @@ function checkPlan(source: SourceDocument, plan: RecoveryPlan): PlanError[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Checks across documents
 
+/**
+ * What the file system says about a kubeconfig file named by a ManagedCluster; `shown` is how to name the file in a
+ * message. `exists` means it was not read (tests that only say which files exist).
+ */
+export type KubeconfigFile =
+  | { type: 'missing'; shown: string }
+  | { type: 'exists'; shown: string }
+  | { type: 'unreadable'; shown: string; reason: string }
+  | { type: 'read'; shown: string; contexts: string[]; currentContext: string | undefined };
+
 export interface SetOptions {
-  /**
-   * Checks a kubeconfig path as written in `file`: returns how to name the file in a warning when it is missing,
-   * undefined when it exists. No check when absent.
-   */
-  missingKubeconfig?: (file: string, path: string) => string | undefined;
+  /** Looks up a kubeconfig path as written in `file` (the plan file). No kubeconfig check when absent. */
+  kubeconfigFile?: (file: string, path: string) => KubeconfigFile;
 }
 
 function where(result: DocumentResult, path: PathSegment[]): string {
@@ -554,14 +561,45 @@ function checkReferences(results: DocumentResult[]): void {
   }
 }
 
+/**
+ * Warnings, not errors: the file is read where the plan runs, which may not be where it is validated. A context
+ * the file lacks is named with the contexts it has, the mistake being nearly always a typo or the wrong file.
+ */
 function checkKubeconfigFiles(results: DocumentResult[], options: SetOptions): void {
-  if (!options.missingKubeconfig) return;
+  if (!options.kubeconfigFile) return;
   for (const result of results) {
     const object = result.object;
     if (object?.kind !== Kind.managedCluster || !object.spec.kubeconfig) continue;
-    const missing = options.missingKubeconfig(result.source.file, object.spec.kubeconfig.path);
-    if (missing !== undefined) {
-      report(result, errorAt(result.source, ['spec', 'kubeconfig', 'path'], `kubeconfig file not found at ${missing} (paths are relative to the file that names them)`, { severity: Severity.warning }));
+    const { path, context } = object.spec.kubeconfig;
+    const found = options.kubeconfigFile(result.source.file, path);
+    const warn = (field: 'path' | 'context', message: string) => {
+      report(result, errorAt(result.source, ['spec', 'kubeconfig', field], message, { severity: Severity.warning }));
+    };
+    const cluster = `${Kind.managedCluster} ${object.metadata.name}`;
+    switch (found.type) {
+      case 'missing':
+        warn('path', `kubeconfig file not found at ${found.shown} (paths are relative to the file that names them)`);
+        break;
+      case 'exists':
+        break;
+      case 'unreadable':
+        warn('path', `${cluster}: kubeconfig ${found.shown} cannot be read: ${found.reason}`);
+        break;
+      case 'read': {
+        const contexts = `(contexts: ${found.contexts.join(', ') || 'none'})`;
+        if (context !== undefined) {
+          if (!found.contexts.includes(context)) warn('context', `${cluster}: kubeconfig ${found.shown} has no context ${JSON.stringify(context)} ${contexts}`);
+        } else if (found.currentContext === undefined) {
+          warn('path', `${cluster}: kubeconfig ${found.shown} has no current-context; set spec.kubeconfig.context ${contexts}`);
+        } else if (!found.contexts.includes(found.currentContext)) {
+          warn('path', `${cluster}: kubeconfig ${found.shown} has current-context ${JSON.stringify(found.currentContext)} but no such context; set spec.kubeconfig.context ${contexts}`);
+        }
+        break;
+      }
+      default: {
+        const unreachable: never = found;
+        throw new Error(`unknown kubeconfig lookup ${JSON.stringify(unreachable)}`);
+      }
     }
   }
 }

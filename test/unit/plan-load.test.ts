@@ -2,8 +2,11 @@
 // directories are expanded, and `lifeboat plan validate|show` print exactly what a person and CI read.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { hasErrors, loadPlans, originKey, readPlanFiles, resolveKubeconfigPath, summarize } from '../../src/plan/load.ts';
+import { hasErrors, kubeconfigContexts, loadPlans, originKey, readPlanFiles, resolveKubeconfigPath, summarize } from '../../src/plan/load.ts';
 import type { PlanFile } from '../../src/plan/load.ts';
 import { formatPlanError } from '../../src/plan/parse.ts';
 import { Kind, withDefaults } from '../../src/plan/schema.ts';
@@ -249,4 +252,135 @@ test('mangled plans never throw: every problem comes back as a positioned error'
     }
   }
   t.pass();
+});
+
+// --- Kubeconfig files, as `plan validate` checks them
+
+/** A temporary directory with a kubeconfig (contexts a and b, current-context a) and the given files. */
+function kubeconfigDirectory(t: { teardown: (fn: () => void) => void }, files: Record<string, string>): string {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-plan-'));
+  t.teardown(() => fs.rmSync(directory, { recursive: true, force: true }));
+  const kubeconfig = {
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'a',
+    clusters: [{ name: 'one', cluster: { server: 'https://127.0.0.1:6443' } }],
+    users: [{ name: 'admin', user: { token: 'x' } }],
+    contexts: [{ name: 'a', context: { cluster: 'one', user: 'admin' } }, { name: 'b', context: { cluster: 'one', user: 'admin' } }],
+  };
+  fs.writeFileSync(path.join(directory, 'kubeconfig'), stringify(kubeconfig));
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(directory, name), text);
+  return directory;
+}
+
+const cluster = (name: string, kubeconfig: string) => yaml`
+  apiVersion: lifeboat.dev/v1alpha1
+  kind: ManagedCluster
+  metadata:
+    name: ${name}
+  spec:
+    kubeconfig: ${kubeconfig}
+`;
+
+test('a context the kubeconfig lacks is a warning naming the contexts it has, at the context field', async (t) => {
+  const directory = kubeconfigDirectory(t, {
+    'clusters.yaml': [
+      cluster('x', '{path: kubeconfig, context: c}'),
+      cluster('y', '{path: kubeconfig, context: b}'),
+      cluster('z', '{path: kubeconfig}'),
+      cluster('w', '{path: nowhere, context: a}'),
+    ].join('---\n'),
+  });
+  const set = loadPlans(await readPlanFiles([directory]), { checkKubeconfigFiles: true });
+  const file = path.join(directory, 'clusters.yaml');
+  t.deepEqual(set.errors.map(formatPlanError), [
+    `${file}:6:43: warning: spec.kubeconfig.context: ManagedCluster x: kubeconfig ${path.join(directory, 'kubeconfig')} has no context "c" (contexts: a, b)`,
+    `${file}:27:22: warning: spec.kubeconfig.path: kubeconfig file not found at ${path.join(directory, 'nowhere')} (paths are relative to the file that names them)`,
+  ]);
+  t.false(hasErrors(set));
+  t.deepEqual([...set.clusters.keys()].sort(), ['w', 'x', 'y', 'z'], 'warnings keep the clusters');
+});
+
+test('a kubeconfig without a usable current-context, or that is not a kubeconfig, is a warning when no context is named', async (t) => {
+  const directory = kubeconfigDirectory(t, {
+    'no-current.yaml': stringify({ apiVersion: 'v1', kind: 'Config', contexts: [{ name: 'a', context: {} }] }),
+    'stale-current.yaml': stringify({ apiVersion: 'v1', kind: 'Config', 'current-context': 'gone', contexts: [{ name: 'a', context: {} }] }),
+    'broken.yaml': 'contexts: [a\n',
+    'list.yaml': '- a\n',
+    'clusters.yaml': [
+      cluster('no-current', '{path: no-current.yaml}'),
+      cluster('stale-current', '{path: stale-current.yaml}'),
+      cluster('broken', '{path: broken.yaml, context: a}'),
+      cluster('list', '{path: list.yaml, context: a}'),
+      cluster('directory', '{path: ., context: a}'),
+    ].join('---\n'),
+  });
+  // Only clusters.yaml is a plan file; the kubeconfigs sit beside it.
+  const set = loadPlans(await readPlanFiles([path.join(directory, 'clusters.yaml')]), { checkKubeconfigFiles: true });
+  const at = (name: string) => path.join(directory, name);
+  t.deepEqual(set.errors.map((error) => `${error.line}:${error.column}: ${error.path}: ${error.message}`), [
+    `6:22: spec.kubeconfig.path: ManagedCluster no-current: kubeconfig ${at('no-current.yaml')} has no current-context; set spec.kubeconfig.context (contexts: a)`,
+    `13:22: spec.kubeconfig.path: ManagedCluster stale-current: kubeconfig ${at('stale-current.yaml')} has current-context "gone" but no such context; set spec.kubeconfig.context (contexts: a)`,
+    `20:22: spec.kubeconfig.path: ManagedCluster broken: kubeconfig ${at('broken.yaml')} cannot be read: not YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1:`,
+    `27:22: spec.kubeconfig.path: ManagedCluster list: kubeconfig ${at('list.yaml')} cannot be read: not a kubeconfig: expected a mapping with clusters, users and contexts`,
+    `34:22: spec.kubeconfig.path: ManagedCluster directory: kubeconfig ${directory} cannot be read: it is a directory`,
+  ]);
+  t.true(set.errors.every((error) => error.severity === 'warning'));
+});
+
+test('kubeconfig contexts are read in file order; an empty file has none', (t) => {
+  t.deepEqual(kubeconfigContexts('current-context: b\ncontexts: [{name: b}, {name: a}, {name: b}, {context: {}}, x]\n'), { contexts: ['b', 'a'], currentContext: 'b' });
+  t.deepEqual(kubeconfigContexts(''), { contexts: [], currentContext: undefined });
+  t.deepEqual(kubeconfigContexts('{"contexts": [{"name": "json"}], "current-context": ""}'), { contexts: ['json'], currentContext: undefined });
+});
+
+test('each kubeconfig file is read once, however many clusters name it', (t) => {
+  const reads: string[] = [];
+  const set = loadPlans([{ path: '/plans/clusters.yaml', text: [cluster('x', '{path: k, context: a}'), cluster('y', '{path: k, context: c}')].join('---\n') }], {
+    readFile: (file) => {
+      reads.push(file);
+      return 'contexts: [{name: a}]\n';
+    },
+  });
+  t.deepEqual(reads, ['/plans/k']);
+  t.deepEqual(set.errors.map(formatPlanError), ['/plans/clusters.yaml:13:34: warning: spec.kubeconfig.context: ManagedCluster y: kubeconfig /plans/k has no context "c" (contexts: a)']);
+});
+
+test('plan validate prints a missing context as a warning and exits 0', (t) => {
+  const directory = kubeconfigDirectory(t, { 'clusters.yaml': cluster('x', '{path: kubeconfig, context: prod}') });
+  const file = path.join(directory, 'clusters.yaml');
+  t.deepEqual(lifeboat('plan', 'validate', directory), {
+    code: 0,
+    stdout: [
+      `${file}:6:43: warning: spec.kubeconfig.context: ManagedCluster x: kubeconfig ${path.join(directory, 'kubeconfig')} has no context "prod" (contexts: a, b)`,
+      '0 plans, 1 cluster: valid (1 warning)',
+      '',
+    ].join('\n'),
+    stderr: '',
+  });
+});
+
+test('image prefixes with a trailing "/" load as the same prefixes without it', (t) => {
+  const transforms = (from: string, to: string) => loadPlans([{ path: 'clusters.yaml', text: clusters }, {
+    path: 'plan.yaml',
+    text: yaml`
+      apiVersion: lifeboat.dev/v1alpha1
+      kind: RecoveryPlan
+      metadata:
+        name: web
+      spec:
+        source: {cluster: prod}
+        destination: {cluster: standby}
+        resources: {include: [{}]}
+        secrets: {mode: exclude}
+        transforms:
+          - images: [{from: ${from}, to: ${to}}]
+    `,
+  }]);
+  const plain = transforms('registry.example.com', 'dr.example.com/mirror');
+  t.deepEqual(plain.errors, []);
+  for (const [from, to] of [['registry.example.com/', 'dr.example.com/mirror/'], ['registry.example.com/', 'dr.example.com/mirror'], ['registry.example.com', 'dr.example.com/mirror/'], ['"registry.example.com:5000/"', 'dr.example.com/']] as const) {
+    const set = transforms(from, to);
+    t.deepEqual(set.errors.map(formatPlanError), [], `${from} → ${to}`);
+    const expected = from.includes('5000') ? [{ images: [{ from: 'registry.example.com:5000', to: 'dr.example.com' }] }] : plain.plans.get('web')!.spec.transforms;
+    t.deepEqual(set.plans.get('web')!.spec.transforms, expected, `${from} → ${to}`);
+  }
 });

@@ -2,6 +2,7 @@
 import test from 'ava';
 import { compileScope } from '../../src/pipeline/select.ts';
 import { annotations, compileTransforms, rewriteImage, TransformError, type KubeObject } from '../../src/pipeline/transforms.ts';
+import { TransformSchema } from '../../src/plan/schema.ts';
 import type { Transform } from '../../src/plan/schema.ts';
 
 const deployment = (namespace = 'shop', replicas: number | null = 3): KubeObject => ({
@@ -24,6 +25,25 @@ test('image rewrites match whole path components and keep tags and digests', (t)
     ['nginx:1.27', 'nginx:1.27'],
   ];
   for (const [input, expected] of table) t.is(rewriteImage(input, rules), expected, input);
+});
+
+test('image prefixes with a trailing "/" rewrite as the same prefixes without it, never with a double slash', (t) => {
+  const images = (transform: Transform) => {
+    const podSpec = (run([transform], deployment()).spec as { template: { spec: { initContainers: Array<{ image: string }>; containers: Array<{ image: string }> } } }).template.spec;
+    return [...podSpec.initContainers, ...podSpec.containers].map((container) => container.image);
+  };
+  const expected = ['dr.example.com/shop/init:1', 'dr.example.com/shop/web:1.2', 'mirror.local/envoy@sha256:abc'];
+  const table: Array<[string, string, string, string]> = [
+    ['registry.example.com/shop', 'dr.example.com/shop', 'docker.io', 'mirror.local'],
+    ['registry.example.com/shop/', 'dr.example.com/shop/', 'docker.io/', 'mirror.local/'],
+    ['registry.example.com/shop/', 'dr.example.com/shop', 'docker.io', 'mirror.local/'],
+    ['registry.example.com/', 'dr.example.com/', 'docker.io/', 'mirror.local'],
+  ];
+  for (const [from, to, otherFrom, otherTo] of table) {
+    // Through the schema, as a plan file gives them: the schema is where the "/" is dropped.
+    const transform = TransformSchema.parse({ images: [{ from, to }, { from: otherFrom, to: otherTo }] });
+    t.deepEqual(images(transform), expected, `${from} → ${to}`);
+  }
 });
 
 test('deactivate scales workloads to zero and keeps the original count', (t) => {
