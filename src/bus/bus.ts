@@ -1,7 +1,10 @@
 // The message bus between stages: NATS JetStream. Three streams — source events, processed objects, mirror
 // commits — each with one subject per plan, so stages scale as durable consumers and a restarted stage resumes
 // where it acknowledged. Publishing carries a de-duplication id; consuming acknowledges only after the handler
-// succeeded and redelivers (with backoff) when it throws.
+// succeeded and redelivers (with backoff) when it throws; a message that keeps failing is dead-lettered.
+// A message larger than the server accepts travels by reference: its bytes go to LIFEBOAT_BLOBS in chunks, and the
+// stage subject carries a small `bus.blob` reference that consume resolves before the handler sees it.
+import { createHash } from 'node:crypto';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType,
@@ -16,6 +19,40 @@ export const streams = {
 
 export type StreamName = keyof typeof streams;
 
+/**
+ * Payloads of messages too large for one NATS message, one subject per chunk (`lifeboat.blobs.<plan>.<id>.<index>`,
+ * the layout the object store uses underneath). Kept an hour longer than the stage streams keep the references.
+ */
+export const blobStream = { name: 'LIFEBOAT_BLOBS', subject: 'lifeboat.blobs' } as const;
+
+/** Room left under the server's max_payload for headers (the de-duplication id) and the protocol line. */
+const headroomBytes = 16 * 1024;
+
+/** What a stage subject carries instead of a message larger than the server accepts. */
+export interface BlobReference {
+  type: 'bus.blob';
+  /** The payload's sha256 (content address: a retried publish stores the same chunks under the same ids). */
+  id: string;
+  chunks: number;
+  bytes: number;
+  sha256: string;
+}
+
+export function isBlobReference(value: unknown): value is BlobReference {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return record.type === 'bus.blob' && typeof record.id === 'string' && /^[0-9a-f]{64}$/.test(record.id) && typeof record.sha256 === 'string'
+    && Number.isInteger(record.chunks) && (record.chunks as number) > 0 && Number.isInteger(record.bytes);
+}
+
+/** A message that can never be handled (its blob expired or was purged, or is corrupt, or it is not JSON): dead-lettered at once. */
+export class UnreadableMessageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnreadableMessageError';
+  }
+}
+
 export function subjectFor(stream: StreamName, plan: string): string {
   return `${streams[stream].subject}.${plan}`;
 }
@@ -29,9 +66,19 @@ export interface ConsumeOptions {
   ackWaitMs?: number;
   /** Called with a batch of messages that arrived together (at most maxMessages); ack happens after it resolves. */
   handle: (messages: unknown[], raw: JsMsg[]) => Promise<void>;
-  /** The handler acknowledges (or naks) the raw messages itself, e.g. after they were committed in a later batch. */
+  /**
+   * The handler acknowledges (or naks) the raw messages itself, e.g. after they were committed in a later batch. A
+   * handler that throws must not have taken any of them: they are retried one by one like any other.
+   */
   manualAck?: boolean;
   onError?: (error: Error) => void;
+  /** Deliveries after which a message that still fails is terminated and reported (default 5). */
+  maxDeliveries?: number;
+  /**
+   * A message given up on: delivered maxDeliveries times and failed each time, or unreadable. It is terminated (never
+   * redelivered); `message` is what it carried (resolved when its blob could be read).
+   */
+  onDeadLetter?: (message: unknown, error: Error) => void;
 }
 
 export interface Subscription {
@@ -65,19 +112,33 @@ export class Bus {
     return bus;
   }
 
-  /** Creates the streams when missing (idempotent). Messages are kept a day; duplicates are dropped for 2 minutes. */
+  /**
+   * Creates the streams when missing (idempotent). Messages are kept a day; duplicates are dropped for 2 minutes.
+   * Blobs are kept 25 hours (longer than any reference to them), the newest per chunk subject, read by direct get.
+   */
   async ensureStreams(): Promise<void> {
-    for (const stream of Object.values(streams)) {
-      const config = {
+    const configs = [
+      ...Object.values(streams).map((stream) => ({
         name: stream.name, subjects: [`${stream.subject}.>`], retention: RetentionPolicy.Limits, storage: StorageType.File,
         max_age: nanos(24 * 3600_000), duplicate_window: nanos(120_000),
-      };
+      })),
+      {
+        name: blobStream.name, subjects: [`${blobStream.subject}.>`], retention: RetentionPolicy.Limits, storage: StorageType.File,
+        max_age: nanos(25 * 3600_000), duplicate_window: nanos(120_000), max_msgs_per_subject: 1, allow_direct: true,
+      },
+    ];
+    for (const config of configs) {
       try {
-        await this.jsm.streams.info(stream.name);
+        await this.jsm.streams.info(config.name);
       } catch {
         await this.jsm.streams.add(config);
       }
     }
+  }
+
+  /** The largest message body published as itself: the server's announced max_payload less room for headers. */
+  get maxMessageBytes(): number {
+    return (this.connection.info?.max_payload ?? 1024 * 1024) - headroomBytes;
   }
 
   /** Publishes durably; resolves false when JetStream dropped it as a duplicate of a message it already has. */
@@ -85,10 +146,49 @@ export class Bus {
     return this.publishSerialized(stream, plan, JSON.stringify(message), dedupId);
   }
 
-  /** Like publish, for a message already serialized (batches are assembled from their items' JSON). */
+  /**
+   * Like publish, for a message already serialized (batches are assembled from their items' JSON). A message over
+   * maxMessageBytes is stored as a blob first and travels as a reference, with the same de-duplication id.
+   */
   async publishSerialized(stream: StreamName, plan: string, json: string, dedupId?: string): Promise<boolean> {
-    const ack = await this.js.publish(subjectFor(stream, plan), json, dedupId ? { msgID: dedupId } : undefined);
+    const body = Buffer.byteLength(json) > this.maxMessageBytes ? JSON.stringify(await this.storeBlob(plan, Buffer.from(json))) : json;
+    const ack = await this.js.publish(subjectFor(stream, plan), body, dedupId ? { msgID: dedupId } : undefined);
     return !ack.duplicate;
+  }
+
+  /**
+   * Stores a payload in LIFEBOAT_BLOBS, chunked to fit, and returns its reference. The de-duplication id names the
+   * plan: two plans may carry the same bytes, each under its own subjects (purged with its plan).
+   */
+  async storeBlob(plan: string, data: Buffer): Promise<BlobReference> {
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const size = this.maxMessageBytes;
+    const chunks = Math.max(1, Math.ceil(data.length / size));
+    await Promise.all(Array.from({ length: chunks }, (_, index) => this.js.publish(
+      `${blobStream.subject}.${plan}.${sha256}.${index}`, data.subarray(index * size, (index + 1) * size), { msgID: `${plan}:${sha256}:${index}` })));
+    return { type: 'bus.blob', id: sha256, chunks, bytes: data.length, sha256 };
+  }
+
+  /** The message a reference stands for (anything else is returned as is); UnreadableMessageError when its blob is gone or corrupt. */
+  async resolve(plan: string, value: unknown): Promise<unknown> {
+    if (!isBlobReference(value)) return value;
+    const parts: Uint8Array[] = [];
+    for (let index = 0; index < value.chunks; index++) {
+      const subject = `${blobStream.subject}.${plan}.${value.id}.${index}`;
+      const stored = await this.jsm.direct.getMessage(blobStream.name, { last_by_subj: subject });
+      if (!stored) throw new UnreadableMessageError(`blob ${value.id} (${value.bytes} bytes) of plan ${plan} has no chunk ${index} in ${blobStream.name}: it expired or was purged`);
+      parts.push(stored.data);
+    }
+    const data = Buffer.concat(parts);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    if (data.length !== value.bytes || sha256 !== value.sha256) {
+      throw new UnreadableMessageError(`blob ${value.id} of plan ${plan} is corrupt: ${data.length} bytes with sha256 ${sha256}, expected ${value.bytes} bytes with sha256 ${value.sha256}`);
+    }
+    try {
+      return JSON.parse(data.toString('utf8')) as unknown;
+    } catch (error) {
+      throw new UnreadableMessageError(`blob ${value.id} of plan ${plan} is not JSON: ${(error as Error).message}`);
+    }
   }
 
   /** Consumes a plan's subject with a durable consumer; the returned subscription stops it. */
@@ -107,24 +207,99 @@ export class Bus {
     let stopped = false;
     let messages: ConsumerMessages | undefined;
     const maxMessages = options.maxMessages ?? 500;
+    const maxDeliveries = options.maxDeliveries ?? 5;
     // Messages are queued as they arrive and handed to the handler in batches: everything that arrived while the
     // previous batch was being handled (at most maxMessages). One batch is handled at a time, in arrival order.
     const queue: JsMsg[] = [];
-    let attempt = 0;
     let draining: Promise<void> | undefined;
+    const deadLetter = (raw: JsMsg, message: unknown, error: Error) => {
+      raw.term();
+      try {
+        options.onDeadLetter?.(message, error);
+      } catch (reportError) {
+        options.onError?.(reportError as Error);
+      }
+    };
+    // A failed message is redelivered after 2, 4, 8, 16 s (30 s at most); the one that failed maxDeliveries times is
+    // dead-lettered, so one object that cannot be handled never holds back the others, nor loops forever.
+    const failed = (raw: JsMsg, message: unknown, error: Error) => {
+      const deliveries = raw.info.deliveryCount;
+      if (deliveries >= maxDeliveries) deadLetter(raw, message, new Error(`${error.message} (failed ${deliveries} deliveries)`, { cause: error }));
+      else raw.nak(Math.min(2000 * 2 ** (deliveries - 1), 30_000));
+    };
+    /** The messages of a batch as the handler sees them: parsed, references resolved; the unreadable ones dead-lettered. */
+    const read = async (batch: JsMsg[]): Promise<{ raw: JsMsg; message: unknown }[]> => {
+      const out: { raw: JsMsg; message: unknown }[] = [];
+      for (const raw of batch) {
+        let message: unknown;
+        try {
+          message = raw.json();
+        } catch (error) {
+          deadLetter(raw, raw.string().slice(0, 200), new UnreadableMessageError(`message ${raw.seq} is not JSON: ${(error as Error).message}`));
+          continue;
+        }
+        // Delivered again and again without an ack or a nak (a process that died handling it): give up on it.
+        if (raw.info.deliveryCount > maxDeliveries) {
+          deadLetter(raw, message, new Error(`delivered ${raw.info.deliveryCount} times without being acknowledged`));
+          continue;
+        }
+        try {
+          message = await this.resolve(options.plan, message);
+        } catch (error) {
+          if (error instanceof UnreadableMessageError) deadLetter(raw, message, error);
+          else {
+            options.onError?.(error as Error);
+            failed(raw, message, error as Error);
+          }
+          continue;
+        }
+        out.push({ raw, message });
+      }
+      return out;
+    };
+    const settle = (entries: { raw: JsMsg }[]) => {
+      if (!options.manualAck) for (const { raw } of entries) raw.ack();
+    };
+    const handleBatch = async (batch: JsMsg[]) => {
+      const entries = await read(batch);
+      if (entries.length === 0) return;
+      try {
+        await options.handle(entries.map((entry) => entry.message), entries.map((entry) => entry.raw));
+        settle(entries);
+        return;
+      } catch (error) {
+        options.onError?.(error as Error);
+        if (entries.length === 1) {
+          failed(entries[0]!.raw, entries[0]!.message, error as Error);
+          return;
+        }
+      }
+      // One by one, so only the message that fails is redelivered; the others are handled now. Handlers are
+      // idempotent (what they publish carries de-duplication ids), so what the failed batch did is not done twice.
+      let progressAt = Date.now();
+      for (const [index, entry] of entries.entries()) {
+        if (Date.now() - progressAt > 10_000) {
+          for (const waiting of entries.slice(index)) waiting.raw.working();
+          progressAt = Date.now();
+        }
+        try {
+          await options.handle([entry.message], [entry.raw]);
+          settle([entry]);
+        } catch (error) {
+          options.onError?.(error as Error);
+          failed(entry.raw, entry.message, error as Error);
+        }
+      }
+    };
     const drain = (): Promise<void> => {
       draining ??= (async () => {
         while (queue.length > 0) {
           const current = queue.splice(0, maxMessages);
           try {
-            await options.handle(current.map((m) => m.json()), current);
-            if (!options.manualAck) for (const m of current) m.ack();
-            attempt = 0;
+            await handleBatch(current);
           } catch (error) {
+            // Not the handler's (that is caught above): NATS failed under us. Redelivered after the ack wait.
             options.onError?.(error as Error);
-            attempt++;
-            const delay = Math.min(500 * 2 ** attempt, 30_000);
-            for (const m of current) m.nak(delay);
           }
         }
       })().finally(() => (draining = undefined));
@@ -142,7 +317,7 @@ export class Bus {
               continue;
             }
             queue.push(message);
-            if (!draining) setImmediate(() => void drain());
+            if (!draining) setImmediate(() => void drain().catch((error: Error) => options.onError?.(error)));
           }
         } catch (error) {
           if (stopped) break;
@@ -167,7 +342,7 @@ export class Bus {
     };
   }
 
-  /** Deletes a plan's durable consumers and purges its messages from every stream (the plan is gone for good). */
+  /** Deletes a plan's durable consumers and purges its messages and blobs from every stream (the plan is gone for good). */
   async removePlan(plan: string): Promise<void> {
     for (const [name, stream] of Object.entries(streams)) {
       const names: string[] = [];
@@ -177,6 +352,7 @@ export class Bus {
       for (const consumer of names) await this.jsm.consumers.delete(stream.name, consumer).catch(() => false);
       await this.jsm.streams.purge(stream.name, { filter: subjectFor(name as StreamName, plan) });
     }
+    await this.jsm.streams.purge(blobStream.name, { filter: `${blobStream.subject}.${plan}.*.*` });
   }
 
   async close(): Promise<void> {

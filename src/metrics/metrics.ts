@@ -24,6 +24,7 @@ export function createMetrics() {
     reconciles: new Counter({ name: 'lifeboat_reconcile_runs_total', help: 'Reconciler runs, by result', labelNames: ['plan', 'result'] as const, registers }),
     drift: new Gauge({ name: 'lifeboat_drift_objects', help: 'Destination objects that differ from the mirror (drifted, missing or orphaned) at the last reconcile', labelNames: ['plan', 'kind'] as const, registers }),
     corrections: new Counter({ name: 'lifeboat_reconcile_corrections_total', help: 'Corrections made by the reconciler, by where and what', labelNames: ['plan', 'action'] as const, registers }),
+    deadLetters: new Counter({ name: 'lifeboat_dead_letters_total', help: 'Messages a stage gave up on (failed every delivery, or unreadable); the reconciler replicates their objects again', labelNames: ['plan', 'stage'] as const, registers }),
     heldDeletes: new Gauge({ name: 'lifeboat_deletes_held', help: 'Source deletes held by the delete guard, waiting for approval', labelNames: ['plan'] as const, registers }),
     ready: new Gauge({ name: 'lifeboat_ready', help: '1 when every plan finished its initial sync', registers }),
   };

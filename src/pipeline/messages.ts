@@ -84,7 +84,9 @@ export function serializeBatches<T>(type: SourceEventBatch['type'] | ObjectBatch
   let parts: string[] = [];
   let ids: string[] = [];
   let members: T[] = [];
-  let bytes = prefix.length + 2;
+  // Bytes, not UTF-16 units: the server's limit is on bytes, and data is often not ASCII.
+  const prefixBytes = Buffer.byteLength(prefix) + 2;
+  let bytes = prefixBytes;
   const close = () => {
     if (parts.length === 0) return;
     // One item travels as itself, with its own id.
@@ -93,16 +95,30 @@ export function serializeBatches<T>(type: SourceEventBatch['type'] | ObjectBatch
     parts = [];
     ids = [];
     members = [];
-    bytes = prefix.length + 2;
+    bytes = prefixBytes;
   };
   for (const item of items) {
     const { json, id } = serialize(item);
-    if (parts.length > 0 && bytes + json.length + 1 > maxBytes) close();
+    const size = Buffer.byteLength(json);
+    if (parts.length > 0 && bytes + size + 1 > maxBytes) close();
     parts.push(json);
     ids.push(id);
     members.push(item);
-    bytes += json.length + 1;
+    bytes += size + 1;
   }
   close();
   return out;
+}
+
+/**
+ * The objects a message names, for a person reading a log line about it: `kind namespace/name` (with the group) of
+ * each source event, the summary (or mirror path) of each object message, the commit of a commit message.
+ */
+export function objectsNamedBy(value: unknown): string[] {
+  const events = sourceEventsOf(value).map(({ resource, object }) => `${resource.group ? `${resource.group}/` : ''}${resource.kind} ${object.metadata.namespace ? `${object.metadata.namespace}/` : ''}${object.metadata.name}`);
+  if (events.length) return events;
+  const objects = objectMessagesOf(value).map((message) => ('path' in message ? `${message.summary} (${message.path})` : message.summary));
+  if (objects.length) return objects;
+  if (isCommitMessage(value)) return [`mirror commit ${value.commit}`];
+  return [];
 }

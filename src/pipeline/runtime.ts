@@ -20,7 +20,7 @@ import type { Logger } from '../util/log.ts';
 import { defaultExclusion } from './exclusions.ts';
 import { Listener, type BuiltEvent } from './listener.ts';
 import { candidateOf, type KubeObject as TransformObject } from './transforms.ts';
-import { isCommitMessage, objectMessagesOf, serializeBatches, sourceEventsOf, type CommitMessage, type ObjectMessage } from './messages.ts';
+import { isCommitMessage, objectMessagesOf, objectsNamedBy, serializeBatches, sourceEventsOf, type CommitMessage, type ObjectMessage, type SourceEvent } from './messages.ts';
 import { MirrorWriter, sharedAck, type Acknowledgeable } from './mirror-writer.ts';
 import { Reconciler, type ReconcileReport } from './reconciler.ts';
 import { compilePlan, processEvent } from './processor.ts';
@@ -30,9 +30,12 @@ import { nextTurn, sleep } from '../util/limit.ts';
 
 /**
  * Largest batch message between stages. Objects listed or watched together travel as one JetStream message (one
- * publish and ack instead of hundreds); NATS refuses messages over its max_payload (1 MiB by default).
+ * publish and ack instead of hundreds); never over what the server accepts (its max_payload, 1 MiB by default),
+ * so only an object that is itself larger travels by reference (see Bus.publishSerialized).
  */
-const batchBytes = 256 * 1024;
+const maxBatchBytes = 256 * 1024;
+/** Dead letters kept per plan for its status (lastErrors). */
+const keptDeadLetters = 20;
 /** Objects the synchronizer may have queued before an initial list waits for it (about 3 s of applies). */
 const paceBacklog = 1500;
 
@@ -205,7 +208,8 @@ export class Runtime {
       onInvalid: (revision, errors) => {
         this.options.metrics.planErrors.set(errors.length);
         log.error({ revision, errors: errors.map((error) => `${error.file}:${error.line}:${error.column}: ${error.message}`) }, 'plans revision is invalid; running plans are unchanged');
-        void this.options.state.redis.set('lifeboat:_plans:status', JSON.stringify({ source: source.description, latestRevision: revision, appliedRevision: this.planRevision, errors }));
+        this.options.state.redis.set('lifeboat:_plans:status', JSON.stringify({ source: source.description, latestRevision: revision, appliedRevision: this.planRevision, errors }))
+          .catch((error: Error) => log.warn({ err: error.message }, 'cannot record the plans status in Redis'));
       },
       onPollError: (error) => log.warn({ err: error.message }, 'cannot read plans; retrying'),
     });
@@ -266,7 +270,7 @@ export class Runtime {
         await runner.publishStatus().catch(() => undefined);
       }
       if (current()) this.launch(context, attempt + 1, runner.unreachable);
-    });
+    }).catch((error: Error) => this.options.log.error({ plan: name, err: error.message }, 'plan could not be restarted; it stays stopped until the plans change'));
   }
 
   /** Per plan, why it is not ready (for /readyz): a cluster that does not answer, or the initial sync. */
@@ -318,6 +322,8 @@ export class PlanRunner {
   private handOver: ((message: CommitMessage) => void) | undefined;
   private readonly progress = { eventsPublished: 0, eventsProcessed: 0, objectsPublished: 0 };
   private counted: { head: string | undefined; at: number; objectsByKind: Record<string, number> } = { head: undefined, at: 0, objectsByKind: {} };
+  /** Messages given up on by this process, newest first, shown in status with the apply failures. */
+  private deadLetters: PlanStatus['lastErrors'] = [];
   /** The cluster that did not answer when this plan last tried to start, and since when. */
   unreachable: Unreachable | undefined;
 
@@ -340,6 +346,20 @@ export class PlanRunner {
     return `plan ${this.name}: ${!this.listed ? 'listing the source' : !this.synced ? 'initial sync in progress' : 'first reconcile in progress'}`;
   }
 
+  /**
+   * A message a stage gave up on (it failed every delivery, or cannot be read): one error line naming its objects,
+   * the dead-letter metric, and the plan status. The reconciler later finds what the lost message would have changed.
+   */
+  private deadLettered(stage: 'processor' | 'mirror' | 'synchronizer', message: unknown, error: Error): void {
+    const objects = objectsNamedBy(message);
+    this.options.metrics.deadLetters.inc({ plan: this.name, stage });
+    this.log.error({ component: stage, objects: objects.slice(0, 20), count: objects.length, err: error.message },
+      `message dead-lettered: ${objects.length ? objects.slice(0, 3).join(', ') + (objects.length > 3 ? ` and ${objects.length - 3} more` : '') : 'unreadable message'}; the next reconcile replicates these objects again`);
+    const paths = objects.length ? objects : ['(unreadable message)'];
+    const at = new Date().toISOString();
+    this.deadLetters = [...paths.map((path) => ({ path, reason: `${stage}: ${error.message}`, attempts: 1, at })), ...this.deadLetters].slice(0, keptDeadLetters);
+  }
+
   async start(): Promise<void> {
     const { plan } = this.context;
     if (plan.spec.suspend) {
@@ -349,6 +369,7 @@ export class PlanRunner {
     }
     const compiled = compilePlan(plan);
     const { bus, state, metrics, mirror } = this.options;
+    const batchBytes = Math.min(maxBatchBytes, bus.maxMessageBytes);
     const connect = async (access: ClusterAccess) => {
       const client = await KubeClient.create(loadKubeConfig({ path: access.kubeconfig, context: access.context }), { maxSockets: plan.spec.sync.concurrency + 8 });
       this.clients.push(client);
@@ -430,37 +451,56 @@ export class PlanRunner {
         if (fresh && (await holdSyncLease())) await synchronizer.dispatch(observed);
       },
       onError: (error) => this.log.warn({ err: error.message }, 'synchronizer error; retrying'),
+      onDeadLetter: (message, error) => this.deadLettered('synchronizer', message, error),
     }));
 
-    // Processor: source events → destination form → objects stream.
+    // Processor: source events → destination form → objects stream. An object the processor fails on, for whatever
+    // reason, becomes an `object.failed` message (logged by the mirror writer): the others of its batch go on.
+    const processed = (event: SourceEvent): ObjectMessage | undefined => {
+      try {
+        return processEvent(event, compiled);
+      } catch (error) {
+        const { resource, object } = event;
+        const summary = `${resource.group ? `${resource.group}/` : ''}${resource.kind} ${object.metadata.namespace ? `${object.metadata.namespace}/` : ''}${object.metadata.name}`;
+        return { type: 'object.failed', plan: this.name, summary, reason: `processing failed: ${(error as Error).message}`, observedAt: event.observedAt };
+      }
+    };
     this.subscriptions.push(await bus.consume({
       stream: 'events', plan: this.name, durable: 'processor', maxMessages: 500,
       handle: async (messages, raws) => {
         this.log.debug({ component: 'processor', messages: messages.length }, 'processing');
         let events = 0;
-        const publishing: Promise<unknown>[] = [];
+        // Every publish gets its rejection handler at once: the loop yields (nextTurn) before they are awaited, and a
+        // rejection without a handler by then would end the process. The first failure fails the batch.
+        const publishing: Promise<void>[] = [];
+        let failure: Error | undefined;
         for (const [index, message] of messages.entries()) {
           // A break between batches: the synchronizer's replies from the destination (and the mirror writer's from
           // Redis) are handled in between, so an initial sync applies while it is still listing.
           if (index > 0) await nextTurn();
+          if (failure) break;
           // A batch of events gives one batch of objects (one message), its id derived from the batch's sequence.
           const outs: { json: string; id: string }[] = [];
           for (const event of sourceEventsOf(message)) {
             events++;
-            const out = processEvent(event, compiled);
+            const out = processed(event);
             metrics.objects.inc({ plan: this.name, outcome: out?.type ?? 'skipped' });
             if (out) outs.push({ json: JSON.stringify(out), id: `${this.name}:${raws[index]!.seq}${outs.length ? `:${outs.length}` : ''}` });
           }
           for (const batch of serializeBatches('object.batch', this.name, 'messages', outs, (out) => out, batchBytes)) {
             publishing.push(bus.publishSerialized('objects', this.name, batch.json, batch.dedupId).then((fresh) => {
               if (fresh) this.progress.objectsPublished += batch.items.length;
+            }, (error: Error) => {
+              failure ??= error;
             }));
           }
         }
         await Promise.all(publishing);
+        if (failure) throw failure;
         this.progress.eventsProcessed += events;
       },
       onError: (error) => this.log.warn({ err: error.message }, 'processor error; retrying'),
+      onDeadLetter: (message, error) => this.deadLettered('processor', message, error),
     }));
 
     // Mirror writer: one per plan across every lifeboat process, by lease.
@@ -475,8 +515,8 @@ export class PlanRunner {
       onCommit: ({ durationMs, commit }) => {
         metrics.commits.inc({ plan: this.name });
         metrics.commitDuration.observe({ plan: this.name }, durationMs / 1000);
-        void state.setValue(this.name, 'mirror-head', commit);
-        void this.options.pusher?.request();
+        state.setValue(this.name, 'mirror-head', commit).catch((error: Error) => this.log.warn({ err: error.message }, 'cannot record the mirror head in Redis'));
+        this.options.pusher?.request().catch((error: Error) => this.log.warn({ err: error.message }, 'cannot push the mirror; retrying with the next commit'));
       },
       onFailed: (message) => this.log.warn({ object: message.summary, reason: message.reason }, 'object cannot be processed'),
       guard: { ...plan.spec.deletes.guard, windowMs: parseDuration(plan.spec.deletes.guard.window) },
@@ -524,6 +564,7 @@ export class PlanRunner {
           writer.add(objects, acks);
         },
         onError: (error) => this.log.warn({ err: error.message }, 'mirror error; retrying'),
+        onDeadLetter: (message, error) => this.deadLettered('mirror', message, error),
       });
     };
     await takeMirror();
@@ -673,7 +714,7 @@ export class PlanRunner {
       plan: this.name, planRevision: this.planRevision(), mirrorHead, appliedHead: await state.getValue(this.name, 'applied-head'),
       objectsByKind, lagSeconds: this.lastLagSeconds, mirrorWriter: this.mirrorSubscription !== undefined,
       kinds: this.listener?.kinds() ?? [], initialSync: this.listed ? 'done' : 'listing',
-      lastErrors: (await state.failures(this.name)).slice(0, 20), heldDeletes: (await state.heldDeletes(this.name)).length,
+      lastErrors: [...this.deadLetters, ...(await state.failures(this.name))].slice(0, 20), heldDeletes: (await state.heldDeletes(this.name)).length,
       paused: (await state.pausedPaths(this.name)).size, failedOver: await state.getValue(this.name, 'failover'),
       reconcile: this.lastReconcile && summarize(this.lastReconcile, this.context.plan.spec.reconcile.drift), unreachable: this.unreachable, updatedAt: new Date().toISOString(),
     };

@@ -3,7 +3,7 @@
 // every object it carries is committed.
 import test from 'ava';
 import type { SourceEvent } from '../../src/pipeline/messages.ts';
-import { objectMessagesOf, serializeBatches, sourceEventsOf } from '../../src/pipeline/messages.ts';
+import { objectMessagesOf, objectsNamedBy, serializeBatches, sourceEventsOf } from '../../src/pipeline/messages.ts';
 import { sharedAck } from '../../src/pipeline/mirror-writer.ts';
 
 function event(name: string, bytes = 100): SourceEvent {
@@ -38,6 +38,29 @@ test('batches stay under the size bound; an item larger than the bound travels a
   }
   t.true(batches.some((batch) => batch.items.length === 1 && batch.items[0]!.object.metadata.name === 'e20'));
   t.deepEqual(batches.flatMap((batch) => sourceEventsOf(JSON.parse(batch.json))), events);
+});
+
+test('the size bound counts bytes, not UTF-16 units: multi-byte data never makes a batch exceed it', (t) => {
+  const events = Array.from({ length: 40 }, (_, index) => {
+    const item = event(`m${index}`, 0);
+    item.object.data = { value: '世界🛟'.repeat(60) };
+    return item;
+  });
+  const batches = serializeBatches('source.batch', 'p', 'events', events, serialize, 4000);
+  for (const batch of batches) {
+    if (batch.items.length > 1) t.true(Buffer.byteLength(batch.json) <= 4000, `${Buffer.byteLength(batch.json)} bytes`);
+  }
+  t.true(batches.some((batch) => batch.items.length > 1));
+  t.deepEqual(batches.flatMap((batch) => sourceEventsOf(JSON.parse(batch.json))), events);
+});
+
+test('a message names its objects: kind namespace/name of events, summary and path of objects, the commit', (t) => {
+  const [batch] = serializeBatches('source.batch', 'p', 'events', [event('a'), event('b')], serialize, 1 << 20);
+  t.deepEqual(objectsNamedBy(JSON.parse(batch!.json)), ['ConfigMap ns/a', 'ConfigMap ns/b']);
+  t.deepEqual(objectsNamedBy({ type: 'object.changed', plan: 'p', path: 'p/namespaces/ns/ConfigMap/a.yaml', content: '', summary: 'ConfigMap ns/a', observedAt: 1 }),
+    ['ConfigMap ns/a (p/namespaces/ns/ConfigMap/a.yaml)']);
+  t.deepEqual(objectsNamedBy({ type: 'mirror.committed', plan: 'p', commit: 'abc', observed: {} }), ['mirror commit abc']);
+  t.deepEqual(objectsNamedBy({ type: 'bus.blob' }), []);
 });
 
 test('the same items give the same batch ids (a retried publish is dropped as a duplicate); others differ', (t) => {

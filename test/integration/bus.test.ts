@@ -1,0 +1,101 @@
+// The bus on the sandbox's real nats-server: a message larger than max_payload travels by reference (chunks in
+// LIFEBOAT_BLOBS) and arrives whole; a handler that throws for one message of a batch holds back only that message,
+// which is redelivered and then dead-lettered; a reference whose blob is gone is dead-lettered at once.
+import test from 'ava';
+import { blobStream, Bus, isBlobReference, streams, subjectFor } from '../../src/bus/bus.ts';
+import { waitFor } from '../../src/sandbox/process.ts';
+import { sandbox, uniqueName } from '../helpers/sandbox.ts';
+
+const buses: { bus: Bus; plan: string }[] = [];
+test.after.always(async () => {
+  for (const { bus, plan } of buses) {
+    await bus.removePlan(plan).catch(() => undefined);
+    await bus.close();
+  }
+});
+
+async function connected(prefix: string): Promise<{ bus: Bus; plan: string }> {
+  const bus = await Bus.connect((await sandbox()).natsUrl);
+  const entry = { bus, plan: uniqueName(prefix) };
+  buses.push(entry);
+  return entry;
+}
+
+test('a message over max_payload is stored as chunks and handed to the handler whole; removePlan purges its blob', async (t) => {
+  const { bus, plan } = await connected('blob');
+  const limit = bus.connection.info!.max_payload;
+  // 2.5 times the limit, multi-byte characters included (bytes, not UTF-16 units, decide).
+  const text = 'é🛟x'.repeat(Math.ceil((limit * 2.5) / 7));
+  const message = { type: 'test.large', text, list: Array.from({ length: 1000 }, (_, index) => index) };
+  const json = JSON.stringify(message);
+  t.true(Buffer.byteLength(json) > 2 * limit);
+  t.true(await bus.publishSerialized('events', plan, json, `${plan}:large`));
+  t.false(await bus.publishSerialized('events', plan, json, `${plan}:large`), 'a retried publish is a duplicate, like any other');
+
+  // What the stage subject holds is a small reference.
+  const stored = await bus.jsm.streams.getMessage(streams.events.name, { last_by_subj: subjectFor('events', plan) });
+  t.true(stored!.data.length < 1024, `${stored!.data.length} bytes`);
+  const reference = stored!.json<unknown>();
+  t.true(isBlobReference(reference));
+  if (!isBlobReference(reference)) return;
+  t.is(reference.bytes, Buffer.byteLength(json));
+  t.is(reference.chunks, Math.ceil(reference.bytes / bus.maxMessageBytes));
+  t.true(reference.chunks >= 3);
+
+  const received: unknown[] = [];
+  const subscription = await bus.consume({ stream: 'events', plan, durable: 'test', handle: async (messages) => void received.push(...messages) });
+  await waitFor('the large message', () => received.length > 0, 10_000, 20);
+  await subscription.stop();
+  t.is(received.length, 1);
+  t.deepEqual(received[0], message);
+
+  await bus.removePlan(plan);
+  t.is(await bus.jsm.direct.getMessage(blobStream.name, { last_by_subj: `${blobStream.subject}.${plan}.${reference.id}.0` }), null);
+});
+
+test('a handler that throws for one message of a batch: the others are handled, that one is retried alone and dead-lettered', async (t) => {
+  const { bus, plan } = await connected('throw');
+  for (let n = 0; n < 6; n++) await bus.publish('events', plan, { type: 'test.item', n }, `${plan}:${n}`);
+  const handled: number[] = [];
+  const batches: number[] = [];
+  const attempts = new Map<number, number>();
+  const deadLetters: { message: unknown; error: Error }[] = [];
+  const subscription = await bus.consume({
+    stream: 'events', plan, durable: 'test', maxDeliveries: 3,
+    handle: async (messages) => {
+      batches.push(messages.length);
+      const items = messages.map((message) => (message as { n: number }).n);
+      for (const n of items) attempts.set(n, (attempts.get(n) ?? 0) + 1);
+      if (items.includes(4)) throw new Error('item 4 cannot be handled');
+      handled.push(...items);
+    },
+    onDeadLetter: (message, error) => deadLetters.push({ message, error }),
+  });
+  // Deliveries 1, 2 and 3 of item 4, 2 s and 4 s apart.
+  await waitFor('the dead letter', () => deadLetters.length > 0, 20_000, 50);
+  await waitFor('nothing pending', async () => (await subscription.pending()) === 0, 5_000, 50);
+  await subscription.stop();
+  t.true(batches[0]! > 1, `the first batch carried several messages (${batches.join(', ')})`);
+  t.deepEqual(handled.sort(), [0, 1, 2, 3, 5], 'every other message was handled, each once');
+  t.is(attempts.get(4), 4, 'item 4: in the batch, alone, then two redeliveries');
+  t.is(deadLetters.length, 1);
+  t.deepEqual(deadLetters[0]!.message, { type: 'test.item', n: 4 });
+  t.regex(deadLetters[0]!.error.message, /item 4 cannot be handled \(failed 3 deliveries\)/);
+});
+
+test('a reference whose blob is gone is dead-lettered at once, and the messages around it are handled', async (t) => {
+  const { bus, plan } = await connected('gone');
+  await bus.publish('events', plan, { type: 'test.item', n: 1 }, `${plan}:1`);
+  await bus.publish('events', plan, { type: 'bus.blob', id: 'a'.repeat(64), chunks: 2, bytes: 2_000_000, sha256: 'a'.repeat(64) }, `${plan}:ref`);
+  await bus.publish('events', plan, { type: 'test.item', n: 2 }, `${plan}:2`);
+  const handled: unknown[] = [];
+  const deadLetters: Error[] = [];
+  const subscription = await bus.consume({
+    stream: 'events', plan, durable: 'test', handle: async (messages) => void handled.push(...messages), onDeadLetter: (_message, error) => deadLetters.push(error),
+  });
+  await waitFor('both items and the dead letter', () => handled.length === 2 && deadLetters.length === 1, 10_000, 20);
+  await waitFor('nothing pending', async () => (await subscription.pending()) === 0, 5_000, 50);
+  await subscription.stop();
+  t.deepEqual(handled, [{ type: 'test.item', n: 1 }, { type: 'test.item', n: 2 }]);
+  t.regex(deadLetters[0]!.message, /has no chunk 0 in LIFEBOAT_BLOBS: it expired or was purged/);
+});
