@@ -461,7 +461,9 @@ export class PlanRunner {
         return processEvent(event, compiled);
       } catch (error) {
         const { resource, object } = event;
-        const summary = `${resource.group ? `${resource.group}/` : ''}${resource.kind} ${object.metadata.namespace ? `${object.metadata.namespace}/` : ''}${object.metadata.name}`;
+        // The object may be what made processing fail (no metadata at all): name it as far as it can be named.
+        const metadata = (object.metadata ?? {}) as Partial<KubeObject['metadata']>;
+        const summary = `${resource.group ? `${resource.group}/` : ''}${resource.kind} ${metadata.namespace ? `${metadata.namespace}/` : ''}${metadata.name ?? '(no name)'}`;
         return { type: 'object.failed', plan: this.name, summary, reason: `processing failed: ${(error as Error).message}`, observedAt: event.observedAt };
       }
     };

@@ -1,8 +1,10 @@
 // The bus on the sandbox's real nats-server: a message larger than max_payload travels by reference (chunks in
 // LIFEBOAT_BLOBS) and arrives whole; a handler that throws for one message of a batch holds back only that message,
-// which is redelivered and then dead-lettered; a reference whose blob is gone is dead-lettered at once.
+// which is redelivered and then dead-lettered; a reference whose blob is gone is dead-lettered at once. And in a
+// running pipeline, a message each stage cannot handle is reported and the other objects still arrive.
 import test from 'ava';
 import { blobStream, Bus, isBlobReference, streams, subjectFor } from '../../src/bus/bus.ts';
+import { configMap, createNamespace, eventually, get, pipeline } from '../helpers/pipeline.ts';
 import { waitFor } from '../../src/sandbox/process.ts';
 import { sandbox, uniqueName } from '../helpers/sandbox.ts';
 
@@ -98,4 +100,37 @@ test('a reference whose blob is gone is dead-lettered at once, and the messages 
   await subscription.stop();
   t.deepEqual(handled, [{ type: 'test.item', n: 1 }, { type: 'test.item', n: 2 }]);
   t.regex(deadLetters[0]!.message, /has no chunk 0 in LIFEBOAT_BLOBS: it expired or was purged/);
+});
+
+test('a running pipeline: what each stage cannot handle is reported with the object named, and the other objects arrive', async (t) => {
+  const ns = uniqueName('poison');
+  const handle = await pipeline({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
+  t.teardown(() => handle.close());
+  const { source, destination, bus, plan } = handle;
+  await createNamespace(source, ns);
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('before', { value: '1' }));
+  await handle.start();
+  await eventually('the first ConfigMap', () => get(destination, `/api/v1/namespaces/${ns}/configmaps/before`), (c) => c !== undefined);
+
+  const resource = { group: '', version: 'v1', kind: 'ConfigMap', namespaced: true };
+  const good = { type: 'source.upserted', plan, resource, observedAt: Date.now(), object: configMap('batched', { value: '2' }) };
+  (good.object.metadata as Record<string, unknown>).namespace = ns;
+  // Processor: an object it fails on (no metadata) travels in a batch with a good one; a reference to a blob that is gone.
+  await bus.publish('events', plan, { type: 'source.batch', plan, events: [{ ...good, object: { apiVersion: 'v1', kind: 'ConfigMap' } }, good] }, `${plan}:poison-batch`);
+  await bus.publish('events', plan, { type: 'bus.blob', id: 'b'.repeat(64), chunks: 1, bytes: 10, sha256: 'b'.repeat(64) }, `${plan}:gone`);
+  // Mirror writer and synchronizer: messages that are not JSON.
+  await bus.js.publish(subjectFor('objects', plan), 'not json');
+  await bus.js.publish(subjectFor('commits', plan), '{truncated');
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('after', { value: '3' }));
+
+  await eventually('the ConfigMap after them', () => get(destination, `/api/v1/namespaces/${ns}/configmaps/after`), (c) => c !== undefined);
+  await eventually('the good object of the poisoned batch', () => get(destination, `/api/v1/namespaces/${ns}/configmaps/batched`), (c) => c !== undefined);
+  const deadLetters = async () => Object.fromEntries((await handle.metrics.deadLetters.get()).values.filter((value) => value.labels.plan === plan).map((value) => [value.labels.stage, value.value]));
+  t.deepEqual(await eventually('a dead letter per stage', deadLetters, (counts) => Object.keys(counts).length === 3), { processor: 1, mirror: 1, synchronizer: 1 });
+  const failed = (await handle.metrics.objects.get()).values.find((value) => value.labels.plan === plan && value.labels.outcome === 'object.failed');
+  t.is(failed?.value, 1, 'the object without metadata became a failed object, not a failed batch');
+  const status = await handle.runtime.runners.get(plan)!.status();
+  t.true(status.lastErrors.some((error) => /^processor: blob b{64}/.test(error.reason)), JSON.stringify(status.lastErrors));
+  t.true(status.lastErrors.some((error) => error.reason.startsWith('mirror: message') && error.reason.includes('is not JSON')));
+  t.true(handle.runtime.ready(), 'the plan runs on');
 });
