@@ -1,26 +1,33 @@
 // `npm run demo`: the whole story on a fresh machine. Brings the sandbox up, deploys a small shop into the source
 // cluster, runs lifeboat with the demo plan (plans/sandbox) and shows the initial sync, a live change and a delete
 // arriving in the stand-by, the mirror's git log, and the deactivated Deployments in the destination.
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { Bus } from '../src/bus/bus.ts';
-import { KubeClient, KubeError, loadKubeConfig } from '../src/kube/client.ts';
-import { createMetrics, serveMetrics } from '../src/metrics/metrics.ts';
-import { MirrorRepository } from '../src/mirror/repository.ts';
-import { readIdentities, Runtime } from '../src/pipeline/runtime.ts';
-import { defaultSandboxDir, environmentLines, sandboxUp } from '../src/sandbox/sandbox.ts';
-import { waitFor } from '../src/sandbox/process.ts';
-import { StateStore } from '../src/state/state.ts';
-import { createLogger } from '../src/util/log.ts';
-import { formatTable } from '../src/cli/format.ts';
-import { main } from '../src/cli/main.ts';
+import { checkPrerequisites, reportErrorsPlainly } from './prereqs.ts';
 
+reportErrorsPlainly();
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
 const step = (text: string) => console.log(`\n${bold(`▶ ${text}`)}`);
 const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)}s`;
 
-step('Starting the sandbox (the first run builds kube-apiserver, etcd and nats-server from Go modules: ~15 min once)');
+// The check comes before the rest of lifeboat is loaded (seconds on a busy machine): a machine that lacks something
+// is told at once.
+step('Checking prerequisites (redis-server, openssl, git, Go >= 1.26)');
+checkPrerequisites((line) => console.log(`  ${line}`));
+const { execFileSync } = await import('node:child_process');
+const { default: fs } = await import('node:fs');
+const { default: path } = await import('node:path');
+const { Bus } = await import('../src/bus/bus.ts');
+const { KubeClient, KubeError, loadKubeConfig } = await import('../src/kube/client.ts');
+const { createMetrics, serveMetrics } = await import('../src/metrics/metrics.ts');
+const { MirrorRepository } = await import('../src/mirror/repository.ts');
+const { readIdentities, Runtime } = await import('../src/pipeline/runtime.ts');
+const { defaultSandboxDir, environmentLines, sandboxUp } = await import('../src/sandbox/sandbox.ts');
+const { waitFor } = await import('../src/sandbox/process.ts');
+const { StateStore } = await import('../src/state/state.ts');
+const { createLogger } = await import('../src/util/log.ts');
+const { formatTable } = await import('../src/cli/format.ts');
+const { main } = await import('../src/cli/main.ts');
+
+step('Starting the sandbox (the first run builds etcd, nats-server, kube-apiserver, kube-controller-manager and kubectl from Go modules: ~12 min once on 2 cores)');
 const started = Date.now();
 const info = await sandboxUp(defaultSandboxDir(), (line) => console.log(`  ${line}`));
 console.log(`  two clusters, NATS and Redis ready in ${seconds(started)}`);

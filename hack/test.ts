@@ -2,7 +2,15 @@
 // tests with ava, and end with one plain line `N passed, N failed` (ava's own summary omits passes on failure).
 // A sandbox this run started is stopped at the end unless LIFEBOAT_KEEP_SANDBOX=1.
 import { spawn } from 'node:child_process';
-import { defaultSandboxDir, environmentLines, readState, sandboxDown, sandboxStatus, sandboxUp } from '../src/sandbox/sandbox.ts';
+import { PrerequisiteError } from '../src/sandbox/prerequisites.ts';
+import { checkPrerequisites, reportErrorsPlainly } from './prereqs.ts';
+
+reportErrorsPlainly();
+// Before the type-check, and before the sandbox's modules load: a machine that cannot run the sandbox is told so in
+// seconds, with exit 3.
+console.log('== prerequisites');
+checkPrerequisites((line) => console.log(`   ${line}`));
+const { defaultSandboxDir, environmentLines, readState, sandboxDown, sandboxStatus, sandboxUp } = await import('../src/sandbox/sandbox.ts');
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, onLine?: (line: string) => void): Promise<number> {
   return new Promise((resolve) => {
@@ -47,6 +55,7 @@ try {
   console.log(`   ready in ${((Date.now() - started) / 1000).toFixed(1)}s\n${environmentLines(info)}`);
   env = { ...process.env, KUBECONFIG: info.kubeconfig, LIFEBOAT_NATS_URL: info.natsUrl, LIFEBOAT_REDIS_URL: info.redisUrl, LIFEBOAT_SANDBOX_DIR: info.dir };
 } catch (error) {
+  if (error instanceof PrerequisiteError) throw error;   // one line and exit 3 (reportErrorsPlainly)
   console.log(`✘ sandbox failed to start: ${(error as Error).message}`);
   failed++;
 }

@@ -9,7 +9,7 @@ export function registerSandbox(program: Command): void {
   const sandbox = program.command('sandbox').description('a local source and destination cluster, NATS and Redis on loopback');
   const dirOption = ['--dir <dir>', 'sandbox directory (default: $LIFEBOAT_SANDBOX_DIR or ./.lifeboat/sandbox)'] as const;
 
-  sandbox.command('up').description('start the sandbox, or confirm it is up (idempotent)').option(...dirOption)
+  sandbox.command('up').description('start the sandbox, or confirm it is up (idempotent); checks prerequisites first (as root it installs missing Debian packages; exit 3 names what is missing) and builds the binaries once').option(...dirOption)
     .action(async (options: { dir?: string }) => {
       const dir = options.dir ?? defaultSandboxDir();
       const started = Date.now();
@@ -46,7 +46,7 @@ export function registerSandbox(program: Command): void {
       if (!rows.every((row) => row.healthy)) process.exitCode = 1;
     });
 
-  sandbox.command('env').description('print `export` lines for KUBECONFIG, LIFEBOAT_NATS_URL and LIFEBOAT_REDIS_URL').option(...dirOption)
+  sandbox.command('env').description('print `export` lines for KUBECONFIG, LIFEBOAT_NATS_URL, LIFEBOAT_REDIS_URL, LIFEBOAT_SANDBOX_DIR and PATH (the sandbox\'s kubectl first)').option(...dirOption)
     .action((options: { dir?: string }) => {
       const dir = options.dir ?? defaultSandboxDir();
       const state = readState(dir);

@@ -7,8 +7,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
-import { locateBinaries, requireOpenssl, type Binaries } from './binaries.ts';
+import { locateBinaries, type Binaries } from './binaries.ts';
 import { ensureClusterCertificates, type ClientUser } from './certs.ts';
+import { ensurePrerequisites } from './prerequisites.ts';
 import { freePort, isRunning, portInUse, residentBytes, startDetached, stopProcess, tail, waitFor } from './process.ts';
 
 export const clusterNames = ['source', 'destination'] as const;
@@ -60,6 +61,8 @@ export interface SandboxInfo {
   kubeconfig: string;
   natsUrl: string;
   redisUrl: string;
+  /** The directory holding the sandbox's binaries and kubectl, put first on PATH by `environmentLines`. */
+  binDir?: string;
 }
 
 export interface ComponentStatus {
@@ -78,21 +81,26 @@ export function defaultSandboxDir(env: NodeJS.ProcessEnv = process.env): string 
 }
 
 export function sandboxInfo(dir: string, state: SandboxState): SandboxInfo {
+  // A state written before kubectl was built with the others has no kubectl: it sits beside kube-apiserver.
+  const binaries: Partial<Binaries> | undefined = state.binaries;
+  const kubectlOrServer = binaries?.kubectl ?? binaries?.kubeApiserver;
   return {
     dir,
     kubeconfig: path.join(dir, 'kubeconfig'),
     natsUrl: `nats://127.0.0.1:${state.nats.client}`,
     redisUrl: `redis://127.0.0.1:${state.redis.port}`,
+    ...(kubectlOrServer ? { binDir: path.dirname(kubectlOrServer) } : {}),
   };
 }
 
-/** `export` lines for a shell: `eval "$(lifeboat sandbox env)"`. */
+/** `export` lines for a shell: `eval "$(lifeboat sandbox env)"`; PATH first gets the sandbox's kubectl. */
 export function environmentLines(info: SandboxInfo): string {
   return [
     `export KUBECONFIG=${info.kubeconfig}`,
     `export LIFEBOAT_NATS_URL=${info.natsUrl}`,
     `export LIFEBOAT_REDIS_URL=${info.redisUrl}`,
     `export LIFEBOAT_SANDBOX_DIR=${info.dir}`,
+    ...(info.binDir ? [`export PATH=${info.binDir}:$PATH`] : []),
   ].join('\n');
 }
 
@@ -397,7 +405,7 @@ function serviceStarters(dir: string, state: SandboxState, binaries: Binaries): 
 
 /** Brings the sandbox up (or confirms it is up). Returns how to reach it. */
 export async function sandboxUp(dir: string, log: Logger = () => {}): Promise<SandboxInfo> {
-  requireOpenssl();
+  ensurePrerequisites(process.env, log);   // before the build: one pass, every missing prerequisite named
   const binaries = locateBinaries();
   const fresh = !fs.existsSync(stateFile(dir));
   return withLock(dir, async () => {

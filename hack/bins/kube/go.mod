@@ -1,4 +1,4 @@
-// Wrapper module: builds kube-apiserver and kube-controller-manager from the published Kubernetes modules.
+// Wrapper module: builds kube-apiserver, kube-controller-manager and kubectl from the published Kubernetes modules.
 module lifeboat.local/hack/bins/kube
 
 go 1.26.0
