@@ -164,20 +164,58 @@ export class MirrorRepository {
     return undefined;
   }
 
-  /** Resolves a revision: a full or abbreviated commit id, a branch, a tag, or HEAD. */
+  /**
+   * Resolves a revision as git reads it (see `parseRevision`) to a commit id: HEAD (the mirror branch), a branch, a
+   * tag (annotated ones peeled) or a full or abbreviated commit id, then `~N` / `^N` steps along the parents.
+   */
   async resolve(revision: string): Promise<string> {
-    if (/^[0-9a-f]{4,40}$/i.test(revision)) {
-      try {
-        return await git.expandOid({ fs, gitdir: this.gitdir, oid: revision.toLowerCase(), cache: this.cache });
-      } catch {
-        /* maybe a ref that looks like hex */
-      }
+    const unknown = (why = '') => new Error(`unknown revision "${revision}" in ${this.gitdir}${why}`);
+    const parsed = parseRevision(revision);
+    if (!parsed) throw unknown();
+    let oid = await this.resolveBase(parsed.base);
+    if (!oid) throw unknown();
+    oid = await this.peelToCommit(oid, () => unknown());
+    for (const parent of parsed.parents) {
+      const { commit } = await git.readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache });
+      const next = commit.parent[parent - 1];
+      if (!next) throw unknown(`: commit ${oid.slice(0, 12)} has ${commit.parent.length ? `only ${commit.parent.length} parent(s)` : 'no parent'}`);
+      oid = next;
     }
+    return oid;
+  }
+
+  /** The object a revision's base names, or undefined. A ref wins over a commit id prefix of the same spelling, as in git. */
+  private async resolveBase(base: string): Promise<string | undefined> {
+    if (base === 'HEAD' || base === '@') return (await this.head()) ?? (await git.resolveRef({ fs, gitdir: this.gitdir, ref: 'HEAD' }).catch(() => undefined));
+    const hex = /^[0-9a-f]{4,40}$/i.test(base);
+    // resolveRef returns any 40-digit hex string as it is, existing or not: those go to expandOid, which checks.
+    if (!(hex && base.length === 40)) {
+      const ref = await git.resolveRef({ fs, gitdir: this.gitdir, ref: base }).catch(() => undefined);
+      if (ref) return ref;
+    }
+    if (!hex) return undefined;
     try {
-      return await git.resolveRef({ fs, gitdir: this.gitdir, ref: revision });
-    } catch {
-      throw new Error(`unknown revision "${revision}" in ${this.gitdir}`);
+      return await git.expandOid({ fs, gitdir: this.gitdir, oid: base.toLowerCase(), cache: this.cache });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'AmbiguousError') throw new Error(`revision "${base}" is ambiguous in ${this.gitdir}: give more digits of the commit id`, { cause: error });
+      return undefined;
     }
+  }
+
+  /** The commit an object id leads to: itself, or what an annotated tag points at. */
+  private async peelToCommit(oid: string, unknown: () => Error): Promise<string> {
+    for (let depth = 0; depth < 16; depth++) {
+      let object;
+      try {
+        object = await git.readObject({ fs, gitdir: this.gitdir, oid, cache: this.cache });
+      } catch {
+        throw unknown();
+      }
+      if (object.type === 'commit') return oid;
+      if (object.type !== 'tag') throw new Error(`${oid.slice(0, 12)} in ${this.gitdir} is a ${object.type}, not a commit`);
+      oid = (object.object as { object: string }).object;
+    }
+    throw unknown();
   }
 
   /**
@@ -468,6 +506,25 @@ export class MirrorRepository {
     const entries = await git.log({ fs, gitdir: this.gitdir, ref: this.ref, depth, cache: this.cache });
     return entries.map((entry) => ({ oid: entry.oid, message: entry.commit.message, timestamp: entry.commit.committer.timestamp, parents: entry.commit.parent }));
   }
+}
+
+/**
+ * A revision as a person types it for git: a base (`HEAD`, `@`, a branch, a tag, a commit id) and the parent steps
+ * after it, as the 1-based index of the parent to follow at each step: `~N` is N first-parent steps, `^` one and
+ * `^N` the N-th parent. Undefined when there is no base (`~1`) or nothing to read (` `).
+ */
+export function parseRevision(text: string): { base: string; parents: number[] } | undefined {
+  const suffix = /(?:[~^]\d*)*$/.exec(text)![0];
+  const base = text.slice(0, text.length - suffix.length);
+  if (!base || /\s/.test(base)) return undefined;
+  const parents: number[] = [];
+  for (const [, operator, digits] of suffix.matchAll(/([~^])(\d*)/g)) {
+    const count = digits ? Number(digits) : 1;
+    if (count > 100_000) return undefined;
+    if (operator === '~') for (let step = 0; step < count; step++) parents.push(1);
+    else if (count > 0) parents.push(count); // `^0` is the commit itself
+  }
+  return { base, parents };
 }
 
 /** Git's tree encoding: entries in git's order (a tree sorts as if its name ended in "/"), `<mode> <name>\0<sha>`. */
