@@ -66,15 +66,19 @@ export class StateStore implements SyncState {
   }
 
   static async connect(url: string): Promise<StateStore> {
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true, retryStrategy: (times) => Math.min(times * 200, 2000) });
+    // connectTimeout: an address that drops packets fails the first connect in seconds, not never.
+    const redis = new Redis(url, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 3, enableOfflineQueue: true, retryStrategy: (times) => Math.min(times * 200, 2000) });
     // Connection errors while Redis restarts are retried by ioredis; commands that fail reject to their callers,
-    // which report them. Without a listener ioredis would print every reconnect attempt as unhandled.
-    redis.on('error', () => undefined);
+    // which report them. Without a listener ioredis would print every reconnect attempt as unhandled. The first
+    // one is kept: connect() itself rejects only with "Connection is closed", which says nothing about why.
+    let firstError: Error | undefined;
+    redis.on('error', (error: Error) => void (firstError ??= error));
     try {
       await redis.connect();
     } catch (error) {
       redis.disconnect();
-      throw new Error(`cannot reach Redis at ${url}: ${(error as Error).message} (set --redis or LIFEBOAT_REDIS_URL)`, { cause: error });
+      const reason = (firstError ?? (error as Error)).message.replace(/\.$/, '');
+      throw new Error(`cannot reach Redis at ${url}: ${reason} (set --redis or LIFEBOAT_REDIS_URL)`, { cause: error });
     }
     return new StateStore(redis);
   }
