@@ -6,19 +6,16 @@ import { Bus } from '../bus/bus.ts';
 import type { HeldDelete } from '../pipeline/delete-guard.ts';
 import type { ObjectMessage } from '../pipeline/messages.ts';
 import { StateStore } from '../state/state.ts';
+import { findPlan } from './context.ts';
 import { formatTable } from './format.ts';
-import { natsDefault, redisDefault } from './run.ts';
+import { sharedOptions, sharedValues, type SharedValues, UsageError } from './options.ts';
 
 interface DecisionOptions {
-  redis?: string;
-  nats?: string;
   all?: boolean;
 }
 
 /** The held deletes a decision is about: every one with --all, else those whose path or object name is given. */
 function chosen(held: HeldDelete[], plan: string, objects: string[], all: boolean | undefined): HeldDelete[] {
-  if (all && objects.length) throw new Error('give either --all or objects, not both');
-  if (!all && !objects.length) throw new Error(`say which deletes: --all, or mirror paths / "Kind namespace/name" as listed by \`lifeboat deletes list ${plan}\``);
   if (all) return held;
   const picked = objects.map((wanted) => {
     const match = held.find((entry) => entry.path === wanted || entry.summary === wanted);
@@ -29,11 +26,15 @@ function chosen(held: HeldDelete[], plan: string, objects: string[], all: boolea
 }
 
 /** Runs a decision (approve, reject) on the chosen held deletes and prints what it did. */
-async function decideHeld(plan: string, objects: string[], options: DecisionOptions, act: (chosenDeletes: HeldDelete[], state: StateStore) => Promise<string>): Promise<void> {
-  const state = await StateStore.connect(options.redis ?? redisDefault());
+async function decideHeld(plan: string, objects: string[], options: DecisionOptions, shared: SharedValues, act: (chosenDeletes: HeldDelete[], state: StateStore, shared: SharedValues) => Promise<string>): Promise<void> {
+  // The command line first: a decision that names nothing (or both) is refused before anything is read.
+  if (options.all && objects.length) throw new UsageError('give either --all or objects, not both');
+  if (!options.all && !objects.length) throw new UsageError(`say which deletes: --all, or mirror paths / "Kind namespace/name" as listed by \`lifeboat deletes list ${plan}\``);
+  await findPlan(shared, plan);
+  const state = await StateStore.connect(shared.redis);
   try {
     const picked = chosen(await state.heldDeletes(plan), plan, objects, options.all);
-    process.stdout.write(`${picked.length ? await act(picked, state) : `no deletes are held for plan ${plan}`}\n`);
+    process.stdout.write(`${picked.length ? await act(picked, state, shared) : `no deletes are held for plan ${plan}`}\n`);
   } finally {
     await state.close();
   }
@@ -41,11 +42,12 @@ async function decideHeld(plan: string, objects: string[], options: DecisionOpti
 
 export function registerDeletes(program: Command): void {
   const deletes = program.command('deletes').description('deletes held by the delete guard: list, approve or reject them');
-  deletes.command('list').argument('<plan>').description('the deletes the guard holds for a plan, and why')
-    .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
+  sharedOptions(deletes.command('list').argument('<plan>').description('the deletes the guard holds for a plan, and why'))
     .option('-o, --output <format>', 'table or json', 'table')
-    .action(async (plan: string, options: { redis?: string; output: string }) => {
-      const state = await StateStore.connect(options.redis ?? redisDefault());
+    .action(async (plan: string, options: { output: string }, command: Command) => {
+      const shared = sharedValues(command);
+      await findPlan(shared, plan);
+      const state = await StateStore.connect(shared.redis);
       try {
         const held = await state.heldDeletes(plan);
         if (options.output === 'json') process.stdout.write(`${JSON.stringify({ plan, held }, null, 2)}\n`);
@@ -59,13 +61,11 @@ export function registerDeletes(program: Command): void {
       }
     });
 
-  deletes.command('approve').argument('<plan>').argument('[objects...]', 'mirror paths or "Kind namespace/name" (see list)')
-    .description('commit the held deletes: the objects are removed from the mirror and then from the stand-by')
+  sharedOptions(deletes.command('approve').argument('<plan>').argument('[objects...]', 'mirror paths or "Kind namespace/name" (see list)')
+    .description('commit the held deletes: the objects are removed from the mirror and then from the stand-by'))
     .option('--all', 'every held delete of the plan')
-    .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
-    .option('--nats <url>', 'NATS server (default: $LIFEBOAT_NATS_URL or nats://127.0.0.1:4222)')
-    .action((plan: string, objects: string[], options: DecisionOptions) => decideHeld(plan, objects, options, async (approved, state) => {
-      const bus = await Bus.connect(options.nats ?? natsDefault());
+    .action((plan: string, objects: string[], options: DecisionOptions, command: Command) => decideHeld(plan, objects, options, sharedValues(command), async (approved, state, shared) => {
+      const bus = await Bus.connect(shared.nats);
       try {
         const at = Date.now();
         for (const entry of approved) {
@@ -79,11 +79,10 @@ export function registerDeletes(program: Command): void {
       return `approved ${approved.length} deletes of plan ${plan}; the mirror writer commits them and the stand-by follows`;
     }));
 
-  deletes.command('reject').argument('<plan>').argument('[objects...]', 'mirror paths or "Kind namespace/name" (see list)')
-    .description('keep the objects in the mirror and the stand-by; their deletes are not committed while they stay gone')
+  sharedOptions(deletes.command('reject').argument('<plan>').argument('[objects...]', 'mirror paths or "Kind namespace/name" (see list)')
+    .description('keep the objects in the mirror and the stand-by; their deletes are not committed while they stay gone'))
     .option('--all', 'every held delete of the plan')
-    .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
-    .action((plan: string, objects: string[], options: DecisionOptions) => decideHeld(plan, objects, options, async (rejected, state) => {
+    .action((plan: string, objects: string[], options: DecisionOptions, command: Command) => decideHeld(plan, objects, options, sharedValues(command), async (rejected, state) => {
       await state.rejectDeletes(plan, rejected.map((entry) => entry.path));
       return `rejected ${rejected.length} deletes of plan ${plan}; the objects stay in the mirror and the stand-by`;
     }));

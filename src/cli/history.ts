@@ -1,12 +1,12 @@
 // `lifeboat history PLAN` (like `argocd app history`: every mirror revision of a plan, what it changed, when it
 // reached the stand-by) and `lifeboat diff PLAN REV [REV]` (a unified YAML diff, Secret values masked).
-import path from 'node:path';
 import type { Command } from 'commander';
 import { mirrorPath, type UnversionedRef } from '../kube/ref.ts';
-import { MirrorRepository, parseTrailers } from '../mirror/repository.ts';
+import { type MirrorRepository, parseTrailers } from '../mirror/repository.ts';
 import { maskSecretValues, unifiedDiff } from '../mirror/textdiff.ts';
-import { StateStore } from '../state/state.ts';
+import { findPlan, mirrorPathOf, openMirror, optionalState } from './context.ts';
 import { formatTable } from './format.ts';
+import { sharedOptions, sharedValues, UsageError } from './options.ts';
 
 export interface HistoryEntry {
   revision: string;
@@ -23,7 +23,7 @@ export interface HistoryEntry {
 /** `Kind[.group]/namespace/name` or `Kind[.group]/name` (cluster-scoped) → a ref. */
 export function parseObjectArgument(value: string): UnversionedRef {
   const parts = value.split('/');
-  if (parts.length < 2 || parts.length > 3 || parts.some((part) => !part)) throw new Error(`--object ${value}: expected Kind[.group]/namespace/name or Kind[.group]/name`);
+  if (parts.length < 2 || parts.length > 3 || parts.some((part) => !part)) throw new UsageError(`--object ${value}: expected Kind[.group]/namespace/name or Kind[.group]/name`);
   const [kindGroup, ...rest] = parts as [string, ...string[]];
   const dot = kindGroup.indexOf('.');
   const kind = dot < 0 ? kindGroup : kindGroup.slice(0, dot);
@@ -58,30 +58,30 @@ export async function planHistory(repository: MirrorRepository, plan: string, mi
 }
 
 export function registerHistory(program: Command): void {
-  program.command('history').argument('<plan>').description('every mirror revision of a plan: what it changed and when it reached the stand-by')
-    .option('--mirror <dir>', 'the mirror repository', '.lifeboat/mirror.git')
-    .option('--mirror-path <dir>', 'the plan\'s directory in the mirror (mirror.path; default: the plan name)')
+  sharedOptions(program.command('history').argument('<plan>').description('every mirror revision of a plan: what it changed and when it reached the stand-by (from Redis, when it answers)'))
+    .option('--mirror-path <dir>', 'the plan\'s directory in the mirror (default: the plan\'s mirror.path, else its name)')
     .option('--object <ref>', 'only revisions that changed this object: Kind[.group]/namespace/name')
-    .option('--redis <url>', 'Redis, for when each revision was applied (default: $LIFEBOAT_REDIS_URL; optional)')
     .option('--limit <n>', 'at most this many revisions', '50')
     .option('-o, --output <format>', 'table or json', 'table')
-    .action(async (plan: string, options: { mirror: string; mirrorPath?: string; object?: string; redis?: string; limit: string; output: string }) => {
-      const repository = await MirrorRepository.open(path.resolve(options.mirror));
+    .action(async (plan: string, options: { mirrorPath?: string; object?: string; limit: string; output: string }, command: Command) => {
+      const shared = sharedValues(command);
+      const object = options.object ? parseObjectArgument(options.object) : undefined;
+      const mirrorDir = mirrorPathOf(plan, await findPlan(shared, plan), options.mirrorPath);
+      const repository = await openMirror(shared.mirror);
       let appliedAt: Map<string, string> | undefined;
       let appliedHead: string | undefined;
-      const redisUrl = options.redis ?? process.env.LIFEBOAT_REDIS_URL;
-      if (redisUrl) {
-        const state = await StateStore.connect(redisUrl).catch(() => undefined);
-        if (state) {
+      const state = await optionalState(shared.redis, 'APPLIED shows unknown');
+      if (state) {
+        try {
           const scored = await state.redis.zrange(state.key(plan, 'applied-at'), '0', '-1', 'WITHSCORES');
           appliedAt = new Map();
           for (let index = 0; index < scored.length; index += 2) appliedAt.set(scored[index]!, new Date(Number(scored[index + 1])).toISOString());
           appliedHead = await state.getValue(plan, 'applied-head');
+        } finally {
           await state.close();
         }
       }
-      const object = options.object ? parseObjectArgument(options.object) : undefined;
-      const entries = await planHistory(repository, plan, options.mirrorPath ?? plan, { object, appliedAt, appliedHead, limit: Number(options.limit) });
+      const entries = await planHistory(repository, plan, mirrorDir, { object, appliedAt, appliedHead, limit: Number(options.limit) });
       if (options.output === 'json') {
         process.stdout.write(`${JSON.stringify({ plan, revisions: entries }, null, 2)}\n`);
         return;
@@ -95,12 +95,19 @@ export function registerHistory(program: Command): void {
       ])));
     });
 
-  program.command('diff').argument('<plan>').argument('<revision>').argument('[revision2]')
-    .description('what changed in a plan\'s mirror files: one revision against its parent, or REV..REV2 (Secret values masked)')
-    .option('--mirror <dir>', 'the mirror repository', '.lifeboat/mirror.git')
-    .option('--mirror-path <dir>', 'the plan\'s directory in the mirror (default: the plan name)')
-    .action(async (plan: string, revision: string, revision2: string | undefined, options: { mirror: string; mirrorPath?: string }) => {
-      const repository = await MirrorRepository.open(path.resolve(options.mirror));
+  sharedOptions(program.command('diff').argument('<plan>').argument('<revision>', 'what this revision changed (against its parent); with revision2: the start').argument('[revision2]', 'the end: everything from revision to revision2')
+    .description('what changed in a plan\'s mirror files: one revision against its parent, or from one revision to another (Secret values masked)'))
+    .option('--mirror-path <dir>', 'the plan\'s directory in the mirror (default: the plan\'s mirror.path, else its name)')
+    .addHelpText('after', `
+Revisions: a full or short commit id, HEAD, HEAD~N, HEAD^, a branch or a tag (lifeboat history PLAN lists them).
+Examples:
+  lifeboat diff demo HEAD             what the newest revision of plan demo changed
+  lifeboat diff demo 3f2a9c1          what revision 3f2a9c1 changed
+  lifeboat diff demo HEAD~3 HEAD      everything from three revisions back to the newest`)
+    .action(async (plan: string, revision: string, revision2: string | undefined, options: { mirrorPath?: string }, command: Command) => {
+      const shared = sharedValues(command);
+      const mirrorDir = mirrorPathOf(plan, await findPlan(shared, plan), options.mirrorPath);
+      const repository = await openMirror(shared.mirror);
       const first = await repository.resolve(revision);
       let from: string | undefined;
       let to: string;
@@ -111,7 +118,7 @@ export function registerHistory(program: Command): void {
         to = first;
         from = (await repository.log()).find((commit) => commit.oid === first)?.parents[0];
       }
-      const changes = await repository.diff(from, to, options.mirrorPath ?? plan);
+      const changes = await repository.diff(from, to, mirrorDir);
       for (const change of changes) {
         const before = change.oldOid ? maskSecretValues(await repository.readText(change.oldOid)) : undefined;
         const after = change.newOid ? maskSecretValues(await repository.readText(change.newOid)) : undefined;

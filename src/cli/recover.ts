@@ -1,58 +1,46 @@
 // `lifeboat recover PLAN [--to REV | --at TIME] [--dry-run]`: wake the stand-by — with nothing but the plans, the
 // destination and (for a point-in-time restore) the mirror. Redis is used when it answers (its failover flag stops
 // running synchronizers); without it the command still works.
-import path from 'node:path';
 import type { Command } from 'commander';
-import { KubeClient, loadKubeConfig } from '../kube/client.ts';
-import { MirrorRepository } from '../mirror/repository.ts';
-import { evaluatePlans } from '../pipeline/runtime.ts';
 import { parseDuration } from '../plan/duration.ts';
-import { createPlanSource, parsePlanSource } from '../plan/source.ts';
 import { drill } from '../recovery/drill.ts';
 import { Restorer } from '../recovery/restorer.ts';
-import { CommandState, StateStore, type SyncState } from '../state/state.ts';
+import { CommandState, type SyncState } from '../state/state.ts';
 import { createLogger } from '../util/log.ts';
+import { destinationOf, openMirror, optionalState, requirePlan } from './context.ts';
 import { formatTable } from './format.ts';
+import { sharedOptions, sharedValues, UsageError } from './options.ts';
 import { identitiesOf } from './run.ts';
 
 interface RecoverOptions {
-  plans: string;
-  mirror: string;
   to?: string;
   at?: string;
   dryRun?: boolean;
-  redis?: string;
   identity?: string[];
   name?: string;
   output: string;
 }
 
 export function registerRecover(program: Command): void {
-  program.command('recover').argument('<plan>')
-    .description('activate the stand-by: undo every deactivation of the plan\'s objects, optionally after restoring a mirror revision')
-    .option('--plans <source>', 'plans: a directory, a bare repository, or URL[#branch][:subdir]', 'plans')
-    .option('--mirror <dir>', 'the mirror repository (needed for --to/--at)', '.lifeboat/mirror.git')
-    .option('--to <revision>', 'first make the plan\'s objects equal to this mirror revision (commit or ref)')
+  sharedOptions(program.command('recover').argument('<plan>')
+    .description('activate the stand-by: undo every deactivation of the plan\'s objects, optionally after restoring a mirror revision (Redis, when it answers, marks the plan failed over)'))
+    .option('--to <revision>', 'first make the plan\'s objects equal to this mirror revision (commit id, HEAD~N, branch or tag)')
     .option('--at <time>', 'first restore the last mirror revision at or before this RFC 3339 time')
     .option('--dry-run', 'report what would change; change nothing')
-    .option('--redis <url>', 'Redis, to mark the plan failed over for running lifeboats (default: $LIFEBOAT_REDIS_URL; optional)')
     .option('--identity <file...>', 'age identities to decrypt Secrets for a point-in-time restore (default: $LIFEBOAT_AGE_IDENTITY_FILE)')
     .option('--name <job>', 'name of the RecoveryExecutionJob (default: recover-<plan>-<time>)')
     .option('-o, --output <format>', 'table or json', 'table')
-    .action(async (planName: string, options: RecoverOptions) => {
-      if (options.to && options.at) throw new Error('give either --to (a revision) or --at (a time), not both');
+    .action(async (planName: string, options: RecoverOptions, command: Command) => {
+      if (options.to && options.at) throw new UsageError('give either --to (a revision) or --at (a time), not both');
+      const shared = sharedValues(command);
       const log = createLogger({ level: process.env.LIFEBOAT_LOG_LEVEL ?? 'warn' });
-      const { context, destination } = await planDestination(options.plans, planName);
+      const context = await requirePlan(shared, planName);
       const needsMirror = Boolean(options.to || options.at);
-      const repository = needsMirror ? await MirrorRepository.open(path.resolve(options.mirror)) : undefined;
-      let store: StateStore | undefined;
-      const redisUrl = options.redis ?? process.env.LIFEBOAT_REDIS_URL;
-      if (redisUrl) {
-        store = await StateStore.connect(redisUrl).catch((error: Error) => {
-          process.stderr.write(`warning: ${error.message}; recovering without it (a running lifeboat for ${planName} is not told: stop it)\n`);
-          return undefined;
-        });
-      }
+      const repository = needsMirror ? await openMirror(shared.mirror) : undefined;
+      // An unknown revision is a one-line error before anything happens, not a failed RecoveryExecutionJob.
+      if (options.to) await repository!.resolve(options.to);
+      const destination = await destinationOf(context);
+      const store = await optionalState(shared.redis, `recovering without it (a running lifeboat for ${planName} is not told: stop it)`);
       const state: SyncState = store ?? new CommandState();
       const jobName = options.name ?? `recover-${planName}-${new Date().toISOString().replace(/[^0-9]/g, '').slice(0, 14)}`.slice(0, 63);
       try {
@@ -79,19 +67,20 @@ export function registerRecover(program: Command): void {
 }
 
 export function registerDrill(program: Command): void {
-  program.command('drill').argument('<plan>')
-    .description('a non-disruptive DR test: bring up an activated copy of the plan in scratch namespaces of the stand-by, time it, report failures, clean up')
-    .option('--plans <source>', 'plans: a directory, a bare repository, or URL[#branch][:subdir]', 'plans')
-    .option('--mirror <dir>', 'the mirror repository', '.lifeboat/mirror.git')
+  sharedOptions(program.command('drill').argument('<plan>')
+    .description('a non-disruptive DR test: bring up an activated copy of the plan in scratch namespaces of the stand-by, time it, report failures, clean up'))
     .option('--dry-run', 'server-side dry run of every copy (nothing but the scratch namespaces is created)')
     .option('--keep', 'leave the scratch namespaces for inspection')
     .option('--identity <file...>', 'age identities to decrypt Secrets (default: $LIFEBOAT_AGE_IDENTITY_FILE)')
     .option('-o, --output <format>', 'table or json', 'table')
-    .action(async (planName: string, options: { plans: string; mirror: string; dryRun?: boolean; keep?: boolean; identity?: string[]; output: string }) => {
-      const { context, destination } = await planDestination(options.plans, planName);
+    .action(async (planName: string, options: { dryRun?: boolean; keep?: boolean; identity?: string[]; output: string }, command: Command) => {
+      const shared = sharedValues(command);
+      const context = await requirePlan(shared, planName);
+      const repository = await openMirror(shared.mirror);
+      const destination = await destinationOf(context);
       try {
-          const report = await drill({
-          plan: planName, mirrorDir: context.plan.spec.mirror.path ?? planName, repository: await MirrorRepository.open(path.resolve(options.mirror)), destination,
+        const report = await drill({
+          plan: planName, mirrorDir: context.plan.spec.mirror.path ?? planName, repository, destination,
           identities: identitiesOf(options.identity), concurrency: Math.max(16, context.plan.spec.sync.concurrency), dryRun: Boolean(options.dryRun), keep: Boolean(options.keep),
         });
         if (options.output === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -107,16 +96,4 @@ export function registerDrill(program: Command): void {
         destination.close();
       }
     });
-}
-
-/** The plan's context and a client for its destination, from the plans source. */
-async function planDestination(plans: string, planName: string) {
-  const snapshot = await createPlanSource(parsePlanSource(plans)).snapshot();
-  const evaluated = evaluatePlans(snapshot, process.cwd());
-  if (evaluated.errors.length) throw new Error(`the plans have errors (run lifeboat plan validate): ${evaluated.errors[0]!.file}:${evaluated.errors[0]!.line}: ${evaluated.errors[0]!.message}`);
-  const context = evaluated.plans.get(planName);
-  if (!context) throw new Error(`no plan ${planName} in ${plans} (plans: ${[...evaluated.plans.keys()].join(', ') || 'none'})`);
-  if ('error' in context.destination) throw new Error(context.destination.error);
-  const destination = await KubeClient.create(loadKubeConfig({ path: context.destination.kubeconfig, context: context.destination.context }));
-  return { context, destination };
 }

@@ -1,42 +1,38 @@
 // `lifeboat run` (the pipeline for every plan) and `lifeboat status` (what each plan is doing, from Redis).
-import path from 'node:path';
 import type { Command } from 'commander';
 import { Bus } from '../bus/bus.ts';
 import { createMetrics, serveMetrics } from '../metrics/metrics.ts';
-import { MirrorPusher, MirrorRepository } from '../mirror/repository.ts';
+import { MirrorPusher } from '../mirror/repository.ts';
 import { readIdentities, Runtime, type PlanStatus } from '../pipeline/runtime.ts';
 import { StateStore } from '../state/state.ts';
 import { createLogger } from '../util/log.ts';
+import { openMirror, readPlans } from './context.ts';
 import { formatTable } from './format.ts';
+import { sharedOptions, sharedValues } from './options.ts';
 
-export const natsDefault = () => process.env.LIFEBOAT_NATS_URL ?? 'nats://127.0.0.1:4222';
-export const redisDefault = () => process.env.LIFEBOAT_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** age identities from --identity, else $LIFEBOAT_AGE_IDENTITY_FILE. */
 export const identitiesOf = (files: string[] | undefined) => readIdentities(files ?? (process.env.LIFEBOAT_AGE_IDENTITY_FILE ? [process.env.LIFEBOAT_AGE_IDENTITY_FILE] : []));
 
 export function registerRun(program: Command): void {
-  program.command('run').description('replicate every plan: listener, processor, mirror writer and synchronizer')
-    .option('--plans <source>', 'plans: a directory, a bare repository, or URL[#branch][:subdir] (token: $LIFEBOAT_PLANS_TOKEN)', 'plans')
-    .option('--mirror <dir>', 'the mirror repository (a bare git repository; created when missing)', '.lifeboat/mirror.git')
+  sharedOptions(program.command('run').description('replicate every plan: listener, processor, mirror writer and synchronizer (creates the mirror when missing)'))
     .option('--mirror-remote <url>', 'push the mirror to this HTTP(S) git remote after each commit (token: $LIFEBOAT_MIRROR_TOKEN)')
-    .option('--nats <url>', 'NATS server with JetStream (default: $LIFEBOAT_NATS_URL or nats://127.0.0.1:4222)')
-    .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
     .option('--metrics-addr <host:port>', 'where /metrics, /healthz and /readyz listen', '127.0.0.1:9464')
     .option('--identity <file...>', 'age identity files that decrypt Secrets at the destination (default: $LIFEBOAT_AGE_IDENTITY_FILE)')
     .option('--plan-poll-interval <ms>', 'how often the plans source is polled', '10000')
-    .action(async (options: { plans: string; mirror: string; mirrorRemote?: string; nats?: string; redis?: string; metricsAddr: string; identity?: string[]; planPollInterval: string }) => {
+    .action(async (options: { mirrorRemote?: string; metricsAddr: string; identity?: string[]; planPollInterval: string }, command: Command) => {
+      const shared = sharedValues(command);
       const log = createLogger();
       const identities = identitiesOf(options.identity);
-      const bus = await Bus.connect(options.nats ?? natsDefault());
-      const state = await StateStore.connect(options.redis ?? redisDefault());
-      const mirror = await MirrorRepository.open(path.resolve(options.mirror));
+      const bus = await Bus.connect(shared.nats);
+      const state = await StateStore.connect(shared.redis);
+      const mirror = await openMirror(shared.mirror, { create: true });
       const metrics = createMetrics();
       const pusher = options.mirrorRemote ? new MirrorPusher(mirror, options.mirrorRemote, {
         token: process.env.LIFEBOAT_MIRROR_TOKEN, onError: (error, attempt) => log.warn({ err: error.message, attempt }, 'mirror push failed; retrying'),
       }) : undefined;
-      const runtime = new Runtime({ plans: options.plans, mirror, bus, state, metrics, log, identities, planPollMs: Number(options.planPollInterval), pusher });
-      const server = await serveMetrics(metrics, options.metricsAddr, () => runtime.ready());
-      log.info({ metrics: `http://${server.address}/metrics`, mirror: mirror.gitdir, plans: options.plans }, 'lifeboat running');
+      const runtime = new Runtime({ plans: shared.plans, mirror, bus, state, metrics, log, identities, planPollMs: Number(options.planPollInterval), pusher });
+      const server = await serveMetrics(metrics, options.metricsAddr, () => runtime.readiness());
+      log.info({ metrics: `http://${server.address}/metrics`, mirror: mirror.gitdir, plans: shared.plans }, 'lifeboat running');
       let stopping: Promise<void> | undefined;
       const shutdown = (signal: string) => {
         stopping ??= (async () => {
@@ -57,13 +53,16 @@ export function registerRun(program: Command): void {
       await stopped;
     });
 
-  program.command('status').description('per plan: mirror head, applied head, objects by kind, lag and last errors')
-    .option('--redis <url>', 'Redis server (default: $LIFEBOAT_REDIS_URL or redis://127.0.0.1:6379)')
+  sharedOptions(program.command('status').description('per plan: mirror head, applied head, objects by kind, lag and last errors (with --plans: only its plans)'))
     .option('-o, --output <format>', 'table or json', 'table')
-    .action(async (options: { redis?: string; output: string }) => {
-      const state = await StateStore.connect(options.redis ?? redisDefault());
+    .action(async (options: { output: string }, command: Command) => {
+      const shared = sharedValues(command);
+      // Only the plans of a plans source that was asked for; otherwise every plan Redis knows.
+      const only = shared.explicit.plans ? new Set((await readPlans(shared.plans)).keys()) : undefined;
+      const state = await StateStore.connect(shared.redis);
       try {
-        const keys = (await state.redis.keys('lifeboat:*:status')).filter((key) => key !== 'lifeboat:_plans:status').sort();
+        const keys = (await state.redis.keys('lifeboat:*:status')).filter((key) => key !== 'lifeboat:_plans:status')
+          .filter((key) => !only || only.has(key.slice('lifeboat:'.length, -':status'.length))).sort();
         const plans = (await Promise.all(keys.map((key) => state.redis.get(key)))).filter((v): v is string => v !== null).map((v) => JSON.parse(v) as PlanStatus);
         const plansSource = JSON.parse((await state.redis.get('lifeboat:_plans:status')) ?? '{}') as { appliedRevision?: string; latestRevision?: string; errors?: { file: string; line: number; column: number; message: string }[] };
         if (options.output === 'json') {

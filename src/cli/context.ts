@@ -1,0 +1,82 @@
+// What a plan command finds from its shared options: the plan from the plans source (its mirror.path and
+// clusters), the mirror (which only `run` may create), a client for the plan's destination, and the optional
+// servers a command can do without.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Bus } from '../bus/bus.ts';
+import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { MirrorRepository } from '../mirror/repository.ts';
+import { evaluatePlans, type PlanContext } from '../pipeline/runtime.ts';
+import { createPlanSource, parsePlanSource } from '../plan/source.ts';
+import { StateStore } from '../state/state.ts';
+import type { SharedValues } from './options.ts';
+
+/** Every plan of the plans source, by name; refuses a source with errors. */
+export async function readPlans(plans: string): Promise<Map<string, PlanContext>> {
+  const snapshot = await createPlanSource(parsePlanSource(plans)).snapshot();
+  const evaluated = evaluatePlans(snapshot, process.cwd());
+  const first = evaluated.errors[0];
+  if (first) throw new Error(`the plans in ${plans} have ${evaluated.errors.length} error(s), first ${first.file}:${first.line}:${first.column}: ${first.message} (see lifeboat plan validate)`);
+  return evaluated.plans;
+}
+
+/**
+ * The plan `name` when the plans source defines it. When --plans / $LIFEBOAT_PLANS was given, a source that cannot be
+ * read or lacks the plan is an error (naming the plans it has); left at its default, such a source gives undefined
+ * and the plan is known only by its name (its mirror path is then the name).
+ */
+export async function findPlan(shared: SharedValues, name: string): Promise<PlanContext | undefined> {
+  if (shared.explicit.plans) return requirePlan(shared, name);
+  try {
+    return (await readPlans(shared.plans)).get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The plan `name`, which the plans source must define (recover and drill need its clusters). */
+export async function requirePlan(shared: SharedValues, name: string): Promise<PlanContext> {
+  const plans = await readPlans(shared.plans);
+  const context = plans.get(name);
+  if (!context) {
+    const known = [...plans.keys()].sort();
+    throw new Error(`no plan "${name}" in ${shared.plans} (${known.length ? `known: ${known.join(', ')}` : 'it defines none'})`);
+  }
+  return context;
+}
+
+/** The plan's directory in the mirror: --mirror-path, else the plan's mirror.path, else its name. */
+export function mirrorPathOf(name: string, context: PlanContext | undefined, override: string | undefined): string {
+  return override ?? context?.plan.spec.mirror.path ?? name;
+}
+
+/** Opens the mirror; only a command that writes it from scratch (`run`) may create it. */
+export async function openMirror(dir: string, options: { create?: boolean } = {}): Promise<MirrorRepository> {
+  const gitdir = path.resolve(dir);
+  if (!options.create && !(fs.existsSync(path.join(gitdir, 'HEAD')) && fs.existsSync(path.join(gitdir, 'objects')))) {
+    throw new Error(`no mirror repository at ${gitdir} (\`lifeboat run\` creates it; set --mirror or LIFEBOAT_MIRROR)`);
+  }
+  return MirrorRepository.open(gitdir);
+}
+
+/** A client for the plan's destination cluster. */
+export async function destinationOf(context: PlanContext): Promise<KubeClient> {
+  if ('error' in context.destination) throw new Error(context.destination.error);
+  return KubeClient.create(loadKubeConfig({ path: context.destination.kubeconfig, context: context.destination.context }));
+}
+
+/** Redis for a command that can do without it: when it does not answer, one warning line says what is missing. */
+export function optionalState(url: string, without: string): Promise<StateStore | undefined> {
+  return StateStore.connect(url).catch((error: Error) => {
+    process.stderr.write(`warning: ${error.message}; ${without}\n`);
+    return undefined;
+  });
+}
+
+/** NATS for a command that can do without it, like `optionalState`. */
+export function optionalBus(url: string, without: string): Promise<Bus | undefined> {
+  return Bus.connect(url).catch((error: Error) => {
+    process.stderr.write(`warning: ${error.message}; ${without}\n`);
+    return undefined;
+  });
+}

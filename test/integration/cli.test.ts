@@ -1,0 +1,193 @@
+// One CLI: every command answers --help; every plan command takes the shared --plans, --mirror, --redis and --nats;
+// with --plans the plan's mirror.path comes from the plan; revisions are what git takes; and every wrong invocation
+// ends in one clear stderr line (no stack trace) and the exit code `lifeboat --help` documents.
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { commitMessage, MirrorRepository } from '../../src/mirror/repository.ts';
+import { writePlan } from '../helpers/pipeline.ts';
+import { sandbox, uniqueName } from '../helpers/sandbox.ts';
+
+const cli = new URL('../../bin/lifeboat.js', import.meta.url).pathname;
+const planCommands = ['run', 'status', 'recover', 'drill', 'history', 'diff', 'rollback', 'revert', 'resume', 'deletes list', 'deletes approve', 'deletes reject'];
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+/** Runs `lifeboat` as a person does, in `cwd`, with an environment holding none of lifeboat's own variables but `env`. */
+function lifeboat(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Result> {
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('LIFEBOAT_')));
+  const started = Date.now();
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { cwd: options.cwd, env: { ...env, ...options.env }, timeout: 60_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr, seconds: (Date.now() - started) / 1000 }));
+  });
+}
+
+/** `run` over `items`, at most `limit` at a time (each is a process; the machine is shared), results in order. */
+async function pooled<T, R>(items: T[], limit: number, run: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: limit }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await run(items[index]!);
+    }
+  }));
+  return results;
+}
+
+/** A plans directory with plan `plan` (mirror.path `custom/<plan>`), and a mirror holding its revisions and those of `loose`, a plan only the mirror knows. */
+async function fixture() {
+  const info = await sandbox();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-cli-'));
+  const plan = uniqueName('cli');
+  const loose = uniqueName('loose');
+  const plansDir = path.join(dir, 'plans-here');
+  fs.mkdirSync(plansDir);
+  fs.writeFileSync(path.join(plansDir, 'clusters.yaml'), ['source', 'destination'].map((name) =>
+    `apiVersion: lifeboat.dev/v1alpha1\nkind: ManagedCluster\nmetadata:\n  name: ${name}\nspec:\n  kubeconfig:\n    path: ${info.kubeconfig}\n    context: ${name}\n`).join('---\n'));
+  writePlan(plansDir, plan, { resources: { include: [{ namespaces: ['shop'] }] }, secrets: { mode: 'exclude' }, mirror: { path: `custom/${plan}` } });
+  const mirrorDir = path.join(dir, 'mirror.git');
+  const mirror = await MirrorRepository.open(mirrorDir);
+  const commit = async (owner: string, dirInMirror: string, mode: string) => (await mirror.commit(
+    [{ path: `${dirInMirror}/namespaces/shop/ConfigMap/settings.yaml`, content: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: shop\ndata:\n  mode: ${mode}\n` }],
+    (applied) => commitMessage(`mirror(${owner}): ${applied.length} objects`, applied.map((change) => `${change.type} ${change.path}`), { Plan: owner })))!.oid;
+  const revisions = [await commit(plan, `custom/${plan}`, 'good'), await commit(loose, loose, 'first'), await commit(plan, `custom/${plan}`, 'corrupt')];
+  return { info, dir, plan, loose, plansDir, mirrorDir, revisions };
+}
+
+const setup = fixture();
+test.after.always(async () => fs.rmSync((await setup).dir, { recursive: true, force: true }));
+
+/** Every command and subcommand, from the help of `lifeboat` and of each command group. */
+async function commandsOf(prefix: string[], cwd: string): Promise<string[][]> {
+  const { stdout } = await lifeboat([...prefix, '--help'], { cwd });
+  const section = stdout.split(/\n(?=\S)/).find((part) => part.startsWith('Commands:')) ?? '';
+  const names = [...section.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((match) => match[1]!).filter((name) => name !== 'help');
+  const nested = await Promise.all(names.map((name) => commandsOf([...prefix, name], cwd)));
+  return [...names.map((name) => [...prefix, name]), ...nested.flat()];
+}
+
+test('every command answers --help with exit 0; plan commands list the shared options; the program documents them, revisions and exit codes', async (t) => {
+  const { dir } = await setup;
+  const commands = await commandsOf([], dir);
+  for (const command of planCommands) t.true(commands.some((found) => found.join(' ') === command), `${command} is a command`);
+  t.true(commands.length >= planCommands.length + 6, commands.map((command) => command.join(' ')).join(', '));
+  const helps = await pooled([[], ...commands], 2, async (command) => ({ command: command.join(' '), result: await lifeboat([...command, '--help'], { cwd: dir }) }));
+  for (const { command, result } of helps) {
+    t.is(result.code, 0, `lifeboat ${command} --help: ${result.stderr}`);
+    t.regex(result.stdout, /^Usage: lifeboat/, `lifeboat ${command} --help`);
+    t.is(result.stderr, '', `lifeboat ${command} --help`);
+    if (planCommands.includes(command)) {
+      for (const flag of ['--plans <source>', '--mirror <dir>', '--redis <url>', '--nats <url>']) t.true(result.stdout.includes(flag), `lifeboat ${command} --help lists ${flag}`);
+      // Commander wraps the option descriptions at the terminal's width.
+      t.regex(result.stdout.replace(/\s+/g, ' '), /env: LIFEBOAT_PLANS\).*env: LIFEBOAT_MIRROR\).*env: LIFEBOAT_REDIS_URL\).*env: LIFEBOAT_NATS_URL\)/, command);
+    }
+  }
+  const program = helps.find((help) => help.command === '')!.result.stdout;
+  t.regex(program, /Exit codes: 0 ok; 1 failed .*\n2 usage .*; 3 a prerequisite/);
+  t.regex(program, /Shared options: every command that works on a plan/);
+  const diff = helps.find((help) => help.command === 'diff')!.result.stdout;
+  t.regex(diff, /lifeboat diff demo HEAD {2,}what the newest revision/);
+  t.regex(diff, /lifeboat diff demo HEAD~3 HEAD {2,}everything from/);
+  const version = await lifeboat(['--version'], { cwd: dir });
+  t.is(version.code, 0);
+  t.regex(version.stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
+test('with --plans, history and diff read the plan\'s mirror.path; without a plans source, a plan is its own mirror path; revisions as git takes them', async (t) => {
+  const { info, dir, plan, loose, plansDir, mirrorDir, revisions } = await setup;
+  const history = await lifeboat(['history', plan, '--plans', plansDir, '--mirror', mirrorDir, '--redis', info.redisUrl, '-o', 'json'], { cwd: dir });
+  t.is(history.code, 0, history.stderr);
+  t.deepEqual((JSON.parse(history.stdout) as { revisions: { revision: string }[] }).revisions.map((entry) => entry.revision), [revisions[2], revisions[0]]);
+
+  const fromEnv = await lifeboat(['diff', plan, 'HEAD'], { cwd: dir, env: { LIFEBOAT_PLANS: plansDir, LIFEBOAT_MIRROR: mirrorDir } });
+  t.is(fromEnv.code, 0, fromEnv.stderr);
+  t.regex(fromEnv.stdout, new RegExp(`--- a/custom/${plan}/namespaces/shop/ConfigMap/settings\\.yaml\\n[\\s\\S]*-  mode: good\\n\\+  mode: corrupt\\n`));
+  const twoRevisions = await lifeboat(['diff', plan, 'HEAD~2', revisions[2]!.slice(0, 8), '--plans', plansDir, '--mirror', mirrorDir], { cwd: dir });
+  t.is(twoRevisions.stdout, fromEnv.stdout, 'HEAD~2 to a short id: the same change');
+  const first = await lifeboat(['diff', plan, 'HEAD^^', '--plans', plansDir, '--mirror', mirrorDir], { cwd: dir });
+  t.regex(first.stdout, /^--- \/dev\/null\n/, 'HEAD^^ created the ConfigMap');
+
+  // No plans source here (./plans is missing): the plan name is the mirror path.
+  const looseHistory = await lifeboat(['history', loose, '--mirror', mirrorDir, '--redis', 'redis://127.0.0.1:1', '-o', 'json'], { cwd: dir });
+  t.is(looseHistory.code, 0, looseHistory.stderr);
+  t.deepEqual((JSON.parse(looseHistory.stdout) as { revisions: { revision: string; applied: string }[] }).revisions.map((entry) => [entry.revision, entry.applied]), [[revisions[1], 'unknown']]);
+  t.regex(looseHistory.stderr, /^warning: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED .*; APPLIED shows unknown\n$/, 'optional Redis: one warning line');
+  const looseDiff = await lifeboat(['diff', loose, 'HEAD~1', '--mirror', mirrorDir], { cwd: dir });
+  t.regex(looseDiff.stdout, new RegExp(`^--- /dev/null\\n\\+\\+\\+ b/${loose}/namespaces/shop/ConfigMap/settings\\.yaml\\n`));
+});
+
+interface WrongInvocation {
+  title: string;
+  args: string[];
+  env?: Record<string, string>;
+  code: 1 | 2;
+  stderr: RegExp;
+}
+
+const wrongInvocations = (f: Awaited<typeof setup>): WrongInvocation[] => {
+  const missing = path.join(f.dir, 'no-such-mirror.git');
+  const known = `\\(known: ${f.plan}\\)`;
+  return [
+    { title: 'unknown plan (history --plans)', args: ['history', 'nope', '--plans', f.plansDir, '--mirror', f.mirrorDir], code: 1, stderr: new RegExp(`^lifeboat: no plan "nope" in ${f.plansDir} ${known}$`) },
+    { title: 'unknown plan ($LIFEBOAT_PLANS, diff)', args: ['diff', 'nope', 'HEAD', '--mirror', f.mirrorDir], env: { LIFEBOAT_PLANS: f.plansDir }, code: 1, stderr: new RegExp(`^lifeboat: no plan "nope" in ${f.plansDir} ${known}$`) },
+    { title: 'unknown plan (recover)', args: ['recover', 'nope', '--plans', f.plansDir, '--dry-run'], code: 1, stderr: new RegExp(`^lifeboat: no plan "nope" in ${f.plansDir} ${known}$`) },
+    { title: 'unknown plan (deletes list)', args: ['deletes', 'list', 'nope', '--plans', f.plansDir, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: no plan "nope" in ${f.plansDir} ${known}$`) },
+    { title: 'unknown plan (resume)', args: ['resume', 'nope', '--plans', f.plansDir, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: no plan "nope" in ${f.plansDir} ${known}$`) },
+    { title: 'missing plans directory (drill)', args: ['drill', f.plan, '--mirror', f.mirrorDir], code: 1, stderr: /^lifeboat: plans directory .*\/plans does not exist$/ },
+    { title: 'unknown revision (diff)', args: ['diff', f.plan, 'no-such-branch', '--plans', f.plansDir, '--mirror', f.mirrorDir], code: 1, stderr: new RegExp(`^lifeboat: unknown revision "no-such-branch" in ${f.mirrorDir}$`) },
+    { title: 'unknown revision (diff HEAD~9)', args: ['diff', f.plan, 'HEAD', 'HEAD~9', '--plans', f.plansDir, '--mirror', f.mirrorDir], code: 1, stderr: new RegExp(`^lifeboat: unknown revision "HEAD~9" in ${f.mirrorDir}: commit [0-9a-f]{12} has no parent$`) },
+    { title: 'unknown revision (rollback)', args: ['rollback', f.plan, '--to', 'deadbeef', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: unknown revision "deadbeef" in ${f.mirrorDir}$`) },
+    { title: 'unknown revision (recover --to)', args: ['recover', f.plan, '--to', 'HEAD~3', '--dry-run', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: unknown revision "HEAD~3" in ${f.mirrorDir}: commit [0-9a-f]{12} has no parent$`) },
+    { title: 'unknown revision (revert)', args: ['revert', f.plan, 'v9', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: unknown revision "v9" in ${f.mirrorDir}$`) },
+    { title: 'missing mirror (history)', args: ['history', f.plan, '--mirror', missing], code: 1, stderr: new RegExp(`^lifeboat: no mirror repository at ${missing} \\(\`lifeboat run\` creates it; set --mirror or LIFEBOAT_MIRROR\\)$`) },
+    { title: 'missing mirror ($LIFEBOAT_MIRROR, diff)', args: ['diff', f.plan, 'HEAD'], env: { LIFEBOAT_MIRROR: missing }, code: 1, stderr: new RegExp(`^lifeboat: no mirror repository at ${missing} `) },
+    { title: 'missing mirror (rollback)', args: ['rollback', f.plan, '--to', 'HEAD', '--mirror', missing], code: 1, stderr: new RegExp(`^lifeboat: no mirror repository at ${missing} `) },
+    { title: 'unreachable Redis (status)', args: ['status', '--redis', 'redis://127.0.0.1:1'], code: 1, stderr: /^lifeboat: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED 127\.0\.0\.1:1 \(set --redis or LIFEBOAT_REDIS_URL\)$/ },
+    { title: 'unreachable Redis ($LIFEBOAT_REDIS_URL, deletes list)', args: ['deletes', 'list', f.plan], env: { LIFEBOAT_REDIS_URL: 'redis://127.0.0.1:1' }, code: 1, stderr: /^lifeboat: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/ },
+    { title: 'unreachable Redis (resume)', args: ['resume', f.plan, '--redis', 'redis://127.0.0.1:1'], code: 1, stderr: /^lifeboat: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/ },
+    { title: 'unreachable Redis (rollback)', args: ['rollback', f.plan, '--to', 'HEAD~1', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', 'redis://127.0.0.1:1'], code: 1, stderr: /^lifeboat: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/ },
+    { title: 'unknown option', args: ['history', f.plan, '--bogus'], code: 2, stderr: /^lifeboat: unknown option '--bogus' \(see `lifeboat history --help`\)$/ },
+    { title: 'unknown option (deletes approve)', args: ['deletes', 'approve', f.plan, '--al'], code: 2, stderr: /^lifeboat: unknown option '--al'.*\(see `lifeboat deletes approve --help`\)$/ },
+    { title: 'missing argument', args: ['diff', f.plan], code: 2, stderr: /^lifeboat: missing required argument 'revision' \(see `lifeboat diff --help`\)$/ },
+    { title: 'missing required option', args: ['rollback', f.plan], code: 2, stderr: /^lifeboat: required option '--to <revision>' not specified/ },
+    { title: 'unknown command', args: ['histroy', f.plan], code: 2, stderr: /^lifeboat: unknown command 'histroy'/ },
+    { title: 'options that exclude each other', args: ['recover', f.plan, '--to', 'HEAD', '--at', '2026-01-01T00:00:00Z'], code: 2, stderr: /^lifeboat: give either --to \(a revision\) or --at \(a time\), not both$/ },
+    { title: 'a decision that names nothing', args: ['deletes', 'reject', f.plan], code: 2, stderr: /^lifeboat: say which deletes: --all, or mirror paths/ },
+  ];
+};
+
+test('wrong invocations: one clear stderr line, no stack trace, the documented exit code', async (t) => {
+  const f = await setup;
+  const cases = wrongInvocations(f);
+  const results = await pooled(cases, 2, (invocation) => lifeboat(invocation.args, { cwd: f.dir, env: invocation.env }));
+  cases.forEach((invocation, index) => {
+    const result = results[index]!;
+    const where = `${invocation.title}: lifeboat ${invocation.args.join(' ')}\n${result.stderr}`;
+    t.is(result.code, invocation.code, where);
+    t.is(result.stdout, '', where);
+    t.true(result.stderr.endsWith('\n') && result.stderr.trimEnd().split('\n').length === 1, `one line: ${where}`);
+    t.false(/^\s+at /m.test(result.stderr), `no stack trace: ${where}`);
+    t.regex(result.stderr.trimEnd(), invocation.stderr, where);
+    // A server that does not answer is an error, not a wait: well before execFile's 60 s (the bound is loose because
+    // the machine is shared; a command alone answers in 1–3 s).
+    if (/unreachable/.test(invocation.title)) t.true(result.seconds < 45, `answered in ${result.seconds} s: ${where}`);
+  });
+  t.false(fs.existsSync(path.join(f.dir, 'no-such-mirror.git')), 'a read-only command does not create a mirror');
+  t.false(fs.existsSync(path.join(f.dir, '.lifeboat')), 'nor the default one');
+});
+
+test('LIFEBOAT_DEBUG=1 shows the stack trace of an error', async (t) => {
+  const f = await setup;
+  const result = await lifeboat(['diff', f.plan, 'no-such-branch', '--plans', f.plansDir, '--mirror', f.mirrorDir], { cwd: f.dir, env: { LIFEBOAT_DEBUG: '1' } });
+  t.is(result.code, 1);
+  t.regex(result.stderr, /^lifeboat: unknown revision "no-such-branch".*\n(Error: .*\n)?\s+at /);
+});
