@@ -73,6 +73,6 @@ Revisions are what git takes: a full or short commit id, HEAD, HEAD~N, HEAD^, a 
 
 Exit codes: 0 ok; 1 failed (including an unknown plan or revision, a missing mirror, an unreachable server);
 2 usage (unknown command or option, missing argument, options that exclude each other); 3 a prerequisite is
-missing (a binary the sandbox needs, Node.js 24). An error is one line on stderr; LIFEBOAT_DEBUG=1 adds its
-stack trace.
+missing (a binary the sandbox needs, Node.js 24); 70 lifeboat run met an internal error (a bug) and exited for
+its supervisor to restart it. An error is one line on stderr; LIFEBOAT_DEBUG=1 adds its stack trace.
 `;

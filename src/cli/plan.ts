@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import { stringify } from 'yaml';
+import { MirrorRepository } from '../mirror/repository.ts';
 import { diffPlanSets, formatPlanDiff } from '../plan/diff.ts';
 import { filesAtCommit } from '../plan/source.ts';
 import { hasErrors, loadPlans, readPlanFiles, summarize } from '../plan/load.ts';
@@ -66,17 +67,10 @@ export function registerPlan(program: Command): void {
     .addOption(new Option('-o, --output <format>', 'text, markdown (for a job summary) or json').choices(['text', 'markdown', 'json']).default('text'))
     .action(async (base: string, head: string, options: { repo: string; path: string; output: 'text' | 'markdown' | 'json' }) => {
       const gitdir = fs.existsSync(path.join(options.repo, '.git')) ? path.join(options.repo, '.git') : options.repo;
-      const resolve = async (revision: string) => {
-        try {
-          return await git.resolveRef({ fs, gitdir, ref: revision });
-        } catch {
-          try {
-            return await git.expandOid({ fs, gitdir, oid: revision });
-          } catch {
-            throw new Error(`unknown revision "${revision}" in ${options.repo}`);
-          }
-        }
-      };
+      if (!fs.existsSync(path.join(gitdir, 'HEAD'))) throw new Error(`no git repository at ${options.repo}`);
+      // Revisions as git reads them (HEAD~1, a branch, a tag, a short id): the same resolver as the mirror's.
+      const repository = await MirrorRepository.open(gitdir, { branch: (await git.currentBranch({ fs, gitdir }).catch(() => undefined)) ?? 'main' });
+      const resolve = (revision: string) => repository.resolve(revision);
       const load = async (revision: string) => loadPlans(await filesAtCommit(gitdir, await resolve(revision), options.path.replace(/^\.\/|\/+$/g, '')));
       const [before, after] = [await load(base), await load(head)];
       const diffs = diffPlanSets(before.plans, after.plans);

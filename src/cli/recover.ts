@@ -82,6 +82,7 @@ export function registerDrill(program: Command): void {
         const report = await drill({
           plan: planName, mirrorDir: context.plan.spec.mirror.path ?? planName, repository, destination,
           identities: identitiesOf(options.identity), concurrency: Math.max(16, context.plan.spec.sync.concurrency), dryRun: Boolean(options.dryRun), keep: Boolean(options.keep),
+          timeoutMs: parseDuration(context.plan.spec.recovery.timeout),
         });
         if (options.output === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         else {

@@ -22,6 +22,17 @@ export function registerRun(program: Command): void {
     .action(async (options: { mirrorRemote?: string; metricsAddr: string; identity?: string[]; planPollInterval: string }, command: Command) => {
       const shared = sharedValues(command);
       const log = createLogger();
+      // Last resort. Failures of one message or object are caught where they happen; what still arrives here is a
+      // bug of unknown effect (a stage's loop may be dead while /healthz says ok), so the process says so and exits
+      // for its supervisor to restart it: JetStream redelivers what was not acknowledged, leases expire, state is
+      // level-based. Exit code 70 (EX_SOFTWARE).
+      const fatal = (error: unknown) => {
+        log.fatal({ err: error instanceof Error ? error.stack ?? error.message : String(error) }, 'internal error (a bug): exiting so that the supervisor restarts lifeboat');
+        log.flush();
+        process.exit(70);
+      };
+      process.on('unhandledRejection', fatal);
+      process.on('uncaughtException', fatal);
       const identities = identitiesOf(options.identity);
       const bus = await Bus.connect(shared.nats);
       const state = await StateStore.connect(shared.redis);
@@ -73,13 +84,14 @@ export function registerRun(program: Command): void {
         else {
           process.stdout.write(formatTable(['PLAN', 'MIRROR HEAD', 'APPLIED', 'OBJECTS', 'LAG', 'ERRORS', 'HELD DELETES', 'DRIFT', 'UPDATED'], plans.map((plan) => [
             plan.plan, plan.mirrorHead?.slice(0, 12) ?? '-',
-            plan.failedOver ? `failed over (${plan.failedOver})` : plan.appliedHead === plan.mirrorHead ? 'in sync' : plan.appliedHead?.slice(0, 12) ?? '-',
+            plan.failedOver ? `failed over (${plan.failedOver})` : plan.unreachable ? `${plan.unreachable.role} unreachable` : plan.appliedHead === plan.mirrorHead ? 'in sync' : plan.appliedHead?.slice(0, 12) ?? '-',
             String(Object.values(plan.objectsByKind).reduce((a, b) => a + b, 0)), plan.lagSeconds === undefined ? '-' : `${plan.lagSeconds.toFixed(2)}s`,
             String(plan.lastErrors.length), String(plan.heldDeletes ?? 0),
             plan.reconcile ? String(plan.reconcile.drifted.length + plan.reconcile.missing + plan.reconcile.orphaned) : '-', plan.updatedAt,
           ])));
           for (const plan of plans) {
             process.stdout.write(`\n${plan.plan}: ${Object.entries(plan.objectsByKind).map(([kind, count]) => `${kind} ${count}`).join(', ') || 'no objects'}\n`);
+            if (plan.unreachable) process.stdout.write(`  ✘ ${plan.unreachable.role} cluster ${plan.unreachable.cluster} unreachable since ${plan.unreachable.since}: ${plan.unreachable.error} (the plan keeps trying)\n`);
             for (const error of plan.lastErrors) process.stdout.write(`  ✘ ${error.path}: ${error.reason} (${error.attempts} attempts)\n`);
             if (plan.paused) process.stdout.write(`  ⏸ capture paused for ${plan.paused} objects after a rollback or revert: lifeboat resume ${plan.plan}\n`);
             if (plan.heldDeletes) process.stdout.write(`  ⏸ ${plan.heldDeletes} deletes held by the delete guard: lifeboat deletes list ${plan.plan}\n`);
