@@ -2,7 +2,7 @@
 // tear-down, and a list+watch that timestamps every object the moment its event arrives.
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { isRetryable, KubeError, type KubeClient } from '../src/kube/client.ts';
+import { KubeError, type KubeClient } from '../src/kube/client.ts';
 import type { KubeObject } from '../src/kube/ref.ts';
 
 export function sleep(ms: number): Promise<void> {
@@ -24,17 +24,6 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, action:
   return results;
 }
 
-/** Retries throttling, 5xx and connection errors (5 tries, exponential backoff). */
-export async function retry<T>(action: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await action();
-    } catch (error) {
-      if (!isRetryable(error) || attempt >= 4) throw error;
-      await sleep(200 * 2 ** attempt);
-    }
-  }
-}
 
 /** Every item of a collection, following `continue` tokens. */
 export async function listAll<T = KubeObject>(client: KubeClient, path: string, query: Record<string, string> = {}): Promise<{ items: T[]; resourceVersion: string }> {
@@ -42,7 +31,7 @@ export async function listAll<T = KubeObject>(client: KubeClient, path: string, 
   let continueToken: string | undefined;
   let resourceVersion = '';
   do {
-    const page = await retry(() => client.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>('GET', path, undefined, { query: { ...query, limit: 1000, continue: continueToken } }));
+    const page = await client.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>('GET', path, undefined, { query: { ...query, limit: 1000, continue: continueToken } });
     resourceVersion ||= page.metadata.resourceVersion;
     items.push(...page.items);
     continueToken = page.metadata.continue || undefined;
@@ -51,14 +40,14 @@ export async function listAll<T = KubeObject>(client: KubeClient, path: string, 
 }
 
 export async function createNamespaces(client: KubeClient, names: readonly string[], labels: Record<string, string>, concurrency: number): Promise<void> {
-  await mapLimit(names, concurrency, (name) => retry(() => client.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } })));
+  await mapLimit(names, concurrency, (name) => client.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }));
 }
 
 /** Deletes namespaces (404 is fine) and waits, up to `timeoutMs`, until they are gone. Answers how many remain. */
 export async function deleteNamespaces(client: KubeClient, names: readonly string[], timeoutMs: number): Promise<number> {
   await mapLimit(names, 16, async (name) => {
     try {
-      await retry(() => client.request('DELETE', `/api/v1/namespaces/${name}`));
+      await client.request('DELETE', `/api/v1/namespaces/${name}`);
     } catch (error) {
       if (!(error instanceof KubeError && error.code === 404)) throw error;
     }

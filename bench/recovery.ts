@@ -7,7 +7,7 @@ import type { KubeClient } from '../src/kube/client.ts';
 import { silentLogger } from '../src/util/log.ts';
 import { jobsNamespace, Restorer } from '../src/recovery/restorer.ts';
 import { CommandState } from '../src/state/state.ts';
-import { createNamespaces, deleteNamespaces, mapLimit, retry } from './kube.ts';
+import { createNamespaces, deleteNamespaces, mapLimit } from './kube.ts';
 
 export interface RecoveryResult {
   deployments: number;
@@ -41,7 +41,7 @@ export async function recoveryBench(admin: KubeClient, writer: KubeClient, run: 
   const names = Array.from({ length: count }, (_, index) => `app-${String(index).padStart(4, '0')}`);
   await createNamespaces(admin, [namespace], { 'lifeboat.dev/bench': run }, 1);
   try {
-    await mapLimit(names, 32, (name) => retry(() => admin.request('POST', path(), sleepingDeployment(name, plan))), signal);
+    await mapLimit(names, 32, (name) => admin.request('POST', path(), sleepingDeployment(name, plan)), signal);
     // Both phases start with the Deployment and ReplicaSet controllers done reacting to what came before (creation,
     // the ceiling's wake-up and the deactivation after it), so neither is timed against the other's aftermath.
     const settled = async () => {
@@ -56,10 +56,10 @@ export async function recoveryBench(admin: KubeClient, writer: KubeClient, run: 
       }
       log('recovery: the Deployment controller did not settle within 180s; timing anyway');
     };
-    const deactivate = () => mapLimit(names, 32, (name) => retry(() => admin.request('PATCH', path(name), [
+    const deactivate = () => mapLimit(names, 32, (name) => admin.request('PATCH', path(name), [
       { op: 'replace', path: '/spec/replicas', value: 0 }, { op: 'add', path: '/metadata/annotations/lifeboat.dev~1deactivated', value: 'true' },
       { op: 'add', path: '/metadata/annotations/lifeboat.dev~1replicas', value: '1' },
-    ], { contentType: 'application/json-patch+json' })), signal);
+    ], { contentType: 'application/json-patch+json' }), signal);
     const awake = async () => (await admin.request<{ items: { spec: { replicas: number } }[] }>('GET', path())).items.filter((item) => item.spec.replicas === 1).length;
 
     // Rounds of both, each from a settled cluster, medians reported: the controllers' reaction to a thousand
@@ -71,7 +71,7 @@ export async function recoveryBench(admin: KubeClient, writer: KubeClient, run: 
       await settled();
       log(`recovery ${round}/${rounds}: ceiling — waking ${count} Deployments by direct patches, ${concurrency} in flight`);
       let started = performance.now();
-      await mapLimit(names, concurrency, (name) => retry(() => writer.request('PATCH', path(name), [{ op: 'replace', path: '/spec/replicas', value: 1 }], { contentType: 'application/json-patch+json' })), signal);
+      await mapLimit(names, concurrency, (name) => writer.request('PATCH', path(name), [{ op: 'replace', path: '/spec/replicas', value: 1 }], { contentType: 'application/json-patch+json' }), signal);
       ceilings.push((performance.now() - started) / 1000);
       await deactivate();
       await settled();

@@ -13,7 +13,7 @@ import { KubeClient, loadKubeConfig } from '../src/kube/client.ts';
 import { defaultSandboxDir, sandboxUp } from '../src/sandbox/sandbox.ts';
 import { freePort, waitFor } from '../src/sandbox/process.ts';
 import { StateStore } from '../src/state/state.ts';
-import { createNamespaces, deleteNamespaces, mapLimit, retry } from './kube.ts';
+import { createNamespaces, deleteNamespaces, mapLimit } from './kube.ts';
 
 const { values } = parseArgs({ args: process.argv.slice(2), options: { objects: { type: 'string', default: '10000' }, namespaces: { type: 'string', default: '100' } } });
 const objects = Number(values.objects);
@@ -46,7 +46,7 @@ try {
     return { namespace, kind, body };
   });
   const collection = (kind: string) => (kind === 'Secret' ? 'secrets' : kind === 'Service' ? 'services' : 'configmaps');
-  await mapLimit(made, 32, (item) => retry(() => source.request('POST', `/api/v1/namespaces/${item.namespace}/${collection(item.kind)}`, item.body)));
+  await mapLimit(made, 32, (item) => source.request('POST', `/api/v1/namespaces/${item.namespace}/${collection(item.kind)}`, item.body));
   log(`created ${objects} objects in ${namespaceCount} namespaces`);
 
   const plans = path.join(dir, 'plans');

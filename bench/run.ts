@@ -39,7 +39,7 @@ import { formatPlanError, hasErrors, loadPlans, readPlanFiles } from '../src/pla
 import { defaultSandboxDir, readState, sandboxUp, type SandboxInfo } from '../src/sandbox/sandbox.ts';
 import { StateStore } from '../src/state/state.ts';
 import { createLogger } from '../src/util/log.ts';
-import { CollectionWatch, createNamespaces, deleteNamespaces, listAll, mapLimit, retry, sleep, type WatchEventType } from './kube.ts';
+import { CollectionWatch, createNamespaces, deleteNamespaces, listAll, mapLimit, sleep, type WatchEventType } from './kube.ts';
 import { ChangeTracker, type StageBreakdown } from './changes.ts';
 import { MethodTimer, type MethodTiming } from './probes.ts';
 import { recoveryBench, type RecoveryResult } from './recovery.ts';
@@ -349,9 +349,9 @@ async function ceiling(info: SandboxInfo, options: Options, workload: Workload, 
       await mapLimit(ordered, options.concurrency, async (form) => {
         const ref = refOf(form);
         try {
-          await retry(() => writer.request('PATCH', index.path(ref, { namespace: ref.namespace, name: ref.name }), form, {
+          await writer.request('PATCH', index.path(ref, { namespace: ref.namespace, name: ref.name }), form, {
             contentType: 'application/apply-patch+yaml', query: { fieldManager: ceilingFieldManager, force: true }, discardBody: true, // as lifeboat does
-          }));
+          });
         } catch (error) {
           failed++;
           if (failed <= 5) log(`ceiling: ${ref.kind} ${ref.namespace}/${ref.name}: ${(error as Error).message}`);
@@ -800,7 +800,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
       // The source objects, created before anything is timed.
       await createNamespaces(source, workload.namespaces, { [runLabel]: run }, 16);
       const createStarted = performance.now();
-      await mapLimit(workload.objects, options.createConcurrency, (object) => retry(() => source.request('POST', kinds.find((spec) => spec.kind === object.kind)!.namespaced(object.metadata.namespace!), object)), signal);
+      await mapLimit(workload.objects, options.createConcurrency, (object) => source.request('POST', kinds.find((spec) => spec.kind === object.kind)!.namespaced(object.metadata.namespace!), object), signal);
       const createSeconds = (performance.now() - createStarted) / 1000;
       log(`source: created ${workload.objects.length} objects in ${createSeconds.toFixed(1)}s (${(workload.objects.length / createSeconds).toFixed(1)}/s)`);
       const deployments = workload.counts.Deployment ?? 0;

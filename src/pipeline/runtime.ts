@@ -100,29 +100,25 @@ export class ClusterUnreachableError extends Error {
   readonly cluster: string;
   readonly role: 'source' | 'destination';
   readonly access: ClusterAccess;
-  override readonly cause: string;
-  constructor(access: ClusterAccess, role: 'source' | 'destination', cause: string) {
-    super(`${role} cluster ${access.name} does not answer: ${cause}`);
+  readonly reason: string;
+  constructor(access: ClusterAccess, role: 'source' | 'destination', reason: string) {
+    super(`${role} cluster ${access.name} does not answer: ${reason}`);
     this.name = 'ClusterUnreachableError';
     this.cluster = access.name;
     this.role = role;
     this.access = access;
-    this.cause = cause;
+    this.reason = reason;
   }
 }
 
 /** One GET /version, no retries, 5 s at most: does the cluster answer at all? */
-async function probeCluster(access: ClusterAccess, role: 'source' | 'destination' = 'source'): Promise<void> {
-  let client: KubeClient | undefined;
+async function probeCluster(client: KubeClient, access: ClusterAccess, role: 'source' | 'destination'): Promise<void> {
   try {
-    client = await KubeClient.create(loadKubeConfig({ path: access.kubeconfig, context: access.context }), { maxSockets: 1 });
     await client.request('GET', '/version', undefined, { retry: false, timeoutMs: 5000 });
   } catch (error) {
     // An answer, even 401/403, means the cluster is there: the real requests then say what is wrong.
     if (error instanceof KubeError && error.code > 0 && error.code < 500) return;
     throw new ClusterUnreachableError(access, role, (error as Error).message);
-  } finally {
-    client?.close();
   }
 }
 
@@ -257,17 +253,22 @@ export class Runtime {
       const log = this.options.log.child({ plan: name });
       const cluster = error instanceof ClusterUnreachableError ? error : undefined;
       if (cluster) {
-        runner.unreachable = { cluster: cluster.cluster, role: cluster.role, since: runner.unreachable?.cluster === cluster.cluster ? runner.unreachable.since : new Date().toISOString(), error: cluster.cause };
+        runner.unreachable = { cluster: cluster.cluster, role: cluster.role, since: runner.unreachable?.cluster === cluster.cluster ? runner.unreachable.since : new Date().toISOString(), error: cluster.reason };
       }
       const waitMs = Math.min(30_000, 1000 * 2 ** Math.min(attempt - 1, 5)) * (0.8 + Math.random() * 0.2);
       log.error({ err: error.message, attempt, retryInSeconds: Math.round(waitMs / 1000), ...(runner.unreachable ? { unreachableSince: runner.unreachable.since } : {}) }, 'plan failed to start; retrying');
       await runner.stop();
       await runner.publishStatus().catch(() => undefined);
       const until = Date.now() + waitMs;
-      while (current() && Date.now() < until) {
-        await sleep(Math.min(2000, until - Date.now()));
-        if (cluster && current() && (await probeCluster(cluster.access).then(() => true, () => false))) break;
-        await runner.publishStatus().catch(() => undefined);
+      const prober = cluster && await KubeClient.create(loadKubeConfig({ path: cluster.access.kubeconfig, context: cluster.access.context }), { maxSockets: 1 });
+      try {
+        while (current() && Date.now() < until) {
+          await sleep(Math.min(2000, until - Date.now()));
+          if (prober && current() && (await probeCluster(prober, cluster.access, cluster.role).then(() => true, () => false))) break;
+          await runner.publishStatus().catch(() => undefined);
+        }
+      } finally {
+        prober?.close();
       }
       if (current()) this.launch(context, attempt + 1, runner.unreachable);
     }).catch((error: Error) => this.options.log.error({ plan: name, err: error.message }, 'plan could not be restarted; it stays stopped until the plans change'));
@@ -381,7 +382,8 @@ export class PlanRunner {
     const destinationClient = await connect(destinationAccess);
     // Both clusters must answer before anything starts; one that does not is named (status, /readyz), and the
     // runtime tries again. Requests after this retry transient failures by themselves.
-    for (const [role, cluster] of [['source', source], ['destination', destinationAccess]] as const) await probeCluster(cluster, role);
+    await probeCluster(sourceClient, source, 'source');
+    await probeCluster(destinationClient, destinationAccess, 'destination');
     this.unreachable = undefined;
 
     // Synchronizer: applies every new mirror commit (and retries failures every 15 s).
