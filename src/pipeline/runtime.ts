@@ -391,7 +391,7 @@ export class PlanRunner {
       // An apply retries transient failures for 10 s; after that the object is recorded as failed and retried with
       // the synchronizer's own backoff, so one stuck request never holds a pass for long.
       plan: this.name, mirrorDir: compiled.mirrorDir, repository: mirror, client: destinationClient.withRetry({ windowMs: 10_000 }), state,
-      identities: this.options.identities, concurrency: plan.spec.sync.concurrency, log: this.log.child({ component: 'synchronizer' }),
+      identities: this.options.identities, concurrency: plan.spec.sync.concurrency, log: this.log.child({ component: 'synchronizer' }), hold: plan.spec.recovery.hold,
       // When each revision reached the destination, for `lifeboat history` (the newest 10,000).
       onApplied: (revision) => void state.redis.multi().zadd(state.key(this.name, 'applied-at'), Date.now(), revision)
         .zremrangebyrank(state.key(this.name, 'applied-at'), 0, -10_001).exec().catch(() => undefined),
