@@ -24,8 +24,11 @@ export interface EmitOptions {
 const reservedWords = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'n', 'N', 'no', 'No', 'NO', 'true', 'True', 'TRUE', 'false', 'False', 'FALSE',
   'on', 'On', 'ON', 'off', 'Off', 'OFF', 'null', 'Null', 'NULL']);
 
-/** A string every YAML reader takes as that string when written plain, as a key or a value. */
-const safePlain = /^[A-Za-z](?:[A-Za-z0-9_./=+,@-]|:(?=[^ ])| (?=[^ #]))*$/;
+/**
+ * A string every YAML reader takes as that string when written plain, as a key or a value. Not `E0` or `e+5`: the
+ * library's YAML 1.1 schema reads an exponent without digits as a float (NaN), so the library quotes them.
+ */
+const safePlain = /^(?![eE][-+]?[0-9]+$)[A-Za-z](?:[A-Za-z0-9_./=+,@-]|:(?=[^ ])| (?=[^ #]))*$/;
 
 const sortKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 

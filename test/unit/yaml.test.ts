@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { libraryYaml, toYaml } from '../../src/pipeline/normalize.ts';
 import { stringifyJson } from '../../src/util/json.ts';
 import { parseYaml, parseYamlWithLibrary, readYamlSubset } from '../../src/util/yaml.ts';
+import { awkwardStrings, lookAlikes } from '../helpers/values.ts';
 
 /** A small deterministic generator (mulberry32), so a failure names a seed that reproduces it. */
 function random(seed: number): () => number {
@@ -19,7 +20,7 @@ function random(seed: number): () => number {
 }
 
 const words = ['', 'y', 'n', 'N', 'yes', 'No', 'on', 'OFF', 'true', 'False', 'null', 'Null', '~', '<<', '-', '--', '---', '...', '0', '-0', '00', '0755',
-  '1e3', '.5', '1.5', '-2', '0x1F', '0o17', '1_000', '1:20', '2024-01-01', '2001-12-14t21:59:43.10-05:00', '.inf', '-.Inf', '.NaN', 'nginx:1.25',
+  '1e3', 'E0', 'e+5', '.5', '1.5', '-2', '0x1F', '0o17', '0O17', '=', '1_000', '1:20', '2024-01-01', '2001-12-14t21:59:43.10-05:00', '.inf', '-.Inf', '.NaN', 'nginx:1.25',
   'http://example.com/a?b=c#d', 'a: b', 'a #b', 'a#b', '#a', 'a:', ':a', '@a', '`a', '!a', '&a', '*a', '%a', '|', '>', '? a', '- a', '[a]', '{a}',
   'a,b', 'a]b', '"', "'", "it's", 'x"y', '\\', 'a\\nb', 'line1\nline2', 'trailing\n', ' lead', 'trail ', 'a  b', 'tab\there', 'é', '日本',
   'app.kubernetes.io/name', 'kubectl.kubernetes.io/restartedAt', '100m', '64Mi', '8080', 'TCP', 'IfNotPresent', '__proto__', 'constructor', 'x=y', 'a+b'];
@@ -114,14 +115,6 @@ test('YAML written by hand reads as the library reads it, including what the fas
     t.deepEqual(parseYaml(text), expected, JSON.stringify(text));
   }
 });
-
-/** Every scalar that some YAML reader (1.1, 1.2, Go's, PyYAML) takes for something other than a string. */
-const lookAlikes = ['0o17', '0O17', '0x1F', '0X1F', '0b101', '017', '0o022', '09', '+1', '-1', '1e3', '1E3', '-1.5e-3', '.5', '1.', '.inf', '-.Inf', '.NaN',
-  'yes', 'no', 'on', 'off', 'y', 'n', 'Yes', 'NO', 'true', 'False', '~', 'null', 'Null', '', '2026-12-01', '2026-1-2', '2001-12-14t21:59:43.10-05:00',
-  '1_000', '0x_1F', '0o1_7', '1:20', '=', '<<'];
-/** Characters YAML readers fold (NEL, the line and paragraph separators), refuse (DEL, C1 controls, U+FFFE/U+FFFF) or strip (a BOM). */
-const awkwardCharacters = ['\u0085', '\u007f', '\u0080', '\u009f', '\ufffe', '\uffff', '\u2028', '\u2029', '\ufeff', '\u0000', '\u001b'];
-const awkwardStrings = awkwardCharacters.flatMap((character) => [character, `a${character}`, `${character}a`, `UMASK${character}=0o022`, `line one${character}\nline two\n`]);
 
 /** The values as every reader reads them: the fast reader, the library (1.2, as the mirror is read) and YAML 1.1. */
 function readers(text: string): Record<string, unknown> {
