@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import type { Operation } from 'fast-json-patch';
 import { refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
+import { parseJson, stringifyJson } from '../util/json.ts';
 import { planLabel } from './exclusions.ts';
 import { annotations } from './transforms.ts';
 
@@ -80,7 +81,7 @@ export function holderOf(object: KubeObject, plan: string): KubeObject {
         ...(object.metadata.annotations?.[annotations.revision] !== undefined ? { [annotations.revision]: object.metadata.annotations[annotations.revision] } : {}),
       },
     },
-    data: { [holderKey]: JSON.stringify(object) },
+    data: { [holderKey]: stringifyJson(object) },
   };
 }
 
@@ -92,7 +93,7 @@ export function isHolder(object: KubeObject): boolean {
 export function heldObjectOf(holder: KubeObject): KubeObject {
   const text = isRecord(holder.data) ? holder.data[holderKey] : undefined;
   if (typeof text !== 'string') throw new Error(`ConfigMap ${holdNamespace}/${holder.metadata.name} has no ${holderKey}`);
-  const object = JSON.parse(text) as KubeObject;
+  const object = parseJson(text) as KubeObject;
   if (!isRecord(object) || typeof object.kind !== 'string' || !isRecord(object.metadata)) throw new Error(`ConfigMap ${holdNamespace}/${holder.metadata.name}: ${holderKey} is not an object`);
   return object;
 }
