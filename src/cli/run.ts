@@ -35,7 +35,13 @@ export function registerRun(program: Command): void {
       process.on('uncaughtException', fatal);
       const identities = identitiesOf(options.identity);
       const bus = await Bus.connect(shared.nats);
-      const state = await StateStore.connect(shared.redis);
+      // Redis outages are waited out: every state read and write pauses until it answers again (never fatal).
+      const state = await StateStore.connect(shared.redis, {
+        waitWhileDown: true,
+        onOutage: (event, error) => event === 'down'
+          ? log.warn({ err: error?.message }, 'Redis is unreachable; state reads and writes wait until it is back')
+          : log.info('Redis is back; resuming'),
+      });
       const mirror = await openMirror(shared.mirror, { create: true });
       const metrics = createMetrics();
       const pusher = options.mirrorRemote ? new MirrorPusher(mirror, options.mirrorRemote, {
