@@ -43,10 +43,12 @@ function consuming(stream: StreamName): SubjectPermissions {
   };
 }
 
-/** Removing a plan for good: its consumers deleted, its messages purged. */
-function removingPlans(): SubjectPermissions {
+/** Looking into the streams (a stored message by subject) and removing a plan for good: consumers deleted, messages purged. */
+function administering(): SubjectPermissions {
   return {
-    publish: streamNames.flatMap((name) => [`${api}.CONSUMER.LIST.${name}`, `${api}.CONSUMER.DELETE.${name}.*`, `${api}.STREAM.PURGE.${name}`]),
+    publish: streamNames.flatMap((name) => [
+      `${api}.STREAM.MSG.GET.${name}`, `${api}.CONSUMER.LIST.${name}`, `${api}.CONSUMER.DELETE.${name}.*`, `${api}.STREAM.PURGE.${name}`,
+    ]),
     subscribe: [],
   };
 }
@@ -66,7 +68,7 @@ export function permissionsOf(component: BusComponent): SubjectPermissions {
     case 'processor': return merge(connecting(), consuming('events'), publishing('objects'));
     case 'mirror': return merge(connecting(), consuming('objects'), publishing('commits'));
     case 'synchronizer': return merge(connecting(), consuming('commits'), publishing('events'), publishing('objects'));
-    case 'lifeboat': return merge(...(['listener', 'processor', 'mirror', 'synchronizer'] as const).map(permissionsOf), publishing('commits'), removingPlans());
+    case 'lifeboat': return merge(...(['listener', 'processor', 'mirror', 'synchronizer'] as const).map(permissionsOf), publishing('commits'), administering());
     default: {
       const unknown: never = component;
       throw new Error(`unknown bus component ${String(unknown)}`);
