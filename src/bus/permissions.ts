@@ -43,11 +43,15 @@ function consuming(stream: StreamName): SubjectPermissions {
   };
 }
 
-/** Looking into the streams (a stored message by subject) and removing a plan for good: consumers deleted, messages purged. */
+/**
+ * Looking into the streams (a stored message by subject, an ordered consumer reading a plan's messages) and removing
+ * a plan for good: consumers deleted, messages purged.
+ */
 function administering(): SubjectPermissions {
   return {
     publish: streamNames.flatMap((name) => [
-      `${api}.STREAM.MSG.GET.${name}`, `${api}.CONSUMER.LIST.${name}`, `${api}.CONSUMER.DELETE.${name}.*`, `${api}.STREAM.PURGE.${name}`,
+      `${api}.STREAM.MSG.GET.${name}`, `${api}.CONSUMER.CREATE.${name}`, `${api}.CONSUMER.CREATE.${name}.>`, `${api}.CONSUMER.INFO.${name}.*`,
+      `${api}.CONSUMER.MSG.NEXT.${name}.*`, `${api}.CONSUMER.LIST.${name}`, `${api}.CONSUMER.DELETE.${name}.*`, `${api}.STREAM.PURGE.${name}`,
     ]),
     subscribe: [],
   };
