@@ -54,7 +54,9 @@ export function registerRun(program: Command): void {
       const shutdown = (signal: string) => {
         stopping ??= (async () => {
           log.info({ signal }, 'shutting down: finishing in-flight batches');
-          await runtime.stop();
+          // Redis down: what needs it fails instead of waiting (state is level-based, the next start re-derives it).
+          state.stopWaiting();
+          await runtime.stop().catch((error: Error) => log.warn({ err: error.message }, 'stopped without finishing everything'));
           await server.close();
           await bus.close();
           await state.close();

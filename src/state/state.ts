@@ -231,6 +231,14 @@ export class StateStore implements SyncState {
     return new Lease(this.redis, this.key(plan, `lock:${name}`), ttlMs);
   }
 
+  /**
+   * Ends `waitWhileDown`: commands waiting for Redis, and new ones, fail at the next reconnect attempt (at most 2 s)
+   * instead of waiting for it. A stop during an outage then finishes.
+   */
+  stopWaiting(): void {
+    this.redis.options.maxRetriesPerRequest = 0;
+  }
+
   /** Quits politely when Redis answers; during an outage a quit would wait for it like any command, so it disconnects. */
   async close(): Promise<void> {
     if (this.redis.status !== 'ready') {
@@ -282,10 +290,14 @@ export class Lease {
     }, Math.floor(this.ttlMs / 3));
   }
 
+  /** Gives the lock up. During a Redis outage the release would wait for it: after 2 s the lease is left to expire. */
   async release(): Promise<void> {
     clearInterval(this.timer);
     if (!this.held) return;
     this.held = false;
-    await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.key, this.token).catch(() => 0);
+    const release = this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.key, this.token).catch(() => 0);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([release, new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+    clearTimeout(timer);
   }
 }

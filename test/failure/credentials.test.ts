@@ -61,4 +61,14 @@ test('redis-server killed with SIGKILL four times under lifeboat run: run waits 
   const credentials = readCredentials(info.dir);
   t.truthy(credentials, 'the sandbox runs with credentials');
   for (const password of [credentials!.redis.lifeboat, credentials!.nats.lifeboat]) t.false(lifeboat.output().includes(password));
+
+  // A SIGTERM while Redis is down still stops it (a lease release does not wait for Redis), exit 0.
+  killRedis();
+  await sleep(3000);
+  const stoppedAt = Date.now();
+  lifeboat.kill('SIGTERM');
+  const code = await Promise.race([lifeboat.exited, sleep(60_000).then(() => 'still running' as const)]);
+  await sandboxUp(info.dir);
+  t.is(code, 0, `SIGTERM with Redis down; its last lines:\n${lifeboat.output().trim().split('\n').slice(-10).join('\n')}`);
+  t.log(`stopped ${((Date.now() - stoppedAt) / 1000).toFixed(1)} s after SIGTERM with Redis down`);
 });
