@@ -10,6 +10,7 @@ import {
   AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType,
   type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
 } from '@nats-io/jetstream';
+import { credentialsOf, redactUrl } from '../util/redact.ts';
 import { parseJson, stringifyJson } from '../util/json.ts';
 
 export const streams = {
@@ -52,6 +53,16 @@ export class UnreadableMessageError extends Error {
     super(message);
     this.name = 'UnreadableMessageError';
   }
+}
+
+/** nats.js takes credentials as options, not in the server URL: the servers without them, and the user and password. */
+export function natsServers(url: string): { servers: string[]; user?: string; pass?: string } {
+  const servers = url.split(',').map((server) => server.trim()).filter(Boolean);
+  const credentials = servers.map(credentialsOf).find((found) => found !== undefined);
+  return {
+    servers: servers.map((server) => server.replace(/\/\/[^/@]*@/, '//')),
+    ...(credentials ? { user: credentials.user, pass: credentials.password } : {}),
+  };
 }
 
 export function subjectFor(stream: StreamName, plan: string): string {
@@ -99,14 +110,21 @@ export class Bus {
     this.jsm = jsm;
   }
 
+  /**
+   * Connects as the user the URL names (nats://USER:PASSWORD@HOST:PORT, several servers comma-separated), or says
+   * in one line why not: unreachable, or credentials refused (the password masked).
+   */
   static async connect(url: string, name = 'lifeboat'): Promise<Bus> {
     let connection: NatsConnection;
     try {
       // noAsyncTraces: no Error (with its stack) captured per request; every publish is one, and they cost 4 % of
       // the CPU of an initial sync.
-      connection = await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true });
+      connection = await connect({ ...natsServers(url), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true });
     } catch (error) {
-      throw new Error(`cannot reach NATS at ${url}: ${(error as Error).message} (set --nats or LIFEBOAT_NATS_URL)`, { cause: error });
+      const reason = (error as Error).message;
+      throw new Error(/authorization|authentication/i.test(reason)
+        ? `NATS at ${redactUrl(url)} refused lifeboat's credentials: ${reason} (give the user and password in --nats or LIFEBOAT_NATS_URL: nats://USER:PASSWORD@HOST:PORT)`
+        : `cannot reach NATS at ${redactUrl(url)}: ${reason} (set --nats or LIFEBOAT_NATS_URL)`, { cause: error });
     }
     const bus = new Bus(connection, jetstream(connection), await jetstreamManager(connection));
     await bus.ensureStreams();

@@ -35,7 +35,13 @@ export function registerRun(program: Command): void {
       process.on('uncaughtException', fatal);
       const identities = identitiesOf(options.identity);
       const bus = await Bus.connect(shared.nats);
-      const state = await StateStore.connect(shared.redis);
+      // Redis outages are waited out: every state read and write pauses until it answers again (never fatal).
+      const state = await StateStore.connect(shared.redis, {
+        waitWhileDown: true,
+        onOutage: (event, error) => event === 'down'
+          ? log.warn({ err: error?.message }, 'Redis is unreachable; state reads and writes wait until it is back')
+          : log.info('Redis is back; resuming'),
+      });
       const mirror = await openMirror(shared.mirror, { create: true });
       const metrics = createMetrics();
       const pusher = options.mirrorRemote ? new MirrorPusher(mirror, options.mirrorRemote, {
@@ -48,7 +54,9 @@ export function registerRun(program: Command): void {
       const shutdown = (signal: string) => {
         stopping ??= (async () => {
           log.info({ signal }, 'shutting down: finishing in-flight batches');
-          await runtime.stop();
+          // Redis down: what needs it fails instead of waiting (state is level-based, the next start re-derives it).
+          state.stopWaiting();
+          await runtime.stop().catch((error: Error) => log.warn({ err: error.message }, 'stopped without finishing everything'));
           await server.close();
           await bus.close();
           await state.close();

@@ -1,7 +1,6 @@
 // `lifeboat run`: the composition root. Connects NATS, Redis and the mirror, follows the plans source, and runs for
 // every plan its listener, processor, mirror writer (one per plan across processes: a Redis lease) and synchronizer.
 // Stages only talk through JetStream, so each could run in its own process; here they share one.
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Bus, type Subscription } from '../bus/bus.ts';
@@ -25,6 +24,7 @@ import { isCommitMessage, objectMessagesOf, objectsNamedBy, serializeBatches, so
 import { MirrorWriter, sharedAck, type Acknowledgeable } from './mirror-writer.ts';
 import { Reconciler, type ReconcileReport } from './reconciler.ts';
 import { compilePlan, processEvent } from './processor.ts';
+import { loadHashKey } from './hash-key.ts';
 import { encryptSecret } from './secrets.ts';
 import { Synchronizer } from './synchronizer.ts';
 import { nextTurn, sleep } from '../util/limit.ts';
@@ -173,10 +173,15 @@ export function evaluatePlans(snapshot: PlanSnapshot, baseDir: string): { plans:
   return { plans, errors };
 }
 
-async function hashKey(state: StateStore): Promise<string> {
-  if (process.env.LIFEBOAT_HASH_KEY) return process.env.LIFEBOAT_HASH_KEY;
-  await state.redis.set('lifeboat:hash-key', randomBytes(32).toString('hex'), 'NX');
-  return (await state.redis.get('lifeboat:hash-key'))!;
+/** The Secret hash key (hash-key.ts), moving one an earlier version kept in Redis out of it. */
+async function hashKey(state: StateStore, mirrorGitdir: string, log: Logger): Promise<string> {
+  const legacyKey = 'lifeboat:hash-key';
+  const loaded = await loadHashKey({
+    env: process.env, mirrorGitdir,
+    legacy: { read: async () => (await state.redis.get(legacyKey)) ?? undefined, remove: async () => void (await state.redis.del(legacyKey)) },
+  });
+  if (loaded.movedFromRedis) log.warn({ file: loaded.source }, 'moved the Secret hash key out of Redis into this file; several lifeboat processes must share one key: give each the same $LIFEBOAT_HASH_KEY_FILE');
+  return loaded.key;
 }
 
 export class Runtime {
@@ -192,7 +197,7 @@ export class Runtime {
   }
 
   async start(): Promise<void> {
-    this.key = await hashKey(this.options.state);
+    this.key = await hashKey(this.options.state, this.options.mirror.gitdir, this.options.log);
     const spec = parsePlanSource(this.options.plans);
     const source = createPlanSource(spec);
     // Plan file paths are relative to the working directory (a tree) or to the repository root (git sources).
@@ -538,7 +543,9 @@ export class PlanRunner {
     this.writer = writer;
     const mirrorLease = state.lock(this.name, 'mirror', 10_000);
     this.leases.push(mirrorLease);
-    const takeMirror = async () => {
+    // One try at a time: while Redis is down a try waits, and the timer's next ones must not pass the check below
+    // together when it is back (each would start a mirror consumer).
+    const takeMirror = singleFlight(async () => {
       if (this.stopped || this.mirrorSubscription || !(await mirrorLease.tryAcquire())) return;
       this.log.info('this process is the mirror writer');
       mirrorLease.keepAlive(async () => {
@@ -571,7 +578,7 @@ export class PlanRunner {
         onError: (error) => this.log.warn({ err: error.message }, 'mirror error; retrying'),
         onDeadLetter: (message, error) => this.deadLettered('mirror', message, error),
       });
-    };
+    });
     await takeMirror();
     this.timers.push(setInterval(() => void takeMirror().catch(() => undefined), 3000));
     this.timers.push(setInterval(() => void runSync().catch((error: Error) => this.log.warn({ err: error.message }, 'sync failed')), 15_000));
@@ -725,7 +732,10 @@ export class PlanRunner {
     };
   }
 
-  async publishStatus(): Promise<void> {
+  /** Writes the plan's status to Redis (and the queue gauges); one write at a time, so an outage queues at most one. */
+  readonly publishStatus = singleFlight(() => this.writeStatus());
+
+  private async writeStatus(): Promise<void> {
     const status = await this.status();
     this.options.metrics.heldDeletes.set({ plan: this.name }, status.heldDeletes);
     await this.options.state.redis.set(this.options.state.key(this.name, 'status'), JSON.stringify(status), 'EX', 3600);
@@ -749,6 +759,12 @@ export class PlanRunner {
     await Promise.all(this.leases.map((lease) => lease.release().catch(() => undefined)));
     this.clients.forEach((client) => client.close());
   }
+}
+
+/** `action` run by one caller at a time: a call while it runs gets the running one's promise. */
+function singleFlight(action: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= action().finally(() => (running = undefined)));
 }
 
 /** Whether source namespaces are being deleted, asked once per namespace per two seconds. */

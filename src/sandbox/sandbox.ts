@@ -1,6 +1,7 @@
 // The local sandbox: two real Kubernetes control planes (etcd + kube-apiserver + kube-controller-manager, no kubelet,
 // no scheduler), NATS with JetStream and Redis, all on loopback. `up` is idempotent: components that are running and
 // healthy are kept, the rest are (re)started; a start that fails stops what it started and removes a fresh directory.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
@@ -9,6 +10,7 @@ import { stringify } from 'yaml';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { locateBinaries, type Binaries } from './binaries.ts';
 import { ensureClusterCertificates, type ClientUser } from './certs.ts';
+import { ensureCredentials, natsAuthorization, readCredentials, redisAcl, redisUserName, urlWith, type SandboxCredentials } from './credentials.ts';
 import { ensurePrerequisites } from './prerequisites.ts';
 import { freePort, isRunning, portInUse, residentBytes, startDetached, stopProcess, tail, waitFor } from './process.ts';
 
@@ -51,14 +53,16 @@ interface ClusterState {
 export interface SandboxState {
   version: 1;
   clusters: Record<ClusterName, ClusterState>;
-  nats: { client: number; monitor: number; pid?: number };
-  redis: { port: number; pid?: number };
+  /** `auth`: the fingerprint of the users and permissions the running server was started with (none: no authentication). */
+  nats: { client: number; monitor: number; pid?: number; auth?: string };
+  redis: { port: number; pid?: number; auth?: string };
   binaries?: Binaries;
 }
 
 export interface SandboxInfo {
   dir: string;
   kubeconfig: string;
+  /** As lifeboat's user (`lifeboat`), with its password, when the sandbox runs with authentication. */
   natsUrl: string;
   redisUrl: string;
   /** The directory holding the sandbox's binaries and kubectl, put first on PATH by `environmentLines`. */
@@ -84,11 +88,13 @@ export function sandboxInfo(dir: string, state: SandboxState): SandboxInfo {
   // A state written before kubectl was built with the others has no kubectl: it sits beside kube-apiserver.
   const binaries: Partial<Binaries> | undefined = state.binaries;
   const kubectlOrServer = binaries?.kubectl ?? binaries?.kubeApiserver;
+  // A sandbox made before it had credentials runs without authentication until its next `up`.
+  const credentials = readCredentials(dir);
   return {
     dir,
     kubeconfig: path.join(dir, 'kubeconfig'),
-    natsUrl: `nats://127.0.0.1:${state.nats.client}`,
-    redisUrl: `redis://127.0.0.1:${state.redis.port}`,
+    natsUrl: urlWith('nats', state.nats.client, 'lifeboat', state.nats.auth ? credentials?.nats.lifeboat : undefined),
+    redisUrl: urlWith('redis', state.redis.port, redisUserName('lifeboat'), state.redis.auth ? credentials?.redis.lifeboat : undefined),
     ...(kubectlOrServer ? { binDir: path.dirname(kubectlOrServer) } : {}),
   };
 }
@@ -187,14 +193,19 @@ function httpOk(url: string): Promise<boolean> {
   return fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
 }
 
-function redisPing(port: number): Promise<boolean> {
+/** PING, as lifeboat's user when the server runs with authentication (then an unauthenticated PING is refused). */
+function redisPing(port: number, password?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     socket.setTimeout(2000, () => socket.destroy());
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => {
+    const expected = password === undefined ? '+PONG\r\n' : '+OK\r\n+PONG\r\n';
+    socket.once('connect', () => socket.write(`${password === undefined ? '' : `AUTH ${redisUserName('lifeboat')} ${password}\r\n`}PING\r\n`));
+    let answer = '';
+    socket.on('data', (data) => {
+      answer += data.toString();
+      if (answer.length < expected.length && expected.startsWith(answer)) return;
       socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
+      resolve(answer === expected);
     });
     socket.once('error', () => resolve(false));
     socket.once('close', () => resolve(false));
@@ -293,6 +304,9 @@ interface Starter {
   component: string;
   binary: string;
   running: () => boolean;
+  /** Running, but started with another configuration (users and permissions): restarted. */
+  outdated?: () => boolean;
+  stop?: () => Promise<void>;
   start: () => number;
   healthy: () => Promise<boolean>;
   log: string;
@@ -301,6 +315,10 @@ interface Starter {
 
 async function startAll(starters: Starter[], log: Logger, started: { pid: number; binary: string }[]): Promise<void> {
   await Promise.all(starters.map(async (starter) => {
+    if (starter.running() && starter.outdated?.()) {
+      await starter.stop?.();
+      log(`stopped ${starter.component} to start it with its new configuration`);
+    }
     if (starter.running() && (await starter.healthy())) return;
     if (starter.running()) {
       // Running but not healthy yet (e.g. another `up` just started it): give it its start timeout.
@@ -378,27 +396,50 @@ function controlPlaneStarters(dir: string, name: ClusterName, state: SandboxStat
   };
 }
 
-function serviceStarters(dir: string, state: SandboxState, binaries: Binaries): Starter[] {
+/** The files that give nats-server and redis-server their users (mode 0600), and their fingerprint. */
+function writeServiceAuth(dir: string, credentials: SandboxCredentials): { natsConfig: string; redisAcl: string; nats: string; redis: string } {
+  const natsConfig = path.join(dir, 'nats', 'auth.conf');
+  const aclFile = path.join(dir, 'redis', 'users.acl');
+  const natsText = natsAuthorization(credentials);
+  const aclText = redisAcl(credentials);
+  fs.writeFileSync(natsConfig, natsText, { mode: 0o600 });
+  fs.writeFileSync(aclFile, aclText, { mode: 0o600 });
+  const fingerprint = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
+  return { natsConfig, redisAcl: aclFile, nats: fingerprint(natsText), redis: fingerprint(aclText) };
+}
+
+function serviceStarters(dir: string, state: SandboxState, binaries: Binaries, credentials: SandboxCredentials): Starter[] {
   const natsLog = path.join(dir, 'nats', 'nats-server.log');
   const redisLog = path.join(dir, 'redis', 'redis-server.log');
+  const auth = writeServiceAuth(dir, credentials);
   return [
     {
       component: 'nats-server', binary: binaries.natsServer, log: natsLog, timeoutMs: 30_000,
       running: () => isRunning(state.nats.pid, binaries.natsServer),
-      start: () => (state.nats.pid = startDetached(binaries.natsServer, [
-        '-a', '127.0.0.1', '-p', String(state.nats.client), '-m', String(state.nats.monitor), '-js', '-sd', path.join(dir, 'nats', 'jetstream'),
-        '--server_name', 'lifeboat-sandbox',
-      ], natsLog).pid),
+      outdated: () => state.nats.auth !== auth.nats,
+      stop: () => stopProcess(state.nats.pid, binaries.natsServer, 10_000),
+      start: () => {
+        state.nats.auth = auth.nats;
+        return (state.nats.pid = startDetached(binaries.natsServer, [
+          '-c', auth.natsConfig, '-a', '127.0.0.1', '-p', String(state.nats.client), '-m', String(state.nats.monitor), '-js', '-sd', path.join(dir, 'nats', 'jetstream'),
+          '--server_name', 'lifeboat-sandbox',
+        ], natsLog).pid);
+      },
       healthy: () => httpOk(`http://127.0.0.1:${state.nats.monitor}/healthz?js-enabled-only=true`),
     },
     {
       component: 'redis-server', binary: binaries.redisServer, log: redisLog, timeoutMs: 30_000,
       running: () => isRunning(state.redis.pid, binaries.redisServer),
-      start: () => (state.redis.pid = startDetached(binaries.redisServer, [
-        '--port', String(state.redis.port), '--bind', '127.0.0.1', '--dir', path.join(dir, 'redis'), '--save', '',
-        '--appendonly', 'yes', '--appendfsync', 'everysec', '--daemonize', 'no', '--logfile', '',
-      ], redisLog).pid),
-      healthy: () => redisPing(state.redis.port),
+      outdated: () => state.redis.auth !== auth.redis,
+      stop: () => stopProcess(state.redis.pid, binaries.redisServer, 10_000),
+      start: () => {
+        state.redis.auth = auth.redis;
+        return (state.redis.pid = startDetached(binaries.redisServer, [
+          '--port', String(state.redis.port), '--bind', '127.0.0.1', '--dir', path.join(dir, 'redis'), '--save', '',
+          '--appendonly', 'yes', '--appendfsync', 'everysec', '--daemonize', 'no', '--logfile', '', '--aclfile', auth.redisAcl,
+        ], redisLog).pid);
+      },
+      healthy: () => redisPing(state.redis.port, credentials.redis.lifeboat),
     },
   ];
 }
@@ -418,10 +459,11 @@ export async function sandboxUp(dir: string, log: Logger = () => {}): Promise<Sa
     }
     fs.mkdirSync(path.join(dir, 'nats'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'redis'), { recursive: true });
+    const credentials = ensureCredentials(dir);
     writeKubeconfigs(dir, state);
     const started: { pid: number; binary: string }[] = [];
     try {
-      const services = startAll(serviceStarters(dir, state, binaries), log, started);
+      const services = startAll(serviceStarters(dir, state, binaries, credentials), log, started);
       await startAll(clusterNames.map((name) => controlPlaneStarters(dir, name, state, binaries, 'etcd')), log, started);
       writeState(dir, state);
       await startAll(clusterNames.map((name) => controlPlaneStarters(dir, name, state, binaries, 'apiserver')), log, started);
@@ -465,6 +507,8 @@ export async function sandboxDown(dir: string, options: { keep?: boolean } = {},
     for (const name of clusterNames) state.clusters[name].pids = {};
     delete state.nats.pid;
     delete state.redis.pid;
+    delete state.nats.auth;
+    delete state.redis.auth;
     writeState(dir, state);
   });
   if (!options.keep) fs.rmSync(dir, { recursive: true, force: true });
@@ -489,6 +533,7 @@ export async function sandboxStatus(dir: string): Promise<ComponentStatus[] | un
       () => httpsOk(`https://127.0.0.1:${cluster.ports.controllerManager}/healthz`));
   }
   row('nats-server', state.nats.pid, binaries.natsServer, `nats://127.0.0.1:${state.nats.client}`, () => httpOk(`http://127.0.0.1:${state.nats.monitor}/healthz?js-enabled-only=true`));
-  row('redis-server', state.redis.pid, binaries.redisServer, `redis://127.0.0.1:${state.redis.port}`, () => redisPing(state.redis.port));
+  const redisPassword = state.redis.auth ? readCredentials(dir)?.redis.lifeboat : undefined;
+  row('redis-server', state.redis.pid, binaries.redisServer, `redis://127.0.0.1:${state.redis.port}`, () => redisPing(state.redis.port, redisPassword));
   return Promise.all(rows);
 }

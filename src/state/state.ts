@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { HeldDelete } from '../pipeline/delete-guard.ts';
+import { redactUrl } from '../util/redact.ts';
 
 export interface ApplyFailure {
   path: string;
@@ -58,6 +59,46 @@ export class CommandState implements SyncState {
   }
 }
 
+/** Why the first connection failed, in one line that names the server (password masked) and the setting to change. */
+function connectFailure(url: string, error: Error): string {
+  const reason = error.message.replace(/\.$/, '');
+  const where = redactUrl(url);
+  if (/^(WRONGPASS|NOAUTH|NOPERM)/.test(reason)) {
+    return `Redis at ${where} refused lifeboat's credentials: ${reason} (give the user and password in --redis or LIFEBOAT_REDIS_URL: redis://USER:PASSWORD@HOST:PORT)`;
+  }
+  return `cannot reach Redis at ${where}: ${reason} (set --redis or LIFEBOAT_REDIS_URL)`;
+}
+
+/**
+ * Reports an outage once when the connection is lost (ioredis starts reconnecting) and again only when the reason
+ * changes (refused connections, then refused credentials), and its end when Redis answers again.
+ */
+function watchOutages(redis: Redis, onOutage: ((event: 'down' | 'up', error?: Error) => void) | undefined): void {
+  if (!onOutage) return;
+  let down = false;
+  let reported = '';
+  const report = (error: Error | undefined) => {
+    const reason = error?.message ?? 'connection lost';
+    if (down && reason === reported) return;
+    down = true;
+    reported = reason;
+    onOutage('down', error ?? new Error(reason));
+  };
+  let lastError: Error | undefined;
+  redis.on('error', (error: Error) => {
+    lastError = error;
+    if (down) report(error);
+  });
+  redis.on('reconnecting', () => report(lastError));
+  redis.on('ready', () => {
+    lastError = undefined;
+    if (!down) return;
+    down = false;
+    reported = '';
+    onOutage('up');
+  });
+}
+
 export class StateStore implements SyncState {
   readonly redis: Redis;
 
@@ -65,21 +106,30 @@ export class StateStore implements SyncState {
     this.redis = redis;
   }
 
-  static async connect(url: string): Promise<StateStore> {
+  /**
+   * Connects, or says in one line why not (unreachable, or credentials refused; the URL's password masked). With
+   * `waitWhileDown` (lifeboat run) a command issued while Redis is down waits until it is back instead of failing:
+   * ioredis reconnects forever (backoff up to 2 s) and resends what was in flight, so no caller ever sees an outage,
+   * only a pause; `onOutage` hears when one starts (with the error) and ends.
+   */
+  static async connect(url: string, options: { waitWhileDown?: boolean; onOutage?: (event: 'down' | 'up', error?: Error) => void } = {}): Promise<StateStore> {
     // connectTimeout: an address that drops packets fails the first connect in seconds, not never.
-    const redis = new Redis(url, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 3, enableOfflineQueue: true, retryStrategy: (times) => Math.min(times * 200, 2000) });
-    // Connection errors while Redis restarts are retried by ioredis; commands that fail reject to their callers,
-    // which report them. Without a listener ioredis would print every reconnect attempt as unhandled. The first
-    // one is kept: connect() itself rejects only with "Connection is closed", which says nothing about why.
+    const redis = new Redis(url, {
+      lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: options.waitWhileDown ? null : 3, enableOfflineQueue: true,
+      retryStrategy: (times) => Math.min(times * 200, 2000),
+    });
+    // Connection errors while Redis restarts are retried by ioredis; without a listener it would print every
+    // reconnect attempt as unhandled. The first one is kept: connect() itself rejects only with "Connection is
+    // closed", which says nothing about why.
     let firstError: Error | undefined;
     redis.on('error', (error: Error) => void (firstError ??= error));
     try {
       await redis.connect();
     } catch (error) {
       redis.disconnect();
-      const reason = (firstError ?? (error as Error)).message.replace(/\.$/, '');
-      throw new Error(`cannot reach Redis at ${url}: ${reason} (set --redis or LIFEBOAT_REDIS_URL)`, { cause: error });
+      throw new Error(connectFailure(url, firstError ?? (error as Error)), { cause: error });
     }
+    watchOutages(redis, options.onOutage);
     return new StateStore(redis);
   }
 
@@ -181,7 +231,20 @@ export class StateStore implements SyncState {
     return new Lease(this.redis, this.key(plan, `lock:${name}`), ttlMs);
   }
 
+  /**
+   * Ends `waitWhileDown`: commands waiting for Redis, and new ones, fail at the next reconnect attempt (at most 2 s)
+   * instead of waiting for it. A stop during an outage then finishes.
+   */
+  stopWaiting(): void {
+    this.redis.options.maxRetriesPerRequest = 0;
+  }
+
+  /** Quits politely when Redis answers; during an outage a quit would wait for it like any command, so it disconnects. */
   async close(): Promise<void> {
+    if (this.redis.status !== 'ready') {
+      this.redis.disconnect();
+      return;
+    }
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
@@ -227,10 +290,14 @@ export class Lease {
     }, Math.floor(this.ttlMs / 3));
   }
 
+  /** Gives the lock up. During a Redis outage the release would wait for it: after 2 s the lease is left to expire. */
   async release(): Promise<void> {
     clearInterval(this.timer);
     if (!this.held) return;
     this.held = false;
-    await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.key, this.token).catch(() => 0);
+    const release = this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.key, this.token).catch(() => 0);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([release, new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+    clearTimeout(timer);
   }
 }

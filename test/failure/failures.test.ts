@@ -146,7 +146,8 @@ test('redis-server restarted, then Redis flushed: state is re-derived and nothin
 
   // Someone else's object at the stand-by, with the name the source is about to use.
   await destination.request('POST', cmPath(ns), configMap('theirs', { owner: 'someone else' }));
-  await state.redis.flushall();
+  // Every key lifeboat has, as FLUSHALL would (lifeboat's Redis user may not run FLUSHALL itself).
+  await state.redis.del(...(await state.redis.keys('lifeboat:*')));
   t.is(await state.getValue(plan, 'applied-head'), undefined);
   await source.request('POST', cmPath(ns), configMap('theirs', { owner: 'the source' }));
   await source.request('PUT', cmPath(ns, 'cm-2'), { ...(await get<Obj>(source, cmPath(ns, 'cm-2'))), data: { n: 'after the flush' } });

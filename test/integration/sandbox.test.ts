@@ -1,9 +1,9 @@
 // Smoke tests that prove the sandbox is made of real components: real API servers with their controllers, RBAC,
 // CRDs, namespace deletion, NATS JetStream and Redis.
 import test from 'ava';
-import { connect } from '@nats-io/transport-node';
-import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
+import { Bus, streams } from '../../src/bus/bus.ts';
 import { KubeError, type KubeClient } from '../../src/kube/client.ts';
 import { kube, sandbox, uniqueName } from '../helpers/sandbox.ts';
 import { waitFor } from '../../src/sandbox/process.ts';
@@ -118,21 +118,21 @@ test('a deleted namespace and its objects go away', async (t) => {
   t.pass();
 });
 
-test('a JetStream stream is created, written and consumed', async (t) => {
+test('JetStream keeps, de-duplicates and delivers what lifeboat\'s user publishes', async (t) => {
   const info = await sandbox();
-  const nc = await connect({ servers: info.natsUrl });
+  // As lifeboat's own user (its streams and subjects are all it may use); connecting makes sure the streams exist.
+  const bus = await Bus.connect(info.natsUrl);
+  const { js, jsm } = bus;
+  const subject = `${streams.events.subject}.${uniqueName('smoke')}`;
+  const durable = uniqueName('reader');
   try {
-    const jsm = await jetstreamManager(nc);
-    const name = uniqueName('SMOKE').toUpperCase();
-    await jsm.streams.add({ name, subjects: [`${name}.>`], duplicate_window: 60_000_000_000 });
-    const js = jetstream(nc);
-    const first = await js.publish(`${name}.a`, 'one', { msgID: 'm1' });
-    const again = await js.publish(`${name}.a`, 'one', { msgID: 'm1' });
+    const first = await js.publish(subject, 'one', { msgID: `${subject}:m1` });
+    const again = await js.publish(subject, 'one', { msgID: `${subject}:m1` });
     t.true(again.duplicate);
     t.is(again.seq, first.seq);
-    await js.publish(`${name}.b`, 'two', { msgID: 'm2' });
-    await jsm.consumers.add(name, { durable_name: 'reader', ack_policy: AckPolicy.Explicit });
-    const consumer = await js.consumers.get(name, 'reader');
+    await js.publish(subject, 'two', { msgID: `${subject}:m2` });
+    await jsm.consumers.add(streams.events.name, { durable_name: durable, ack_policy: AckPolicy.Explicit, filter_subject: subject });
+    const consumer = await js.consumers.get(streams.events.name, durable);
     const received: string[] = [];
     for (let i = 0; i < 2; i++) {
       const message = await consumer.next({ expires: 5000 });
@@ -142,9 +142,10 @@ test('a JetStream stream is created, written and consumed', async (t) => {
       }
     }
     t.deepEqual(received, ['one', 'two']);
-    await jsm.streams.delete(name);
   } finally {
-    await nc.close();
+    await jsm.consumers.delete(streams.events.name, durable).catch(() => false);
+    await jsm.streams.purge(streams.events.name, { filter: subject }).catch(() => undefined);
+    await bus.close();
   }
 });
 
