@@ -61,12 +61,17 @@ function parseJson(text: string): unknown {
 const comparedWhileAsleep = new Set<string>([deactivation.deactivated, deactivation.replicas, deactivation.suspend, deactivation.minReplicas, deactivation.nodeSelector, heldConversionAnnotation]);
 const comparedWhenAwake = new Set<string>([heldConversionAnnotation]);
 
+/** The plan's `recovery.hold` (every kind held by default): a conversion webhook not held stays as the source has it. */
+export interface Hold {
+  conversionWebhooks?: boolean;
+}
+
 /**
  * What the stand-by must have for a source object: the same object, and while asleep the documented differences —
  * replicas 0 (the count kept in `lifeboat.dev/replicas`), CronJobs suspended, HPAs at minReplicas 1, DaemonSets on a
  * node selector no node has, a conversion webhook replaced by `None` (kept in `lifeboat.dev/held-conversion`).
  */
-export function expectedAtStandby(source: KubeObject, state: StandbyState): Json {
+export function expectedAtStandby(source: KubeObject, state: StandbyState, hold: Hold = {}): Json {
   const expected = comparable(source);
   if (state === 'awake') return expected;
   const notes: Json = {};
@@ -85,7 +90,7 @@ export function expectedAtStandby(source: KubeObject, state: StandbyState): Json
     const podSpec = (spec.template as { spec: Json }).spec;
     notes[deactivation.nodeSelector] = podSpec.nodeSelector ?? null;
     podSpec.nodeSelector = { ...(isRecord(podSpec.nodeSelector) ? podSpec.nodeSelector : {}), [deactivatedNodeLabel]: 'true' };
-  } else if (kind === 'apiextensions.k8s.io/CustomResourceDefinition' && isRecord(spec.conversion) && spec.conversion.strategy === 'Webhook') {
+  } else if (hold.conversionWebhooks !== false && kind === 'apiextensions.k8s.io/CustomResourceDefinition' && isRecord(spec.conversion) && spec.conversion.strategy === 'Webhook') {
     expected.metadata = { ...(expected.metadata as Json), annotations: { ...((expected.metadata as Json).annotations as Json | undefined), [heldConversionAnnotation]: spec.conversion } };
     spec.conversion = { strategy: 'None' };
   }
@@ -129,9 +134,9 @@ function show(value: unknown): string {
 }
 
 /** The source object against the stand-by's, one line per difference: `Kind ns/name: path: source X, stand-by Y`. */
-export function compareObject(source: KubeObject, standby: KubeObject, state: StandbyState): string[] {
+export function compareObject(source: KubeObject, standby: KubeObject, state: StandbyState, hold: Hold = {}): string[] {
   const keep = state === 'asleep' ? comparedWhileAsleep : comparedWhenAwake;
-  const found = differences(expectedAtStandby(source, state), comparable(standby, keep));
+  const found = differences(expectedAtStandby(source, state, hold), comparable(standby, keep));
   // Awake, nothing may still be marked asleep (the annotation itself is lifeboat's bookkeeping, its value is not).
   if (state === 'awake' && standby.metadata.annotations?.[deactivation.deactivated] === 'true') {
     found.push({ path: `metadata.annotations[${JSON.stringify(deactivation.deactivated)}]`, expected: 'not "true" after recovery', actual: 'true' });
@@ -171,14 +176,14 @@ export interface Clusters {
  * Compares every named object of the source with the stand-by's. An object missing on either side is a difference
  * too. Discovery is fresh on each call (CRDs may have just become served).
  */
-export async function compareWithStandby(clusters: Clusters, refs: readonly UnversionedRef[], state: StandbyState): Promise<string[]> {
+export async function compareWithStandby(clusters: Clusters, refs: readonly UnversionedRef[], state: StandbyState, hold: Hold = {}): Promise<string[]> {
   const [sourceIndex, standbyIndex] = await Promise.all([ResourceIndex.discover(clusters.source), ResourceIndex.discover(clusters.standby)]);
   const results = await mapLimited(refs, 8, async (ref) => {
     const [source, standby] = await Promise.all([fetchObject(clusters.source, sourceIndex, ref), fetchObject(clusters.standby, standbyIndex, ref).catch((error: Error) => error)]);
     if (standby instanceof Error) return [`${describeRef(ref)}: cannot be read at the stand-by: ${standby.message}`];
     if (!source) return [`${describeRef(ref)}: at the stand-by but not at the source`];
     if (!standby) return [`${describeRef(ref)}: missing at the stand-by`];
-    return compareObject(source, standby, state);
+    return compareObject(source, standby, state, hold);
   });
   return results.flat();
 }
