@@ -21,6 +21,13 @@ export const heldConversionAnnotation = 'lifeboat.dev/held-conversion';
 export const heldLabel = 'lifeboat.dev/held';
 export const holderNamespace = 'lifeboat-system';
 
+/**
+ * Annotations the API server writes itself: a DaemonSet's template generation (its `generation`, counted by the
+ * server on every template change) differs at a stand-by whose template was deactivated and woken again.
+ * lifeboat's normalization does not drop it (it does drop `deployment.kubernetes.io/revision`), so it is left out here.
+ */
+const serverAnnotations = ['deprecated.daemonset.template.generation'];
+
 /** Annotations whose values are JSON: compared as values, since key order in them is no intent. */
 const jsonAnnotations = new Set<string>([heldConversionAnnotation, deactivation.nodeSelector]);
 
@@ -37,6 +44,8 @@ export function identityOf(object: Pick<KubeObject, 'apiVersion' | 'kind' | 'met
  */
 export function comparable(object: KubeObject, keep: ReadonlySet<string> = new Set()): Json {
   const normalized = normalize(object).object as unknown as Json & { metadata: Json };
+  const annotations = normalized.metadata.annotations;
+  if (isRecord(annotations)) for (const key of serverAnnotations) delete annotations[key];
   for (const field of ['labels', 'annotations'] as const) {
     const map = normalized.metadata[field];
     if (!isRecord(map)) continue;
