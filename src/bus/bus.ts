@@ -10,6 +10,7 @@ import {
   AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType,
   type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
 } from '@nats-io/jetstream';
+import { parseJson, stringifyJson } from '../util/json.ts';
 
 export const streams = {
   events: { name: 'LIFEBOAT_EVENTS', subject: 'lifeboat.events' },
@@ -143,7 +144,7 @@ export class Bus {
 
   /** Publishes durably; resolves false when JetStream dropped it as a duplicate of a message it already has. */
   async publish(stream: StreamName, plan: string, message: unknown, dedupId?: string): Promise<boolean> {
-    return this.publishSerialized(stream, plan, JSON.stringify(message), dedupId);
+    return this.publishSerialized(stream, plan, stringifyJson(message), dedupId);
   }
 
   /**
@@ -185,7 +186,7 @@ export class Bus {
       throw new UnreadableMessageError(`blob ${value.id} of plan ${plan} is corrupt: ${data.length} bytes with sha256 ${sha256}, expected ${value.bytes} bytes with sha256 ${value.sha256}`);
     }
     try {
-      return JSON.parse(data.toString('utf8')) as unknown;
+      return parseJson(data.toString('utf8'));
     } catch (error) {
       throw new UnreadableMessageError(`blob ${value.id} of plan ${plan} is not JSON: ${(error as Error).message}`);
     }
@@ -233,7 +234,7 @@ export class Bus {
       for (const raw of batch) {
         let message: unknown;
         try {
-          message = raw.json();
+          message = parseJson(raw.string()); // integers beyond 2^53 as bigints, as the listener read them
         } catch (error) {
           deadLetter(raw, raw.string().slice(0, 200), new UnreadableMessageError(`message ${raw.seq} is not JSON: ${(error as Error).message}`));
           continue;

@@ -48,6 +48,7 @@ export function registerRecover(program: Command): void {
           plan: planName, mirrorDir: context.plan.spec.mirror.path ?? planName, jobName, destination, repository, state,
           identities: identitiesOf(options.identity), concurrency: Math.max(16, context.plan.spec.sync.concurrency), log,
           activation: context.plan.spec.recovery.activate, timeoutMs: parseDuration(context.plan.spec.recovery.timeout),
+          hold: context.plan.spec.recovery.hold, backendTimeoutMs: parseDuration(context.plan.spec.recovery.backendTimeout),
         });
         const status = await restorer.run({ ...(options.to ? { to: options.to } : {}), ...(options.at ? { at: options.at } : {}), dryRun: Boolean(options.dryRun) });
         if (options.output === 'json') process.stdout.write(`${JSON.stringify({ job: jobName, ...status }, null, 2)}\n`);

@@ -4,6 +4,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
+import { escapeForYamlReaders, parseJson, stringifyJson } from '../util/json.ts';
 import { apiVersionOf, type KubeObject } from './ref.ts';
 
 /** An error answered by the API server (or the transport), with the HTTP status when there is one. */
@@ -200,7 +201,8 @@ export class KubeClient {
 
   private async send(method: string, path: string, body: unknown, options: RequestOptions, agent = this.connection.agent): Promise<http.IncomingMessage> {
     const url = this.url(path, options.query);
-    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    // Integers beyond 2^53 as their digits; characters YAML readers change escaped (an apply body is read as YAML).
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : escapeForYamlReaders(stringifyJson(body));
     const headers: Record<string, string> = { Accept: options.accept ?? 'application/json', ...(await this.authHeaders()) };
     if (payload !== undefined) {
       headers['Content-Type'] = options.contentType ?? 'application/json';
@@ -233,9 +235,10 @@ function readAll(response: http.IncomingMessage): Promise<string> {
   });
 }
 
+/** The body as JSON, integers beyond 2^53 as bigints (a custom resource's int64 fields, digit for digit). */
 function safeJson(text: string): unknown {
   try {
-    return JSON.parse(text);
+    return parseJson(text);
   } catch {
     return undefined;
   }

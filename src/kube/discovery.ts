@@ -32,8 +32,15 @@ export interface Discovery {
 
 /** What discovery needs from a client: KubeClient satisfies it, and tests can wrap it. */
 export interface DiscoveryClient {
-  request<T = unknown>(method: string, path: string): Promise<T>;
+  request<T = unknown>(method: string, path: string, body?: undefined, options?: { retry?: { until: number } }): Promise<T>;
 }
+
+/**
+ * A group that answers 503 is usually an aggregated API whose backend is down (metrics-server restarting, a
+ * sleeping stand-by): retried briefly, then skipped, so one dead APIService does not hold discovery for the
+ * client's whole 30 s retry window.
+ */
+const groupRetry = () => ({ retry: { until: Date.now() + 3000 } });
 
 interface ApiResourceList {
   resources?: { name: string; kind: string; namespaced: boolean; verbs?: string[] }[];
@@ -63,7 +70,7 @@ export async function discoverResources(client: DiscoveryClient): Promise<Discov
   });
   const lists = await mapLimited(preferred, concurrency, async ({ group, version }) => {
     try {
-      return resourcesOf(group, version, await client.request<ApiResourceList>('GET', `/apis/${group}/${version}`));
+      return resourcesOf(group, version, await client.request<ApiResourceList>('GET', `/apis/${group}/${version}`, undefined, groupRetry()));
     } catch (error) {
       failedGroups.push({ groupVersion: `${group}/${version}`, message: error instanceof Error ? error.message : String(error) });
       return [];

@@ -110,6 +110,35 @@ function packedHeader(type: number, size: number): Buffer {
 
 const defaultAuthor: Author = { name: 'lifeboat', email: 'lifeboat@localhost' };
 
+/** The branch moved between reading its head and updating it (another writer committed). */
+export class RefConflictError extends Error {
+  override readonly name = 'RefConflictError';
+}
+
+/** A lock file older than this was left by a process that died holding it (a ref update takes milliseconds). */
+const staleLockMs = 10_000;
+
+/** Creates `lock` exclusively, waiting while another writer holds it; answers its file descriptor. */
+async function exclusiveLock(lock: string): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return fs.openSync(lock, 'wx');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    let age: number;
+    try {
+      age = Date.now() - fs.statSync(lock).mtimeMs;
+    } catch {
+      continue; // released meanwhile
+    }
+    if (age > staleLockMs) fs.rmSync(lock, { force: true });
+    else if (Date.now() - started > 2 * staleLockMs) throw new Error(`${lock} is held by another writer; remove it if no git or lifeboat process is writing`);
+    else await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
+  }
+}
+
 export class MirrorRepository {
   readonly gitdir: string;
   readonly branch: string;
@@ -225,9 +254,21 @@ export class MirrorRepository {
    * parent this commit was built on.
    */
   commit(changes: FileChange[], message: string | ((applied: PathChange[]) => string), author: Author = defaultAuthor): Promise<CommitResult | undefined> {
-    const run = this.queue.then(() => this.commitNow(changes, message, author));
+    const run = this.queue.then(() => this.commitRetrying(changes, message, author));
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Another writer moved the branch between our read and our ref update: the commit is rebuilt on its head. */
+  private async commitRetrying(changes: FileChange[], message: string | ((applied: PathChange[]) => string), author: Author): Promise<CommitResult | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.commitNow(changes, message, author);
+      } catch (error) {
+        if (!(error instanceof RefConflictError) || attempt >= 50) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * Math.min(attempt, 10)));
+      }
+    }
   }
 
   private async commitNow(changes: FileChange[], messageOf: string | ((applied: PathChange[]) => string), author: Author): Promise<CommitResult | undefined> {
@@ -250,8 +291,7 @@ export class MirrorRepository {
     const body = `tree ${tree ?? emptyTree}\n${parent ? `parent ${parent}\n` : ''}author ${signature}\ncommitter ${signature}\n\n${message.endsWith('\n') ? message : `${message}\n`}`;
     const oid = this.hashObject('commit', Buffer.from(body), batch);
     this.store(batch);
-    if ((await this.head()) !== parent) throw new Error(`mirror branch ${this.branch} moved while committing; retry the batch`);
-    this.writeRef(oid);
+    await this.updateRef(oid, parent);
     return { oid, changes: applied };
   }
 
@@ -303,12 +343,37 @@ export class MirrorRepository {
     else for (const [oid, object] of batch) this.writeLoose(oid, object);
   }
 
-  /** Points the branch at a commit: a new ref file renamed into place (atomic, as git does). */
-  private writeRef(oid: string): void {
+  /**
+   * Moves the branch from `expected` to `oid` the way git does, so concurrent writers never lose a commit: the lock
+   * is `<ref>.lock` created exclusively (O_EXCL) — the lock git itself, another lifeboat process (one per plan on a
+   * shared mirror) and `lifeboat rollback` all take; the branch is compared with `expected` under the lock, and the
+   * lock file, holding the new value, is renamed into place. A held lock is waited for (a ref update takes
+   * milliseconds); one older than `staleLockMs` was left by a killed process and is removed. A branch that moved
+   * meanwhile is a conflict: nothing is written and the caller rebuilds its commit on the new head.
+   */
+  private async updateRef(oid: string, expected: string | undefined): Promise<void> {
     const file = path.join(this.gitdir, this.ref);
+    const lock = `${file}.lock`;
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(`${file}.${process.pid}.lock`, `${oid}\n`);
-    fs.renameSync(`${file}.${process.pid}.lock`, file);
+    const fd = await exclusiveLock(lock);
+    let renamed = false;
+    try {
+      const current = await this.head();
+      if (current !== expected) throw new RefConflictError(`mirror branch ${this.branch} moved while committing (now ${current?.slice(0, 12) ?? 'absent'}); retry the batch`);
+      fs.writeSync(fd, `${oid}\n`);
+      fs.closeSync(fd);
+      fs.renameSync(lock, file);
+      renamed = true;
+    } finally {
+      if (!renamed) {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          /* already closed */
+        }
+        fs.rmSync(lock, { force: true });
+      }
+    }
   }
 
   /**

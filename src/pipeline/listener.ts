@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex, type ApiResource } from '../kube/discovery.ts';
 import type { KubeObject } from '../kube/ref.ts';
+import { parseJson } from '../util/json.ts';
 import { mapLimit, nextTurn, Semaphore, sleep } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
 import { isExcludedKind } from './exclusions.ts';
@@ -299,7 +300,7 @@ class KindWatcher {
     // The resume point moves only once these events are published: a failed publish (NATS down) is watched again.
     let newest = this.resourceVersion;
     for (const line of lines) {
-      const event = JSON.parse(line) as { type: string; object: KubeObject & { code?: number; reason?: string; message?: string } };
+      const event = parseJson(line) as { type: string; object: KubeObject & { code?: number; reason?: string; message?: string } };
       if (event.type === 'ERROR') {
         const status = event.object;
         throw new KubeError(`watch ${this.id}: ${status.message ?? 'error'}`, status.code ?? 500, status.reason ?? 'WatchError');

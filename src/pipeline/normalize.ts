@@ -6,7 +6,7 @@
 // `kubernetes.io/pvc-protection` are added again by the destination's controllers anyway); Argo CD's default
 // tracking label `app.kubernetes.io/instance` (it is also the common "app instance" label of many charts).
 import { Document, isMap, isScalar, visit, type Pair } from 'yaml';
-import { emitYaml, type EmitOptions } from '../util/yaml.ts';
+import { emitYaml, exactStrings, type EmitOptions } from '../util/yaml.ts';
 import { parseApiVersion, type KubeObject, type ObjectMeta, type OwnerReference } from '../kube/ref.ts';
 
 export interface NormalizeOptions {
@@ -188,7 +188,8 @@ const yamlOptions: EmitOptions = {
   documentOptions: {
     sortMapEntries: true, aliasDuplicateObjects: false, version: '1.1',
     // The merge tag would print a `<<` key bare whatever its node says; without it the key is quoted below.
-    customTags: (tags) => tags.filter((tag) => typeof tag === 'string' ? tag !== 'merge' : tag.tag !== 'tag:yaml.org,2002:merge'),
+    // Strings are quoted or escaped where any reader would read something else (exactStrings).
+    customTags: (tags) => exactStrings(tags.filter((tag) => typeof tag === 'string' ? tag !== 'merge' : tag.tag !== 'tag:yaml.org,2002:merge')),
   },
   toStringOptions: { lineWidth: 0 },
   compareTopKeys: (a, b) => keyRank(a) - keyRank(b) || compareKeys(a, b),

@@ -16,6 +16,7 @@ import type { ManagedCluster, RecoveryPlan } from '../plan/schema.ts';
 import { createPlanSource, parsePlanSource, type PlanSnapshot } from '../plan/source.ts';
 import { PlanWatcher, type PlanChangeSet } from '../plan/watcher.ts';
 import type { Lease, StateStore } from '../state/state.ts';
+import { stringifyJson } from '../util/json.ts';
 import type { Logger } from '../util/log.ts';
 import { defaultExclusion } from './exclusions.ts';
 import { Listener, type BuiltEvent } from './listener.ts';
@@ -391,7 +392,7 @@ export class PlanRunner {
       // An apply retries transient failures for 10 s; after that the object is recorded as failed and retried with
       // the synchronizer's own backoff, so one stuck request never holds a pass for long.
       plan: this.name, mirrorDir: compiled.mirrorDir, repository: mirror, client: destinationClient.withRetry({ windowMs: 10_000 }), state,
-      identities: this.options.identities, concurrency: plan.spec.sync.concurrency, log: this.log.child({ component: 'synchronizer' }),
+      identities: this.options.identities, concurrency: plan.spec.sync.concurrency, log: this.log.child({ component: 'synchronizer' }), hold: plan.spec.recovery.hold,
       // When each revision reached the destination, for `lifeboat history` (the newest 10,000).
       onApplied: (revision) => void state.redis.multi().zadd(state.key(this.name, 'applied-at'), Date.now(), revision)
         .zremrangebyrank(state.key(this.name, 'applied-at'), 0, -10_001).exec().catch(() => undefined),
@@ -598,7 +599,7 @@ export class PlanRunner {
       },
       // Progress counts what JetStream stored: a re-listed object it already has (same de-duplication id) is dropped.
       publish: async (events) => {
-        const serialize = ({ event, dedupId }: BuiltEvent) => ({ json: JSON.stringify(event), id: dedupId });
+        const serialize = ({ event, dedupId }: BuiltEvent) => ({ json: stringifyJson(event), id: dedupId });
         await Promise.all(serializeBatches('source.batch', this.name, 'events', events, serialize, batchBytes).map(async (batch) => {
           if (await bus.publishSerialized('events', this.name, batch.json, batch.dedupId)) this.progress.eventsPublished += batch.items.length;
         }));

@@ -154,15 +154,23 @@ function x25519Recipients(recipients: readonly string[]): age.X25519Recipient[] 
   return remembered(recipientSets, recipients, () => allX25519(recipients.map((recipient) => age.parseX25519Recipient(recipient))));
 }
 
+/**
+ * Where else a Secret's values hide: `kubectl apply` copies the whole manifest, `data` and `stringData` included,
+ * into this annotation, and managedFields can name keys. Neither is replicated (normalization drops both), so they
+ * are removed before the Secret leaves the source, not after it has been published.
+ */
+const lastAppliedAnnotation = 'kubectl.kubernetes.io/last-applied-configuration';
+
 /** The Secret without `data`/`stringData`, carrying `ciphertext`, the data hash and the recipients instead. */
 export function withCiphertext(secret: KubeObject, ciphertext: string, hash: string, recipients: readonly string[]): KubeObject {
   const { data: _data, stringData: _stringData, ...rest } = structuredClone(secret);
+  const { managedFields: _managedFields, annotations: { [lastAppliedAnnotation]: _lastApplied, ...annotations } = {}, ...metadata } = rest.metadata;
   return {
     ...rest,
     metadata: {
-      ...rest.metadata,
+      ...metadata,
       annotations: {
-        ...rest.metadata.annotations,
+        ...annotations,
         [encryptedDataAnnotation]: ciphertext,
         [dataHashAnnotation]: hash,
         [encryptedToAnnotation]: [...recipients].join(','),

@@ -11,6 +11,7 @@ import type { SyncState } from '../state/state.ts';
 import { mapLimit, Semaphore } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
 import { compareForApply, Stage, stageOf, stages, stagesOf } from './order.ts';
+import { heldLabel, heldObjectOf, holdableKind, holdEverything, holderRef, holdNamespace, isHolder, standbyForm, type HoldOptions } from './hold.ts';
 import { decryptSecret, isEncryptedSecret } from './secrets.ts';
 import { annotations, planLabel } from './transforms.ts';
 import { parseYaml } from '../util/yaml.ts';
@@ -83,6 +84,8 @@ export interface SynchronizerOptions {
   onResult?: (result: ApplyResult, lagMs: number | undefined) => void;
   /** A new mirror commit is now applied at the destination (for history). */
   onApplied?: (revision: string) => void;
+  /** The plan's `recovery.hold`: what the sleeping stand-by keeps for activation (src/pipeline/hold.ts). */
+  hold?: HoldOptions;
 }
 
 /** Kinds whose immutable fields may be changed by deleting and re-creating the object. */
@@ -92,6 +95,8 @@ interface WorkItem {
   path: string;
   ref: UnversionedRef;
   oid: string | undefined;
+  /** A delete of the live object only (a held object found applied at the sleeping stand-by), not of its holder. */
+  liveOnly?: boolean;
 }
 
 /** A kind with objects new to the destination in more namespaces than this is checked for foreign objects in one list. */
@@ -532,6 +537,7 @@ export class Synchronizer {
         await mapLimit(items, this.options.concurrency, async (current) => {
           delete current.metadata.managedFields; // often most of an object's bytes; never compared
           const objectRef = refOf(current);
+          if (isHolder(current)) return; // compared with what it carries, below
           const path = mirrorPath(mirrorDir, objectRef);
           seen.add(path);
           const oid = files.get(path);
@@ -541,9 +547,16 @@ export class Synchronizer {
             report.orphaned.push(describeRef(objectRef));
             return;
           }
-          report.checked++;
           const item = { path, ref: objectRef, oid };
           const differences = await this.driftOf(item, current, ownerInMirror).catch(() => []);
+          if (differences === 'held') {
+            // Applied, but held while the stand-by sleeps (the plan's hold changed): removed; its holder is checked below.
+            seen.delete(path);
+            orphans.push({ ...item, oid: undefined, liveOnly: true });
+            report.orphaned.push(describeRef(objectRef));
+            return;
+          }
+          report.checked++;
           if (differences.length) {
             drifted.push(item);
             report.drifted.push({ object: describeRef(objectRef), fields: differences.slice(0, 5) });
@@ -552,6 +565,7 @@ export class Synchronizer {
       }
       listedKinds.add(key);
     });
+    await this.reconcileHolders(files, pending, { seen, drifted, orphans, report });
     const missing: WorkItem[] = [];
     for (const [path, oid] of files) {
       if (seen.has(path)) continue;
@@ -578,9 +592,12 @@ export class Synchronizer {
       }
       const applied = new Map<string, string>();
       const deleted: string[] = [];
+      const liveOnly = new Set(orphans.filter((item) => item.liveOnly).map((item) => item.path));
       for (const result of results) {
         if (result.action === 'created' || result.action === 'configured') applied.set(result.path, files.get(result.path)!);
-        else if (result.action === 'deleted') deleted.push(result.path);
+        else if (result.action === 'deleted') {
+          if (!liveOnly.has(result.path)) deleted.push(result.path); // the mirror object stays applied, in its holder
+        }
         else report.failed.push({ object: describeRef(result.ref), reason: result.reason ?? result.action });
         if (result.action !== 'failed' && result.action !== 'skipped') report.corrected++;
         report.results.push({ ref: result.ref, action: result.action, ...(result.reason ? { reason: result.reason } : {}) });
@@ -596,14 +613,58 @@ export class Synchronizer {
     return report;
   }
 
+  /** Holders (src/pipeline/hold.ts) compared with the mirror objects they carry: drifted, or orphans to delete. */
+  private async reconcileHolders(files: Map<string, string>, pending: Map<string, string> | undefined,
+    found: { seen: Set<string>; drifted: WorkItem[]; orphans: WorkItem[]; report: DestinationReport }): Promise<void> {
+    const { client, plan, mirrorDir } = this.options;
+    const query = { labelSelector: `${planLabel}=${plan},${heldLabel}=true` };
+    let holders: KubeObject[];
+    try {
+      holders = (await client.request<{ items: KubeObject[] }>('GET', `/api/v1/namespaces/${holdNamespace}/configmaps`, undefined, { query })).items
+        .map((holder) => ({ ...holder, apiVersion: 'v1', kind: 'ConfigMap' })); // list items name neither
+    } catch (error) {
+      if (error instanceof KubeError && error.code === 404) return;
+      throw error;
+    }
+    await mapLimit(holders, this.options.concurrency, async (holder) => {
+      let ref: UnversionedRef;
+      try {
+        ref = refOf(heldObjectOf(holder));
+      } catch {
+        found.orphans.push({ path: '', ref: refOf(holder), oid: undefined });
+        return;
+      }
+      const path = mirrorPath(mirrorDir, ref);
+      const oid = files.get(path);
+      if (oid === undefined) {
+        if (pending?.has(path)) return;
+        found.orphans.push({ path, ref: refOf(holder), oid: undefined });
+        found.report.orphaned.push(describeRef(refOf(holder)));
+        return;
+      }
+      found.seen.add(path);
+      found.report.checked++;
+      const item = { path, ref, oid };
+      const revision = holder.metadata.annotations?.[annotations.revision] ?? '';
+      const desired = await this.render(item, revision, () => Promise.resolve(false)).catch(() => undefined);
+      if (!desired) return;
+      const differences = differingFields(desired.data, holder.data, 'data');
+      if (differences.length) {
+        found.drifted.push(item);
+        found.report.drifted.push({ object: describeRef(ref), fields: differences.slice(0, 5) });
+      }
+    });
+  }
+
   /**
    * Fields where the destination object differs from what lifeboat would apply. A cheap comparison of the
    * fields lifeboat sets finds candidates; a server-side dry-run apply confirms them (the server defaults and
    * normalizes values, e.g. quantities, so only a dry run knows whether applying would change anything).
    */
-  private async driftOf(item: WorkItem, current: KubeObject, ownerInMirror: (ref: UnversionedRef) => Promise<boolean>): Promise<string[]> {
+  private async driftOf(item: WorkItem, current: KubeObject, ownerInMirror: (ref: UnversionedRef) => Promise<boolean>): Promise<string[] | 'held'> {
     const liveRevision = current.metadata.annotations?.[annotations.revision] ?? '';
     const desired = await this.render(item, liveRevision, ownerInMirror);
+    if (refKey(refOf(desired)) !== refKey(item.ref)) return 'held';
     delete desired.metadata.ownerReferences;
     const candidates = differingFields(desired, current);
     if (!candidates.length) return [];
@@ -637,7 +698,23 @@ export class Synchronizer {
       }
       if (references.length) object.metadata.ownerReferences = references;
     }
-    return object;
+    return standbyForm(object, this.options.plan, this.hold);
+  }
+
+  private get hold(): HoldOptions {
+    return this.options.hold ?? holdEverything;
+  }
+
+  /** lifeboat-system, where holders live, created once when a holder is first applied. */
+  private holdNamespace: Promise<unknown> | undefined;
+
+  private ensureHoldNamespace(): Promise<unknown> {
+    this.holdNamespace ??= this.options.client.request('PATCH', `/api/v1/namespaces/${holdNamespace}`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: holdNamespace } },
+      { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat' }, discardBody: true }).catch((error: unknown) => {
+      this.holdNamespace = undefined;
+      throw error;
+    });
+    return this.holdNamespace;
   }
 
   private async read(ref: UnversionedRef): Promise<KubeObject | undefined> {
@@ -719,6 +796,7 @@ export class Synchronizer {
       let index = await this.destinationIndex();
       if (!index.byKind(ref.group, ref.kind)) index = await this.destinationIndex(true);
       const path = index.path(ref, { namespace: ref.namespace, name: ref.name });
+      if (isHolder(object)) await this.ensureHoldNamespace();
       if (!existed) {
         // Never overwrite what someone else owns: an object already there without our plan label is left alone.
         const foreign = await ownership.foreign(ref)
@@ -752,6 +830,11 @@ export class Synchronizer {
 
   private async delete(item: WorkItem): Promise<ApplyResult> {
     const base = { path: item.path, ref: item.ref };
+    if (!item.liveOnly && holdableKind(item.ref, this.hold)) {
+      // Held or not (an APIService is held only with a service), the object may be in either place.
+      const holder = await this.delete({ path: item.path, ref: holderRef(this.options.plan, item.ref), oid: undefined });
+      if (holder.action === 'failed') return { ...holder, ref: item.ref };
+    }
     try {
       const live = await this.read(item.ref);
       if (!live) return { ...base, action: 'deleted', reason: 'already absent' };

@@ -175,7 +175,8 @@ function editArgs(object: KubeObject, edit: NonNullable<Transform['args']>): voi
 
 function applyJsonPatch(object: KubeObject, operations: NonNullable<Transform['jsonPatch']>): KubeObject {
   try {
-    return jsonpatch.applyPatch(object, operations as Operation[], true, false).newDocument as KubeObject;
+    // In place: the object is already a copy, and the library copies through JSON.stringify, which refuses bigints.
+    return jsonpatch.applyPatch(object, operations as Operation[], true, true).newDocument as KubeObject;
   } catch (error) {
     const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new TransformError(`jsonPatch failed: ${detail}`);

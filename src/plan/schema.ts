@@ -467,6 +467,15 @@ export const RecoveryPlanSpecSchema = z.strictObject({
       restoreReplicas: z.boolean().default(true).describe('Give workloads (and replicasPaths) their saved replica counts back.'),
       resumeSuspended: z.boolean().default(true).describe('Unsuspend CronJobs, Jobs and suspendPaths that were suspended by deactivate.'),
     }).prefault({}),
+    hold: z.strictObject({
+      admissionWebhooks: z.boolean().default(true)
+        .describe('Keep Validating/MutatingWebhookConfigurations out of the sleeping stand-by (in lifeboat-system ConfigMaps) and apply them at activation, after their backends.'),
+      apiServices: z.boolean().default(true).describe('Likewise for APIServices with a service (aggregated APIs).'),
+      conversionWebhooks: z.boolean().default(true)
+        .describe("Apply CRDs with a conversion webhook with conversion strategy None while the stand-by sleeps; activation gives the webhook back."),
+    }).prefault({}).describe('What the sleeping stand-by holds back until activation, because its backends sleep.'),
+    backendTimeout: duration().default('2m')
+      .describe("How long activation waits for the held objects' Services to have ready endpoints before it applies them anyway."),
   }).prefault({}),
 }).superRefine((spec, context) => {
   if (!isRecord(spec) || !isRecord(spec.source) || !isRecord(spec.destination)) return;

@@ -1,7 +1,8 @@
 // The restorer: wakes a plan's stand-by. Needs only the destination (and the mirror for a point-in-time restore):
 // it marks the plan failed over (so no synchronizer writes there any more), optionally makes the plan's objects equal
 // to the mirror tree at a revision (apply, and delete plan-labelled objects absent there), then undoes every
-// deactivation. Each step is recorded in a RecoveryExecutionJob in the destination, with counts per kind, failures
+// deactivation and, once the workloads' Services answer, applies what the sleeping stand-by held back (webhooks,
+// APIServices, conversion webhooks: src/pipeline/hold.ts). Each step is recorded in a RecoveryExecutionJob in the destination, with counts per kind, failures
 // with reasons, and the measured recovery time.
 import fs from 'node:fs';
 import { parse } from 'yaml';
@@ -10,6 +11,7 @@ import { ResourceIndex } from '../kube/discovery.ts';
 import { describeRef, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
 import { planLabel } from '../pipeline/exclusions.ts';
+import { activationRank, backendsOf, conversionRestorePatch, heldLabel, heldObjectOf, holdNamespace, type HoldOptions, type ServiceRef } from '../pipeline/hold.ts';
 import { Synchronizer } from '../pipeline/synchronizer.ts';
 import type { RecoveryExecutionJob } from '../plan/schema.ts';
 import type { SyncState } from '../state/state.ts';
@@ -40,6 +42,9 @@ export interface RestorerOptions {
   activation?: ActivationOptions;
   /** The plan's `recovery.timeout`: the job fails when it runs longer. */
   timeoutMs?: number;
+  /** The plan's `recovery.hold` and `recovery.backendTimeout` (src/pipeline/hold.ts). */
+  hold?: HoldOptions;
+  backendTimeoutMs?: number;
   log: Logger;
 }
 
@@ -181,7 +186,7 @@ export class Restorer {
     const revision = request.to ? await repository.resolve(request.to) : await revisionAt(repository, request.at!);
     this.status.revision = revision;
     await this.record();
-    const synchronizer = new Synchronizer({ plan, mirrorDir, repository, client: destination, state, identities, concurrency, log });
+    const synchronizer = new Synchronizer({ plan, mirrorDir, repository, client: destination, state, identities, concurrency, log, hold: this.options.hold });
     const report = await synchronizer.reconcile(request.dryRun ? 'detect' : 'correct', { revision, ignoreFailover: true });
     if (request.dryRun) {
       for (const ref of report.differing) this.count(kindKey(ref), 'restored');
@@ -217,5 +222,75 @@ export class Restorer {
         this.options.log.warn({ object: describeRef(ref), err: (error as Error).message }, 'cannot activate');
       }
     });
+    await this.activateHeld(index, dryRun);
   }
+
+  /**
+   * What the sleeping stand-by held back (src/pipeline/hold.ts), once the workloads are awake: waits for their
+   * backends' endpoints (at most `backendTimeout`), then gives CRDs their conversion webhooks back, applies the
+   * APIServices and, last, the admission webhooks, each replacing its holder.
+   */
+  private async activateHeld(index: ResourceIndex, dryRun: boolean): Promise<void> {
+    const { plan, log } = this.options;
+    const destination = this.destination;
+    const byPlan = { labelSelector: `${planLabel}=${plan}` };
+    const holders = (await destination.request<{ items: KubeObject[] }>('GET', `/api/v1/namespaces/${holdNamespace}/configmaps`, undefined,
+      { query: { labelSelector: `${planLabel}=${plan},${heldLabel}=true` } }).catch(notFound)).items;
+    const definitions = (await destination.request<{ items: KubeObject[] }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', undefined, { query: byPlan }).catch(notFound)).items
+      .filter((crd) => conversionRestorePatch(crd) !== undefined)
+      .map((crd) => ({ ...crd, apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition' })); // list items name neither
+    const held: { object: KubeObject; holder: KubeObject }[] = [];
+    for (const holder of holders) {
+      try {
+        held.push({ object: heldObjectOf(holder), holder });
+      } catch (error) {
+        this.fail({ group: '', kind: 'ConfigMap', namespace: holdNamespace, name: holder.metadata.name ?? '' }, 'ActivationFailed', (error as Error).message);
+      }
+    }
+    if (!held.length && !definitions.length) return;
+    const backends = new Map<string, ServiceRef>();
+    for (const object of [...definitions, ...held.map((entry) => entry.object)]) for (const service of backendsOf(object)) backends.set(`${service.namespace}/${service.name}`, service);
+    if (!dryRun) {
+      const waiting = await this.waitForEndpoints([...backends.values()], this.options.backendTimeoutMs ?? 120_000);
+      if (waiting.length) log.warn({ services: waiting.map((service) => `${service.namespace}/${service.name}`) }, 'backends without ready endpoints after recovery.backendTimeout; activating their webhooks and APIServices anyway');
+    }
+    const activated = async (object: KubeObject, change: () => Promise<unknown>) => {
+      const ref = refOf(object);
+      try {
+        if (!dryRun) await change();
+        this.count(kindKey(ref), 'activated');
+      } catch (error) {
+        this.fail(ref, 'ActivationFailed', (error as Error).message);
+        log.warn({ object: describeRef(ref), err: (error as Error).message }, 'cannot activate');
+      }
+    };
+    await mapLimit(definitions, this.options.concurrency, (crd) => activated(crd, () => destination.request('PATCH', index.objectPath(refOf(crd)), conversionRestorePatch(crd),
+      { contentType: 'application/json-patch+json', discardBody: true })));
+    for (const rank of [...new Set(held.map((entry) => activationRank(entry.object)))].sort()) {
+      await mapLimit(held.filter((entry) => activationRank(entry.object) === rank), this.options.concurrency, ({ object, holder }) => activated(object, async () => {
+        await destination.request('PATCH', index.objectPath(refOf(object)), object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true }, discardBody: true });
+        await destination.request('DELETE', `/api/v1/namespaces/${holdNamespace}/configmaps/${holder.metadata.name}`).catch(notFound);
+      }));
+    }
+  }
+
+  /** Waits until every Service has a ready endpoint, or the timeout; answers the Services still without one. */
+  private async waitForEndpoints(services: ServiceRef[], timeoutMs: number): Promise<ServiceRef[]> {
+    const deadline = Date.now() + timeoutMs;
+    let waiting = services;
+    for (;;) {
+      const ready = await Promise.all(waiting.map((service) => this.destination.request<{ items: { endpoints?: { conditions?: { ready?: boolean } }[] }[] }>('GET',
+        `/apis/discovery.k8s.io/v1/namespaces/${service.namespace}/endpointslices`, undefined, { query: { labelSelector: `kubernetes.io/service-name=${service.name}` } })
+        .then((slices) => slices.items.some((slice) => slice.endpoints?.some((endpoint) => endpoint.conditions?.ready !== false)), () => false)));
+      waiting = waiting.filter((_, index) => !ready[index]);
+      if (!waiting.length || Date.now() >= deadline) return waiting;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, deadline - Date.now())));
+    }
+  }
+}
+
+/** An empty list for a collection or namespace that is not there. */
+function notFound(error: unknown): { items: KubeObject[] } {
+  if (error instanceof KubeError && error.code === 404) return { items: [] };
+  throw error;
 }

@@ -4,7 +4,8 @@
 // per line), so this module emits and reads that subset directly, byte for byte and value for value what the
 // library gives, and hands anything outside the subset (a scalar it is not sure about, a multi-line string, a
 // comment, an anchor, a file someone edited by hand) to the library. test/unit/yaml.test.ts holds it to that.
-import { Document, parse as parseWithLibrary, type CreateNodeOptions, type DocumentOptions, type SchemaOptions, type ToStringOptions } from 'yaml';
+import { Document, parse as parseWithLibrary, type CreateNodeOptions, type DocumentOptions, type ScalarTag, type SchemaOptions, type Tags, type ToStringOptions } from 'yaml';
+import { escapeForYamlReaders, integerOf, yamlUnsafeCharacters } from './json.ts';
 
 /** Thrown inside the fast paths when the input is outside their subset; the caller uses the library instead. */
 class Unsupported extends Error {}
@@ -23,10 +24,64 @@ export interface EmitOptions {
 const reservedWords = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'n', 'N', 'no', 'No', 'NO', 'true', 'True', 'TRUE', 'false', 'False', 'FALSE',
   'on', 'On', 'ON', 'off', 'Off', 'OFF', 'null', 'Null', 'NULL']);
 
-/** A string every YAML reader takes as that string when written plain, as a key or a value. */
-const safePlain = /^[A-Za-z](?:[A-Za-z0-9_./=+,@-]|:(?=[^ ])| (?=[^ #]))*$/;
+/**
+ * A string every YAML reader takes as that string when written plain, as a key or a value. Not `E0` or `e+5`: the
+ * library's YAML 1.1 schema reads an exponent without digits as a float (NaN), so the library quotes them.
+ */
+const safePlain = /^(?![eE][-+]?[0-9]+$)[A-Za-z](?:[A-Za-z0-9_./=+,@-]|:(?=[^ ])| (?=[^ #]))*$/;
 
 const sortKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Numbers to Go's YAML reader (kubectl, Flux, the API server), which drops `_` and takes any base prefix in either case. */
+const goNumber = /^[-+]?(?:0[bB][01]+|0[oO]?[0-7]+|0[xX][0-9a-fA-F]+|(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$/;
+
+/**
+ * Whether some YAML reader takes this string, written plain, for something else, beyond the YAML 1.1 schema the
+ * library quotes by (`0755`, `1_000`, `.inf`, `yes`, `~`, `2026-12-01`): YAML 1.2's `0o17`, Go's `0O17` or `0X1F`,
+ * PyYAML's value key `=` and the merge key `<<`.
+ */
+export function readAsOtherThanString(text: string): boolean {
+  if (text === '=' || text === '<<') return true;
+  return /^[-+.0-9]/.test(text) && goNumber.test(text.replaceAll('_', ''));
+}
+
+/**
+ * The library's tags with strings written so that every reader reads them back as the same string: double-quoted
+ * where a reader would take them for a number (or a merge), with \u escapes where a reader would change a character
+ * (NEL folded into a space, DEL and U+FFFE refused). Everything else as the library writes it.
+ */
+export function exactStrings(tags: Tags): Tags {
+  return tags.map((tag) => {
+    if (typeof tag === 'string' || tag.tag !== 'tag:yaml.org,2002:str' || !('resolve' in tag)) return tag;
+    const string = tag as ScalarTag;
+    return {
+      ...string,
+      stringify(item, context, onComment, onChompKeep) {
+        const { value } = item;
+        if (typeof value === 'string' && (yamlUnsafeCharacters.test(value) || readAsOtherThanString(value))) return escapeForYamlReaders(JSON.stringify(value)); // JSON's escapes are YAML's too
+        return string.stringify!(item, context, onComment, onChompKeep);
+      },
+    } satisfies ScalarTag;
+  });
+}
+
+/** The library's tags with integers beyond 2^53 read as bigints (as parseJson reads them), all others as numbers. */
+function exactIntegers(tags: Tags): Tags {
+  return tags.map((tag) => {
+    if (typeof tag === 'string' || tag.tag !== 'tag:yaml.org,2002:int' || !('resolve' in tag)) return tag;
+    const integer = tag as ScalarTag;
+    return {
+      ...integer,
+      resolve(source, onError, options) {
+        const value = integer.resolve(source, onError, options);
+        return typeof value === 'number' && !Number.isSafeInteger(value) ? integer.resolve(source, onError, { ...options, intAsBigInt: true }) : value;
+      },
+    } satisfies ScalarTag;
+  });
+}
+
+/** How the library reads the mirror: YAML 1.2, integers exact. */
+const readOptions = { customTags: exactIntegers };
 
 /** The library's spelling of one scalar, as a key or as a value (memoized: label values and the like repeat). */
 class ScalarSpellings {
@@ -68,6 +123,7 @@ function scalar(value: unknown, asKey: boolean, spell: ScalarSpellings): string 
   if (value === true) return 'true';
   if (value === false) return 'false';
   if (typeof value === 'number') return Number.isSafeInteger(value) && !Object.is(value, -0) ? String(value) : spell.of(value, false);
+  if (typeof value === 'bigint') return String(value); // an integer beyond 2^53, digit for digit
   throw unsupported;
 }
 
@@ -148,19 +204,22 @@ export function emitYaml(value: Record<string, unknown>, options: EmitOptions): 
 const plainString = /^[A-Za-z_/](?:[A-Za-z0-9_./=+,@-]|:(?=[^ ])| (?=[^ #]))*$/;
 const plainNotString = new Set(['null', 'Null', 'NULL', 'true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
 const decimal = /^(?:0|-?[1-9][0-9]{0,14})$/;
+/** 16 digits or more: maybe beyond 2^53, a bigint then. */
+const largeDecimal = /^-?[1-9][0-9]{15,}$/;
 
 const scalarCache = new Map<string, unknown>();
 
 function plainValue(text: string): unknown {
   if (plainString.test(text) && !plainNotString.has(text)) return text;
   if (decimal.test(text)) return Number(text);
+  if (largeDecimal.test(text)) return integerOf(text);
   if (text === 'null') return null;
   if (text === 'true') return true;
   if (text === 'false') return false;
   const cached = scalarCache.get(text);
   if (cached !== undefined || scalarCache.has(text)) return cached;
   if (/^[#&*!|>%@`'"[\]{}]|^[-?:](?: |$)|: | #|\t/.test(text)) throw unsupported;
-  const value = (parseWithLibrary(`k: ${text}`) as { k: unknown }).k; // read in the place it stands: a value
+  const value = (parseWithLibrary(`k: ${text}`, readOptions) as { k: unknown }).k; // read in the place it stands: a value
   if (typeof value === 'object' && value !== null) throw unsupported;
   if (scalarCache.size >= 10_000) scalarCache.clear();
   scalarCache.set(text, value);
@@ -362,8 +421,13 @@ export function readYamlSubset(text: string): unknown {
   }
 }
 
+/** Reads one YAML document with the library: integers beyond 2^53 as bigints (the reference for the fast reader). */
+export function parseYamlWithLibrary(text: string): unknown {
+  return parseWithLibrary(text, readOptions) as unknown;
+}
+
 /** Reads one YAML document: the subset fast, anything else with the library (same values, same errors). */
 export function parseYaml(text: string): unknown {
-  return readYamlSubset(text) ?? (parseWithLibrary(text) as unknown);
+  return readYamlSubset(text) ?? parseYamlWithLibrary(text);
 }
 

@@ -12,6 +12,7 @@ import { createMetrics, type Metrics } from '../../src/metrics/metrics.ts';
 import { MirrorPusher, MirrorRepository } from '../../src/mirror/repository.ts';
 import { readIdentities, Runtime } from '../../src/pipeline/runtime.ts';
 import { StateStore } from '../../src/state/state.ts';
+import { stringifyJson } from '../../src/util/json.ts';
 import { createLogger, silentLogger } from '../../src/util/log.ts';
 import { waitFor } from '../../src/sandbox/process.ts';
 import { kube, sandbox, uniqueName } from './sandbox.ts';
@@ -124,7 +125,7 @@ export async function eventually<T>(what: string, read: () => Promise<T>, until:
 }
 
 function describeValue(value: unknown): string {
-  const text = value instanceof Map ? `Map(${value.size})` : JSON.stringify(value) ?? String(value);
+  const text = value instanceof Map ? `Map(${value.size})` : stringifyJson(value) ?? String(value); // objects may hold bigints
   return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 

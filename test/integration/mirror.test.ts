@@ -1,10 +1,11 @@
 // The git mirror against the real git command line: commits built from trees are valid (git fsck), carry the
 // message and trailers, never empty, and tree diffs between commits name exactly what changed.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { MirrorPusher, MirrorRepository, commitMessage, parseTrailers } from '../../src/mirror/repository.ts';
 import { startGitServer } from '../helpers/git-server.ts';
 
@@ -119,4 +120,23 @@ test('the mirror is pushed to an HTTP remote after commits; a refused push is re
   t.true(errors.length >= 1, 'the failed push is reported');
   t.is(gitCli(path.join(root, 'remote.git'), 'rev-parse', 'main').trim(), second!.oid, 'the remote is unchanged');
   void attempt.catch(() => undefined);
+});
+
+test('writers in different processes on one mirror branch never lose a commit (ref updates are exclusive, as git makes them)', async (t) => {
+  t.timeout(3 * 60_000);
+  const gitdir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-writers-')), 'mirror.git');
+  await MirrorRepository.open(gitdir);
+  const script = new URL('../fixtures/scripts/mirror-committer.ts', import.meta.url).pathname;
+  const writers = ['alpha', 'beta', 'gamma'];
+  const perWriter = 150;
+  const outputs = await Promise.all(writers.map((plan) => promisify(execFile)(process.execPath, [script, gitdir, plan, String(perWriter)], { maxBuffer: 16 * 1024 * 1024 })));
+  const made = outputs.flatMap((output) => output.stdout.trim().split('\n'));
+  t.is(made.length, writers.length * perWriter, 'every commit reported made');
+  // Every commit each writer made is on the branch, and the branch's tree has every file.
+  const history = new Set((await promisify(execFile)('git', ['--git-dir', gitdir, 'rev-list', 'main'])).stdout.trim().split('\n'));
+  t.deepEqual(made.filter((oid) => !history.has(oid)), [], 'commits lost from the branch');
+  const files = (await promisify(execFile)('git', ['--git-dir', gitdir, 'ls-tree', '-r', '--name-only', 'main'], { maxBuffer: 16 * 1024 * 1024 })).stdout.trim().split('\n');
+  t.is(files.length, writers.length * perWriter);
+  await promisify(execFile)('git', ['--git-dir', gitdir, 'fsck', '--strict']);
+  t.false(fs.existsSync(path.join(gitdir, 'refs', 'heads', 'main.lock')));
 });

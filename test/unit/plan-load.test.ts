@@ -75,7 +75,7 @@ test('defaults fill every optional field, in one place', (t) => {
     mirror: { path: 'web' },
     sync: { commitInterval: '250ms', maxBatch: 500, concurrency: 8 },
     reconcile: { interval: '5m', drift: 'correct' },
-    recovery: { timeout: '15m', activate: { restoreReplicas: true, resumeSuspended: true } },
+    recovery: { timeout: '15m', activate: { restoreReplicas: true, resumeSuspended: true }, hold: { admissionWebhooks: true, apiServices: true, conversionWebhooks: true }, backendTimeout: '2m' },
   });
   t.deepEqual(withDefaults(plan), plan, 'defaults are idempotent');
 });
@@ -99,7 +99,7 @@ test('partial sections keep what is given and default the rest', (t) => {
   }]);
   const plan = set.plans.get('web')!;
   t.deepEqual(plan.spec.deletes, { propagate: true, guard: { maxPercent: 20, minDeletes: 10, window: '10m', namespaces: true } });
-  t.deepEqual(plan.spec.recovery, { timeout: '15m', activate: { restoreReplicas: false, resumeSuspended: true } });
+  t.deepEqual(plan.spec.recovery, { timeout: '15m', activate: { restoreReplicas: false, resumeSuspended: true }, hold: { admissionWebhooks: true, apiServices: true, conversionWebhooks: true }, backendTimeout: '2m' });
   t.deepEqual(plan.spec.secrets, { mode: 'exclude', recipients: [] });
 });
 
@@ -217,6 +217,11 @@ test('plan show prints the effective plan with every default', (t) => {
         activate:
           restoreReplicas: true
           resumeSuspended: true
+        hold:
+          admissionWebhooks: true
+          apiServices: true
+          conversionWebhooks: true
+        backendTimeout: 2m
   `);
   const json = lifeboat('plan', 'show', 'web', '--plans', 'test/fixtures/plans/valid', '-o', 'json');
   t.deepEqual(JSON.parse(json.stdout), parse(result.stdout));
