@@ -72,16 +72,32 @@ async function install(source: KubeClient, app: CorpusApp): Promise<void> {
   for (const object of [...app.objects, ...app.admission]) await create(source, index, object);
 }
 
-/** Removes what the app put in either cluster: admission first (an unavailable APIService stalls namespace deletion). */
+/**
+ * Removes what the app put in either cluster: admission first (an unavailable APIService stalls namespace deletion),
+ * kinds a cluster does not serve skipped. The sandbox runs no pvc-protection controller, so the claims' finalizer is
+ * released here, or their namespaces would stay Terminating for good.
+ */
 async function uninstall(clients: KubeClient[], app: CorpusApp): Promise<void> {
   const order = [...app.admission, ...app.crds, ...app.objects.filter((object) => object.metadata.namespace === undefined && object.kind !== 'Namespace'), ...app.objects.filter((object) => object.kind === 'Namespace')];
-  for (const client of clients) {
+  await Promise.all(clients.map(async (client) => {
     const index = await ResourceIndex.discover(client).catch(() => undefined);
-    if (!index) continue;
+    if (!index) return;
     for (const object of order) {
-      await client.request('DELETE', index.objectPath(identityOf(object))).catch(() => undefined);
+      let path: string;
+      try {
+        path = index.objectPath(identityOf(object));
+      } catch {
+        continue;
+      }
+      await client.request('DELETE', path, undefined, { retry: false }).catch(() => undefined);
     }
-  }
+    for (const ns of app.namespaces) {
+      const claims = await client.request<{ items: KubeObject[] }>('GET', `/api/v1/namespaces/${ns}/persistentvolumeclaims`, undefined, { retry: false }).catch(() => ({ items: [] }));
+      for (const claim of claims.items) {
+        await client.request('PATCH', `/api/v1/namespaces/${ns}/persistentvolumeclaims/${claim.metadata.name}`, { metadata: { finalizers: null } }, { contentType: 'application/merge-patch+json', retry: false }).catch(() => undefined);
+      }
+    }
+  }));
 }
 
 /** Every group version the cluster lists answers discovery (no failing aggregated API), preferred or not. */
