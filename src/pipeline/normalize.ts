@@ -35,6 +35,9 @@ const generatedMetadata = [
 const droppedAnnotations = new Set([
   'kubectl.kubernetes.io/last-applied-configuration',
   'deployment.kubernetes.io/revision',
+  // The DaemonSet controller's count of template changes: each cluster keeps its own (deactivating and waking a
+  // DaemonSet bumps it at the stand-by).
+  'deprecated.daemonset.template.generation',
 ]);
 
 /** Label and annotation prefixes of GitOps controllers: a controller at the destination must not adopt or prune. */

@@ -55,6 +55,18 @@ const cases: Case[] = [
     expected: { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { generateName: 'w-', namespace: 'shop' }, status: { ready: true } },
   },
   {
+    title: "DaemonSet: the controller's template generation annotation goes (each cluster counts its own)",
+    input: {
+      apiVersion: 'apps/v1', kind: 'DaemonSet',
+      metadata: { name: 'agent', namespace: 'ops', ...serverMetadata, annotations: { 'deprecated.daemonset.template.generation': '3', team: 'ops' } },
+      spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: { containers: [{ name: 'agent', image: 'agent:1' }] } } },
+    },
+    expected: {
+      apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent', namespace: 'ops', annotations: { team: 'ops' } },
+      spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: { containers: [{ name: 'agent', image: 'agent:1' }] } } },
+    },
+  },
+  {
     title: 'Deployment: revision annotation, GitOps markers and null template timestamps go; empty maps are removed',
     input: {
       apiVersion: 'apps/v1', kind: 'Deployment',
