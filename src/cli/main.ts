@@ -7,7 +7,7 @@ import { registerDeletes } from './deletes.ts';
 import { ExitCode, programHelp, UsageError } from './options.ts';
 import { registerHistory } from './history.ts';
 import { registerPlan } from './plan.ts';
-import { registerDrill, registerRecover } from './recover.ts';
+import { registerDrill, registerFailback, registerRecover } from './recover.ts';
 import { registerRollback } from './rollback.ts';
 import { registerRun } from './run.ts';
 import { registerSandbox } from './sandbox.ts';
@@ -32,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDeletes(program);
   registerRecover(program);
   registerDrill(program);
+  registerFailback(program);
   registerHistory(program);
   registerRollback(program);
   oneLineUsageErrors(program, 'lifeboat');

@@ -7,11 +7,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { commitMessage, MirrorRepository } from '../../src/mirror/repository.ts';
-import { writePlan } from '../helpers/pipeline.ts';
-import { sandbox, uniqueName } from '../helpers/sandbox.ts';
+import { Redis } from 'ioredis';
+import { get, writePlan } from '../helpers/pipeline.ts';
+import { kube, sandbox, uniqueName } from '../helpers/sandbox.ts';
 
 const cli = new URL('../../bin/lifeboat.js', import.meta.url).pathname;
-const planCommands = ['run', 'status', 'recover', 'drill', 'history', 'diff', 'rollback', 'revert', 'resume', 'deletes list', 'deletes approve', 'deletes reject'];
+const planCommands = ['run', 'status', 'recover', 'failback', 'drill', 'history', 'diff', 'rollback', 'revert', 'resume', 'deletes list', 'deletes approve', 'deletes reject'];
 
 interface Result {
   code: number;
@@ -147,6 +148,12 @@ const wrongInvocations = (f: Awaited<typeof setup>): WrongInvocation[] => {
     { title: 'unknown revision (diff HEAD~9)', args: ['diff', f.plan, 'HEAD', 'HEAD~9', '--plans', f.plansDir, '--mirror', f.mirrorDir], code: 1, stderr: new RegExp(`^lifeboat: unknown revision "HEAD~9" in ${f.mirrorDir}: commit [0-9a-f]{12} has no parent$`) },
     { title: 'unknown revision (rollback)', args: ['rollback', f.plan, '--to', 'deadbeef', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: unknown revision "deadbeef" in ${f.mirrorDir}$`) },
     { title: 'unknown revision (recover --to)', args: ['recover', f.plan, '--to', 'HEAD~3', '--dry-run', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: unknown revision "HEAD~3" in ${f.mirrorDir}: commit [0-9a-f]{12} has no parent$`) },
+    // Issue 14, finding 4: a mistyped restore point is refused before anything happens (no failover flag, no job).
+    { title: 'unknown revision (recover --to, not a dry run)', args: ['recover', f.plan, '--to', 'deadbeef', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: unknown revision "deadbeef" in ${f.mirrorDir}$`) },
+    { title: 'not a time (recover --at, not a dry run)', args: ['recover', f.plan, '--at', '2026-13-01', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: /^lifeboat: --at "2026-13-01": not an RFC 3339 time \(e\.g\. 2026-11-24T10:00:00Z\)$/ },
+    { title: 'not a time (recover --at --dry-run)', args: ['recover', f.plan, '--at', 'yesterday', '--dry-run', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: /^lifeboat: --at "yesterday": not an RFC 3339 time/ },
+    { title: 'no revision at or before --at (recover)', args: ['recover', f.plan, '--at', '1990-01-01T00:00:00Z', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: /^lifeboat: --at 1990-01-01T00:00:00Z: the mirror has no commit at or before that time$/ },
+    { title: 'missing mirror (recover --to)', args: ['recover', f.plan, '--to', 'HEAD', '--plans', f.plansDir, '--mirror', missing, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: no mirror repository at ${missing} `) },
     { title: 'unknown revision (revert)', args: ['revert', f.plan, 'v9', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: unknown revision "v9" in ${f.mirrorDir}$`) },
     { title: 'missing mirror (history)', args: ['history', f.plan, '--mirror', missing], code: 1, stderr: new RegExp(`^lifeboat: no mirror repository at ${missing} \\(\`lifeboat run\` creates it; set --mirror or LIFEBOAT_MIRROR\\)$`) },
     { title: 'missing mirror ($LIFEBOAT_MIRROR, diff)', args: ['diff', f.plan, 'HEAD'], env: { LIFEBOAT_MIRROR: missing }, code: 1, stderr: new RegExp(`^lifeboat: no mirror repository at ${missing} `) },
@@ -183,6 +190,72 @@ test('wrong invocations: one clear stderr line, no stack trace, the documented e
   });
   t.false(fs.existsSync(path.join(f.dir, 'no-such-mirror.git')), 'a read-only command does not create a mirror');
   t.false(fs.existsSync(path.join(f.dir, '.lifeboat')), 'nor the default one');
+});
+
+/** The RecoveryExecutionJobs of a plan in the stand-by (none when the CRD is not installed yet). */
+async function jobsOf(plan: string): Promise<string[]> {
+  const destination = await kube('destination');
+  try {
+    const list = await get<{ items: { metadata: { name: string } }[] }>(destination, `/apis/lifeboat.dev/v1alpha1/namespaces/lifeboat-system/recoveryexecutionjobs?labelSelector=lifeboat.dev/plan=${plan}`);
+    return (list?.items ?? []).map((job) => job.metadata.name);
+  } catch {
+    return [];
+  }
+}
+
+test('a refused recover changes nothing: the plan is not failed over and no RecoveryExecutionJob is left behind', async (t) => {
+  const f = await setup;
+  for (const restorePoint of [['--to', 'deadbeef'], ['--at', '2026-13-01'], ['--at', 'yesterday', '--dry-run'], ['--at', '1990-01-01T00:00:00Z'], ['--at', `2026-01-01T00:00:00Z${'x'.repeat(20_000)}`]]) {
+    const result = await lifeboat(['recover', f.plan, ...restorePoint, '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], { cwd: f.dir });
+    t.is(result.code, 1, result.stderr);
+    t.true(result.stderr.length < 300, `a short line: ${result.stderr.slice(0, 300)}`);
+  }
+  const redis = new Redis(f.info.redisUrl);
+  try {
+    t.is(await redis.get(`lifeboat:${f.plan}:failover`), null, 'replication to the stand-by goes on');
+  } finally {
+    redis.disconnect();
+  }
+  t.deepEqual(await jobsOf(f.plan), []);
+});
+
+test('failback undoes a failover: it says what it overwrites, asks (or takes --yes), clears the mark and records who and when', async (t) => {
+  const f = await setup;
+  const plan = uniqueName('failback');
+  const plansDir = path.join(f.dir, plan); // its own: the table names the plans f.plansDir defines
+  fs.mkdirSync(plansDir);
+  fs.copyFileSync(path.join(f.plansDir, 'clusters.yaml'), path.join(plansDir, 'clusters.yaml'));
+  writePlan(plansDir, plan, { resources: { include: [{ namespaces: [uniqueName('none')] }] }, secrets: { mode: 'exclude' }, reconcile: { drift: 'correct', interval: '2m' } });
+  const common = ['--plans', plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl, '--nats', f.info.natsUrl];
+  const redis = new Redis(f.info.redisUrl);
+  t.teardown(() => redis.disconnect());
+  try {
+    const recovered = await lifeboat(['recover', plan, '--name', `${plan}-job`, ...common], { cwd: f.dir });
+    t.is(recovered.code, 0, recovered.stderr);
+    t.is(await redis.get(`lifeboat:${plan}:failover`), `${plan}-job`, 'recover marks the plan failed over');
+
+    const asked = await lifeboat(['failback', plan, ...common], { cwd: f.dir });
+    t.is(asked.code, 2, 'no terminal to ask on: a usage error');
+    t.is(asked.stderr, 'lifeboat: stdin is not a terminal: pass --yes to confirm\n');
+    t.is(await redis.get(`lifeboat:${plan}:failover`), `${plan}-job`, 'unconfirmed: still failed over');
+
+    const done = await lifeboat(['failback', plan, '--yes', ...common], { cwd: f.dir });
+    t.is(done.code, 0, done.stderr);
+    t.regex(done.stdout, new RegExp(`^plan ${plan} failed over \\(RecoveryExecutionJob lifeboat-system/${plan}-job\\)\\.\\nReplication to the stand-by restarts`));
+    t.regex(done.stdout, /within reconcile\.interval, 2m\) also makes every object labelled lifeboat\.dev\/plan=\S+ equal to the mirror: changes made at the stand-by since the failover are overwritten/);
+    t.regex(done.stdout, new RegExp(`\\nplan ${plan} failed back by \\S+@\\S+ at \\d{4}-\\d\\d-\\d\\dT[^ ]+Z: replication to the stand-by restarts`));
+    t.is(await redis.get(`lifeboat:${plan}:failover`), null, 'synchronizers write to the stand-by again');
+    const record = JSON.parse((await redis.get(`lifeboat:${plan}:failback`))!) as { job: string; by: string; at: string };
+    t.is(record.job, `${plan}-job`);
+    t.regex(record.by, /\S+@\S+/);
+    t.regex(done.stderr, /"msg":"failed back: replication to the stand-by restarts"/, 'the log says who and when');
+
+    const again = await lifeboat(['failback', plan, '--yes', ...common], { cwd: f.dir });
+    t.is(again.code, 0, again.stderr);
+    t.is(again.stdout, `plan ${plan} is not failed over: nothing to do\n`);
+  } finally {
+    await redis.del(`lifeboat:${plan}:failover`, `lifeboat:${plan}:failback`);
+  }
 });
 
 test('LIFEBOAT_DEBUG=1 shows the stack trace of an error', async (t) => {
