@@ -7,6 +7,7 @@ import {
 } from './parse.ts';
 import type { KindPattern, PathSegment, PlanError, SourceDocument } from './parse.ts';
 import { apiGroup, apiVersion, Kind, kinds, kindSchemas } from './schema.ts';
+import { quoteShort } from '../util/quote.ts';
 import type { JsonPatchOperation, LifeboatObject, ManagedCluster, RecoveryExecutionJob, RecoveryPlan, ResourceSelector } from './schema.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -562,14 +563,16 @@ function checkReferences(results: DocumentResult[]): void {
 }
 
 /**
- * Warnings, not errors: the file is read where the plan runs, which may not be where it is validated. A context
- * the file lacks is named with the contexts it has, the mistake being nearly always a typo or the wrong file.
+ * A missing file or context is a warning: the file is read where the plan runs, which may not be where it is
+ * validated. A file that is there but is not a kubeconfig (unreadable, not YAML, no clusters or contexts) is an
+ * error: the path names the wrong file. A context the file lacks is named with the contexts it has, the mistake
+ * being nearly always a typo or the wrong file.
  */
 function checkKubeconfigFiles(results: DocumentResult[], options: SetOptions): void {
   if (!options.kubeconfigFile) return;
   for (const result of results) {
     const object = result.object;
-    if (object?.kind !== Kind.managedCluster || !object.spec.kubeconfig) continue;
+    if (object?.kind !== Kind.managedCluster || !object.spec.kubeconfig) continue; // (an invalid path has no object)
     const { path, context } = object.spec.kubeconfig;
     const found = options.kubeconfigFile(result.source.file, path);
     const warn = (field: 'path' | 'context', message: string) => {
@@ -583,7 +586,7 @@ function checkKubeconfigFiles(results: DocumentResult[], options: SetOptions): v
       case 'exists':
         break;
       case 'unreadable':
-        warn('path', `${cluster}: kubeconfig ${found.shown} cannot be read: ${found.reason}`);
+        report(result, errorAt(result.source, ['spec', 'kubeconfig', 'path'], `${cluster}: kubeconfig ${found.shown} cannot be used: ${found.reason}`));
         break;
       case 'read': {
         const contexts = `(contexts: ${found.contexts.join(', ') || 'none'})`;
@@ -717,9 +720,32 @@ function checkOverlaps(results: DocumentResult[]): void {
  * Validates the documents as one set, in order (the first definition of a name wins, a later plan is the one
  * reported for an overlap); adds errors to the documents they concern and drops their objects.
  */
+/**
+ * Why a kubeconfig path is not one of the forms lifeboat resolves (relative to the file that names it, absolute, or
+ * ~/…), or undefined. Nothing else is expanded: not ~user, variables or URLs, which would otherwise name a file
+ * relative to the plan file's directory that nobody meant.
+ */
+export function kubeconfigPathProblem(path: string): string | undefined {
+  if (/^~[^/]/.test(path)) return 'only ~/ is expanded (the home directory of the user running lifeboat), not ~user';
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) return 'a file path, not a URL (a kubeconfig in a Secret: use secretRef)';
+  if (path.includes('$')) return 'variables are not expanded: write the path relative to this file, absolute, or ~/…';
+  if (path.includes('\0')) return 'a NUL character is not allowed in a path';
+  return undefined;
+}
+
+function checkKubeconfigPaths(results: DocumentResult[]): void {
+  for (const result of results) {
+    const object = result.object;
+    if (object?.kind !== Kind.managedCluster || !object.spec.kubeconfig) continue;
+    const problem = kubeconfigPathProblem(object.spec.kubeconfig.path);
+    if (problem) report(result, errorAt(result.source, ['spec', 'kubeconfig', 'path'], `${quoteShort(object.spec.kubeconfig.path)}: ${problem}`));
+  }
+}
+
 export function validateSet(results: DocumentResult[], options: SetOptions = {}): void {
   checkDuplicates(results);
   checkReferences(results);
+  checkKubeconfigPaths(results);
   checkKubeconfigFiles(results, options);
   checkMirrorPaths(results);
   checkOverlaps(results);

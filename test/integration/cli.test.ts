@@ -61,7 +61,14 @@ async function fixture() {
     [{ path: `${dirInMirror}/namespaces/shop/ConfigMap/settings.yaml`, content: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: shop\ndata:\n  mode: ${mode}\n` }],
     (applied) => commitMessage(`mirror(${owner}): ${applied.length} objects`, applied.map((change) => `${change.type} ${change.path}`), { Plan: owner })))!.oid;
   const revisions = [await commit(plan, `custom/${plan}`, 'good'), await commit(loose, loose, 'first'), await commit(plan, `custom/${plan}`, 'corrupt')];
-  return { info, dir, plan, loose, plansDir, mirrorDir, revisions };
+  // Plans whose destination's kubeconfig path names a file that is not a kubeconfig (relative to clusters.yaml).
+  const wrongFilePlans = path.join(dir, 'wrong-file-plans');
+  fs.mkdirSync(wrongFilePlans);
+  fs.writeFileSync(path.join(wrongFilePlans, 'not-a-kubeconfig'), 'password: [hunter2\nroot:$6$secret-hash:19000\n');
+  fs.writeFileSync(path.join(wrongFilePlans, 'clusters.yaml'), [['source', info.kubeconfig], ['destination', 'not-a-kubeconfig']].map(([name, file]) =>
+    `apiVersion: lifeboat.dev/v1alpha1\nkind: ManagedCluster\nmetadata:\n  name: ${name}\nspec:\n  kubeconfig:\n    path: ${file}\n    context: ${name}\n`).join('---\n'));
+  writePlan(wrongFilePlans, plan, { resources: { include: [{ namespaces: ['shop'] }] }, secrets: { mode: 'exclude' } });
+  return { info, dir, plan, loose, plansDir, mirrorDir, revisions, wrongFilePlans };
 }
 
 const setup = fixture();
@@ -154,6 +161,9 @@ const wrongInvocations = (f: Awaited<typeof setup>): WrongInvocation[] => {
     { title: 'not a time (recover --at --dry-run)', args: ['recover', f.plan, '--at', 'yesterday', '--dry-run', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: /^lifeboat: --at "yesterday": not an RFC 3339 time/ },
     { title: 'no revision at or before --at (recover)', args: ['recover', f.plan, '--at', '1990-01-01T00:00:00Z', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: /^lifeboat: --at 1990-01-01T00:00:00Z: the mirror has no commit at or before that time$/ },
     { title: 'missing mirror (recover --to)', args: ['recover', f.plan, '--to', 'HEAD', '--plans', f.plansDir, '--mirror', missing, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: no mirror repository at ${missing} `) },
+    // Issue 14, finding 8: a kubeconfig path that names another file is refused by name, its content never printed.
+    { title: 'a kubeconfig path that names another file (recover)', args: ['recover', f.plan, '--dry-run', '--plans', f.wrongFilePlans, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: kubeconfig ${f.wrongFilePlans}/not-a-kubeconfig: not YAML \\([^)]*line 2\\)$`) },
+    { title: 'a kubeconfig path that names another file (drill)', args: ['drill', f.plan, '--plans', f.wrongFilePlans, '--mirror', f.mirrorDir], code: 1, stderr: new RegExp(`^lifeboat: kubeconfig ${f.wrongFilePlans}/not-a-kubeconfig: not YAML`) },
     { title: 'unknown revision (revert)', args: ['revert', f.plan, 'v9', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], code: 1, stderr: new RegExp(`^lifeboat: unknown revision "v9" in ${f.mirrorDir}$`) },
     { title: 'missing mirror (history)', args: ['history', f.plan, '--mirror', missing], code: 1, stderr: new RegExp(`^lifeboat: no mirror repository at ${missing} \\(\`lifeboat run\` creates it; set --mirror or LIFEBOAT_MIRROR\\)$`) },
     { title: 'missing mirror ($LIFEBOAT_MIRROR, diff)', args: ['diff', f.plan, 'HEAD'], env: { LIFEBOAT_MIRROR: missing }, code: 1, stderr: new RegExp(`^lifeboat: no mirror repository at ${missing} `) },
@@ -190,6 +200,14 @@ test('wrong invocations: one clear stderr line, no stack trace, the documented e
   });
   t.false(fs.existsSync(path.join(f.dir, 'no-such-mirror.git')), 'a read-only command does not create a mirror');
   t.false(fs.existsSync(path.join(f.dir, '.lifeboat')), 'nor the default one');
+});
+
+test('plan validate refuses a kubeconfig path that names a file that is not a kubeconfig, naming the file and never its content', async (t) => {
+  const f = await setup;
+  const result = await lifeboat(['plan', 'validate', f.wrongFilePlans], { cwd: f.dir });
+  t.is(result.code, 1, result.stderr);
+  t.regex(result.stdout, new RegExp(`^${f.wrongFilePlans}/clusters\\.yaml:\\d+:\\d+: spec\\.kubeconfig\\.path: ManagedCluster destination: kubeconfig wrong-file-plans/not-a-kubeconfig cannot be used: not YAML \\(BAD_INDENT at line 2, column 1\\)$`, 'm'), 'named relative to the working directory');
+  t.false(/hunter2|secret-hash/.test(result.stdout + result.stderr), 'the content of the file is never printed');
 });
 
 /** The RecoveryExecutionJobs of a plan in the stand-by (none when the CRD is not installed yet). */
