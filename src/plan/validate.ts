@@ -7,7 +7,7 @@ import {
 } from './parse.ts';
 import type { KindPattern, PathSegment, PlanError, SourceDocument } from './parse.ts';
 import { apiGroup, apiVersion, Kind, kinds, kindSchemas } from './schema.ts';
-import { quoteShort } from '../util/quote.ts';
+import { quoteShort, shortened } from '../util/quote.ts';
 import type { JsonPatchOperation, LifeboatObject, ManagedCluster, RecoveryExecutionJob, RecoveryPlan, ResourceSelector } from './schema.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -417,14 +417,15 @@ function pointerProblem(shape: Shape, segments: string[], mode: 'exists' | 'add'
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!;
     const last = i === segments.length - 1;
-    const here = i === 0 ? 'it' : `/${segments.slice(0, i).join('/')}`;
-    const pointer = `/${segments.slice(0, i + 1).join('/')}`;
+    // Quoted short: a pointer can be thousands of segments long, and the message must stay one readable line.
+    const here = i === 0 ? 'it' : shortened(`/${segments.slice(0, i).join('/')}`);
+    const pointer = shortened(`/${segments.slice(0, i + 1).join('/')}`);
     if (current.type === 'any') return warning;
     if (current.type === 'object') {
       const field = current.fields[segment];
       if (!field) {
         const guess = suggest(segment, Object.keys(current.fields));
-        return { severity: Severity.error, message: `${here} has no field "${segment}"${guess ? `; did you mean "${guess}"?` : ''}` };
+        return { severity: Severity.error, message: `${here} has no field ${quoteShort(segment)}${guess ? `; did you mean "${guess}"?` : ''}` };
       }
       if (!field.always && !(last && mode === 'add')) warning ??= { severity: Severity.warning, message: `${pointer} is optional` };
       current = field.shape;
@@ -467,7 +468,7 @@ function checkJsonPatch(source: SourceDocument, plan: RecoveryPlan, select: Reso
       const problems = targets.map((target) => ({ kind: formatKind(target.pattern), problem: pointerProblem(target.shape!, segments, mode) }));
       const failure = problems.find((entry) => entry.problem?.severity === Severity.error);
       const warning = problems.find((entry) => entry.problem?.severity === Severity.warning);
-      const subject = `op "${operation.op}" ${field === 'from' ? 'from' : 'at'} "${pointer}"`;
+      const subject = `op "${operation.op}" ${field === 'from' ? 'from' : 'at'} ${quoteShort(pointer)}`;
       if (failure) {
         errors.push(errorAt(source, [...path, index, field], `${subject} cannot apply to ${failure.kind}: ${failure.problem!.message}`));
       } else if (warning) {

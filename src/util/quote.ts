@@ -7,3 +7,10 @@ export function quoteShort(value: string, max = 80): string {
   const keep = Math.floor((max - 1) / 2);
   return `${JSON.stringify(`${value.slice(0, keep)}…${value.slice(-keep)}`)} (${value.length} characters)`;
 }
+
+/** `value` as it is when it fits in `max` characters, else its start and end around "…" and the length it had. */
+export function shortened(value: string, max = 80): string {
+  if (value.length <= max) return value;
+  const keep = Math.floor((max - 1) / 2);
+  return `${value.slice(0, keep)}…${value.slice(-keep)} (${value.length} characters)`;
+}

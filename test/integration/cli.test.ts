@@ -210,6 +210,27 @@ test('plan validate refuses a kubeconfig path that names a file that is not a ku
   t.false(/hunter2|secret-hash/.test(result.stdout + result.stderr), 'the content of the file is never printed');
 });
 
+test('plan validate names a refused 10,000-segment JSON pointer in a short line', async (t) => {
+  const f = await setup;
+  const plansDir = path.join(f.dir, uniqueName('pointer'));
+  fs.mkdirSync(plansDir);
+  fs.copyFileSync(path.join(f.plansDir, 'clusters.yaml'), path.join(plansDir, 'clusters.yaml'));
+  // Two plans: a pointer that does not parse stops its plan before the check against the kinds' fields.
+  const patched = (namespace: string, pointer: string) => ({
+    resources: { include: [{ namespaces: [namespace], kinds: ['apps/Deployment'] }] }, secrets: { mode: 'exclude' },
+    transforms: [{ select: { kinds: ['apps/Deployment'] }, jsonPatch: [{ op: 'replace', path: pointer, value: 1 }] }],
+  });
+  writePlan(plansDir, 'deep', patched('a', `/spec${'/x'.repeat(10_000)}`));
+  writePlan(plansDir, 'tilde', patched('b', `${'/a'.repeat(10_000)}~2`));
+  const result = await lifeboat(['plan', 'validate', plansDir], { cwd: f.dir });
+  t.is(result.code, 1, result.stderr);
+  const lines = result.stdout.trimEnd().split('\n');
+  t.is(lines.length, 3, result.stdout.slice(0, 2000));
+  for (const line of lines) t.true(line.length < 400, `${line.length} characters: ${line.slice(0, 400)}`);
+  t.regex(lines[0]!, /deep\.yaml:\d+:\d+: spec\.transforms\[0\]\.jsonPatch\[0\]\.path: op "replace" at "\/spec\/x\/x[x/]*…[x/]+" \(20005 characters\) cannot apply to apps\/Deployment: \/spec has no field "x"$/);
+  t.regex(lines[1]!, /tilde\.yaml:\d+:\d+: spec\.transforms\[0\]\.jsonPatch\[0\]\.path: invalid JSON pointer "\/a\/a.*…\/a\/a~2" \(20002 characters\): "~" must be followed by 0/);
+});
+
 /** The RecoveryExecutionJobs of a plan in the stand-by (none when the CRD is not installed yet). */
 async function jobsOf(plan: string): Promise<string[]> {
   const destination = await kube('destination');
