@@ -20,7 +20,16 @@ function oneLineUsageErrors(command: Command, name: string): void {
   for (const subcommand of command.commands) oneLineUsageErrors(subcommand, `${name} ${subcommand.name()}`);
 }
 
+/** `lifeboat status | head -3`: once the reader has gone, what is left to print has nowhere to go; that is no error. */
+function endQuietlyWhenTheReaderLeaves(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(ExitCode.ok);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  endQuietlyWhenTheReaderLeaves();
   const program = new Command('lifeboat')
     .description('Disaster recovery for Kubernetes, the GitOps way: a warm stand-by cluster mirrored through git.')
     .version(version)

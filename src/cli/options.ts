@@ -2,6 +2,7 @@
 // and environment fallbacks, and the exit codes every command keeps. A command adds them with `sharedOptions` and
 // reads them, with whether a person chose each value or it is the default, through `sharedValues`.
 import { type Command, Option } from 'commander';
+import { quoteShort } from '../util/quote.ts';
 
 /** What `lifeboat` exits with. */
 export const ExitCode = { ok: 0, failed: 1, usage: 2, prerequisite: 3 } as const;
@@ -35,6 +36,24 @@ export function sharedOptions(command: Command): Command {
   return command.addHelpText('after', '\nShared options, revisions and exit codes: lifeboat --help');
 }
 
+/** The URL schemes each server option takes. */
+const serverSchemes = { redis: ['redis:', 'rediss:'], nats: ['nats:', 'tls:', 'ws:', 'wss:'] } as const;
+
+/** Why `value` is not a URL for --redis or --nats, or undefined. Pure: the command line is checked before any connection. */
+export function serverUrlProblem(name: 'redis' | 'nats', value: string): string | undefined {
+  const example = name === 'redis' ? 'redis://127.0.0.1:6379 or redis://host:6379/2 for database 2' : 'nats://127.0.0.1:4222';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `not a URL (e.g. ${example})`;
+  }
+  if (!(serverSchemes[name] as readonly string[]).includes(url.protocol)) return `not a ${serverSchemes[name].map((scheme) => `${scheme}//`).join(' or ')} URL (e.g. ${example})`;
+  if (!url.hostname) return `names no host (e.g. ${example})`;
+  if (name === 'redis' && !/^\/?(\d+)?$/.test(url.pathname)) return `the path is a database number, not ${quoteShort(url.pathname.slice(1))} (e.g. ${example})`;
+  return undefined;
+}
+
 /** The shared options' values of a command that `sharedOptions` set up. */
 export function sharedValues(command: Command): SharedValues {
   const options = command.opts<Record<SharedName, string>>();
@@ -42,6 +61,11 @@ export function sharedValues(command: Command): SharedValues {
     const source = command.getOptionValueSource(name);
     return source !== undefined && source !== 'default';
   };
+  for (const name of ['redis', 'nats'] as const) {
+    const problem = serverUrlProblem(name, options[name]);
+    const given = command.getOptionValueSource(name) === 'env' ? `$${sharedFlags[name].env}` : `--${name}`;
+    if (problem) throw new UsageError(`${given} ${quoteShort(options[name])}: ${problem}`);
+  }
   return {
     plans: options.plans, mirror: options.mirror, redis: options.redis, nats: options.nats,
     explicit: { plans: explicit('plans'), mirror: explicit('mirror'), redis: explicit('redis'), nats: explicit('nats') },

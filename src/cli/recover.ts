@@ -8,9 +8,9 @@ import type { Command } from 'commander';
 import { parseDuration } from '../plan/duration.ts';
 import { drill } from '../recovery/drill.ts';
 import { Restorer } from '../recovery/restorer.ts';
-import { CommandState, StateStore, type SyncState } from '../state/state.ts';
+import { CommandState, type SyncState } from '../state/state.ts';
 import { createLogger } from '../util/log.ts';
-import { destinationOf, findPlan, openMirror, optionalBus, optionalState, requirePlan } from './context.ts';
+import { connectState, destinationOf, findPlan, openMirror, optionalBus, optionalState, requirePlan } from './context.ts';
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues, UsageError } from './options.ts';
 import { identitiesOf } from './run.ts';
@@ -130,7 +130,7 @@ export function registerFailback(program: Command): void {
     .action(async (planName: string, options: { yes?: boolean }, command: Command) => {
       const shared = sharedValues(command);
       const context = await findPlan(shared, planName);
-      const state = await StateStore.connect(shared.redis);
+      const state = await connectState(shared.redis);
       try {
         const job = await state.getValue(planName, 'failover');
         if (!job) {

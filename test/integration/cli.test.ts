@@ -2,11 +2,13 @@
 // with --plans the plan's mirror.path comes from the plan; revisions are what git takes; and every wrong invocation
 // ends in one clear stderr line (no stack trace) and the exit code `lifeboat --help` documents.
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { commitMessage, MirrorRepository } from '../../src/mirror/repository.ts';
+import { recordApplied } from '../../src/pipeline/runtime.ts';
+import { StateStore } from '../../src/state/state.ts';
 import { Redis } from 'ioredis';
 import { get, writePlan } from '../helpers/pipeline.ts';
 import { kube, sandbox, uniqueName } from '../helpers/sandbox.ts';
@@ -129,6 +131,12 @@ test('with --plans, history and diff read the plan\'s mirror.path; without a pla
   t.is(looseHistory.code, 0, looseHistory.stderr);
   t.deepEqual((JSON.parse(looseHistory.stdout) as { revisions: { revision: string; applied: string }[] }).revisions.map((entry) => [entry.revision, entry.applied]), [[revisions[1], 'unknown']]);
   t.regex(looseHistory.stderr, /^warning: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED .*; APPLIED shows unknown\n$/, 'optional Redis: one warning line');
+  // git's range, as the help reads it: the same as two revisions; an empty side is HEAD.
+  for (const range of ['HEAD~2..HEAD', 'HEAD~2..']) {
+    const ranged = await lifeboat(['diff', plan, range, '--plans', plansDir, '--mirror', mirrorDir], { cwd: dir });
+    t.is(ranged.code, 0, ranged.stderr);
+    t.is(ranged.stdout, fromEnv.stdout, `${range}: the same change`);
+  }
   const looseDiff = await lifeboat(['diff', loose, 'HEAD~1', '--mirror', mirrorDir], { cwd: dir });
   t.regex(looseDiff.stdout, new RegExp(`^--- /dev/null\\n\\+\\+\\+ b/${loose}/namespaces/shop/ConfigMap/settings\\.yaml\\n`));
 });
@@ -172,6 +180,14 @@ const wrongInvocations = (f: Awaited<typeof setup>): WrongInvocation[] => {
     { title: 'unreachable Redis ($LIFEBOAT_REDIS_URL, deletes list)', args: ['deletes', 'list', f.plan], env: { LIFEBOAT_REDIS_URL: 'redis://127.0.0.1:1' }, code: 1, stderr: /^lifeboat: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/ },
     { title: 'unreachable Redis (resume)', args: ['resume', f.plan, '--redis', 'redis://127.0.0.1:1'], code: 1, stderr: /^lifeboat: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/ },
     { title: 'unreachable Redis (rollback)', args: ['rollback', f.plan, '--to', 'HEAD~1', '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', 'redis://127.0.0.1:1'], code: 1, stderr: /^lifeboat: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/ },
+    // Issue 14, the Low list: --redis and --nats are checked, and named, before anything connects.
+    { title: 'not a URL (status --redis)', args: ['status', '--redis', 'not a url'], code: 2, stderr: /^lifeboat: --redis "not a url": not a URL \(e\.g\. redis:\/\/127\.0\.0\.1:6379 or redis:\/\/host:6379\/2 for database 2\)$/ },
+    { title: 'not a redis:// URL ($LIFEBOAT_REDIS_URL, resume)', args: ['resume', f.plan], env: { LIFEBOAT_REDIS_URL: 'localhost:6379' }, code: 2, stderr: /^lifeboat: \$LIFEBOAT_REDIS_URL "localhost:6379": not a redis:\/\/ or rediss:\/\/ URL/ },
+    { title: 'a database that is not a number (status --redis)', args: ['status', '--redis', `${f.info.redisUrl}/x`], code: 2, stderr: /^lifeboat: --redis "redis:\/\/[^"]+\/x": the path is a database number, not "x"/ },
+    { title: 'a database Redis does not have (status --redis)', args: ['status', '--redis', `${f.info.redisUrl}/99`], code: 1, stderr: /^lifeboat: --redis redis:\/\/\S+\/99: Redis has no database 99 \(DB index is out of range\)$/ },
+    { title: 'an empty database beside one with plans (status --redis)', args: ['status', '--redis', `${f.info.redisUrl}/14`], code: 1, stderr: /^lifeboat: no plan is running in database 14 of redis:\/\/\S+\/14, but database [\d, ]*\b13\b[\d, ]* has some: did you mean --redis redis:\/\/\S+\/\d+\?$/ },
+    { title: 'not a NATS URL (deletes approve --nats)', args: ['deletes', 'approve', f.plan, '--all', '--nats', 'localhost:4222'], code: 2, stderr: /^lifeboat: --nats "localhost:4222": not a nats:\/\/ or tls:\/\/ or ws:\/\/ or wss:\/\/ URL \(e\.g\. nats:\/\/127\.0\.0\.1:4222\)$/ },
+    { title: 'a range and a second revision (diff)', args: ['diff', f.plan, 'HEAD~1..HEAD', 'HEAD', '--plans', f.plansDir, '--mirror', f.mirrorDir], code: 2, stderr: /^lifeboat: give either a range \(HEAD~1\.\.HEAD\) or two revisions, not both$/ },
     { title: 'unknown option', args: ['history', f.plan, '--bogus'], code: 2, stderr: /^lifeboat: unknown option '--bogus' \(see `lifeboat history --help`\)$/ },
     { title: 'unknown option (deletes approve)', args: ['deletes', 'approve', f.plan, '--al'], code: 2, stderr: /^lifeboat: unknown option '--al'.*\(see `lifeboat deletes approve --help`\)$/ },
     { title: 'missing argument', args: ['diff', f.plan], code: 2, stderr: /^lifeboat: missing required argument 'revision' \(see `lifeboat diff --help`\)$/ },
@@ -184,6 +200,13 @@ const wrongInvocations = (f: Awaited<typeof setup>): WrongInvocation[] => {
 
 test('wrong invocations: one clear stderr line, no stack trace, the documented exit code', async (t) => {
   const f = await setup;
+  // Database 13 holds a plan's status, database 14 nothing: `status --redis …/14` is a mistyped database.
+  const thirteen = new Redis(`${f.info.redisUrl}/13`);
+  await thirteen.set(`lifeboat:${f.plan}:status`, '{}', 'EX', 600);
+  t.teardown(async () => {
+    await thirteen.del(`lifeboat:${f.plan}:status`);
+    thirteen.disconnect();
+  });
   const cases = wrongInvocations(f);
   const results = await pooled(cases, 2, (invocation) => lifeboat(invocation.args, { cwd: f.dir, env: invocation.env }));
   cases.forEach((invocation, index) => {
@@ -231,6 +254,30 @@ test('plan validate names a refused 10,000-segment JSON pointer in a short line'
   t.regex(lines[1]!, /tilde\.yaml:\d+:\d+: spec\.transforms\[0\]\.jsonPatch\[0\]\.path: invalid JSON pointer "\/a\/a[a/]*…[a/]+~2" \(20002 characters\): "~" must be followed by 0/);
 });
 
+test('a reader that leaves early (lifeboat history | head -1) ends the command quietly, exit 0', async (t) => {
+  const f = await setup;
+  const child = spawn(process.execPath, [cli, 'history', f.plan, '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', 'redis://127.0.0.1:1'], { cwd: f.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // the reader is gone before the first line is written
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.is(code, 0, stderr);
+  t.regex(stderr, /^warning: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: [^\n]*; APPLIED shows unknown\n$/, 'no EPIPE, no stack trace');
+});
+
+test('history: APPLIED is when a revision first reached the stand-by, not when a later pass (a retry) found it again', async (t) => {
+  const f = await setup;
+  const state = await StateStore.connect(f.info.redisUrl);
+  t.teardown(() => state.close());
+  const first = Date.parse('2026-11-24T10:00:00.000Z');
+  await recordApplied(state, f.plan, f.revisions[2]!, first);
+  await recordApplied(state, f.plan, f.revisions[2]!, first + 76_000);
+  const history = await lifeboat(['history', f.plan, '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl, '-o', 'json'], { cwd: f.dir });
+  t.is(history.code, 0, history.stderr);
+  const entries = (JSON.parse(history.stdout) as { revisions: { revision: string; applied: string }[] }).revisions;
+  t.deepEqual(entries.find((entry) => entry.revision === f.revisions[2])?.applied, '2026-11-24T10:00:00.000Z');
+});
+
 /** The RecoveryExecutionJobs of a plan in the stand-by (none when the CRD is not installed yet). */
 async function jobsOf(plan: string): Promise<string[]> {
   const destination = await kube('destination');
@@ -269,9 +316,10 @@ test('failback undoes a failover: it says what it overwrites, asks (or takes --y
   const redis = new Redis(f.info.redisUrl);
   t.teardown(() => redis.disconnect());
   try {
+    // The job's own outcome is not this test's: activation lists every kind of the shared stand-by, where other
+    // tests' CRDs come and go. The mark is written before activation either way.
     const recovered = await lifeboat(['recover', plan, '--name', `${plan}-job`, ...common], { cwd: f.dir });
-    t.is(recovered.code, 0, recovered.stderr);
-    t.is(await redis.get(`lifeboat:${plan}:failover`), `${plan}-job`, 'recover marks the plan failed over');
+    t.is(await redis.get(`lifeboat:${plan}:failover`), `${plan}-job`, `recover marks the plan failed over: ${recovered.stderr}`);
 
     const asked = await lifeboat(['failback', plan, ...common], { cwd: f.dir });
     t.is(asked.code, 2, 'no terminal to ask on: a usage error');
