@@ -74,26 +74,26 @@ export function sharedValues(command: Command): SharedValues {
 
 /** The program's `--help` addition: the shared options, revisions and exit codes, said once for every command. */
 export const programHelp = `
-Shared options: every command that works on a plan (run, status, recover, drill, history, diff, rollback,
-revert, resume, deletes list|approve|reject) takes the same four, with the same defaults; a flag wins over its
-environment variable, which wins over the default.
+Shared options: every command that works on a plan (run, status, recover, failback, drill, history, diff,
+rollback, revert, resume, deletes list|approve|reject) takes the same four, with the same defaults; a flag
+wins over its environment variable, which wins over the default.
   --plans <source>  $LIFEBOAT_PLANS, else plans: a directory, a bare repository PATH[#branch][:subdir], or
                     https://host/repo[#branch][:subdir]. The plan's mirror.path and clusters come from it.
                     Left at the default, a plan that ./plans lacks is read from the mirror under its own
                     name; a --plans (or $LIFEBOAT_PLANS) that is given must define the plan.
   --mirror <dir>    $LIFEBOAT_MIRROR, else .lifeboat/mirror.git: the mirror, a bare git repository (only run
                     creates it; the other commands need it to exist)
-  --redis <url>     $LIFEBOAT_REDIS_URL, else redis://127.0.0.1:6379
-  --nats <url>      $LIFEBOAT_NATS_URL, else nats://127.0.0.1:4222
-  Used by: run all four; status, resume, deletes list|reject --redis; deletes approve --redis and --nats;
-  history --mirror and --redis (optional: when each revision was applied); diff --mirror; rollback and revert
+  --redis <url>     $LIFEBOAT_REDIS_URL, else redis://127.0.0.1:6379 (redis:// or rediss://; /N: database N)
+  --nats <url>      $LIFEBOAT_NATS_URL, else nats://127.0.0.1:4222 (nats://, tls://, ws:// or wss://)
+  Used by: run all four; status, resume, deletes list|reject --redis; failback --redis and --nats (optional:
+  tells a running lifeboat at once); deletes approve --redis and --nats; history --mirror and --redis (optional: when each revision was applied); diff --mirror; rollback and revert
   --mirror, --redis and --nats (optional: tells the synchronizer at once); recover --plans, --mirror (for --to
   or --at) and --redis (optional: marks the plan failed over); drill --plans and --mirror. With --plans given,
   status shows only its plans and every command refuses a plan it does not define.
 
 Revisions are what git takes: a full or short commit id, HEAD, HEAD~N, HEAD^, a branch or a tag.
   lifeboat diff demo HEAD             what the newest revision of plan demo changed
-  lifeboat diff demo HEAD~3 HEAD      everything from three revisions back to the newest
+  lifeboat diff demo HEAD~3 HEAD      everything from three revisions back to the newest (or HEAD~3..HEAD)
 
 Exit codes: 0 ok; 1 failed (including an unknown plan or revision, a missing mirror, an unreachable server);
 2 usage (unknown command or option, missing argument, options that exclude each other); 3 a prerequisite is
