@@ -1,6 +1,7 @@
 // One CLI: every command answers --help; every plan command takes the shared --plans, --mirror, --redis and --nats;
 // with --plans the plan's mirror.path comes from the plan; revisions are what git takes; and every wrong invocation
-// ends in one clear stderr line (no stack trace) and the exit code `lifeboat --help` documents.
+// ends in one clear stderr line (no stack trace) and the exit code `lifeboat --help` documents. The tests issue 14
+// added run one at a time (test.serial): each starts lifeboat processes, and the machine is shared.
 import test from 'ava';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -225,7 +226,7 @@ test('wrong invocations: one clear stderr line, no stack trace, the documented e
   t.false(fs.existsSync(path.join(f.dir, '.lifeboat')), 'nor the default one');
 });
 
-test('plan validate refuses a kubeconfig path that names a file that is not a kubeconfig, naming the file and never its content', async (t) => {
+test.serial('plan validate refuses a kubeconfig path that names a file that is not a kubeconfig, naming the file and never its content', async (t) => {
   const f = await setup;
   const result = await lifeboat(['plan', 'validate', f.wrongFilePlans], { cwd: f.dir });
   t.is(result.code, 1, result.stderr);
@@ -233,7 +234,7 @@ test('plan validate refuses a kubeconfig path that names a file that is not a ku
   t.false(/hunter2|secret-hash/.test(result.stdout + result.stderr), 'the content of the file is never printed');
 });
 
-test('plan validate names a refused 10,000-segment JSON pointer in a short line', async (t) => {
+test.serial('plan validate names a refused 10,000-segment JSON pointer in a short line', async (t) => {
   const f = await setup;
   const plansDir = path.join(f.dir, uniqueName('pointer'));
   fs.mkdirSync(plansDir);
@@ -254,7 +255,7 @@ test('plan validate names a refused 10,000-segment JSON pointer in a short line'
   t.regex(lines[1]!, /tilde\.yaml:\d+:\d+: spec\.transforms\[0\]\.jsonPatch\[0\]\.path: invalid JSON pointer "\/a\/a[a/]*…[a/]+~2" \(20002 characters\): "~" must be followed by 0/);
 });
 
-test('a reader that leaves early (lifeboat status | true) ends the command quietly, exit 0', async (t) => {
+test.serial('a reader that leaves early (lifeboat status | true) ends the command quietly, exit 0', async (t) => {
   const f = await setup;
   // Database 12 holds one plan's status, for status to print.
   const url = `${f.info.redisUrl}/12`;
@@ -275,7 +276,7 @@ test('a reader that leaves early (lifeboat status | true) ends the command quiet
   t.is(stderr, '', 'no EPIPE, no stack trace');
 });
 
-test('history: APPLIED is when a revision first reached the stand-by, not when a later pass (a retry) found it again', async (t) => {
+test.serial('history: APPLIED is when a revision first reached the stand-by, not when a later pass (a retry) found it again', async (t) => {
   const f = await setup;
   const state = await StateStore.connect(f.info.redisUrl);
   t.teardown(async () => {
@@ -302,7 +303,7 @@ async function jobsOf(plan: string): Promise<string[]> {
   }
 }
 
-test('a refused recover changes nothing: the plan is not failed over and no RecoveryExecutionJob is left behind', async (t) => {
+test.serial('a refused recover changes nothing: the plan is not failed over and no RecoveryExecutionJob is left behind', async (t) => {
   const f = await setup;
   for (const restorePoint of [['--to', 'deadbeef'], ['--at', '2026-13-01'], ['--at', 'yesterday', '--dry-run'], ['--at', '1990-01-01T00:00:00Z'], ['--at', `2026-01-01T00:00:00Z${'x'.repeat(20_000)}`]]) {
     const result = await lifeboat(['recover', f.plan, ...restorePoint, '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl], { cwd: f.dir });
@@ -318,7 +319,7 @@ test('a refused recover changes nothing: the plan is not failed over and no Reco
   t.deepEqual(await jobsOf(f.plan), []);
 });
 
-test('failback undoes a failover: it says what it overwrites, asks (or takes --yes), clears the mark and records who and when', async (t) => {
+test.serial('failback undoes a failover: it says what it overwrites, asks (or takes --yes), clears the mark and records who and when', async (t) => {
   const f = await setup;
   const plan = uniqueName('failback');
   const plansDir = path.join(f.dir, plan); // its own: the table names the plans f.plansDir defines
