@@ -65,9 +65,48 @@ export async function destinationOf(context: PlanContext): Promise<KubeClient> {
   return KubeClient.create(loadKubeConfig({ path: context.destination.kubeconfig, context: context.destination.context }));
 }
 
+/** The database a Redis URL names (its path; 0 when it has none). */
+export function redisDatabase(url: string): number {
+  return Number(new URL(url).pathname.slice(1) || 0);
+}
+
+/**
+ * Redis at `url`, in the database it names: a database Redis does not have is an error here, where ioredis would
+ * log it and go on in database 0, showing another database's state as if it were the one asked for.
+ */
+export async function connectState(url: string): Promise<StateStore> {
+  const state = await StateStore.connect(url);
+  const database = redisDatabase(url);
+  try {
+    await state.redis.select(database);
+  } catch (error) {
+    await state.close();
+    throw new Error(`--redis ${url}: Redis has no database ${database} (${(error as Error).message.replace(/^ERR /, '')})`, { cause: error });
+  }
+  return state;
+}
+
+/** Other databases of the same Redis that hold lifeboat plan state, when this one holds none: what a wrong --redis looks like. */
+export async function databasesWithPlans(state: StateStore, url: string): Promise<number[]> {
+  const keyspace = await state.redis.info('keyspace');
+  const current = redisDatabase(url);
+  const found: number[] = [];
+  for (const [, number] of keyspace.matchAll(/^db(\d+):keys=[1-9]/gm)) {
+    const database = Number(number);
+    if (database === current) continue;
+    const other = state.redis.duplicate({ db: database });
+    try {
+      if ((await other.keys('lifeboat:*:status')).length) found.push(database);
+    } finally {
+      other.disconnect();
+    }
+  }
+  return found;
+}
+
 /** Redis for a command that can do without it: when it does not answer, one warning line says what is missing. */
 export function optionalState(url: string, without: string): Promise<StateStore | undefined> {
-  return StateStore.connect(url).catch((error: Error) => {
+  return connectState(url).catch((error: Error) => {
     process.stderr.write(`warning: ${error.message}; ${without}\n`);
     return undefined;
   });

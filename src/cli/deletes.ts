@@ -5,8 +5,8 @@ import type { Command } from 'commander';
 import { Bus } from '../bus/bus.ts';
 import type { HeldDelete } from '../pipeline/delete-guard.ts';
 import type { ObjectMessage } from '../pipeline/messages.ts';
-import { StateStore } from '../state/state.ts';
-import { findPlan } from './context.ts';
+import type { StateStore } from '../state/state.ts';
+import { connectState, findPlan } from './context.ts';
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues, type SharedValues, UsageError } from './options.ts';
 
@@ -31,7 +31,7 @@ async function decideHeld(plan: string, objects: string[], options: DecisionOpti
   if (options.all && objects.length) throw new UsageError('give either --all or objects, not both');
   if (!options.all && !objects.length) throw new UsageError(`say which deletes: --all, or mirror paths / "Kind namespace/name" as listed by \`lifeboat deletes list ${plan}\``);
   await findPlan(shared, plan);
-  const state = await StateStore.connect(shared.redis);
+  const state = await connectState(shared.redis);
   try {
     const picked = chosen(await state.heldDeletes(plan), plan, objects, options.all);
     process.stdout.write(`${picked.length ? await act(picked, state, shared) : `no deletes are held for plan ${plan}`}\n`);
@@ -47,7 +47,7 @@ export function registerDeletes(program: Command): void {
     .action(async (plan: string, options: { output: string }, command: Command) => {
       const shared = sharedValues(command);
       await findPlan(shared, plan);
-      const state = await StateStore.connect(shared.redis);
+      const state = await connectState(shared.redis);
       try {
         const held = await state.heldDeletes(plan);
         if (options.output === 'json') process.stdout.write(`${JSON.stringify({ plan, held }, null, 2)}\n`);

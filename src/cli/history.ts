@@ -31,6 +31,18 @@ export function parseObjectArgument(value: string): UnversionedRef {
   return rest.length === 2 ? { group, kind, namespace: rest[0], name: rest[1]! } : { group, kind, name: rest[0]! };
 }
 
+/**
+ * The revisions `diff` compares: `A B` or git's range `A..B` (an empty side is HEAD, as in git); one revision alone
+ * is compared with its parent (`end` undefined).
+ */
+export function revisionRange(revision: string, revision2: string | undefined): { start: string; end: string | undefined } {
+  if (revision.includes('...')) throw new UsageError(`${revision}: A...B (from where they diverge) is not taken; give A..B or A B`);
+  const dots = revision.indexOf('..');
+  if (dots < 0) return { start: revision, end: revision2 };
+  if (revision2 !== undefined) throw new UsageError(`give either a range (${revision}) or two revisions, not both`);
+  return { start: revision.slice(0, dots) || 'HEAD', end: revision.slice(dots + 2) || 'HEAD' };
+}
+
 export async function planHistory(repository: MirrorRepository, plan: string, mirrorDir: string, options: { object?: UnversionedRef; appliedAt?: Map<string, string>; appliedHead?: string; limit?: number }): Promise<HistoryEntry[]> {
   const log = await repository.log();
   const objectPath = options.object ? mirrorPath(mirrorDir, options.object) : undefined;
@@ -95,7 +107,7 @@ export function registerHistory(program: Command): void {
       ])));
     });
 
-  sharedOptions(program.command('diff').argument('<plan>').argument('<revision>', 'what this revision changed (against its parent); with revision2: the start').argument('[revision2]', 'the end: everything from revision to revision2')
+  sharedOptions(program.command('diff').argument('<plan>').argument('<revision>', 'what this revision changed (against its parent); with revision2: the start; A..B: from A to B').argument('[revision2]', 'the end: everything from revision to revision2')
     .description('what changed in a plan\'s mirror files: one revision against its parent, or from one revision to another (Secret values masked)'))
     .option('--mirror-path <dir>', 'the plan\'s directory in the mirror (default: the plan\'s mirror.path, else its name)')
     .addHelpText('after', `
@@ -103,17 +115,19 @@ Revisions: a full or short commit id, HEAD, HEAD~N, HEAD^, a branch or a tag (li
 Examples:
   lifeboat diff demo HEAD             what the newest revision of plan demo changed
   lifeboat diff demo 3f2a9c1          what revision 3f2a9c1 changed
-  lifeboat diff demo HEAD~3 HEAD      everything from three revisions back to the newest`)
+  lifeboat diff demo HEAD~3 HEAD      everything from three revisions back to the newest
+  lifeboat diff demo HEAD~3..HEAD     the same, as git writes a range`)
     .action(async (plan: string, revision: string, revision2: string | undefined, options: { mirrorPath?: string }, command: Command) => {
       const shared = sharedValues(command);
       const mirrorDir = mirrorPathOf(plan, await findPlan(shared, plan), options.mirrorPath);
       const repository = await openMirror(shared.mirror);
-      const first = await repository.resolve(revision);
+      const range = revisionRange(revision, revision2);
+      const first = await repository.resolve(range.start);
       let from: string | undefined;
       let to: string;
-      if (revision2) {
+      if (range.end) {
         from = first;
-        to = await repository.resolve(revision2);
+        to = await repository.resolve(range.end);
       } else {
         to = first;
         from = (await repository.log()).find((commit) => commit.oid === first)?.parents[0];

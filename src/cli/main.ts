@@ -7,7 +7,7 @@ import { registerDeletes } from './deletes.ts';
 import { ExitCode, programHelp, UsageError } from './options.ts';
 import { registerHistory } from './history.ts';
 import { registerPlan } from './plan.ts';
-import { registerDrill, registerRecover } from './recover.ts';
+import { registerDrill, registerFailback, registerRecover } from './recover.ts';
 import { registerRollback } from './rollback.ts';
 import { registerRun } from './run.ts';
 import { registerSandbox } from './sandbox.ts';
@@ -20,7 +20,16 @@ function oneLineUsageErrors(command: Command, name: string): void {
   for (const subcommand of command.commands) oneLineUsageErrors(subcommand, `${name} ${subcommand.name()}`);
 }
 
+/** `lifeboat status | head -3`: once the reader has gone, what is left to print has nowhere to go; that is no error. */
+function endQuietlyWhenTheReaderLeaves(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(ExitCode.ok);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  endQuietlyWhenTheReaderLeaves();
   const program = new Command('lifeboat')
     .description('Disaster recovery for Kubernetes, the GitOps way: a warm stand-by cluster mirrored through git.')
     .version(version)
@@ -32,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDeletes(program);
   registerRecover(program);
   registerDrill(program);
+  registerFailback(program);
   registerHistory(program);
   registerRollback(program);
   oneLineUsageErrors(program, 'lifeboat');

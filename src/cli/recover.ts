@@ -1,13 +1,16 @@
 // `lifeboat recover PLAN [--to REV | --at TIME] [--dry-run]`: wake the stand-by — with nothing but the plans, the
 // destination and (for a point-in-time restore) the mirror. Redis is used when it answers (its failover flag stops
-// running synchronizers); without it the command still works.
+// running synchronizers); without it the command still works. `lifeboat failback PLAN` is its undo: it clears the
+// flag, and replication to the stand-by starts again. `lifeboat drill` rehearses a recovery beside the stand-by.
+import os from 'node:os';
+import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { parseDuration } from '../plan/duration.ts';
 import { drill } from '../recovery/drill.ts';
 import { Restorer } from '../recovery/restorer.ts';
 import { CommandState, type SyncState } from '../state/state.ts';
 import { createLogger } from '../util/log.ts';
-import { destinationOf, openMirror, optionalState, requirePlan } from './context.ts';
+import { connectState, destinationOf, findPlan, openMirror, optionalBus, optionalState, requirePlan } from './context.ts';
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues, UsageError } from './options.ts';
 import { identitiesOf } from './run.ts';
@@ -37,8 +40,6 @@ export function registerRecover(program: Command): void {
       const context = await requirePlan(shared, planName);
       const needsMirror = Boolean(options.to || options.at);
       const repository = needsMirror ? await openMirror(shared.mirror) : undefined;
-      // An unknown revision is a one-line error before anything happens, not a failed RecoveryExecutionJob.
-      if (options.to) await repository!.resolve(options.to);
       const destination = await destinationOf(context);
       const store = await optionalState(shared.redis, `recovering without it (a running lifeboat for ${planName} is not told: stop it)`);
       const state: SyncState = store ?? new CommandState();
@@ -98,4 +99,73 @@ export function registerDrill(program: Command): void {
         destination.close();
       }
     });
+}
+
+/** What failing back does to the stand-by, said before a person confirms it: what the synchronizer and reconciler will do. */
+export function failbackConsequences(plan: string, reconcile: { drift: 'correct' | 'detect'; interval: string }): string {
+  const label = `lifeboat.dev/plan=${plan}`;
+  const common = `Replication to the stand-by restarts: the synchronizer applies every mirror revision made since the failover, overwriting the objects they change.`;
+  return reconcile.drift === 'correct'
+    ? `${common} With reconcile.drift: correct, the next reconcile (within reconcile.interval, ${reconcile.interval}) also makes every object labelled ${label} equal to the mirror: `
+      + `changes made at the stand-by since the failover are overwritten, activated workloads go back to their deactivated replicas (0) and suspensions, `
+      + `and labelled objects the mirror lacks are deleted. Objects without the label are never touched.`
+    : `${common} With reconcile.drift: detect, other changes made at the stand-by since the failover are reported as drift, not overwritten: `
+      + `activated workloads stay up until a mirror revision changes them. Objects without the label ${label} are never touched.`;
+}
+
+/** Asks on the terminal; without one (a script, a pipe) the answer must come from --yes. */
+async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) throw new UsageError('stdin is not a terminal: pass --yes to confirm');
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await prompt.question(`${question} [y/N] `)).trim());
+  } finally {
+    prompt.close();
+  }
+}
+
+export function registerFailback(program: Command): void {
+  sharedOptions(program.command('failback').argument('<plan>')
+    .description('undo a failover: clear the plan\'s failed-over mark so replication to the stand-by starts again (says what that overwrites; asks first)'))
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (planName: string, options: { yes?: boolean }, command: Command) => {
+      const shared = sharedValues(command);
+      const context = await findPlan(shared, planName);
+      const state = await connectState(shared.redis);
+      try {
+        const job = await state.getValue(planName, 'failover');
+        if (!job) {
+          process.stdout.write(`plan ${planName} is not failed over: nothing to do\n`);
+          return;
+        }
+        const reconcile = context?.plan.spec.reconcile ?? { drift: 'correct' as const, interval: '5m' };
+        process.stdout.write(`plan ${planName} failed over (RecoveryExecutionJob lifeboat-system/${job}).\n${failbackConsequences(planName, reconcile)}\n`);
+        if (!options.yes && !(await confirm(`Fail back plan ${planName}?`))) {
+          process.stderr.write('nothing changed\n');
+          process.exitCode = 1;
+          return;
+        }
+        const record = { job, by: `${os.userInfo().username}@${os.hostname()}`, at: new Date().toISOString() };
+        await state.failBack(planName, JSON.stringify(record));
+        createLogger({ level: 'info' }).info({ plan: planName, failedOverBy: job, failedBackBy: record.by, at: record.at }, 'failed back: replication to the stand-by restarts');
+        await wakeSynchronizer(planName, shared.nats, shared.mirror);
+        process.stdout.write(`plan ${planName} failed back by ${record.by} at ${record.at}: replication to the stand-by restarts (lifeboat status shows it syncing)\n`);
+      } finally {
+        await state.close();
+      }
+    });
+}
+
+/** Tells a running lifeboat at once (it would otherwise start at its next commit or retry): a commit message for the mirror head. */
+async function wakeSynchronizer(plan: string, nats: string, mirror: string): Promise<void> {
+  const repository = await openMirror(mirror).catch(() => undefined);
+  const head = await repository?.head();
+  if (!head) return;
+  const bus = await optionalBus(nats, 'a running lifeboat resumes at its next commit or retry');
+  if (!bus) return;
+  try {
+    await bus.publish('commits', plan, { type: 'mirror.committed', plan, commit: head, observed: {} }, `${plan}:${head}:failback:${Date.now()}`);
+  } finally {
+    await bus.close();
+  }
 }

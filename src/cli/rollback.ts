@@ -4,8 +4,7 @@
 import type { Command } from 'commander';
 import { commitMessage, type MirrorRepository } from '../mirror/repository.ts';
 import { revertChanges, rollbackChanges, type UndoPlan } from '../recovery/rollback.ts';
-import { StateStore } from '../state/state.ts';
-import { findPlan, mirrorPathOf, openMirror, optionalBus } from './context.ts';
+import { connectState, findPlan, mirrorPathOf, openMirror, optionalBus } from './context.ts';
 import { sharedOptions, sharedValues, type SharedValues } from './options.ts';
 
 interface UndoOptions {
@@ -24,7 +23,7 @@ async function undoTarget(plan: string, shared: SharedValues, options: UndoOptio
 }
 
 async function commitUndo(plan: string, shared: SharedValues, repository: MirrorRepository, undo: UndoPlan, summary: string, trailers: Record<string, string>): Promise<void> {
-  const state = await StateStore.connect(shared.redis);
+  const state = await connectState(shared.redis);
   try {
     // Pause first: a batch the mirror writer commits meanwhile must not carry these objects back.
     await state.pause(plan, undo.changes.map((change) => change.path));
@@ -82,7 +81,7 @@ export function registerRollback(program: Command): void {
     .action(async (plan: string, _options: unknown, command: Command) => {
       const shared = sharedValues(command);
       await findPlan(shared, plan);
-      const state = await StateStore.connect(shared.redis);
+      const state = await connectState(shared.redis);
       try {
         const count = await state.resume(plan);
         process.stdout.write(count ? `resumed capture of ${count} objects of plan ${plan}; the next reconcile brings them back in line with the source\n` : `nothing is paused for plan ${plan}\n`);

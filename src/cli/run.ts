@@ -6,7 +6,7 @@ import { MirrorPusher } from '../mirror/repository.ts';
 import { readIdentities, Runtime, type PlanStatus } from '../pipeline/runtime.ts';
 import { StateStore } from '../state/state.ts';
 import { createLogger } from '../util/log.ts';
-import { openMirror, readPlans } from './context.ts';
+import { connectState, databasesWithPlans, openMirror, readPlans, redisDatabase } from './context.ts';
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues } from './options.ts';
 
@@ -78,7 +78,7 @@ export function registerRun(program: Command): void {
       const shared = sharedValues(command);
       // Only the plans of a plans source that was asked for; otherwise every plan Redis knows.
       const only = shared.explicit.plans ? new Set((await readPlans(shared.plans)).keys()) : undefined;
-      const state = await StateStore.connect(shared.redis);
+      const state = await connectState(shared.redis);
       try {
         const keys = (await state.redis.keys('lifeboat:*:status')).filter((key) => key !== 'lifeboat:_plans:status')
           .filter((key) => !only || only.has(key.slice('lifeboat:'.length, -':status'.length))).sort();
@@ -88,7 +88,16 @@ export function registerRun(program: Command): void {
           process.stdout.write(`${JSON.stringify({ plans, plansSource }, null, 2)}\n`);
           return;
         }
-        if (!plans.length) process.stdout.write('no plan is running (start one with `lifeboat run`)\n');
+        if (!plans.length) {
+          // An empty database beside one with plans is a mistyped --redis, not an idle installation.
+          const elsewhere = await databasesWithPlans(state, shared.redis);
+          if (elsewhere.length) {
+            const suggestion = new URL(shared.redis);
+            suggestion.pathname = `/${elsewhere[0]}`;
+            throw new Error(`no plan is running in database ${redisDatabase(shared.redis)} of ${shared.redis}, but database ${elsewhere.join(', ')} has some: did you mean --redis ${suggestion.href}?`);
+          }
+          process.stdout.write('no plan is running (start one with `lifeboat run`)\n');
+        }
         else {
           process.stdout.write(formatTable(['PLAN', 'MIRROR HEAD', 'APPLIED', 'OBJECTS', 'LAG', 'ERRORS', 'HELD DELETES', 'DRIFT', 'UPDATED'], plans.map((plan) => [
             plan.plan, plan.mirrorHead?.slice(0, 12) ?? '-',

@@ -77,8 +77,17 @@ interface Connection {
 /** Loads a kubeconfig (file path or the default chain) and selects a context; a clear error when it is missing. */
 export function loadKubeConfig(options: { path?: string; context?: string }): KubeConfig {
   const kc = new KubeConfig();
-  if (options.path) kc.loadFromFile(options.path);
-  else kc.loadFromDefault();
+  if (options.path) {
+    // The parser's errors quote the file's lines: name the file and the problem, never its content.
+    const problem = (error: { reason?: string; mark?: { line: number }; code?: string; message: string }) =>
+      error.mark ? `not YAML (${error.reason ?? 'syntax error'} at line ${error.mark.line + 1})` : ({ ENOENT: 'no such file', EISDIR: 'it is a directory', EACCES: 'permission denied' } as Record<string, string>)[error.code ?? ''] ?? `cannot be read (${error.code ?? 'not a kubeconfig'})`;
+    try {
+      kc.loadFromFile(options.path);
+    } catch (error) {
+      throw new Error(`kubeconfig ${options.path}: ${problem(error as Error)}`, { cause: error });
+    }
+    if (!kc.getClusters().length || !kc.getContexts().length) throw new Error(`kubeconfig ${options.path}: not a kubeconfig (it needs clusters, contexts and users)`);
+  } else kc.loadFromDefault();
   if (options.context) {
     if (!kc.getContextObject(options.context)) {
       const known = kc.getContexts().map((c) => c.name).join(', ') || 'none';

@@ -173,6 +173,14 @@ export function evaluatePlans(snapshot: PlanSnapshot, baseDir: string): { plans:
   return { plans, errors };
 }
 
+/**
+ * When a revision reached the destination, for `lifeboat history` (the newest 10,000). The first time only (NX): a
+ * later pass that finds the same head (a retry of failed objects, every 15 s and more) must not move it.
+ */
+export async function recordApplied(state: StateStore, plan: string, revision: string, at = Date.now()): Promise<void> {
+  await state.redis.multi().zadd(state.key(plan, 'applied-at'), 'NX', at, revision).zremrangebyrank(state.key(plan, 'applied-at'), 0, -10_001).exec();
+}
+
 /** The Secret hash key (hash-key.ts), moving one an earlier version kept in Redis out of it. */
 async function hashKey(state: StateStore, mirrorGitdir: string, log: Logger): Promise<string> {
   const legacyKey = 'lifeboat:hash-key';
@@ -398,9 +406,7 @@ export class PlanRunner {
       // the synchronizer's own backoff, so one stuck request never holds a pass for long.
       plan: this.name, mirrorDir: compiled.mirrorDir, repository: mirror, client: destinationClient.withRetry({ windowMs: 10_000 }), state,
       identities: this.options.identities, concurrency: plan.spec.sync.concurrency, log: this.log.child({ component: 'synchronizer' }), hold: plan.spec.recovery.hold,
-      // When each revision reached the destination, for `lifeboat history` (the newest 10,000).
-      onApplied: (revision) => void state.redis.multi().zadd(state.key(this.name, 'applied-at'), Date.now(), revision)
-        .zremrangebyrank(state.key(this.name, 'applied-at'), 0, -10_001).exec().catch(() => undefined),
+      onApplied: (revision) => void recordApplied(state, this.name, revision).catch(() => undefined),
       onResult: (result, lagMs) => {
         metrics.applies.inc({ plan: this.name, action: result.action });
         if (result.action === 'failed') metrics.applyErrors.inc({ plan: this.name });

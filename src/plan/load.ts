@@ -47,18 +47,24 @@ export interface LoadOptions {
   readFile?: (path: string) => string;
 }
 
-/** The context names of a kubeconfig file's text, in file order, and its current-context; or why it is not one. */
+/**
+ * The context names of a kubeconfig file's text, in file order, and its current-context; or why it is not one. The
+ * problem never quotes the text: a path that names the wrong file (a key, /etc/shadow) must not print it.
+ */
 export function kubeconfigContexts(text: string): { contexts: string[]; currentContext: string | undefined } | { problem: string } {
   let value: unknown;
   try {
     value = parse(text, { logLevel: 'error' }) as unknown;
   } catch (error) {
-    return { problem: `not YAML: ${(error as Error).message.split('\n')[0]}` };
+    const { code, linePos } = error as { code?: string; linePos?: { line: number; col: number }[] };
+    return { problem: `not YAML (${code ?? 'syntax error'}${linePos?.[0] ? ` at line ${linePos[0].line}, column ${linePos[0].col}` : ''})` };
   }
-  if (value === null || value === undefined) return { contexts: [], currentContext: undefined }; // an empty file
-  if (typeof value !== 'object' || Array.isArray(value)) return { problem: 'not a kubeconfig: expected a mapping with clusters, users and contexts' };
+  if (value === null || value === undefined) return { problem: 'not a kubeconfig: the file is empty' };
+  if (typeof value !== 'object' || Array.isArray(value)) return { problem: 'not a kubeconfig (a mapping with clusters, users and contexts)' };
   const config = value as Record<string, unknown>;
-  const entries = Array.isArray(config.contexts) ? config.contexts as unknown[] : [];
+  const lacking = ['clusters', 'users', 'contexts'].filter((field) => !Array.isArray(config[field]) || (field !== 'users' && !(config[field] as unknown[]).length));
+  if (lacking.length) return { problem: `not a kubeconfig: it lists no ${lacking.join(', ')}` };
+  const entries = config.contexts as unknown[];
   const names = entries.flatMap((entry) => {
     const name = typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>).name : undefined;
     return typeof name === 'string' && name !== '' ? [name] : [];

@@ -3,6 +3,7 @@
 // positioned error out. The selector and glob matchers here are the ones the pipeline uses to select objects.
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, Scalar, visit } from 'yaml';
 import type { Document, Node } from 'yaml';
+import { quoteShort } from '../util/quote.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Errors and positions
@@ -691,9 +692,9 @@ export function formatKind(pattern: KindPattern): string {
 /** Parses a JSON pointer into its unescaped segments; '' is the whole document. */
 export function parseJsonPointer(text: string): string[] {
   if (text === '') return [];
-  if (!text.startsWith('/')) throw new SyntaxProblem(`invalid JSON pointer ${JSON.stringify(text)}: must start with "/" (e.g. /spec/replicas)`, 0);
+  if (!text.startsWith('/')) throw new SyntaxProblem(`invalid JSON pointer ${quoteShort(text)}: must start with "/" (e.g. /spec/replicas)`, 0);
   const tilde = /~(?![01])/.exec(text);
-  if (tilde) throw new SyntaxProblem(`invalid JSON pointer ${JSON.stringify(text)}: "~" must be followed by 0 (for "~") or 1 (for "/")`, tilde.index);
+  if (tilde) throw new SyntaxProblem(`invalid JSON pointer ${quoteShort(text)}: "~" must be followed by 0 (for "~") or 1 (for "/")`, tilde.index);
   return text.slice(1).split('/').map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'));
 }
 

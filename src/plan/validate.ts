@@ -7,6 +7,7 @@ import {
 } from './parse.ts';
 import type { KindPattern, PathSegment, PlanError, SourceDocument } from './parse.ts';
 import { apiGroup, apiVersion, Kind, kinds, kindSchemas } from './schema.ts';
+import { quoteShort, shortened } from '../util/quote.ts';
 import type { JsonPatchOperation, LifeboatObject, ManagedCluster, RecoveryExecutionJob, RecoveryPlan, ResourceSelector } from './schema.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -416,14 +417,15 @@ function pointerProblem(shape: Shape, segments: string[], mode: 'exists' | 'add'
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!;
     const last = i === segments.length - 1;
-    const here = i === 0 ? 'it' : `/${segments.slice(0, i).join('/')}`;
-    const pointer = `/${segments.slice(0, i + 1).join('/')}`;
+    // Quoted short: a pointer can be thousands of segments long, and the message must stay one readable line.
+    const here = i === 0 ? 'it' : shortened(`/${segments.slice(0, i).join('/')}`);
+    const pointer = shortened(`/${segments.slice(0, i + 1).join('/')}`);
     if (current.type === 'any') return warning;
     if (current.type === 'object') {
       const field = current.fields[segment];
       if (!field) {
         const guess = suggest(segment, Object.keys(current.fields));
-        return { severity: Severity.error, message: `${here} has no field "${segment}"${guess ? `; did you mean "${guess}"?` : ''}` };
+        return { severity: Severity.error, message: `${here} has no field ${quoteShort(segment)}${guess ? `; did you mean "${guess}"?` : ''}` };
       }
       if (!field.always && !(last && mode === 'add')) warning ??= { severity: Severity.warning, message: `${pointer} is optional` };
       current = field.shape;
@@ -466,7 +468,7 @@ function checkJsonPatch(source: SourceDocument, plan: RecoveryPlan, select: Reso
       const problems = targets.map((target) => ({ kind: formatKind(target.pattern), problem: pointerProblem(target.shape!, segments, mode) }));
       const failure = problems.find((entry) => entry.problem?.severity === Severity.error);
       const warning = problems.find((entry) => entry.problem?.severity === Severity.warning);
-      const subject = `op "${operation.op}" ${field === 'from' ? 'from' : 'at'} "${pointer}"`;
+      const subject = `op "${operation.op}" ${field === 'from' ? 'from' : 'at'} ${quoteShort(pointer)}`;
       if (failure) {
         errors.push(errorAt(source, [...path, index, field], `${subject} cannot apply to ${failure.kind}: ${failure.problem!.message}`));
       } else if (warning) {
@@ -562,14 +564,16 @@ function checkReferences(results: DocumentResult[]): void {
 }
 
 /**
- * Warnings, not errors: the file is read where the plan runs, which may not be where it is validated. A context
- * the file lacks is named with the contexts it has, the mistake being nearly always a typo or the wrong file.
+ * A missing file or context is a warning: the file is read where the plan runs, which may not be where it is
+ * validated. A file that is there but is not a kubeconfig (unreadable, not YAML, no clusters or contexts) is an
+ * error: the path names the wrong file. A context the file lacks is named with the contexts it has, the mistake
+ * being nearly always a typo or the wrong file.
  */
 function checkKubeconfigFiles(results: DocumentResult[], options: SetOptions): void {
   if (!options.kubeconfigFile) return;
   for (const result of results) {
     const object = result.object;
-    if (object?.kind !== Kind.managedCluster || !object.spec.kubeconfig) continue;
+    if (object?.kind !== Kind.managedCluster || !object.spec.kubeconfig) continue; // (an invalid path has no object)
     const { path, context } = object.spec.kubeconfig;
     const found = options.kubeconfigFile(result.source.file, path);
     const warn = (field: 'path' | 'context', message: string) => {
@@ -583,7 +587,7 @@ function checkKubeconfigFiles(results: DocumentResult[], options: SetOptions): v
       case 'exists':
         break;
       case 'unreadable':
-        warn('path', `${cluster}: kubeconfig ${found.shown} cannot be read: ${found.reason}`);
+        report(result, errorAt(result.source, ['spec', 'kubeconfig', 'path'], `${cluster}: kubeconfig ${found.shown} cannot be used: ${found.reason}`));
         break;
       case 'read': {
         const contexts = `(contexts: ${found.contexts.join(', ') || 'none'})`;
@@ -717,9 +721,32 @@ function checkOverlaps(results: DocumentResult[]): void {
  * Validates the documents as one set, in order (the first definition of a name wins, a later plan is the one
  * reported for an overlap); adds errors to the documents they concern and drops their objects.
  */
+/**
+ * Why a kubeconfig path is not one of the forms lifeboat resolves (relative to the file that names it, absolute, or
+ * ~/…), or undefined. Nothing else is expanded: not ~user, variables or URLs, which would otherwise name a file
+ * relative to the plan file's directory that nobody meant.
+ */
+export function kubeconfigPathProblem(path: string): string | undefined {
+  if (/^~[^/]/.test(path)) return 'only ~/ is expanded (the home directory of the user running lifeboat), not ~user';
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) return 'a file path, not a URL (a kubeconfig in a Secret: use secretRef)';
+  if (path.includes('$')) return 'variables are not expanded: write the path relative to this file, absolute, or ~/…';
+  if (path.includes('\0')) return 'a NUL character is not allowed in a path';
+  return undefined;
+}
+
+function checkKubeconfigPaths(results: DocumentResult[]): void {
+  for (const result of results) {
+    const object = result.object;
+    if (object?.kind !== Kind.managedCluster || !object.spec.kubeconfig) continue;
+    const problem = kubeconfigPathProblem(object.spec.kubeconfig.path);
+    if (problem) report(result, errorAt(result.source, ['spec', 'kubeconfig', 'path'], `${quoteShort(object.spec.kubeconfig.path)}: ${problem}`));
+  }
+}
+
 export function validateSet(results: DocumentResult[], options: SetOptions = {}): void {
   checkDuplicates(results);
   checkReferences(results);
+  checkKubeconfigPaths(results);
   checkKubeconfigFiles(results, options);
   checkMirrorPaths(results);
   checkOverlaps(results);

@@ -16,6 +16,7 @@ import { Synchronizer } from '../pipeline/synchronizer.ts';
 import type { RecoveryExecutionJob } from '../plan/schema.ts';
 import type { SyncState } from '../state/state.ts';
 import { mapLimit } from '../util/limit.ts';
+import { quoteShort } from '../util/quote.ts';
 import type { Logger } from '../util/log.ts';
 import { activationPatch, type ActivationOptions } from './activate.ts';
 
@@ -58,12 +59,21 @@ export interface RecoveryRequest {
 const defaultTimeoutMs = 15 * 60_000;
 const kindKey = (ref: Pick<UnversionedRef, 'group' | 'kind'>) => (ref.group ? `${ref.group}/${ref.kind}` : ref.kind);
 
+/** RFC 3339 date-time, the form the RecoveryExecutionJob's `at` takes (Date.parse alone also takes "2026" or "May 1"). */
+const rfc3339 = /^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
+
+/** A restore time as milliseconds since the epoch; anything but an RFC 3339 date-time is refused, named short. */
+export function parseRestoreTime(time: string): number {
+  const at = rfc3339.test(time) ? Date.parse(time) : Number.NaN;
+  if (Number.isNaN(at)) throw new Error(`--at ${quoteShort(time)}: not an RFC 3339 time (e.g. 2026-11-24T10:00:00Z)`);
+  return at;
+}
+
 /** The newest commit on the mirror branch made at or before `time` (RFC 3339). */
 export async function revisionAt(repository: MirrorRepository, time: string): Promise<string> {
-  const at = Date.parse(time);
-  if (Number.isNaN(at)) throw new Error(`--at ${time}: not an RFC 3339 time (2026-11-24T10:00:00Z)`);
+  const at = parseRestoreTime(time);
   const entry = (await repository.log()).find((commit) => commit.timestamp * 1000 <= at);
-  if (!entry) throw new Error(`the mirror has no commit at or before ${time}`);
+  if (!entry) throw new Error(`--at ${time}: the mirror has no commit at or before that time`);
   return entry.oid;
 }
 
@@ -93,6 +103,8 @@ export class Restorer {
   private readonly failures: Failure[] = [];
   /** The destination, its requests retrying transient failures until the job's deadline (recovery.timeout). */
   private destination: KubeClient;
+  /** The mirror revision a point-in-time restore goes to, resolved before anything changes. */
+  private revision: string | undefined;
 
   constructor(options: RestorerOptions) {
     this.options = options;
@@ -112,6 +124,9 @@ export class Restorer {
   /** Creates the job in the destination (recording the request), runs it, and records the outcome. */
   async run(request: RecoveryRequest): Promise<JobStatus> {
     const { jobName, plan, log } = this.options;
+    // Everything a person can mistype is checked before the first side effect: a typo in --to or --at must leave
+    // neither a failed-over plan (replication stopped) nor a Failed RecoveryExecutionJob behind.
+    this.revision = await this.restorePoint(request);
     const started = Date.now();
     // A recovery never fails on a transient answer (a CRD's storage still initializing answers 429; an API server
     // paused or restarting refuses connections): every request retries until the job's own deadline.
@@ -130,6 +145,7 @@ export class Restorer {
       if (existing.status?.phase && existing.status.phase !== 'Pending') throw new Error(`RecoveryExecutionJob ${jobsNamespace}/${jobName} already ran (phase ${existing.status.phase}); give another --name`, { cause: error });
       if (existing.spec.plan !== plan) throw new Error(`RecoveryExecutionJob ${jobsNamespace}/${jobName} is for plan ${existing.spec.plan}, not ${plan}`, { cause: error });
       request = { ...(existing.spec.to ? { to: existing.spec.to } : {}), ...(existing.spec.at ? { at: existing.spec.at } : {}), dryRun: existing.spec.dryRun ?? false };
+      this.revision = await this.restorePoint(request);
     }
     Object.assign(this.status, { phase: 'Running', startTime: new Date(started).toISOString() });
     await this.record();
@@ -162,6 +178,14 @@ export class Restorer {
     return { ...this.status, counts: this.counts, failures: this.failures };
   }
 
+  /** The revision a request restores to (undefined: activation only); throws, changing nothing, when it has none. */
+  private async restorePoint(request: RecoveryRequest): Promise<string | undefined> {
+    if (!request.to && !request.at) return undefined;
+    const { repository } = this.options;
+    if (!repository) throw new Error('a point-in-time restore needs the mirror (--mirror)');
+    return request.to ? repository.resolve(request.to) : revisionAt(repository, request.at!);
+  }
+
   private summary(): string {
     const totals = { restored: 0, activated: 0, failed: 0 };
     for (const entry of Object.values(this.counts)) {
@@ -182,8 +206,8 @@ export class Restorer {
   private async restore(request: RecoveryRequest): Promise<void> {
     const { repository, plan, mirrorDir, state, identities, concurrency, log } = this.options;
     const destination = this.destination;
-    if (!repository) throw new Error('a point-in-time restore needs the mirror (--mirror)');
-    const revision = request.to ? await repository.resolve(request.to) : await revisionAt(repository, request.at!);
+    const revision = this.revision ?? (await this.restorePoint(request));
+    if (!repository || !revision) throw new Error('a point-in-time restore needs the mirror (--mirror)');
     this.status.revision = revision;
     await this.record();
     const synchronizer = new Synchronizer({ plan, mirrorDir, repository, client: destination, state, identities, concurrency, log, hold: this.options.hold });

@@ -13,7 +13,7 @@ export interface ApplyFailure {
   at: string;
 }
 
-type StateValue = 'mirror-head' | 'applied-head' | 'plan-revision' | 'failover';
+type StateValue = 'mirror-head' | 'applied-head' | 'plan-revision' | 'failover' | 'failback';
 
 /** What the synchronizer keeps between passes. */
 export interface SyncState {
@@ -153,6 +153,10 @@ export class StateStore implements SyncState {
   }
   async setValue(plan: string, name: StateValue, value: string): Promise<void> {
     await this.redis.set(this.key(plan, name), value);
+  }
+  /** Clears `failover` and records `failback` in one step (`lifeboat failback`): synchronizers write to the stand-by again. */
+  async failBack(plan: string, record: string): Promise<void> {
+    await this.redis.multi().del(this.key(plan, 'failover')).set(this.key(plan, 'failback'), record).exec();
   }
 
   // Applied inventory: mirror path → blob oid last applied to the destination.

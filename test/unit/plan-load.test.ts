@@ -304,18 +304,26 @@ test('a context the kubeconfig lacks is a warning naming the contexts it has, at
   t.deepEqual([...set.clusters.keys()].sort(), ['w', 'x', 'y', 'z'], 'warnings keep the clusters');
 });
 
-test('a kubeconfig without a usable current-context, or that is not a kubeconfig, is a warning when no context is named', async (t) => {
+const config = { apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'one', cluster: { server: 'https://127.0.0.1:6443' } }], users: [], contexts: [{ name: 'a', context: {} }] };
+
+test('a kubeconfig without a usable current-context is a warning when no context is named; a file that is not a kubeconfig is an error that never quotes it', async (t) => {
   const directory = kubeconfigDirectory(t, {
-    'no-current.yaml': stringify({ apiVersion: 'v1', kind: 'Config', contexts: [{ name: 'a', context: {} }] }),
-    'stale-current.yaml': stringify({ apiVersion: 'v1', kind: 'Config', 'current-context': 'gone', contexts: [{ name: 'a', context: {} }] }),
+    'no-current.yaml': stringify(config),
+    'stale-current.yaml': stringify({ ...config, 'current-context': 'gone' }),
     'broken.yaml': 'contexts: [a\n',
     'list.yaml': '- a\n',
+    'shadow': 'root:$6$secret-hash:19000:0:99999:7:::\n',
+    'no-clusters.yaml': stringify({ apiVersion: 'v1', kind: 'Config', 'current-context': 'a', contexts: [{ name: 'a' }] }),
+    'empty.yaml': '',
     'clusters.yaml': [
       cluster('no-current', '{path: no-current.yaml}'),
       cluster('stale-current', '{path: stale-current.yaml}'),
       cluster('broken', '{path: broken.yaml, context: a}'),
       cluster('list', '{path: list.yaml, context: a}'),
       cluster('directory', '{path: ., context: a}'),
+      cluster('shadow', '{path: shadow, context: a}'),
+      cluster('no-clusters', '{path: no-clusters.yaml}'),
+      cluster('empty', '{path: empty.yaml}'),
     ].join('---\n'),
   });
   // Only clusters.yaml is a plan file; the kubeconfigs sit beside it.
@@ -324,17 +332,45 @@ test('a kubeconfig without a usable current-context, or that is not a kubeconfig
   t.deepEqual(set.errors.map((error) => `${error.line}:${error.column}: ${error.path}: ${error.message}`), [
     `6:22: spec.kubeconfig.path: ManagedCluster no-current: kubeconfig ${at('no-current.yaml')} has no current-context; set spec.kubeconfig.context (contexts: a)`,
     `13:22: spec.kubeconfig.path: ManagedCluster stale-current: kubeconfig ${at('stale-current.yaml')} has current-context "gone" but no such context; set spec.kubeconfig.context (contexts: a)`,
-    `20:22: spec.kubeconfig.path: ManagedCluster broken: kubeconfig ${at('broken.yaml')} cannot be read: not YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1:`,
-    `27:22: spec.kubeconfig.path: ManagedCluster list: kubeconfig ${at('list.yaml')} cannot be read: not a kubeconfig: expected a mapping with clusters, users and contexts`,
-    `34:22: spec.kubeconfig.path: ManagedCluster directory: kubeconfig ${directory} cannot be read: it is a directory`,
+    `20:22: spec.kubeconfig.path: ManagedCluster broken: kubeconfig ${at('broken.yaml')} cannot be used: not YAML (BAD_INDENT at line 2, column 1)`,
+    `27:22: spec.kubeconfig.path: ManagedCluster list: kubeconfig ${at('list.yaml')} cannot be used: not a kubeconfig (a mapping with clusters, users and contexts)`,
+    `34:22: spec.kubeconfig.path: ManagedCluster directory: kubeconfig ${directory} cannot be used: it is a directory`,
+    `41:22: spec.kubeconfig.path: ManagedCluster shadow: kubeconfig ${at('shadow')} cannot be used: not a kubeconfig: it lists no clusters, users, contexts`,
+    `48:22: spec.kubeconfig.path: ManagedCluster no-clusters: kubeconfig ${at('no-clusters.yaml')} cannot be used: not a kubeconfig: it lists no clusters, users`,
+    `55:22: spec.kubeconfig.path: ManagedCluster empty: kubeconfig ${at('empty.yaml')} cannot be used: not a kubeconfig: the file is empty`,
   ]);
-  t.true(set.errors.every((error) => error.severity === 'warning'));
+  t.deepEqual(set.errors.map((error) => error.severity), ['warning', 'warning', 'error', 'error', 'error', 'error', 'error', 'error']);
+  t.deepEqual([...set.clusters.keys()].sort(), ['no-current', 'stale-current'], 'a cluster whose kubeconfig is not one is left out');
+  t.false(set.errors.some((error) => /secret-hash|contexts: \[a/.test(error.message)), 'the file\'s content is never printed');
 });
 
-test('kubeconfig contexts are read in file order; an empty file has none', (t) => {
-  t.deepEqual(kubeconfigContexts('current-context: b\ncontexts: [{name: b}, {name: a}, {name: b}, {context: {}}, x]\n'), { contexts: ['b', 'a'], currentContext: 'b' });
-  t.deepEqual(kubeconfigContexts(''), { contexts: [], currentContext: undefined });
-  t.deepEqual(kubeconfigContexts('{"contexts": [{"name": "json"}], "current-context": ""}'), { contexts: ['json'], currentContext: undefined });
+test('kubeconfig paths: relative to the file that names them, absolute, or ~/; other forms are refused', async (t) => {
+  const directory = kubeconfigDirectory(t, {
+    'clusters.yaml': [
+      cluster('user-home', '{path: ~root/.kube/config}'),
+      cluster('url', '{path: "https://example.com/kubeconfig"}'),
+      cluster('variable', '{path: "$HOME/.kube/config"}'),
+      cluster('long', `{path: "${'$'.repeat(10_000)}"}`),
+      cluster('relative', '{path: kubeconfig, context: a}'),
+    ].join('---\n'),
+  });
+  const set = loadPlans(await readPlanFiles([path.join(directory, 'clusters.yaml')]), { checkKubeconfigFiles: true });
+  t.deepEqual(set.errors.map((error) => `${error.line}: ${error.path}: ${error.message}`), [
+    '6: spec.kubeconfig.path: "~root/.kube/config": only ~/ is expanded (the home directory of the user running lifeboat), not ~user',
+    '13: spec.kubeconfig.path: "https://example.com/kubeconfig": a file path, not a URL (a kubeconfig in a Secret: use secretRef)',
+    '20: spec.kubeconfig.path: "$HOME/.kube/config": variables are not expanded: write the path relative to this file, absolute, or ~/…',
+    `27: spec.kubeconfig.path: "${'$'.repeat(39)}…${'$'.repeat(39)}" (10000 characters): variables are not expanded: write the path relative to this file, absolute, or ~/…`,
+  ]);
+  t.deepEqual([...set.clusters.keys()], ['relative']);
+  t.is(resolveKubeconfigPath(path.join(directory, 'clusters.yaml'), 'kubeconfig'), path.join(directory, 'kubeconfig'));
+  t.is(resolveKubeconfigPath('/plans/prod/clusters.yaml', '../kube/prod.yaml'), '/plans/kube/prod.yaml');
+  t.is(resolveKubeconfigPath('/plans/clusters.yaml', '~/.kube/config'), path.join(os.homedir(), '.kube/config'));
+});
+
+test('kubeconfig contexts are read in file order; an empty file is not a kubeconfig', (t) => {
+  t.deepEqual(kubeconfigContexts('clusters: [{name: one}]\nusers: []\ncurrent-context: b\ncontexts: [{name: b}, {name: a}, {name: b}, {context: {}}, x]\n'), { contexts: ['b', 'a'], currentContext: 'b' });
+  t.deepEqual(kubeconfigContexts(''), { problem: 'not a kubeconfig: the file is empty' });
+  t.deepEqual(kubeconfigContexts('{"clusters": [{}], "users": [], "contexts": [{"name": "json"}], "current-context": ""}'), { contexts: ['json'], currentContext: undefined });
 });
 
 test('each kubeconfig file is read once, however many clusters name it', (t) => {
@@ -342,7 +378,7 @@ test('each kubeconfig file is read once, however many clusters name it', (t) => 
   const set = loadPlans([{ path: '/plans/clusters.yaml', text: [cluster('x', '{path: k, context: a}'), cluster('y', '{path: k, context: c}')].join('---\n') }], {
     readFile: (file) => {
       reads.push(file);
-      return 'contexts: [{name: a}]\n';
+      return 'clusters: [{name: one}]\nusers: []\ncontexts: [{name: a}]\n';
     },
   });
   t.deepEqual(reads, ['/plans/k']);
