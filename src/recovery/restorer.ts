@@ -230,8 +230,13 @@ export class Restorer {
     const index = await ResourceIndex.discover(destination);
     const sleeping: KubeObject[] = [];
     await mapLimit(index.listWatchable(), concurrency, async (resource) => {
-      for await (const { items } of destination.listPages(index.path(resource, {}), resource, { labelSelector: `${planLabel}=${plan}` })) {
-        sleeping.push(...items.filter((item) => item.metadata.annotations?.['lifeboat.dev/deactivated'] === 'true'));
+      try {
+        for await (const { items } of destination.listPages(index.path(resource, {}), resource, { labelSelector: `${planLabel}=${plan}` })) {
+          sleeping.push(...items.filter((item) => item.metadata.annotations?.['lifeboat.dev/deactivated'] === 'true'));
+        }
+      } catch (error) {
+        // A kind removed since discovery (its CRD deleted) has nothing to wake; any other failure fails the job.
+        if (!(error instanceof KubeError && error.code === 404)) throw error;
       }
     });
     await mapLimit(sleeping, concurrency, async (object) => {
