@@ -383,7 +383,8 @@ export class PlanRunner {
     const stalls: Stall[] = [];
     const mirror = this.writer?.failure;
     if (mirror) {
-      const unwritable = ['EROFS', 'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT'].includes(mirror.code ?? '');
+      // git libraries do not always keep the errno code; the message names it.
+      const unwritable = /\b(EROFS|EACCES|EPERM|ENOSPC|EDQUOT)\b/.test(`${mirror.code ?? ''} ${mirror.error}`);
       stalls.push({ component: 'mirror', summary: unwritable ? 'mirror not writable' : 'mirror commits failing', error: mirror.error, since: new Date(mirror.since).toISOString() });
     }
     for (const watch of this.listener?.failingWatches() ?? []) {
