@@ -50,6 +50,20 @@ export class ObjectFailures {
     if (this.entries.delete(`${stage}\0${object}`)) this.onChange(stage, this.count(stage));
   }
 
+  /**
+   * Forgets failures of objects the source no longer has (deleted while their delete event was missed), as a list
+   * that began at `listedFrom` shows; failures that began after it may be of objects the list did not see yet.
+   */
+  retain(existing: Set<string>, listedFrom: number): void {
+    const stages = new Set<FailureStage>();
+    for (const [key, entry] of this.entries) {
+      if (existing.has(entry.object) || Date.parse(entry.since) >= listedFrom) continue;
+      this.entries.delete(key);
+      stages.add(entry.stage);
+    }
+    for (const stage of stages) this.onChange(stage, this.count(stage));
+  }
+
   count(stage?: FailureStage): number {
     if (!stage) return this.entries.size;
     let count = 0;

@@ -280,33 +280,38 @@ class KindWatcher {
 
   /**
    * Publishes events; when the bus refuses the message carrying them, each is tried alone and those it still refuses
-   * are reported and skipped. Any other failure (the bus unreachable) throws: the watch resumes before these events.
-   * Resolves with the events published.
+   * are reported and skipped (a delete goes through as its identity). Any other failure (the bus unreachable) throws:
+   * the watch resumes before these events. Resolves with the events published.
    */
   private async publishIsolating(built: BuiltEvent[]): Promise<BuiltEvent[]> {
-    const refused = (error: unknown) => this.options.refused?.(error as Error) ?? false;
-    const skip = (one: BuiltEvent, error: unknown) => this.objectFailed(objectName(one.event.resource, one.event.object.metadata), `cannot be published: ${(error as Error).message}`);
     try {
       await this.options.publish(built);
       return built;
     } catch (error) {
-      if (!refused(error)) throw error;
-      if (built.length === 1) {
-        skip(built[0]!, error);
-        return [];
+      if (!this.refused(error)) throw error;
+    }
+    const published = await mapLimit(built, 16, (one) => this.publishAlone(one));
+    return published.filter((one) => one !== undefined);
+  }
+
+  private async publishAlone(one: BuiltEvent): Promise<BuiltEvent | undefined> {
+    const attempts = one.event.type === 'source.deleted' ? [one, { ...one, event: { ...one.event, object: identityOf(one.event.object) } }] : [one];
+    let refusal: unknown;
+    for (const attempt of attempts) {
+      try {
+        await this.options.publish([attempt]);
+        return attempt;
+      } catch (error) {
+        if (!this.refused(error)) throw error;
+        refusal ??= error;
       }
     }
-    const published = await mapLimit(built, 16, async (one) => {
-      try {
-        await this.options.publish([one]);
-        return one;
-      } catch (error) {
-        if (!refused(error)) throw error;
-        skip(one, error);
-        return undefined;
-      }
-    });
-    return published.filter((one) => one !== undefined);
+    this.objectFailed(objectName(one.event.resource, one.event.object.metadata), `cannot be published: ${(refusal as Error).message}`);
+    return undefined;
+  }
+
+  private refused(error: unknown): boolean {
+    return error instanceof Error && (this.options.refused?.(error) ?? false);
   }
 
   private async list(): Promise<void> {

@@ -53,6 +53,10 @@ export interface ReconcilerOptions {
   hashKey: string;
   /** An object that cannot be published (as the listener reports it): the rest of its kind is still compared. */
   onObjectFailed?: (object: string, reason: string) => void;
+  /** True when the bus refused a message (too large, over a stream's limit), as for the listener. */
+  refused?: (error: Error) => boolean;
+  /** Every object of the plan's kinds the source has, named as failures name them, after a pass that listed all. */
+  onSourceListed?: (objects: Set<string>, listedFrom: number) => void;
   publishEvent: (event: SourceEvent, dedupId: string) => Promise<void>;
   publishObject: (message: ObjectMessage, dedupId: string) => Promise<void>;
   log: Logger;
@@ -89,10 +93,12 @@ export class Reconciler {
     const report: SourceReport = { revision, listed: 0, changed: [], deleted: [], failedKinds: [], durationMs: 0 };
     const expected = new Set<string>();
     const listedKinds = new Set<string>();
+    const listedObjects = new Set<string>();
     await mapLimit(kinds, 4, async (resource) => {
       try {
         for await (const { items } of client.listPages(resourcePath(resource), resource)) {
           report.listed += items.length;
+          for (const raw of items) listedObjects.add(objectName(resource, raw.metadata));
           await mapLimit(items, 16, (raw) => this.compareOne(resource, raw, files, expected, report));
         }
         listedKinds.add(`${resource.group}/${resource.kind}`);
@@ -118,6 +124,7 @@ export class Reconciler {
       }
     }
     report.durationMs = Date.now() - started;
+    if (report.failedKinds.length === 0) this.options.onSourceListed?.(listedObjects, started);
     if (report.changed.length || report.deleted.length) {
       this.options.log.warn({ changed: report.changed.length, deleted: report.deleted.length }, 'reconcile: the mirror missed source changes; republished them');
     }
@@ -133,7 +140,7 @@ export class Reconciler {
     try {
       await this.compare(resource, raw, files, expected, report);
     } catch (error) {
-      if (!(error instanceof SecretEncryptionError)) throw error;
+      if (!(error instanceof SecretEncryptionError) && !(error instanceof Error && this.options.refused?.(error))) throw error;
       const object = objectName(resource, raw.metadata);
       this.options.log.warn({ object, reason: error.message }, 'reconcile: object skipped: it cannot be published');
       this.options.onObjectFailed?.(object, `cannot be published: ${error.message}`);

@@ -699,6 +699,8 @@ export class PlanRunner {
       recipients: plan.spec.secrets.recipients, hashKey: this.hashKey,
       // An object the listener would skip is reported the same way: after a restart it is named again here.
       onObjectFailed: (object, reason) => this.objectFailed(FailureStage.listener, object, reason),
+      refused: refusedByBus,
+      onSourceListed: (objects, listedFrom) => this.failures.retain(objects, listedFrom),
       publishEvent: async (event, dedupId) => {
         if (await bus.publish('events', this.name, event, dedupId)) this.progress.eventsPublished++;
       },
