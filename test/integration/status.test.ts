@@ -3,8 +3,16 @@
 // written stalls the plan and says so in status, /readyz and metrics; lifeboat_ready agrees with /readyz.
 import test from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, nanos } from '@nats-io/transport-node';
 import { serveMetrics } from '../../src/metrics/metrics.ts';
+import { locateBinaries } from '../../src/sandbox/binaries.ts';
+import { freePort, startDetached, stopProcess, waitFor } from '../../src/sandbox/process.ts';
 import type { PlanStatus } from '../../src/pipeline/runtime.ts';
 import { configMap, createNamespace, demoRecipient, eventually, get, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
 import { sandbox, uniqueName } from '../helpers/sandbox.ts';
@@ -142,4 +150,65 @@ test('a read-only mirror (EROFS) shows in status, /readyz and lifeboat_stalled; 
   await handle.runtime.runners.get(handle.plan)!.publishStatus();
   t.is((await probe()).stalled, '0');
   t.deepEqual((await status(handle)).stalls, []);
+});
+
+/**
+ * A NATS of this test's own whose events stream refuses messages over 300 KiB, as an operator may limit a stream
+ * (max_msg_size); messages over the server's max_payload still travel by reference through LIFEBOAT_BLOBS.
+ */
+async function limitedNats(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-nats-'));
+  const binary = locateBinaries().natsServer;
+  const { pid } = startDetached(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', path.join(dir, 'jetstream')], path.join(dir, 'nats-server.log'));
+  t.teardown(async () => {
+    await stopProcess(pid, path.basename(binary), 10_000);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const url = `nats://127.0.0.1:${port}`;
+  let connection: Awaited<ReturnType<typeof connect>> | undefined;
+  await waitFor('the test\'s nats-server', async () => (connection = await connect({ servers: url }).catch(() => undefined)) !== undefined, 30_000, 200);
+  const jsm = await jetstreamManager(connection!);
+  await jsm.streams.add({ name: 'LIFEBOAT_EVENTS', subjects: ['lifeboat.events.>'], max_age: nanos(3600_000), duplicate_window: nanos(120_000), max_msg_size: 300 * 1024 });
+  await connection!.close();
+  return url;
+}
+
+test('an object the bus refuses (over the events stream\'s max_msg_size) is named and skipped; its kind keeps replicating; deleting it clears status', async (t) => {
+  const ns = uniqueName('refused');
+  const handle = await pipeline({ resources: { include: [{ namespaces: [ns] }] }, secrets: { recipients: [demoRecipient] } }, { natsUrl: await limitedNats(t) });
+  t.teardown(() => handle.close()); // before its NATS stops (teardowns run last first)
+  const { source, destination } = handle;
+  await createNamespace(source, ns);
+  const secrets = `/api/v1/namespaces/${ns}/secrets`;
+  const configmaps = `/api/v1/namespaces/${ns}/configmaps`;
+  await source.request('POST', secrets, secret('small', 'one'));
+  await handle.start();
+
+  // Watched: a 600 KB Secret travels as itself (under max_payload) and the stream refuses it; a 1 MiB ConfigMap
+  // (1.5 MiB as JSON: its newlines are escaped) travels by reference and goes through; so do the small objects.
+  await source.request('POST', secrets, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'large' }, data: { blob: randomBytes(450 * 1024).toString('base64') } });
+  const bigText = 'x\n'.repeat(500 * 1024);
+  await source.request('POST', configmaps, configMap('large', { text: bigText }));
+  await source.request('POST', secrets, secret('after', 'two'));
+  const watched = Date.now();
+  await eventually('the Secret created after the refused one', () => get(destination, `${secrets}/after`), (s) => s !== undefined, 30_000);
+  t.log(`the Secret created after the refused one reached the stand-by in ${((Date.now() - watched) / 1000).toFixed(1)} s`);
+  t.is((await eventually('the 1 MiB ConfigMap', () => get<{ data?: Record<string, string> }>(destination, `${configmaps}/large`), (c) => c !== undefined, 30_000))?.data?.text, bigText);
+  t.is(await get(destination, `${secrets}/large`), undefined);
+
+  const failing = await eventually('the refused Secret in status', () => status(handle), (s) => s.failing.length > 0);
+  t.like(failing.failing[0], { object: `Secret ${ns}/large`, stage: 'listener' });
+  t.regex(failing.failing[0]!.reason, /^cannot be published: .*maximum/i);
+  t.deepEqual(failing.stalls, []);
+  const table = await statusTable(handle);
+  t.regex(table, new RegExp(`${handle.plan}\\s+[0-9a-f]{12}\\s+degraded: \\d+ objects? failing\\s`), table);
+  t.regex(table, new RegExp(`✘ Secret ${ns}/large: listener: cannot be published: message size exceeds maximum allowed`), table);
+
+  // Deleted: the delete goes through (as the Secret's identity) and status clears.
+  await source.request('DELETE', `${secrets}/large`);
+  await source.request('POST', secrets, secret('last', 'three'));
+  await eventually('a Secret created after the delete', () => get(destination, `${secrets}/last`), (s) => s !== undefined, 30_000);
+  const cleared = await eventually('status cleared', () => status(handle), (s) => s.failingObjects === 0);
+  t.deepEqual(cleared.failing, []);
 });
