@@ -218,6 +218,8 @@ export class Runtime {
   private planRevision: string | undefined;
   private key = '';
   private stopping = false;
+  /** True while a plans revision is being applied: its plans may have no runner yet, so nothing is ready. */
+  private applying = false;
 
   constructor(options: RuntimeOptions) {
     this.options = options;
@@ -258,6 +260,15 @@ export class Runtime {
   }
 
   private async apply(changes: PlanChangeSet<PlanContext>): Promise<void> {
+    this.applying = true;
+    try {
+      await this.applyChanges(changes);
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  private async applyChanges(changes: PlanChangeSet<PlanContext>): Promise<void> {
     this.planRevision = changes.revision;
     this.options.metrics.planErrors.set(0);
     await this.options.state.redis.set('lifeboat:_plans:status', JSON.stringify({ appliedRevision: changes.revision, latestRevision: changes.revision, errors: [] }));
@@ -310,13 +321,14 @@ export class Runtime {
   /** Per plan, why it is not ready (for /readyz): a cluster that does not answer, or the initial sync. */
   readiness(): { ready: boolean; reasons: string[] } {
     if (this.watcher?.status().appliedRevision === undefined) return { ready: false, reasons: ['plans not loaded yet'] };
+    if (this.applying) return { ready: false, reasons: [`plans revision ${this.planRevision ?? ''} being applied`] };
     const reasons = [...this.runners.values()].filter((runner) => !runner.ready).map((runner) => runner.notReadyReason());
     return { ready: reasons.length === 0, reasons };
   }
 
-  /** True when every plan finished its initial list and applied its mirror head once. */
+  /** True when /readyz answers 200: every plan finished its initial sync and none is stalled. */
   ready(): boolean {
-    return this.watcher?.status().appliedRevision !== undefined && [...this.runners.values()].every((runner) => runner.ready);
+    return this.readiness().ready;
   }
 
   async stop(): Promise<void> {

@@ -103,6 +103,25 @@ test('a Secret carrying lifeboat\'s ciphertext annotation is named in status and
   t.regex(await statusTable(handle), new RegExp(`${handle.plan}\\s+[0-9a-f]{12}\\s+in sync\\s+\\d+\\s+\\S+\\s+0\\s`));
 });
 
+test('ready means replicated: the first time readiness says ready, the objects are at the destination', async (t) => {
+  const ns = uniqueName('ready');
+  const handle = await started({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
+  await createNamespace(handle.source, ns);
+  await handle.source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('first', { ready: 'means replicated' }));
+  // Asked on every turn of the event loop while the runtime starts, as a tight /readyz probe would.
+  let readyAt: number | undefined;
+  let asking = true;
+  const ask = () => {
+    if (handle.runtime.readiness().ready) readyAt = Date.now();
+    else if (asking) setImmediate(ask);
+  };
+  ask();
+  t.teardown(() => (asking = false));
+  await handle.runtime.start();
+  await waitFor('ready', () => readyAt !== undefined, 120_000, 20);
+  t.truthy(await get(handle.destination, `/api/v1/namespaces/${ns}/configmaps/first`), 'at the destination when first ready');
+});
+
 test('a read-only mirror (EROFS) shows in status, /readyz and lifeboat_stalled; lifeboat_ready agrees with /readyz; replication resumes once it is writable', async (t) => {
   const ns = uniqueName('erofs');
   const handle = await started({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
