@@ -13,6 +13,25 @@ import { sharedOptions, sharedValues } from './options.ts';
 /** age identities from --identity, else $LIFEBOAT_AGE_IDENTITY_FILE. */
 export const identitiesOf = (files: string[] | undefined) => readIdentities(files ?? (process.env.LIFEBOAT_AGE_IDENTITY_FILE ? [process.env.LIFEBOAT_AGE_IDENTITY_FILE] : []));
 
+/** Everything status names as failing: skipped objects, refused applies and dead letters. */
+function errorCount(plan: PlanStatus): number {
+  return (plan.failingObjects ?? 0) + plan.lastErrors.length;
+}
+
+/**
+ * The APPLIED column: `in sync` only when the destination has the mirror head and nothing fails; otherwise what
+ * stops progress (a stalled component first), or how many objects are failing, or the applied head still behind.
+ */
+export function planState(plan: PlanStatus): string {
+  if (plan.failedOver) return `failed over (${plan.failedOver})`;
+  if (plan.unreachable) return `${plan.unreachable.role} unreachable`;
+  const stall = plan.stalls?.[0];
+  if (stall) return stall.summary;
+  const failing = errorCount(plan);
+  if (failing > 0) return `degraded: ${failing} ${failing === 1 ? 'object' : 'objects'} failing`;
+  return plan.appliedHead === plan.mirrorHead ? 'in sync' : plan.appliedHead?.slice(0, 12) ?? '-';
+}
+
 export function registerRun(program: Command): void {
   sharedOptions(program.command('run').description('replicate every plan: listener, processor, mirror writer and synchronizer (creates the mirror when missing)'))
     .option('--mirror-remote <url>', 'push the mirror to this HTTP(S) git remote after each commit (token: $LIFEBOAT_MIRROR_TOKEN)')
@@ -100,15 +119,18 @@ export function registerRun(program: Command): void {
         }
         else {
           process.stdout.write(formatTable(['PLAN', 'MIRROR HEAD', 'APPLIED', 'OBJECTS', 'LAG', 'ERRORS', 'HELD DELETES', 'DRIFT', 'UPDATED'], plans.map((plan) => [
-            plan.plan, plan.mirrorHead?.slice(0, 12) ?? '-',
-            plan.failedOver ? `failed over (${plan.failedOver})` : plan.unreachable ? `${plan.unreachable.role} unreachable` : plan.appliedHead === plan.mirrorHead ? 'in sync' : plan.appliedHead?.slice(0, 12) ?? '-',
+            plan.plan, plan.mirrorHead?.slice(0, 12) ?? '-', planState(plan),
             String(Object.values(plan.objectsByKind).reduce((a, b) => a + b, 0)), plan.lagSeconds === undefined ? '-' : `${plan.lagSeconds.toFixed(2)}s`,
-            String(plan.lastErrors.length), String(plan.heldDeletes ?? 0),
+            String(errorCount(plan)), String(plan.heldDeletes ?? 0),
             plan.reconcile ? String(plan.reconcile.drifted.length + plan.reconcile.missing + plan.reconcile.orphaned) : '-', plan.updatedAt,
           ])));
           for (const plan of plans) {
             process.stdout.write(`\n${plan.plan}: ${Object.entries(plan.objectsByKind).map(([kind, count]) => `${kind} ${count}`).join(', ') || 'no objects'}\n`);
             if (plan.unreachable) process.stdout.write(`  ✘ ${plan.unreachable.role} cluster ${plan.unreachable.cluster} unreachable since ${plan.unreachable.since}: ${plan.unreachable.error} (the plan keeps trying)\n`);
+            for (const stall of plan.stalls ?? []) process.stdout.write(`  ✘ ${stall.summary} since ${stall.since}: ${stall.error}\n`);
+            for (const failure of plan.failing ?? []) process.stdout.write(`  ✘ ${failure.object}: ${failure.stage}: ${failure.reason} (since ${failure.since}, ${failure.count} ${failure.count === 1 ? 'time' : 'times'}; skipped, the others go on)\n`);
+            const unnamed = (plan.failingObjects ?? 0) - (plan.failing?.length ?? 0);
+            if (unnamed > 0) process.stdout.write(`  ✘ and ${unnamed} more failing objects (lifeboat status -o json)\n`);
             for (const error of plan.lastErrors) process.stdout.write(`  ✘ ${error.path}: ${error.reason} (${error.attempts} attempts)\n`);
             if (plan.paused) process.stdout.write(`  ⏸ capture paused for ${plan.paused} objects after a rollback or revert: lifeboat resume ${plan.plan}\n`);
             if (plan.heldDeletes) process.stdout.write(`  ⏸ ${plan.heldDeletes} deletes held by the delete guard: lifeboat deletes list ${plan.plan}\n`);

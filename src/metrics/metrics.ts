@@ -20,17 +20,24 @@ export function createMetrics() {
     lag: new Histogram({ name: 'lifeboat_replication_lag_seconds', help: 'From the source event to the destination apply', labelNames: ['plan'] as const,
       buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 300], registers }),
     queueDepth: new Gauge({ name: 'lifeboat_queue_depth', help: 'Messages waiting for a stage', labelNames: ['plan', 'stage'] as const, registers }),
-    planErrors: new Gauge({ name: 'lifeboat_plan_errors', help: 'Errors in the newest plans revision (non-zero: it was not applied)', registers }),
+    planErrors: new Gauge({ name: 'lifeboat_plan_errors', help: 'Errors in the newest plans revision (non-zero: it was not applied); failures of objects are lifeboat_failing_objects', registers }),
+    failingObjects: new Gauge({ name: 'lifeboat_failing_objects', help: 'Objects a stage skipped because it cannot handle them (named in lifeboat status); 0 once they go through or are deleted', labelNames: ['plan', 'stage'] as const, registers }),
+    objectFailures: new Counter({ name: 'lifeboat_object_failures_total', help: 'Times a stage skipped an object it cannot handle', labelNames: ['plan', 'stage'] as const, registers }),
+    stalled: new Gauge({ name: 'lifeboat_stalled', help: '1 while a component of the plan cannot make progress for any object (mirror not writable, a watch failing)', labelNames: ['plan', 'component'] as const, registers }),
     reconciles: new Counter({ name: 'lifeboat_reconcile_runs_total', help: 'Reconciler runs, by result', labelNames: ['plan', 'result'] as const, registers }),
     drift: new Gauge({ name: 'lifeboat_drift_objects', help: 'Destination objects that differ from the mirror (drifted, missing or orphaned) at the last reconcile', labelNames: ['plan', 'kind'] as const, registers }),
     corrections: new Counter({ name: 'lifeboat_reconcile_corrections_total', help: 'Corrections made by the reconciler, by where and what', labelNames: ['plan', 'action'] as const, registers }),
     deadLetters: new Counter({ name: 'lifeboat_dead_letters_total', help: 'Messages a stage gave up on (failed every delivery, or unreadable); the reconciler replicates their objects again', labelNames: ['plan', 'stage'] as const, registers }),
     heldDeletes: new Gauge({ name: 'lifeboat_deletes_held', help: 'Source deletes held by the delete guard, waiting for approval', labelNames: ['plan'] as const, registers }),
-    ready: new Gauge({ name: 'lifeboat_ready', help: '1 when every plan finished its initial sync', registers }),
+    ready: new Gauge({ name: 'lifeboat_ready', help: '1 when /readyz answers 200: every plan finished its initial sync and none is stalled', registers }),
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+function readiness(answer: boolean | { ready: boolean; reasons: string[] }): { ready: boolean; reasons: string[] } {
+  return typeof answer === 'boolean' ? { ready: answer, reasons: ['initial sync in progress'] } : answer;
+}
 
 export interface MetricsServer {
   address: string;
@@ -44,13 +51,14 @@ export async function serveMetrics(metrics: Metrics, addr: string, ready: () => 
   const port = Number(colon >= 0 ? addr.slice(colon + 1) : addr);
   const server = http.createServer(async (req, res) => {
     if (req.url === '/metrics') {
+      // Decided as /readyz decides, at each scrape: the two never disagree.
+      metrics.ready.set(readiness(ready()).ready ? 1 : 0);
       res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(await metrics.registry.metrics());
     } else if (req.url === '/healthz') {
       res.writeHead(200).end('ok\n');
     } else if (req.url === '/readyz') {
       // Not ready says why, one line per plan: which cluster does not answer and since when, or the initial sync.
-      const answer = ready();
-      const { ready: ok, reasons } = typeof answer === 'boolean' ? { ready: answer, reasons: ['initial sync in progress'] } : answer;
+      const { ready: ok, reasons } = readiness(ready());
       res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain; charset=utf-8' }).end(ok ? 'ok\n' : `${reasons.join('\n')}\n`);
     } else {
       res.writeHead(404).end();

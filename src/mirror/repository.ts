@@ -95,6 +95,19 @@ const emptyTreeOid = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 const packThreshold = 64;
 
 /** The type-and-size header of an object in a pack: 3 type bits, then the size 4 and 7 bits at a time. */
+/**
+ * `mkdir -p` that names the real cause: Node's recursive mkdir answers ENOENT on a read-only file system, so a
+ * mirror on a read-only volume would be reported as a missing directory instead of EROFS.
+ */
+function makeDirectory(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync(path.dirname(dir))) throw error;
+    fs.mkdirSync(dir); // its parent exists: this fails with the reason itself (EROFS, EACCES)
+  }
+}
+
 function packedHeader(type: number, size: number): Buffer {
   const bytes: number[] = [];
   let byte = (type << 4) | (size & 0x0f);
@@ -354,7 +367,7 @@ export class MirrorRepository {
   private async updateRef(oid: string, expected: string | undefined): Promise<void> {
     const file = path.join(this.gitdir, this.ref);
     const lock = `${file}.lock`;
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeDirectory(path.dirname(file));
     const fd = await exclusiveLock(lock);
     let renamed = false;
     try {
@@ -387,7 +400,7 @@ export class MirrorRepository {
     const file = path.join(dir, oid.slice(2));
     if (this.packed.has(oid) || fs.existsSync(file)) return;
     if (!this.objectDirs.has(dir)) {
-      fs.mkdirSync(dir, { recursive: true });
+      makeDirectory(dir);
       this.objectDirs.add(dir);
     }
     const temporary = `${file}.${process.pid}.tmp`;
@@ -446,7 +459,7 @@ export class MirrorRepository {
     createHash('sha1').update(index.subarray(0, offsets + count * 4 + 20)).digest().copy(index, offsets + count * 4 + 20);
 
     const dir = path.join(this.gitdir, 'objects', 'pack');
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirectory(dir);
     const base = path.join(dir, `pack-${packChecksum.toString('hex')}`);
     for (const [file, content] of [[`${base}.pack`, Buffer.concat([header, ...parts, packChecksum])], [`${base}.idx`, index]] as const) {
       fs.writeFileSync(`${file}.${process.pid}.tmp`, content);

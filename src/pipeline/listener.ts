@@ -2,6 +2,8 @@
 // `events` stream with de-duplication ids. Each kind resumes from its resourceVersion checkpoint in Redis after a
 // restart; a 410 Gone re-lists; server-side watch timeouts, bookmarks, reconnects with backoff and a watchdog keep
 // a watch from ever stalling silently. Kinds that appear later (a new CRD) are picked up by periodic discovery.
+// An object that cannot be published (it cannot be made safe, or the bus refuses it) is reported alone and skipped:
+// the watch, and its checkpoint, move past it, and the reconciler offers it again once it can go through.
 import type { IncomingMessage } from 'node:http';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex, type ApiResource } from '../kube/discovery.ts';
@@ -10,6 +12,7 @@ import { parseJson } from '../util/json.ts';
 import { mapLimit, nextTurn, Semaphore, sleep } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
 import { isExcludedKind } from './exclusions.ts';
+import { objectName } from './failures.ts';
 import type { SourceEvent } from './messages.ts';
 import { Stage, stageOf } from './order.ts';
 
@@ -32,6 +35,15 @@ export interface ListenerOptions {
   namespaceTerminating?: (namespace: string) => Promise<boolean>;
   log: Logger;
   onEvent?: (type: SourceEvent['type'], resource: string) => void;
+  /** An object skipped because it cannot be published (named `kind namespace/name`), and why. */
+  onObjectFailed?: (object: string, reason: string) => void;
+  /** An object published (or deleted): whatever failed for it before has cleared. */
+  onObjectPublished?: (object: string) => void;
+  /**
+   * True when a publish failed because the bus refused that message (too large, over a stream's limits), not because
+   * the bus is unreachable: the message's objects are then tried one by one, and the ones refused alone are skipped.
+   */
+  refused?: (error: Error) => boolean;
   /** Awaited before each page of an initial list: lets the work downstream catch up (bounded by the caller). */
   pace?: () => Promise<void>;
   watchTimeoutSeconds?: number;
@@ -56,6 +68,19 @@ export function slim(object: KubeObject): KubeObject {
 export interface BuiltEvent {
   event: SourceEvent;
   dedupId: string;
+}
+
+/** A watch that keeps failing (reconnecting with backoff), since when, and its latest error. */
+export interface WatchFailure {
+  resource: string;
+  since: number;
+  error: string;
+}
+
+/** What a delete needs to travel: the object's identity and labels, none of its data. */
+function identityOf(object: KubeObject): KubeObject {
+  const { name, namespace, uid, resourceVersion, labels } = object.metadata as KubeObject['metadata'] & { uid?: string; resourceVersion?: string };
+  return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name, ...(namespace ? { namespace } : {}), ...(uid ? { uid } : {}), ...(resourceVersion ? { resourceVersion } : {}), ...(labels ? { labels } : {}) } };
 }
 
 /** The event for one source object (made safe by `protect` first) and its de-duplication id. */
@@ -104,6 +129,11 @@ export class Listener {
 
   get initialSyncPending(): number {
     return this.initialSyncs.size;
+  }
+
+  /** Watches failing right now (each reconnects with backoff), oldest failure first. */
+  failingWatches(): WatchFailure[] {
+    return [...this.watchers.entries()].flatMap(([resource, watcher]) => (watcher.failing ? [{ resource, ...watcher.failing }] : [])).sort((a, b) => a.since - b.since);
   }
 
   private async rediscover(): Promise<void> {
@@ -161,6 +191,8 @@ class KindWatcher {
   private savedVersion: string | undefined;
   private savedAt = 0;
   private loop: Promise<void> | undefined;
+  /** Set while this kind's list or watch keeps failing; cleared by the first events (or bookmark) handled. */
+  failing: { since: number; error: string } | undefined;
 
   constructor(resource: ApiResource, checkpoint: string | undefined, options: ListenerOptions, lists: Semaphore, onInitialSync: () => void) {
     this.lists = lists;
@@ -186,8 +218,10 @@ class KindWatcher {
         backoff = 500;
       } catch (error) {
         if (this.stopped) break;
+        this.failing = { since: this.failing?.since ?? Date.now(), error: (error as Error).message };
         if (error instanceof KubeError && (error.code === 410 || error.reason === 'Expired' || error.reason === 'Gone')) {
           this.options.log.info({ resource: this.id }, 'watch expired (410 Gone); re-listing');
+          this.failing = undefined;
           this.resourceVersion = undefined;
           await this.options.checkpoints.clear(this.id);
           continue;
@@ -209,9 +243,20 @@ class KindWatcher {
     this.markReady();
   }
 
+  /** The event for an object, or undefined when it is not published: out of scope, or reported as failing. */
   private async build(type: 'source.upserted' | 'source.deleted', raw: KubeObject): Promise<BuiltEvent | undefined> {
-    if (!this.options.relevant(raw, this.resource)) return undefined;
-    const built = await sourceEventOf(this.options.plan, this.resource, type, raw, this.options.protect);
+    let built: BuiltEvent | undefined;
+    try {
+      if (!this.options.relevant(raw, this.resource)) return undefined;
+      built = await sourceEventOf(this.options.plan, this.resource, type, raw, this.options.protect);
+    } catch (error) {
+      if (type === 'source.upserted') {
+        this.objectFailed(objectName(this.resource, raw.metadata), `cannot be published: ${(error as Error).message}`);
+        return undefined;
+      }
+      // A delete needs none of the object's data: its identity goes through even when its content cannot.
+      built = await sourceEventOf(this.options.plan, this.resource, type, identityOf(raw), async (object) => object);
+    }
     if (!built) return undefined;
     const namespace = raw.metadata.namespace;
     if (built.event.type === 'source.deleted' && namespace && this.options.namespaceTerminating && (await this.options.namespaceTerminating(namespace))) built.event.namespaceTerminating = true;
@@ -222,11 +267,52 @@ class KindWatcher {
   private async emit(events: { type: 'source.upserted' | 'source.deleted'; object: KubeObject }[]): Promise<void> {
     const built = (await mapLimit(events, 64, ({ type, object }) => this.build(type, object))).filter((event) => event !== undefined);
     if (built.length === 0) return;
-    await this.options.publish(built);
-    for (const { event } of built) {
+    for (const { event } of await this.publishIsolating(built)) {
+      this.options.onObjectPublished?.(objectName(event.resource, event.object.metadata));
       this.options.onEvent?.(event.type, this.id);
       this.options.log.debug({ type: event.type, resource: this.id, name: event.object.metadata.name, namespace: event.object.metadata.namespace }, 'source event');
     }
+  }
+
+  private objectFailed(object: string, reason: string): void {
+    this.options.log.warn({ resource: this.id, object, reason }, 'object skipped: it cannot be published (the others go on)');
+    this.options.onObjectFailed?.(object, reason);
+  }
+
+  /**
+   * Publishes events; when the bus refuses the message carrying them, each is tried alone and those it still refuses
+   * are reported and skipped (a delete goes through as its identity). Any other failure (the bus unreachable) throws:
+   * the watch resumes before these events. Resolves with the events published.
+   */
+  private async publishIsolating(built: BuiltEvent[]): Promise<BuiltEvent[]> {
+    try {
+      await this.options.publish(built);
+      return built;
+    } catch (error) {
+      if (!this.refused(error)) throw error;
+    }
+    const published = await mapLimit(built, 16, (one) => this.publishAlone(one));
+    return published.filter((one) => one !== undefined);
+  }
+
+  private async publishAlone(one: BuiltEvent): Promise<BuiltEvent | undefined> {
+    const attempts = one.event.type === 'source.deleted' ? [one, { ...one, event: { ...one.event, object: identityOf(one.event.object) } }] : [one];
+    let refusal: unknown;
+    for (const attempt of attempts) {
+      try {
+        await this.options.publish([attempt]);
+        return attempt;
+      } catch (error) {
+        if (!this.refused(error)) throw error;
+        refusal ??= error;
+      }
+    }
+    this.objectFailed(objectName(one.event.resource, one.event.object.metadata), `cannot be published: ${(refusal as Error).message}`);
+    return undefined;
+  }
+
+  private refused(error: unknown): boolean {
+    return error instanceof Error && (this.options.refused?.(error) ?? false);
   }
 
   private async list(): Promise<void> {
@@ -238,6 +324,7 @@ class KindWatcher {
       await this.emit(page.items.map((object) => ({ type: 'source.upserted' as const, object })));
     }
     this.resourceVersion = listVersion;
+    this.failing = undefined;
     if (listVersion) await this.options.checkpoints.save(this.id, listVersion);
   }
 
@@ -293,6 +380,7 @@ class KindWatcher {
     await this.saveCheckpoint(true);
     this.stream = undefined;
     if (failure) throw failure;
+    this.failing = undefined;
   }
 
   private async handleMany(lines: string[]): Promise<void> {
@@ -313,6 +401,7 @@ class KindWatcher {
       latest.set(key, { type: event.type === 'DELETED' ? 'source.deleted' : 'source.upserted', object: event.object });
     }
     await this.emit([...latest.values()]);
+    this.failing = undefined;
     this.resourceVersion = newest;
     await this.saveCheckpoint(false);
   }

@@ -96,6 +96,11 @@ export class MirrorWriter {
   /** Paths whose deletes a person rejected, cached with `held`. */
   private rejected = new Set<string>();
   private decisionsLoaded = false;
+  /**
+   * Set while commits fail (a read-only or full disk, a broken repository): nothing of the plan can move on, so
+   * status and /readyz say so. Cleared by the next batch that goes through.
+   */
+  failure: { since: number; error: string; code: string | undefined } | undefined;
 
   constructor(options: MirrorWriterOptions) {
     this.options = options;
@@ -138,7 +143,10 @@ export class MirrorWriter {
     if (batch.length === 0) return this.flushing;
     this.inFlight++;
     this.writing = batch;
-    this.flushing = this.commit(batch).catch((error: Error) => {
+    this.flushing = this.commit(batch).then(() => {
+      this.failure = undefined;
+    }, (error: NodeJS.ErrnoException) => {
+      this.failure = { since: this.failure?.since ?? Date.now(), error: error.message, code: error.code };
       this.options.log.error({ err: error.message, objects: batch.length }, 'mirror commit failed; the batch will be redelivered');
       for (const entry of batch) entry.raw?.nak(2000);
     }).finally(() => {

@@ -15,7 +15,8 @@ import { resourceId, resourcePath, slim, sourceEventOf, type ListenerOptions } f
 import type { ObjectMessage, SourceEvent } from './messages.ts';
 import { toYaml } from './normalize.ts';
 import { processEvent, type CompiledPlan } from './processor.ts';
-import { dataHashAnnotation, encryptedDataAnnotation, encryptedToAnnotation, isSecret, secretDataHash, withCiphertext } from './secrets.ts';
+import { dataHashAnnotation, encryptedDataAnnotation, encryptedToAnnotation, isSecret, SecretEncryptionError, secretDataHash, withCiphertext } from './secrets.ts';
+import { objectName } from './failures.ts';
 import type { DestinationReport, Synchronizer } from './synchronizer.ts';
 import { parseYaml } from '../util/yaml.ts';
 
@@ -50,6 +51,12 @@ export interface ReconcilerOptions {
   protect: ListenerOptions['protect'];
   recipients: readonly string[];
   hashKey: string;
+  /** An object that cannot be published (as the listener reports it): the rest of its kind is still compared. */
+  onObjectFailed?: (object: string, reason: string) => void;
+  /** True when the bus refused a message (too large, over a stream's limit), as for the listener. */
+  refused?: (error: Error) => boolean;
+  /** Every object of the plan's kinds the source has, named as failures name them, after a pass that listed all. */
+  onSourceListed?: (objects: Set<string>, listedFrom: number) => void;
   publishEvent: (event: SourceEvent, dedupId: string) => Promise<void>;
   publishObject: (message: ObjectMessage, dedupId: string) => Promise<void>;
   log: Logger;
@@ -86,11 +93,13 @@ export class Reconciler {
     const report: SourceReport = { revision, listed: 0, changed: [], deleted: [], failedKinds: [], durationMs: 0 };
     const expected = new Set<string>();
     const listedKinds = new Set<string>();
+    const listedObjects = new Set<string>();
     await mapLimit(kinds, 4, async (resource) => {
       try {
         for await (const { items } of client.listPages(resourcePath(resource), resource)) {
           report.listed += items.length;
-          await mapLimit(items, 16, (raw) => this.compare(resource, raw, files, expected, report));
+          for (const raw of items) listedObjects.add(objectName(resource, raw.metadata));
+          await mapLimit(items, 16, (raw) => this.compareOne(resource, raw, files, expected, report));
         }
         listedKinds.add(`${resource.group}/${resource.kind}`);
       } catch (error) {
@@ -115,10 +124,27 @@ export class Reconciler {
       }
     }
     report.durationMs = Date.now() - started;
+    if (report.failedKinds.length === 0) this.options.onSourceListed?.(listedObjects, started);
     if (report.changed.length || report.deleted.length) {
       this.options.log.warn({ changed: report.changed.length, deleted: report.deleted.length }, 'reconcile: the mirror missed source changes; republished them');
     }
     return report;
+  }
+
+  /**
+   * Compares one object; one that cannot be made safe to publish is reported and left out, never failing its kind
+   * (that would leave every mirror file of the kind unreconciled). Its mirror file, if any, is kept (`compare` counts
+   * it as expected before publishing): a skipped object is not a deleted one.
+   */
+  private async compareOne(resource: ApiResource, raw: KubeObject, files: Map<string, string>, expected: Set<string>, report: SourceReport): Promise<void> {
+    try {
+      await this.compare(resource, raw, files, expected, report);
+    } catch (error) {
+      if (!(error instanceof SecretEncryptionError) && !(error instanceof Error && this.options.refused?.(error))) throw error;
+      const object = objectName(resource, raw.metadata);
+      this.options.log.warn({ object, reason: error.message }, 'reconcile: object skipped: it cannot be published');
+      this.options.onObjectFailed?.(object, `cannot be published: ${error.message}`);
+    }
   }
 
   private async compare(resource: ApiResource, raw: KubeObject, files: Map<string, string>, expected: Set<string>, report: SourceReport): Promise<void> {
@@ -152,8 +178,8 @@ export class Reconciler {
       }
     }
     if (committed && blobOid(content) === committed) return;
-    report.changed.push(message.path);
     const built = await sourceEventOf(compiled.name, resource, 'source.upserted', raw, this.options.protect);
+    report.changed.push(message.path);
     if (built) await this.options.publishEvent(built.event, `${built.dedupId}:reconcile`);
   }
 

@@ -25,7 +25,8 @@ import { MirrorWriter, sharedAck, type Acknowledgeable } from './mirror-writer.t
 import { Reconciler, type ReconcileReport } from './reconciler.ts';
 import { compilePlan, processEvent } from './processor.ts';
 import { loadHashKey } from './hash-key.ts';
-import { encryptSecret } from './secrets.ts';
+import { encryptSecret, SecretEncryptionError } from './secrets.ts';
+import { FailureStage, ObjectFailures, objectName, type ObjectFailure, type Stall } from './failures.ts';
 import { Synchronizer } from './synchronizer.ts';
 import { nextTurn, sleep } from '../util/limit.ts';
 
@@ -39,6 +40,33 @@ const maxBatchBytes = 256 * 1024;
 const keptDeadLetters = 20;
 /** Objects the synchronizer may have queued before an initial list waits for it (about 3 s of applies). */
 const paceBacklog = 1500;
+/** Failing objects named in a plan's status (all of them are counted). */
+const shownFailures = 20;
+/**
+ * How long a watch may keep failing before the plan counts as stalled (status, /readyz, lifeboat_stalled): longer
+ * than a NATS or API server restart takes, and than two of the listener's reconnects at its longest backoff.
+ */
+const watchStallMs = 60_000;
+/** Annotations only lifeboat writes on a Secret: their values decide what the stand-by decrypts. */
+const encryptionAnnotations = ['lifeboat.dev/encrypted-data', 'lifeboat.dev/data-hash', 'lifeboat.dev/encrypted-to'];
+
+/**
+ * A source Secret carrying lifeboat's encryption annotations is refused, never passed on: its ciphertext would be
+ * decrypted into the stand-by, so anyone able to write a source Secret could choose what the stand-by gets (another
+ * Secret's data moved under this name, an old value replayed). It is reported and skipped until the annotations go.
+ */
+function refuseForeignCiphertext(secret: KubeObject): void {
+  const carried = encryptionAnnotations.filter((key) => secret.metadata.annotations?.[key] !== undefined);
+  if (carried.length) throw new SecretEncryptionError(`the source Secret carries ${carried.join(', ')}, which only lifeboat writes (copied from a mirror or a stand-by?); remove ${carried.length > 1 ? 'them' : 'it'} in the source to replicate it`);
+}
+
+/**
+ * True when NATS or JetStream refused this message (over max_payload, over a stream's limits), as opposed to being
+ * unreachable: trying it again cannot help, so the listener skips the objects it carries instead of waiting.
+ */
+export function refusedByBus(error: Error): boolean {
+  return error.name === 'InvalidArgumentError' || error.name === 'JetStreamApiError';
+}
 
 export interface ClusterAccess {
   name: string;
@@ -77,6 +105,11 @@ export interface PlanStatus {
   kinds: string[];
   initialSync: 'listing' | 'done';
   lastErrors: { path: string; reason: string; attempts: number; at: string }[];
+  /** Objects a stage skipped (named, stage, reason, since, count), newest first; `failingObjects` counts them all. */
+  failing: ObjectFailure[];
+  failingObjects: number;
+  /** Components that cannot make progress for any object: a mirror not writable, a watch failing for a minute. */
+  stalls: Stall[];
   heldDeletes: number;
   /** Objects whose capture is paused after a rollback or revert. */
   paused: number;
@@ -199,6 +232,8 @@ export class Runtime {
   private planRevision: string | undefined;
   private key = '';
   private stopping = false;
+  /** True while a plans revision is being applied: its plans may have no runner yet, so nothing is ready. */
+  private applying = false;
 
   constructor(options: RuntimeOptions) {
     this.options = options;
@@ -239,6 +274,15 @@ export class Runtime {
   }
 
   private async apply(changes: PlanChangeSet<PlanContext>): Promise<void> {
+    this.applying = true;
+    try {
+      await this.applyChanges(changes);
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  private async applyChanges(changes: PlanChangeSet<PlanContext>): Promise<void> {
     this.planRevision = changes.revision;
     this.options.metrics.planErrors.set(0);
     await this.options.state.redis.set('lifeboat:_plans:status', JSON.stringify({ appliedRevision: changes.revision, latestRevision: changes.revision, errors: [] }));
@@ -291,13 +335,14 @@ export class Runtime {
   /** Per plan, why it is not ready (for /readyz): a cluster that does not answer, or the initial sync. */
   readiness(): { ready: boolean; reasons: string[] } {
     if (this.watcher?.status().appliedRevision === undefined) return { ready: false, reasons: ['plans not loaded yet'] };
+    if (this.applying) return { ready: false, reasons: [`plans revision ${this.planRevision ?? ''} being applied`] };
     const reasons = [...this.runners.values()].filter((runner) => !runner.ready).map((runner) => runner.notReadyReason());
     return { ready: reasons.length === 0, reasons };
   }
 
-  /** True when every plan finished its initial list and applied its mirror head once. */
+  /** True when /readyz answers 200: every plan finished its initial sync and none is stalled. */
   ready(): boolean {
-    return this.watcher?.status().appliedRevision !== undefined && [...this.runners.values()].every((runner) => runner.ready);
+    return this.readiness().ready;
   }
 
   async stop(): Promise<void> {
@@ -339,6 +384,8 @@ export class PlanRunner {
   private counted: { head: string | undefined; at: number; objectsByKind: Record<string, number> } = { head: undefined, at: 0, objectsByKind: {} };
   /** Messages given up on by this process, newest first, shown in status with the apply failures. */
   private deadLetters: PlanStatus['lastErrors'] = [];
+  /** Objects the listener or processor skipped, cleared when they go through or are deleted. */
+  private readonly failures: ObjectFailures;
   /** The cluster that did not answer when this plan last tried to start, and since when. */
   unreachable: Unreachable | undefined;
 
@@ -349,14 +396,38 @@ export class PlanRunner {
     this.hashKey = hashKey;
     this.name = context.plan.metadata.name;
     this.log = options.log.child({ plan: this.name });
+    this.failures = new ObjectFailures((stage, failing) => options.metrics.failingObjects.set({ plan: this.name, stage }, failing));
   }
 
-  /** Listed, caught up, and reconciled once (deletes missed while lifeboat was down are found by then). */
+  /** Listed, caught up, reconciled once (deletes missed while lifeboat was down are found by then), not stalled. */
   get ready(): boolean {
-    return this.listed && this.synced && this.reconciledOnce;
+    return this.listed && this.synced && this.reconciledOnce && this.stalls().length === 0;
+  }
+
+  /** What stops this plan from making progress now; a single failing object does not (it is skipped). */
+  stalls(): Stall[] {
+    const stalls: Stall[] = [];
+    const mirror = this.writer?.failure;
+    if (mirror) {
+      // git libraries do not always keep the errno code; the message names it.
+      const unwritable = /\b(EROFS|EACCES|EPERM|ENOSPC|EDQUOT)\b/.test(`${mirror.code ?? ''} ${mirror.error}`);
+      stalls.push({ component: 'mirror', summary: unwritable ? 'mirror not writable' : 'mirror commits failing', error: mirror.error, since: new Date(mirror.since).toISOString() });
+    }
+    for (const watch of this.listener?.failingWatches() ?? []) {
+      if (Date.now() - watch.since < watchStallMs) continue;
+      stalls.push({ component: 'listener', summary: `watch of ${watch.resource} failing`, error: watch.error, since: new Date(watch.since).toISOString() });
+    }
+    return stalls;
+  }
+
+  private objectFailed(stage: FailureStage, object: string, reason: string): void {
+    this.failures.report(stage, object, reason);
+    this.options.metrics.objectFailures.inc({ plan: this.name, stage });
   }
 
   notReadyReason(): string {
+    const stall = this.stalls()[0];
+    if (stall) return `plan ${this.name}: ${stall.summary} since ${stall.since}: ${stall.error}`;
     if (this.unreachable) return `plan ${this.name}: ${this.unreachable.role} cluster ${this.unreachable.cluster} unreachable since ${this.unreachable.since}: ${this.unreachable.error}`;
     return `plan ${this.name}: ${!this.listed ? 'listing the source' : !this.synced ? 'initial sync in progress' : 'first reconcile in progress'}`;
   }
@@ -471,15 +542,17 @@ export class PlanRunner {
     // Processor: source events → destination form → objects stream. An object the processor fails on, for whatever
     // reason, becomes an `object.failed` message (logged by the mirror writer): the others of its batch go on.
     const processed = (event: SourceEvent): ObjectMessage | undefined => {
+      // The object may be what made processing fail (no metadata at all): name it as far as it can be named.
+      const name = objectName(event.resource, event.object.metadata as Partial<KubeObject['metadata']> | undefined);
+      let out: ObjectMessage | undefined;
       try {
-        return processEvent(event, compiled);
+        out = processEvent(event, compiled);
       } catch (error) {
-        const { resource, object } = event;
-        // The object may be what made processing fail (no metadata at all): name it as far as it can be named.
-        const metadata = (object.metadata ?? {}) as Partial<KubeObject['metadata']>;
-        const summary = `${resource.group ? `${resource.group}/` : ''}${resource.kind} ${metadata.namespace ? `${metadata.namespace}/` : ''}${metadata.name ?? '(no name)'}`;
-        return { type: 'object.failed', plan: this.name, summary, reason: `processing failed: ${(error as Error).message}`, observedAt: event.observedAt };
+        out = { type: 'object.failed', plan: this.name, summary: name, reason: `processing failed: ${(error as Error).message}`, observedAt: event.observedAt };
       }
+      if (out?.type === 'object.failed') this.objectFailed(FailureStage.processor, name, out.reason);
+      else this.failures.clear(FailureStage.processor, name);
+      return out;
     };
     this.subscriptions.push(await bus.consume({
       stream: 'events', plan: this.name, durable: 'processor', maxMessages: 500,
@@ -593,6 +666,7 @@ export class PlanRunner {
     const protect = async (object: KubeObject) => {
       if (object.kind !== 'Secret' || object.apiVersion !== 'v1') return object;
       if (plan.spec.secrets.mode !== 'encrypt') return undefined;
+      refuseForeignCiphertext(object);
       return encryptSecret(object, plan.spec.secrets.recipients, this.hashKey);
     };
     const terminating = new NamespaceStates(sourceClient);
@@ -620,6 +694,9 @@ export class PlanRunner {
       protect,
       namespaceTerminating: (namespace) => terminating.check(namespace),
       onEvent: (type) => metrics.events.inc({ plan: this.name, type }),
+      onObjectFailed: (object, reason) => this.objectFailed(FailureStage.listener, object, reason),
+      onObjectPublished: (object) => this.failures.clear(FailureStage.listener, object),
+      refused: refusedByBus,
       // While this process also synchronizes, an initial list waits (up to a second a page, a minute in all) when
       // the synchronizer has more than `paceBacklog` objects to apply: the destination starts work while the source
       // is still being listed, instead of after every page was listed, encrypted and committed on the same event
@@ -646,6 +723,10 @@ export class PlanRunner {
     this.reconciler = new Reconciler({
       compiled, client: sourceClient, repository: mirror, synchronizer, drift: plan.spec.reconcile.drift, selectsKind, relevant, protect,
       recipients: plan.spec.secrets.recipients, hashKey: this.hashKey,
+      // An object the listener would skip is reported the same way: after a restart it is named again here.
+      onObjectFailed: (object, reason) => this.objectFailed(FailureStage.listener, object, reason),
+      refused: refusedByBus,
+      onSourceListed: (objects, listedFrom) => this.failures.retain(objects, listedFrom),
       publishEvent: async (event, dedupId) => {
         if (await bus.publish('events', this.name, event, dedupId)) this.progress.eventsPublished++;
       },
@@ -732,7 +813,8 @@ export class PlanRunner {
       plan: this.name, planRevision: this.planRevision(), mirrorHead, appliedHead: await state.getValue(this.name, 'applied-head'),
       objectsByKind, lagSeconds: this.lastLagSeconds, mirrorWriter: this.mirrorSubscription !== undefined,
       kinds: this.listener?.kinds() ?? [], initialSync: this.listed ? 'done' : 'listing',
-      lastErrors: [...this.deadLetters, ...(await state.failures(this.name))].slice(0, 20), heldDeletes: (await state.heldDeletes(this.name)).length,
+      lastErrors: [...this.deadLetters, ...(await state.failures(this.name))].slice(0, 20),
+      failing: this.failures.list(shownFailures), failingObjects: this.failures.count(), stalls: this.stalls(), heldDeletes: (await state.heldDeletes(this.name)).length,
       paused: (await state.pausedPaths(this.name)).size, failedOver: await state.getValue(this.name, 'failover'),
       reconcile: this.lastReconcile && summarize(this.lastReconcile, this.context.plan.spec.reconcile.drift), unreachable: this.unreachable, updatedAt: new Date().toISOString(),
     };
@@ -744,6 +826,9 @@ export class PlanRunner {
   private async writeStatus(): Promise<void> {
     const status = await this.status();
     this.options.metrics.heldDeletes.set({ plan: this.name }, status.heldDeletes);
+    for (const component of ['mirror', 'listener'] as const) {
+      this.options.metrics.stalled.set({ plan: this.name, component }, status.stalls.some((stall) => stall.component === component) ? 1 : 0);
+    }
     await this.options.state.redis.set(this.options.state.key(this.name, 'status'), JSON.stringify(status), 'EX', 3600);
     for (const [stage, subscription] of [['processor', this.subscriptions[1]], ['synchronizer', this.subscriptions[0]], ['mirror', this.mirrorSubscription]] as const) {
       if (subscription) this.options.metrics.queueDepth.set({ plan: this.name, stage }, await subscription.pending());
