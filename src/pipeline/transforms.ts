@@ -5,6 +5,7 @@
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import { parseJsonPointer } from '../plan/parse.ts';
 import type { Transform } from '../plan/schema.ts';
+import { shortened } from '../util/quote.ts';
 import { compileSelector, type Candidate } from './select.ts';
 
 export type KubeObject = Record<string, unknown> & {
@@ -179,7 +180,10 @@ function applyJsonPatch(object: KubeObject, operations: NonNullable<Transform['j
     return jsonpatch.applyPatch(object, operations as Operation[], true, true).newDocument as KubeObject;
   } catch (error) {
     const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new TransformError(`jsonPatch failed: ${detail}`);
+    // Which operation, so a person finds it in the plan: fast-json-patch names its index and the operation.
+    const { index, operation } = error as { index?: number; operation?: { op?: string; path?: string } };
+    const which = typeof index === 'number' && operation ? ` at operation ${index + 1} (${operation.op} ${shortened(String(operation.path))})` : '';
+    throw new TransformError(`jsonPatch failed${which}: ${detail}`);
   }
 }
 

@@ -116,7 +116,7 @@ test('jsonPatch applies RFC 6902 operations and fails with a clear error', (t) =
   t.is((out.spec as { replicas: number }).replicas, 1);
   const error = t.throws(() => run([{ jsonPatch: [{ op: 'remove', path: '/spec/missing' }] }], deployment()));
   t.true(error instanceof TransformError);
-  t.regex(error?.message ?? '', /^jsonPatch failed: /);
+  t.regex(error?.message ?? '', /^jsonPatch failed at operation 1 \(remove \/spec\/missing\): /);
 });
 
 test('transforms never mutate their input', (t) => {
