@@ -579,6 +579,33 @@ export class MirrorRepository {
   }
 
   /** Commits on the branch, newest first. */
+  /**
+   * Moves the branch from `from` to `to` (a fast-forward to commits fetched from the remote), in turn with this
+   * process's commits and under the ref lock. False when the branch moved meanwhile: the next pull tries again.
+   */
+  fastForward(from: string | undefined, to: string): Promise<boolean> {
+    const run = this.queue.then(() => this.updateRef(to, from).then(() => true, (error: unknown) => {
+      if (error instanceof RefConflictError) return false;
+      throw error;
+    }));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * The commits after `from` up to `to`, newest first, following first parents; undefined when `from` is not
+   * among the newest `limit` (then the caller cannot tell whose they are).
+   */
+  async commitsBetween(from: string | undefined, to: string, limit = 1000): Promise<{ oid: string; message: string; parents: string[] }[] | undefined> {
+    const entries = await git.log({ fs, gitdir: this.gitdir, ref: to, depth: limit, cache: this.cache });
+    const commits: { oid: string; message: string; parents: string[] }[] = [];
+    for (const entry of entries) {
+      if (entry.oid === from) return commits;
+      commits.push({ oid: entry.oid, message: entry.commit.message, parents: entry.commit.parent });
+    }
+    return from === undefined ? commits : undefined;
+  }
+
   async log(depth?: number): Promise<{ oid: string; message: string; timestamp: number; parents: string[] }[]> {
     if (!(await this.head())) return [];
     const entries = await git.log({ fs, gitdir: this.gitdir, ref: this.ref, depth, cache: this.cache });
@@ -725,7 +752,8 @@ export class MirrorPusher {
     if (!remote || remote === local) return remote;
     const ahead = !local || (await git.isDescendent({ fs, gitdir: this.repository.gitdir, oid: remote, ancestor: local, depth: -1 }));
     if (!ahead) return remote;
-    await git.writeRef({ fs, gitdir: this.repository.gitdir, ref: this.repository.ref, value: remote, force: true });
+    // Under the same lock and compare-and-swap as a commit: a batch committed meanwhile is not overwritten.
+    if (!(await this.repository.fastForward(local, remote))) return remote;
     this.lastPushed = remote;
     await this.onRemoteCommits?.(local, remote);
     return remote;

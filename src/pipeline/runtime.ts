@@ -8,7 +8,7 @@ import { KubeClient, KubeError, loadKubeConfig } from '../kube/client.ts';
 import type { ApiResource } from '../kube/discovery.ts';
 import { refFromMirrorPath, type KubeObject } from '../kube/ref.ts';
 import { type Metrics } from '../metrics/metrics.ts';
-import type { MirrorPusher, MirrorRepository } from '../mirror/repository.ts';
+import { parseTrailers, type MirrorPusher, type MirrorRepository } from '../mirror/repository.ts';
 import { hasErrors, loadPlans, resolveKubeconfigPath, originKey, type PlanError } from '../plan/load.ts';
 import { parseDuration } from '../plan/duration.ts';
 import type { ManagedCluster, RecoveryPlan } from '../plan/schema.ts';
@@ -747,7 +747,18 @@ export class PlanRunner {
   /** Commits that arrived from the mirror's remote: pause capture of what they changed and apply them now. */
   async remoteCommits(from: string | undefined, to: string): Promise<void> {
     const mirrorDir = this.context.plan.spec.mirror.path ?? this.name;
-    const paths = (await this.options.mirror.diff(from, to, mirrorDir)).map((change) => change.path);
+    const { mirror } = this.options;
+    // A person's commits (a git revert, a fix) pause capture of what they changed; commits another lifeboat process
+    // captured (a mirror writer's `Batch` trailer) are replication, not a person's intent.
+    const commits = await mirror.commitsBetween(from, to);
+    const changed = new Set<string>();
+    if (!commits) for (const change of await mirror.diff(from, to, mirrorDir)) changed.add(change.path);
+    else {
+      for (const commit of commits.filter((entry) => !isCapture(entry.message))) {
+        for (const change of await mirror.diff(commit.parents[0], commit.oid, mirrorDir)) changed.add(change.path);
+      }
+    }
+    const paths = [...changed];
     if (!paths.length) return;
     await this.options.state.pause(this.name, paths);
     this.log.warn({ from: from?.slice(0, 12), to: to.slice(0, 12), objects: paths.length }, 'commits pushed to the mirror remote were pulled; capture of those objects is paused until `lifeboat resume`');
@@ -853,6 +864,11 @@ export class PlanRunner {
 }
 
 /** `action` run by one caller at a time: a call while it runs gets the running one's promise. */
+/** A commit a mirror writer made (any lifeboat process): it carries the batch trailer. */
+function isCapture(message: string): boolean {
+  return parseTrailers(message).Batch !== undefined;
+}
+
 function singleFlight(action: () => Promise<void>): () => Promise<void> {
   let running: Promise<void> | undefined;
   return () => (running ??= action().finally(() => (running = undefined)));

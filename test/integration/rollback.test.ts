@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { commitMessage, MirrorRepository } from '../../src/mirror/repository.ts';
 import { configMap, createNamespace, eventually, get, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
 import { startGitServer } from '../helpers/git-server.ts';
 import { sandbox, uniqueName } from '../helpers/sandbox.ts';
@@ -129,4 +131,39 @@ test('a plain git revert pushed to the mirror remote is applied the same way, an
   const [top] = await handle.mirror.log(1);
   t.deepEqual(top!.parents, [reverted]);
   await eventually('pushed on top', async () => (await run('git', ['--git-dir', path.join(root, 'mirror.git'), 'rev-parse', 'main'])).trim(), (head) => head === top!.oid);
+});
+
+test('commits another lifeboat process captured and pushed to the mirror remote are replication, not a person\'s: only a person\'s commit pauses capture', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-remote-'));
+  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', path.join(root, 'mirror.git')]);
+  const server = await startGitServer(root);
+  t.teardown(() => server.close());
+  const { ns, handle } = await started(t, 'gl', { mirrorRemote: `${server.url}/mirror.git` });
+  const { source, destination, plan } = handle;
+  await source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('settings', { mode: 'good' }));
+  await eventually('good at the stand-by', () => get<Obj>(destination, `/api/v1/namespaces/${ns}/configmaps/settings`), (cm) => cm?.data?.mode === 'good');
+  const pushed = (await handle.mirror.head())!;
+  await eventually('pushed', async () => (await run('git', ['--git-dir', path.join(root, 'mirror.git'), 'rev-parse', 'main'])).trim(), (head) => head === pushed);
+
+  // Another lifeboat process (its own clone of the mirror) commits a captured batch, as its mirror writer does, and pushes.
+  const other = path.join(root, 'other.git');
+  await run('git', ['clone', '-q', '--bare', `${server.url}/mirror.git`, other]);
+  const otherMirror = await MirrorRepository.open(other);
+  const captured = `${plan}/namespaces/${ns}/ConfigMap/captured.yaml`;
+  const batch = await otherMirror.commit([{ path: captured, content: stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'captured', namespace: ns }, data: { from: 'elsewhere' } }) }],
+    commitMessage(`sync(${plan}): 1 created`, [`created ${captured}`], { Plan: plan, 'Plan-Revision': 'other', 'Source-Cluster': 'source', Batch: `${plan}-other-1` }));
+  await run('git', ['--git-dir', other, 'push', '-q', `${server.url}/mirror.git`, 'main']);
+  await eventually('the local mirror fast-forwarded to the other process\'s batch', () => handle.mirror.head(), (head) => head === batch!.oid, 30_000);
+  await eventually('its object at the stand-by', () => get<Obj>(destination, `/api/v1/namespaces/${ns}/configmaps/captured`), (cm) => cm?.data?.from === 'elsewhere');
+  t.deepEqual([...(await handle.state.pausedPaths(plan))], [], 'a captured batch pauses nothing');
+
+  // A person's commit on top of it, with plain git: only what it changed is paused.
+  const work = path.join(root, 'work');
+  await run('git', ['clone', '-q', `${server.url}/mirror.git`, work]);
+  const settingsFile = path.join(work, plan, 'namespaces', ns, 'ConfigMap', 'settings.yaml');
+  fs.writeFileSync(settingsFile, fs.readFileSync(settingsFile, 'utf8').replace('mode: good', 'mode: fixed'));
+  await run('git', ['-C', work, '-c', 'user.name=oncall', '-c', 'user.email=oncall@example.com', 'commit', '-qam', 'fix settings']);
+  await run('git', ['-C', work, 'push', '-q', 'origin', 'main']);
+  await eventually('fixed at the stand-by', () => get<Obj>(destination, `/api/v1/namespaces/${ns}/configmaps/settings`), (cm) => cm?.data?.mode === 'fixed', 30_000);
+  t.deepEqual([...(await handle.state.pausedPaths(plan))], [`${plan}/namespaces/${ns}/ConfigMap/settings.yaml`]);
 });
