@@ -617,15 +617,7 @@ export class Synchronizer {
   private async reconcileHolders(files: Map<string, string>, pending: Map<string, string> | undefined,
     found: { seen: Set<string>; drifted: WorkItem[]; orphans: WorkItem[]; report: DestinationReport }): Promise<void> {
     const { client, plan, mirrorDir } = this.options;
-    const query = { labelSelector: `${planLabel}=${plan},${heldLabel}=true` };
-    let holders: KubeObject[];
-    try {
-      holders = (await client.request<{ items: KubeObject[] }>('GET', `/api/v1/namespaces/${holdNamespace}/configmaps`, undefined, { query })).items
-        .map((holder) => ({ ...holder, apiVersion: 'v1', kind: 'ConfigMap' })); // list items name neither
-    } catch (error) {
-      if (error instanceof KubeError && error.code === 404) return;
-      throw error;
-    }
+    const holders = await listHolders(client, plan);
     await mapLimit(holders, this.options.concurrency, async (holder) => {
       let ref: UnversionedRef;
       try {
@@ -861,6 +853,14 @@ export class Synchronizer {
     }
     if (items.length) await this.destinationIndex(true);
   }
+}
+
+/** The plan's holders at the destination (src/pipeline/hold.ts): none before lifeboat-system exists. */
+export async function listHolders(client: KubeClient, plan: string): Promise<KubeObject[]> {
+  const holders: KubeObject[] = [];
+  const query = { labelSelector: `${planLabel}=${plan},${heldLabel}=true` };
+  for await (const { items } of client.listPages(`/api/v1/namespaces/${holdNamespace}/configmaps`, { group: '', version: 'v1', kind: 'ConfigMap' }, query)) holders.push(...items);
+  return holders;
 }
 
 /** An object without what the server maintains by itself, for comparing two versions of it. */

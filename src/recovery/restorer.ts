@@ -11,8 +11,8 @@ import { ResourceIndex } from '../kube/discovery.ts';
 import { describeRef, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
 import { planLabel } from '../pipeline/exclusions.ts';
-import { activationRank, backendsOf, conversionRestorePatch, heldLabel, heldObjectOf, holdNamespace, type HoldOptions, type ServiceRef } from '../pipeline/hold.ts';
-import { Synchronizer } from '../pipeline/synchronizer.ts';
+import { activationRank, backendsOf, conversionRestorePatch, heldObjectOf, holdNamespace, type HoldOptions, type ServiceRef } from '../pipeline/hold.ts';
+import { listHolders, Synchronizer } from '../pipeline/synchronizer.ts';
 import type { RecoveryExecutionJob } from '../plan/schema.ts';
 import type { SyncState } from '../state/state.ts';
 import { mapLimit } from '../util/limit.ts';
@@ -20,7 +20,8 @@ import { quoteShort } from '../util/quote.ts';
 import type { Logger } from '../util/log.ts';
 import { activationPatch, type ActivationOptions } from './activate.ts';
 
-export const jobsNamespace = 'lifeboat-system';
+/** Jobs live where holders do: lifeboat's one namespace at the stand-by. */
+export const jobsNamespace = holdNamespace;
 const jobsPath = `/apis/lifeboat.dev/v1alpha1/namespaces/${jobsNamespace}/recoveryexecutionjobs`;
 const crdFile = new URL('../../manifests/crds/recoveryexecutionjobs.lifeboat.dev.yaml', import.meta.url);
 
@@ -262,12 +263,10 @@ export class Restorer {
   private async activateHeld(index: ResourceIndex, dryRun: boolean): Promise<void> {
     const { plan, log } = this.options;
     const destination = this.destination;
-    const byPlan = { labelSelector: `${planLabel}=${plan}` };
-    const holders = (await destination.request<{ items: KubeObject[] }>('GET', `/api/v1/namespaces/${holdNamespace}/configmaps`, undefined,
-      { query: { labelSelector: `${planLabel}=${plan},${heldLabel}=true` } }).catch(notFound)).items;
-    const definitions = (await destination.request<{ items: KubeObject[] }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', undefined, { query: byPlan }).catch(notFound)).items
-      .filter((crd) => conversionRestorePatch(crd) !== undefined)
-      .map((crd) => ({ ...crd, apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition' })); // list items name neither
+    const holders = await listHolders(destination, plan);
+    const definitions: KubeObject[] = [];
+    for await (const { items } of destination.listPages('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { group: 'apiextensions.k8s.io', version: 'v1', kind: 'CustomResourceDefinition' },
+      { labelSelector: `${planLabel}=${plan}` })) definitions.push(...items.filter((crd) => conversionRestorePatch(crd) !== undefined));
     const held: { object: KubeObject; holder: KubeObject }[] = [];
     for (const holder of holders) {
       try {
@@ -298,7 +297,9 @@ export class Restorer {
     for (const rank of [...new Set(held.map((entry) => activationRank(entry.object)))].sort()) {
       await mapLimit(held.filter((entry) => activationRank(entry.object) === rank), this.options.concurrency, ({ object, holder }) => activated(object, async () => {
         await destination.request('PATCH', index.objectPath(refOf(object)), object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true }, discardBody: true });
-        await destination.request('DELETE', `/api/v1/namespaces/${holdNamespace}/configmaps/${holder.metadata.name}`).catch(notFound);
+        await destination.request('DELETE', `/api/v1/namespaces/${holdNamespace}/configmaps/${holder.metadata.name}`).catch((error: unknown) => {
+          if (!(error instanceof KubeError && error.code === 404)) throw error;
+        });
       }));
     }
   }
@@ -316,10 +317,4 @@ export class Restorer {
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, deadline - Date.now())));
     }
   }
-}
-
-/** An empty list for a collection or namespace that is not there. */
-function notFound(error: unknown): { items: KubeObject[] } {
-  if (error instanceof KubeError && error.code === 404) return { items: [] };
-  throw error;
 }
