@@ -45,7 +45,14 @@ export function registerRun(program: Command): void {
       // bug of unknown effect (a stage's loop may be dead while /healthz says ok), so the process says so and exits
       // for its supervisor to restart it: JetStream redelivers what was not acknowledged, leases expire, state is
       // level-based. Exit code 70 (EX_SOFTWARE).
+      let shuttingDown = false;
       const fatal = (error: unknown) => {
+        // Shutting down with Redis down, state commands are told to fail instead of waiting (`stopWaiting`); one
+        // whose caller had already moved on is expected then, not a bug.
+        if (shuttingDown && error instanceof Error && error.name === 'MaxRetriesPerRequestError') {
+          log.warn({ err: error.message }, 'a state command failed during shutdown (Redis is down); its state is re-derived at the next start');
+          return;
+        }
         log.fatal({ err: error instanceof Error ? error.stack ?? error.message : String(error) }, 'internal error (a bug): exiting so that the supervisor restarts lifeboat');
         log.flush();
         process.exit(70);
@@ -71,6 +78,7 @@ export function registerRun(program: Command): void {
       log.info({ metrics: `http://${server.address}/metrics`, mirror: mirror.gitdir, plans: shared.plans }, 'lifeboat running');
       let stopping: Promise<void> | undefined;
       const shutdown = (signal: string) => {
+        shuttingDown = true;
         stopping ??= (async () => {
           log.info({ signal }, 'shutting down: finishing in-flight batches');
           // Redis down: what needs it fails instead of waiting (state is level-based, the next start re-derives it).
