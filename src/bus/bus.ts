@@ -69,6 +69,11 @@ export function subjectFor(stream: StreamName, plan: string): string {
   return `${streams[stream].subject}.${plan}`;
 }
 
+/** The name of a stage's durable consumer of a plan's subject (JetStream allows letters, digits, `_` and `-`). */
+export function durableName(stage: string, plan: string): string {
+  return `${stage}-${plan}`.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
 export interface ConsumeOptions {
   stream: StreamName;
   plan: string;
@@ -213,7 +218,7 @@ export class Bus {
   /** Consumes a plan's subject with a durable consumer; the returned subscription stops it. */
   async consume(options: ConsumeOptions): Promise<Subscription> {
     const stream = streams[options.stream];
-    const durable = `${options.durable}-${options.plan}`.replace(/[^A-Za-z0-9_-]/g, '_');
+    const durable = durableName(options.durable, options.plan);
     try {
       await this.jsm.consumers.info(stream.name, durable);
     } catch {
@@ -359,6 +364,19 @@ export class Bus {
         return info ? info.num_pending + info.num_ack_pending : 0;
       },
     };
+  }
+
+  /**
+   * Messages a stage's durable consumer of a plan has not acknowledged yet (waiting or delivered), whichever process
+   * consumes them; 0 when the consumer does not exist yet; undefined when JetStream does not answer.
+   */
+  async backlog(stream: StreamName, durable: string, plan: string): Promise<number | undefined> {
+    try {
+      const info = await this.jsm.consumers.info(streams[stream].name, durableName(durable, plan));
+      return info.num_pending + info.num_ack_pending;
+    } catch (error) {
+      return (error as Error).name === 'ConsumerNotFoundError' || /consumer not found/i.test((error as Error).message) ? 0 : undefined;
+    }
   }
 
   /** Deletes a plan's durable consumers and purges its messages and blobs from every stream (the plan is gone for good). */

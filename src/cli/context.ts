@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Bus } from '../bus/bus.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { MirrorRepository } from '../mirror/repository.ts';
-import { evaluatePlans, type PlanContext } from '../pipeline/runtime.ts';
+import { evaluatePlans, type PlanContext } from '../runtime/plans.ts';
 import { createPlanSource, parsePlanSource } from '../plan/source.ts';
 import { StateStore } from '../state/state.ts';
 import type { SharedValues } from './options.ts';
@@ -78,7 +78,7 @@ export async function connectState(url: string): Promise<StateStore> {
   const state = await StateStore.connect(url);
   const database = redisDatabase(url);
   try {
-    await state.redis.select(database);
+    await state.selectDatabase(database);
   } catch (error) {
     await state.close();
     throw new Error(`--redis ${url}: Redis has no database ${database} (${(error as Error).message.replace(/^ERR /, '')})`, { cause: error });
@@ -87,21 +87,8 @@ export async function connectState(url: string): Promise<StateStore> {
 }
 
 /** Other databases of the same Redis that hold lifeboat plan state, when this one holds none: what a wrong --redis looks like. */
-export async function databasesWithPlans(state: StateStore, url: string): Promise<number[]> {
-  const keyspace = await state.redis.info('keyspace');
-  const current = redisDatabase(url);
-  const found: number[] = [];
-  for (const [, number] of keyspace.matchAll(/^db(\d+):keys=[1-9]/gm)) {
-    const database = Number(number);
-    if (database === current) continue;
-    const other = state.redis.duplicate({ db: database });
-    try {
-      if ((await other.keys('lifeboat:*:status')).length) found.push(database);
-    } finally {
-      other.disconnect();
-    }
-  }
-  return found;
+export function databasesWithPlans(state: StateStore, url: string): Promise<number[]> {
+  return state.otherDatabasesWithPlans(redisDatabase(url));
 }
 
 /** Redis for a command that can do without it: when it does not answer, one warning line says what is missing. */

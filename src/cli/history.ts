@@ -85,9 +85,7 @@ export function registerHistory(program: Command): void {
       const state = await optionalState(shared.redis, 'APPLIED shows unknown');
       if (state) {
         try {
-          const scored = await state.redis.zrange(state.key(plan, 'applied-at'), '0', '-1', 'WITHSCORES');
-          appliedAt = new Map();
-          for (let index = 0; index < scored.length; index += 2) appliedAt.set(scored[index]!, new Date(Number(scored[index + 1])).toISOString());
+          appliedAt = new Map([...(await state.appliedTimes(plan))].map(([revision, at]) => [revision, new Date(at).toISOString()]));
           appliedHead = await state.getValue(plan, 'applied-head');
         } finally {
           await state.close();

@@ -3,12 +3,15 @@ import type { Command } from 'commander';
 import { Bus } from '../bus/bus.ts';
 import { createMetrics, serveMetrics } from '../metrics/metrics.ts';
 import { MirrorPusher } from '../mirror/repository.ts';
-import { readIdentities, Runtime, type PlanStatus } from '../pipeline/runtime.ts';
+import { readIdentities } from '../runtime/plans.ts';
+import { Runtime } from '../runtime/runtime.ts';
+import { components, parseComponents } from '../runtime/ports.ts';
+import type { PlanStatus } from '../runtime/status.ts';
 import { StateStore } from '../state/state.ts';
 import { createLogger } from '../util/log.ts';
 import { connectState, databasesWithPlans, openMirror, readPlans, redisDatabase } from './context.ts';
 import { formatTable } from './format.ts';
-import { sharedOptions, sharedValues } from './options.ts';
+import { sharedOptions, sharedValues, UsageError } from './options.ts';
 
 /** age identities from --identity, else $LIFEBOAT_AGE_IDENTITY_FILE. */
 export const identitiesOf = (files: string[] | undefined) => readIdentities(files ?? (process.env.LIFEBOAT_AGE_IDENTITY_FILE ? [process.env.LIFEBOAT_AGE_IDENTITY_FILE] : []));
@@ -38,8 +41,15 @@ export function registerRun(program: Command): void {
     .option('--metrics-addr <host:port>', 'where /metrics, /healthz and /readyz listen', '127.0.0.1:9464')
     .option('--identity <file...>', 'age identity files that decrypt Secrets at the destination (default: $LIFEBOAT_AGE_IDENTITY_FILE)')
     .option('--plan-poll-interval <ms>', 'how often the plans source is polled', '10000')
-    .action(async (options: { mirrorRemote?: string; metricsAddr: string; identity?: string[]; planPollInterval: string }, command: Command) => {
+    .option('--components <list>', `the stages this process runs, comma-separated (${components.join(',')}); the others run in other lifeboat processes`, components.join(','))
+    .action(async (options: { mirrorRemote?: string; metricsAddr: string; identity?: string[]; planPollInterval: string; components: string }, command: Command) => {
       const shared = sharedValues(command);
+      let only: ReturnType<typeof parseComponents>;
+      try {
+        only = parseComponents(options.components);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
       const log = createLogger();
       // Last resort. Failures of one message or object are caught where they happen; what still arrives here is a
       // bug of unknown effect (a stage's loop may be dead while /healthz says ok), so the process says so and exits
@@ -73,9 +83,9 @@ export function registerRun(program: Command): void {
       const pusher = options.mirrorRemote ? new MirrorPusher(mirror, options.mirrorRemote, {
         token: process.env.LIFEBOAT_MIRROR_TOKEN, onError: (error, attempt) => log.warn({ err: error.message, attempt }, 'mirror push failed; retrying'),
       }) : undefined;
-      const runtime = new Runtime({ plans: shared.plans, mirror, bus, state, metrics, log, identities, planPollMs: Number(options.planPollInterval), pusher });
+      const runtime = new Runtime({ plans: shared.plans, mirror, bus, state, metrics, log, identities, planPollMs: Number(options.planPollInterval), pusher, components: only });
       const server = await serveMetrics(metrics, options.metricsAddr, () => runtime.readiness());
-      log.info({ metrics: `http://${server.address}/metrics`, mirror: mirror.gitdir, plans: shared.plans }, 'lifeboat running');
+      log.info({ metrics: `http://${server.address}/metrics`, mirror: mirror.gitdir, plans: shared.plans, components: [...only] }, 'lifeboat running');
       let stopping: Promise<void> | undefined;
       const shutdown = (signal: string) => {
         shuttingDown = true;
@@ -107,10 +117,8 @@ export function registerRun(program: Command): void {
       const only = shared.explicit.plans ? new Set((await readPlans(shared.plans)).keys()) : undefined;
       const state = await connectState(shared.redis);
       try {
-        const keys = (await state.redis.keys('lifeboat:*:status')).filter((key) => key !== 'lifeboat:_plans:status')
-          .filter((key) => !only || only.has(key.slice('lifeboat:'.length, -':status'.length))).sort();
-        const plans = (await Promise.all(keys.map((key) => state.redis.get(key)))).filter((v): v is string => v !== null).map((v) => JSON.parse(v) as PlanStatus);
-        const plansSource = JSON.parse((await state.redis.get('lifeboat:_plans:status')) ?? '{}') as { appliedRevision?: string; latestRevision?: string; errors?: { file: string; line: number; column: number; message: string }[] };
+        const plans = await state.planStatuses<PlanStatus>(only);
+        const plansSource = (await state.plansStatus<{ appliedRevision?: string; latestRevision?: string; errors?: { file: string; line: number; column: number; message: string }[] }>()) ?? {};
         if (options.output === 'json') {
           process.stdout.write(`${JSON.stringify({ plans, plansSource }, null, 2)}\n`);
           return;

@@ -14,10 +14,14 @@ export type SourceEvent =
   | { type: 'source.upserted'; plan: string; resource: ResourceInfo; object: KubeObject; observedAt: number }
   | { type: 'source.deleted'; plan: string; resource: ResourceInfo; object: KubeObject; observedAt: number; namespaceTerminating?: boolean };
 
-/** processor → mirror: the destination form of an object and its mirror path, or its removal. */
+/**
+ * processor → mirror: the destination form of an object and its mirror path, or its removal. `sourceVersion` is the
+ * source resourceVersion the message reflects (for a delete: of the delete, or of the list that found it gone):
+ * processor replicas may publish out of order, and the mirror writer never commits an older version over a newer.
+ */
 export type ObjectMessage =
-  | { type: 'object.changed'; plan: string; path: string; content: string; secretHash?: string; summary: string; observedAt: number }
-  | { type: 'object.deleted'; plan: string; path: string; summary: string; observedAt: number; reconciled?: boolean; approved?: boolean; guard?: 'namespace' }
+  | { type: 'object.changed'; plan: string; path: string; content: string; secretHash?: string; summary: string; observedAt: number; sourceVersion?: string }
+  | { type: 'object.deleted'; plan: string; path: string; summary: string; observedAt: number; sourceVersion?: string; reconciled?: boolean; approved?: boolean; guard?: 'namespace' }
   | { type: 'object.failed'; plan: string; summary: string; reason: string; observedAt: number };
 
 /** listener → processor: events listed or watched together, carried by one JetStream message. */
@@ -121,4 +125,14 @@ export function objectsNamedBy(value: unknown): string[] {
   if (objects.length) return objects;
   if (isCommitMessage(value)) return [`mirror commit ${value.commit}`];
   return [];
+}
+
+/**
+ * True when resourceVersion `candidate` is older than `known`. resourceVersions are opaque to clients, but every
+ * kube-apiserver backed by etcd gives decimal revisions that grow; anything else (absent, not decimal) is never
+ * called older, so ordering falls back to arrival.
+ */
+export function olderVersion(candidate: string | undefined, known: string | undefined): boolean {
+  if (!candidate || !known || !/^\d+$/.test(candidate) || !/^\d+$/.test(known)) return false;
+  return BigInt(candidate) < BigInt(known);
 }

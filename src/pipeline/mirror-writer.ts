@@ -4,7 +4,7 @@
 // Secret whose keyed hash did not change keeps the ciphertext already committed (age is randomized).
 import { commitMessage, type FileChange, type MirrorRepository } from '../mirror/repository.ts';
 import type { Logger } from '../util/log.ts';
-import type { CommitMessage, ObjectMessage } from './messages.ts';
+import { olderVersion, type CommitMessage, type ObjectMessage } from './messages.ts';
 import type { KubeObject } from '../kube/ref.ts';
 import { toYaml } from './normalize.ts';
 import { DeleteGuard, type GuardPolicy, type HeldDelete } from './delete-guard.ts';
@@ -27,7 +27,14 @@ export interface MirrorWriterOptions {
   onHeld?: (held: HeldDelete[], total: number) => void;
   /** Paths whose capture is paused (after a rollback or revert, until `lifeboat resume`). */
   paused?: () => Promise<Set<string>>;
+  /** The source resourceVersion last committed per path (Redis), so that no older version is committed after it. */
+  versions?: CommittedVersions;
   log: Logger;
+}
+
+export interface CommittedVersions {
+  load(): Promise<Map<string, string>>;
+  record(versions: Map<string, string>): Promise<void>;
 }
 
 export interface DeleteDecisions {
@@ -96,6 +103,10 @@ export class MirrorWriter {
   /** Paths whose deletes a person rejected, cached with `held`. */
   private rejected = new Set<string>();
   private decisionsLoaded = false;
+  /** Source resourceVersion committed per path (loaded from `versions` with the first batch). */
+  private committedVersions: Map<string, string> | undefined;
+  /** Messages dropped because a newer version of their object was already committed. */
+  staleDropped = 0;
   /**
    * Set while commits fail (a read-only or full disk, a broken repository): nothing of the plan can move on, so
    * status and /readyz say so. Cleared by the next batch that goes through.
@@ -172,16 +183,29 @@ export class MirrorWriter {
 
   private async commit(batch: Pending[]): Promise<void> {
     const started = Date.now();
-    // The last message for a path wins; the earliest observation time is kept for the lag measurement.
+    // The newest message for a path wins (by source resourceVersion, then arrival): processor replicas publish in
+    // any order, so an older version may arrive last. The earliest observation time is kept for the lag.
+    this.committedVersions ??= (await this.options.versions?.load()) ?? new Map<string, string>();
+    const committedVersions = this.committedVersions;
     const latest = new Map<string, Extract<ObjectMessage, { type: 'object.changed' | 'object.deleted' }>>();
     const observed: Record<string, number> = {};
+    let stale = 0;
     for (const { message } of batch) {
       if (message.type === 'object.failed') {
         this.options.onFailed?.(message);
         continue;
       }
+      const known = latest.get(message.path)?.sourceVersion ?? committedVersions.get(message.path);
+      if (olderVersion(message.sourceVersion, known)) {
+        stale++;
+        continue;
+      }
       latest.set(message.path, message);
       observed[message.path] = Math.min(observed[message.path] ?? Infinity, message.observedAt);
+    }
+    if (stale) {
+      this.staleDropped += stale;
+      this.options.log.debug({ messages: stale }, 'older versions of objects already committed in a newer version: dropped');
     }
     // A rollback or revert pauses capture of the objects it restored, so the next source event does not undo it.
     const paused = (await this.options.paused?.()) ?? new Set<string>();
@@ -206,6 +230,10 @@ export class MirrorWriter {
     }
     const batchId = `${this.options.plan}-${Date.now().toString(36)}-${++this.batchNumber}`;
     const result = changes.length ? await this.options.repository.commit(changes, (applied) => this.message(applied, summaries, batchId)) : undefined;
+    // Recorded before the acknowledgement: redelivered after a crash, an older message still finds the newer version.
+    const versions = new Map([...latest].filter(([path, message]) => message.sourceVersion && !skipped.includes(path)).map(([path, message]) => [path, message.sourceVersion!]));
+    await this.options.versions?.record(versions);
+    for (const [path, version] of versions) committedVersions.set(path, version);
     for (const entry of batch) entry.raw?.ack();
     this.committedMessages += batch.length;
     if (!result) return;

@@ -51,7 +51,8 @@ export function destinationForm(plan: CompiledPlan, source: KubeObject, namespac
 
 export function processEvent(event: SourceEvent, plan: CompiledPlan): ObjectMessage | undefined {
   const source = event.object;
-  const base = { plan: plan.name, observedAt: event.observedAt };
+  const sourceVersion = (source.metadata as { resourceVersion?: unknown }).resourceVersion;
+  const base = { plan: plan.name, observedAt: event.observedAt, ...(typeof sourceVersion === 'string' && sourceVersion ? { sourceVersion } : {}) };
   if (defaultExclusion(source).excluded) return undefined;
   const isSecret = event.resource.group === '' && event.resource.kind === 'Secret';
   if (isSecret && !plan.replicateSecrets) return undefined;

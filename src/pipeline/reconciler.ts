@@ -2,7 +2,8 @@
 // Source → mirror: the source is listed again (read-only identity), every object goes through the same processor,
 // and what the mirror misses — changes and deletes that happened while lifeboat was down or in a watch gap — is
 // published into the pipeline (never written to git directly: the one mirror writer commits it, under the delete
-// guard). Mirror → destination: the synchronizer compares and corrects (or only reports) drift.
+// guard). Mirror → destination is the synchronizer's half (Synchronizer.reconcile): it compares and corrects (or
+// only reports) drift, since only the process that writes to the destination may.
 import { createHash } from 'node:crypto';
 import type { KubeClient } from '../kube/client.ts';
 import { ResourceIndex, type ApiResource } from '../kube/discovery.ts';
@@ -17,7 +18,7 @@ import { toYaml } from './normalize.ts';
 import { processEvent, type CompiledPlan } from './processor.ts';
 import { dataHashAnnotation, encryptedDataAnnotation, encryptedToAnnotation, isSecret, SecretEncryptionError, secretDataHash, withCiphertext } from './secrets.ts';
 import { objectName } from './failures.ts';
-import type { DestinationReport, Synchronizer } from './synchronizer.ts';
+import type { DestinationReport } from './synchronizer.ts';
 import { parseYaml } from '../util/yaml.ts';
 
 export interface SourceReport {
@@ -33,6 +34,7 @@ export interface SourceReport {
   durationMs: number;
 }
 
+/** Both halves; a half this process does not run is `{ error: 'not run here' }`-like, naming who does. */
 export interface ReconcileReport {
   plan: string;
   at: string;
@@ -44,8 +46,6 @@ export interface ReconcilerOptions {
   compiled: CompiledPlan;
   client: KubeClient;
   repository: MirrorRepository;
-  synchronizer: Synchronizer;
-  drift: 'correct' | 'detect';
   selectsKind: ListenerOptions['selectsKind'];
   relevant: ListenerOptions['relevant'];
   protect: ListenerOptions['protect'];
@@ -75,13 +75,6 @@ export class Reconciler {
     this.options = options;
   }
 
-  async run(): Promise<ReconcileReport> {
-    const plan = this.options.compiled.name;
-    const source = await this.reconcileSource().catch((error: Error) => ({ error: error.message }));
-    const destination = await this.options.synchronizer.reconcile(this.options.drift).catch((error: Error) => ({ error: error.message }));
-    return { plan, at: new Date().toISOString(), source, destination };
-  }
-
   /** Lists the source and publishes what the mirror (at the head read before listing) misses. */
   async reconcileSource(): Promise<SourceReport> {
     const { compiled, client, repository } = this.options;
@@ -94,9 +87,12 @@ export class Reconciler {
     const expected = new Set<string>();
     const listedKinds = new Set<string>();
     const listedObjects = new Set<string>();
+    /** Per kind, the resourceVersion of its list: a delete found by it is as new as that (see olderVersion). */
+    const listVersions = new Map<string, string>();
     await mapLimit(kinds, 4, async (resource) => {
       try {
-        for await (const { items } of client.listPages(resourcePath(resource), resource)) {
+        for await (const { items, resourceVersion } of client.listPages(resourcePath(resource), resource)) {
+          if (resourceVersion && !listVersions.has(`${resource.group}/${resource.kind}`)) listVersions.set(`${resource.group}/${resource.kind}`, resourceVersion);
           report.listed += items.length;
           for (const raw of items) listedObjects.add(objectName(resource, raw.metadata));
           await mapLimit(items, 16, (raw) => this.compareOne(resource, raw, files, expected, report));
@@ -119,7 +115,8 @@ export class Reconciler {
         }
         if (!listedKinds.has(kind)) continue;
         report.deleted.push(path);
-        await this.options.publishObject({ type: 'object.deleted', plan: compiled.name, path, summary: describeRef(refFromMirrorPath(path).ref), observedAt: Date.now(), reconciled: true },
+        const sourceVersion = listVersions.get(kind);
+        await this.options.publishObject({ type: 'object.deleted', plan: compiled.name, path, summary: describeRef(refFromMirrorPath(path).ref), observedAt: Date.now(), reconciled: true, ...(sourceVersion ? { sourceVersion } : {}) },
           `${compiled.name}:reconcile-delete:${path}:${revision ?? ''}`);
       }
     }

@@ -86,6 +86,8 @@ export interface SynchronizerOptions {
   onApplied?: (revision: string) => void;
   /** The plan's `recovery.hold`: what the sleeping stand-by keeps for activation (src/pipeline/hold.ts). */
   hold?: HoldOptions;
+  /** Each pass, when it finished (after its results are recorded). */
+  onPass?: (pass: { revision: string; objects: number; applied: number; deleted: number; failed: number; durationMs: number; startedAt: number }) => void;
 }
 
 /** Kinds whose immutable fields may be changed by deleting and re-creating the object. */

@@ -59,14 +59,14 @@ export function natsAuthorization(credentials: SandboxCredentials): string {
 
 /**
  * redis-server's ACL file. `lifeboat` may run the data, transaction and scripting commands on `lifeboat:*` keys
- * (KEYS and INFO included: status lists plans, ioredis checks readiness) but nothing dangerous (FLUSHALL, CONFIG,
+ * (INFO included: ioredis checks readiness, status finds other databases; never KEYS, which blocks Redis) but nothing dangerous (FLUSHALL, CONFIG,
  * DEBUG, …); `lifeboat-status` may only read them. Passwords are stored as SHA-256, as Redis allows.
  */
 export function redisAcl(credentials: SandboxCredentials): string {
   const hash = (password: string) => `#${createHash('sha256').update(password).digest('hex')}`;
   const rules: Record<RedisUser, string> = {
-    lifeboat: '-@all +@connection +@read +@write +@keyspace +@string +@hash +@set +@sortedset +@list +@transaction +@scripting -@dangerous +keys +info',
-    status: '-@all +@connection +@read -@dangerous +keys +info',
+    lifeboat: '-@all +@connection +@read +@write +@keyspace +@string +@hash +@set +@sortedset +@list +@transaction +@scripting -@dangerous +info',
+    status: '-@all +@connection +@read -@dangerous +info',
   };
   return [
     'user default off resetpass -@all',

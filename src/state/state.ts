@@ -2,6 +2,7 @@
 // and applied heads, the applied inventory (mirror path → blob), apply failures, locks and the failover flag.
 // Nothing here is the only copy of anything: losing it costs a full re-apply, never data.
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { HeldDelete } from '../pipeline/delete-guard.ts';
 import { redactUrl } from '../util/redact.ts';
@@ -13,7 +14,7 @@ export interface ApplyFailure {
   at: string;
 }
 
-type StateValue = 'mirror-head' | 'applied-head' | 'plan-revision' | 'failover' | 'failback';
+type StateValue = 'mirror-head' | 'applied-head' | 'plan-revision' | 'failover' | 'failback' | 'listed-at';
 
 /** What the synchronizer keeps between passes. */
 export interface SyncState {
@@ -99,8 +100,17 @@ function watchOutages(redis: Redis, onOutage: ((event: 'down' | 'up', error?: Er
   });
 }
 
+/** Names of every plan that wrote a status (an index set: listing plans never scans the keyspace). */
+const plansIndexKey = 'lifeboat:_plans';
+/** The plans source's own status: which revision runs, and why the latest one does not. */
+const plansStatusKey = 'lifeboat:_plans:status';
+/** Where an earlier version kept the Secret hash key (moved to a file beside the mirror, see hash-key.ts). */
+const legacyHashKeyKey = 'lifeboat:hash-key';
+/** Revisions whose apply time is kept per plan, for `lifeboat history`. */
+const appliedTimesKept = 10_000;
+
 export class StateStore implements SyncState {
-  readonly redis: Redis;
+  private readonly redis: Redis;
 
   private constructor(redis: Redis) {
     this.redis = redis;
@@ -224,10 +234,112 @@ export class StateStore implements SyncState {
     return count;
   }
 
-  /** Forgets everything about a plan (used when a plan is removed). */
+  /**
+   * When a revision reached the destination (the newest 10,000). The first time only (NX): a later pass that finds
+   * the same head (a retry of failed objects) must not move it.
+   */
+  async recordAppliedAt(plan: string, revision: string, at = Date.now()): Promise<void> {
+    await this.redis.multi().zadd(this.key(plan, 'applied-at'), 'NX', at, revision).zremrangebyrank(this.key(plan, 'applied-at'), 0, -(appliedTimesKept + 1)).exec();
+  }
+  /** Revision → when it was first applied (epoch ms). */
+  async appliedTimes(plan: string): Promise<Map<string, number>> {
+    const scored = await this.redis.zrange(this.key(plan, 'applied-at'), '0', '-1', 'WITHSCORES');
+    const times = new Map<string, number>();
+    for (let index = 0; index < scored.length; index += 2) times.set(scored[index]!, Number(scored[index + 1]));
+    return times;
+  }
+
+  /** A plan's status as its runner last wrote it (lifeboat status), kept an hour; the plan joins the index. */
+  async savePlanStatus(plan: string, status: object): Promise<void> {
+    await this.redis.multi().set(this.key(plan, 'status'), JSON.stringify(status), 'EX', 3600).sadd(plansIndexKey, plan).exec();
+  }
+  /** Every plan's last status (those of `only` when given), by plan name; plans whose status expired are left out. */
+  async planStatuses<T>(only?: ReadonlySet<string>): Promise<T[]> {
+    const names = (await this.redis.smembers(plansIndexKey)).filter((name) => !only || only.has(name)).sort();
+    if (!names.length) return [];
+    const values = await this.redis.mget(...names.map((name) => this.key(name, 'status')));
+    return values.filter((value): value is string => value !== null).map((value) => JSON.parse(value) as T);
+  }
+  /** True when this database holds any plan's state (what a mistyped --redis database lacks). */
+  async hasPlans(): Promise<boolean> {
+    return (await this.redis.scard(plansIndexKey)) > 0;
+  }
+
+  async savePlansStatus(status: object): Promise<void> {
+    await this.redis.set(plansStatusKey, JSON.stringify(status));
+  }
+  async plansStatus<T>(): Promise<T | undefined> {
+    const raw = await this.redis.get(plansStatusKey);
+    return raw === null ? undefined : (JSON.parse(raw) as T);
+  }
+
+  /** The last reconcile report of a plan, kept a week. */
+  async saveReconcileReport(plan: string, report: object): Promise<void> {
+    await this.redis.set(this.key(plan, 'reconcile'), JSON.stringify(report), 'EX', 7 * 24 * 3600);
+  }
+
+  /** The Secret hash key an earlier version kept in Redis, to move it out (hash-key.ts). */
+  readonly legacyHashKey = {
+    read: async (): Promise<string | undefined> => (await this.redis.get(legacyHashKeyKey)) ?? undefined,
+    remove: async (): Promise<void> => void (await this.redis.del(legacyHashKeyKey)),
+  };
+
+  /**
+   * The source resourceVersion of each object path the mirror writer last committed (a delete's too): a message
+   * carrying an older version (another processor replica was slower) never replaces it.
+   */
+  async committedVersions(plan: string): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.redis.hgetall(this.key(plan, 'versions'))));
+  }
+  async recordCommittedVersions(plan: string, versions: Map<string, string>): Promise<void> {
+    if (versions.size) await this.redis.hset(this.key(plan, 'versions'), Object.fromEntries(versions));
+  }
+
+  /**
+   * Membership of a group of processes (those running a component): each renews its entry, which lapses `ttlMs`
+   * after the last renewal. The live members, this one included, sorted.
+   */
+  async heartbeat(group: string, member: string, ttlMs: number): Promise<string[]> {
+    const key = `lifeboat:_members:${group}`;
+    const now = Date.now();
+    const [, , [, members]] = (await this.redis.multi().zadd(key, now + ttlMs, member).zremrangebyscore(key, '-inf', String(now)).zrange(key, '0', '-1').exec()) as [unknown, unknown, [unknown, string[]]];
+    return members;
+  }
+  async leave(group: string, member: string): Promise<void> {
+    await this.redis.zrem(`lifeboat:_members:${group}`, member);
+  }
+
+  /** Forgets everything about a plan (used when a plan is removed); SCAN, never KEYS. */
   async forget(plan: string): Promise<void> {
-    const keys = await this.redis.keys(`lifeboat:${plan}:*`);
-    if (keys.length) await this.redis.del(...keys);
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `lifeboat:${plan}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await this.redis.del(...keys);
+    } while (cursor !== '0');
+    await this.redis.srem(plansIndexKey, plan);
+  }
+
+  /** Switches to another database of the same Redis (the one a URL names); rejects when Redis has no such database. */
+  async selectDatabase(database: number): Promise<void> {
+    await this.redis.select(database);
+  }
+
+  /** Other databases of this Redis that hold lifeboat plans (INFO keyspace, then each one's plans index). */
+  async otherDatabasesWithPlans(current: number): Promise<number[]> {
+    const keyspace = await this.redis.info('keyspace');
+    const found: number[] = [];
+    for (const [, number] of keyspace.matchAll(/^db(\d+):keys=[1-9]/gm)) {
+      const database = Number(number);
+      if (database === current) continue;
+      const other = this.redis.duplicate({ db: database });
+      try {
+        if ((await other.scard(plansIndexKey)) > 0) found.push(database);
+      } finally {
+        other.disconnect();
+      }
+    }
+    return found;
   }
 
   /** A lease-based lock: only one holder per name; renew before ttl expires or lose it. */
@@ -257,7 +369,8 @@ export class Lease {
   private readonly redis: Redis;
   readonly key: string;
   private readonly ttlMs: number;
-  readonly token = randomUUID();
+  /** Names the holding process (host/pid), so that whoever looks at the lock in Redis sees who holds it. */
+  readonly token = `${hostname()}/${process.pid}/${randomUUID()}`;
   private timer: NodeJS.Timeout | undefined;
   private held = false;
 

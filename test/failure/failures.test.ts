@@ -8,9 +8,25 @@ import path from 'node:path';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { configMap, createNamespace, deployment, eventually, get, pipeline, writePlan, type PipelineHandle } from '../helpers/pipeline.ts';
 import { component, pause, restartComponent, startLifeboat, type LifeboatProcess } from '../helpers/processes.ts';
-import { uniqueName } from '../helpers/sandbox.ts';
+import { sandbox, uniqueName } from '../helpers/sandbox.ts';
+import { Redis } from 'ioredis';
 
 const handles: PipelineHandle[] = [];
+
+/** Deletes every key lifeboat has, as FLUSHALL would (lifeboat's Redis user may run neither FLUSHALL nor KEYS). */
+async function forgetEverything(url: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', 'lifeboat:*', 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
 const processes: LifeboatProcess[] = [];
 test.after.always(async () => {
   for (const child of processes) child.kill('SIGKILL');
@@ -147,7 +163,7 @@ test('redis-server restarted, then Redis flushed: state is re-derived and nothin
   // Someone else's object at the stand-by, with the name the source is about to use.
   await destination.request('POST', cmPath(ns), configMap('theirs', { owner: 'someone else' }));
   // Every key lifeboat has, as FLUSHALL would (lifeboat's Redis user may not run FLUSHALL itself).
-  await state.redis.del(...(await state.redis.keys('lifeboat:*')));
+  await forgetEverything((await sandbox()).redisUrl);
   t.is(await state.getValue(plan, 'applied-head'), undefined);
   await source.request('POST', cmPath(ns), configMap('theirs', { owner: 'the source' }));
   await source.request('PUT', cmPath(ns, 'cm-2'), { ...(await get<Obj>(source, cmPath(ns, 'cm-2'))), data: { n: 'after the flush' } });
@@ -227,7 +243,7 @@ test('a broken plan pushed while other plans run: they keep running, the error i
   await handle.start();
   t.teardown(() => handle.state.forget(other));
   fs.writeFileSync(path.join(handle.plansDir, `${other}.yaml`), 'apiVersion: lifeboat.dev/v1alpha1\nkind: RecoveryPlan\nmetadata: {name: broken\nspec: [\n');
-  await eventually('the plans error in status', async () => JSON.parse((await handle.state.redis.get('lifeboat:_plans:status')) ?? '{}') as { errors?: unknown[] }, (status) => (status.errors?.length ?? 0) > 0, 10_000);
+  await eventually('the plans error in status', async () => (await handle.state.plansStatus<{ errors?: unknown[] }>()) ?? {}, (status) => (status.errors?.length ?? 0) > 0, 10_000);
   await handle.source.request('POST', cmPath(a), configMap('still', { running: 'yes' }));
   await handle.source.request('POST', cmPath(b), configMap('also', { running: 'yes' }));
   await eventually('plan A still replicates', () => get(handle.destination, cmPath(a, 'still')), (cm) => cm !== undefined);

@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { commitMessage, MirrorRepository } from '../../src/mirror/repository.ts';
-import { recordApplied } from '../../src/pipeline/runtime.ts';
 import { StateStore } from '../../src/state/state.ts';
 import { Redis } from 'ioredis';
 import { get, writePlan } from '../helpers/pipeline.ts';
@@ -279,13 +278,14 @@ test.serial('a reader that leaves early (lifeboat status | true) ends the comman
 test.serial('history: APPLIED is when a revision first reached the stand-by, not when a later pass (a retry) found it again', async (t) => {
   const f = await setup;
   const state = await StateStore.connect(f.info.redisUrl);
+  const before = await state.appliedTimes(f.plan);
   t.teardown(async () => {
-    await state.redis.del(state.key(f.plan, 'applied-at'));
+    for (const [revision, at] of before) await state.recordAppliedAt(f.plan, revision, at);
     await state.close();
   });
   const first = Date.parse('2026-11-24T10:00:00.000Z');
-  await recordApplied(state, f.plan, f.revisions[2]!, first);
-  await recordApplied(state, f.plan, f.revisions[2]!, first + 76_000);
+  await state.recordAppliedAt(f.plan, f.revisions[2]!, first);
+  await state.recordAppliedAt(f.plan, f.revisions[2]!, first + 76_000);
   const history = await lifeboat(['history', f.plan, '--plans', f.plansDir, '--mirror', f.mirrorDir, '--redis', f.info.redisUrl, '-o', 'json'], { cwd: f.dir });
   t.is(history.code, 0, history.stderr);
   const entries = (JSON.parse(history.stdout) as { revisions: { revision: string; applied: string }[] }).revisions;

@@ -3,6 +3,7 @@
 // reaches the mirror or the stand-by; a component may publish only its own stage's subjects; Redis refuses clients
 // without a user, and its read-only user only reads; the Secret hash key is not in Redis; no password is printed.
 import test from 'ava';
+import { Redis } from 'ioredis';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -146,21 +147,28 @@ test('Redis refuses a client without a user; lifeboat\'s user only has lifeboat\
   const answer = await rawRedis(redisPort, 'GET lifeboat:any:status\r\nAUTH default anything\r\n', 2);
   t.regex(answer, /^-NOAUTH Authentication required\.\r\n-WRONGPASS /);
 
-  const key = `lifeboat:${uniqueName('acl')}:status`;
-  const lifeboat = await StateStore.connect(redisUrlAs('lifeboat'));
-  const status = await StateStore.connect(redisUrlAs('status'));
+  const plan = uniqueName('acl');
+  const key = `lifeboat:${plan}:status`;
+  const lifeboat = new Redis(redisUrlAs('lifeboat'));
+  const status = new Redis(redisUrlAs('status'));
+  const lifeboatState = await StateStore.connect(redisUrlAs('lifeboat'));
+  const statusState = await StateStore.connect(redisUrlAs('status'));
   try {
-    await lifeboat.redis.set(key, '{"plan":"x"}', 'EX', 60);
-    await t.throwsAsync(lifeboat.redis.set('other:key', 'v'), { message: /^NOPERM/ });
-    await t.throwsAsync(lifeboat.redis.flushall(), { message: /^NOPERM/ });
-    t.is(await status.redis.get(key), '{"plan":"x"}');
-    t.true((await status.redis.keys('lifeboat:*:status')).includes(key));
-    await t.throwsAsync(status.redis.set(key, 'overwritten'), { message: /^NOPERM/ });
-    await t.throwsAsync(status.redis.del(key), { message: /^NOPERM/ });
+    await lifeboatState.savePlanStatus(plan, { plan: 'x' });
+    await t.throwsAsync(lifeboat.set('other:key', 'v'), { message: /^NOPERM/ });
+    await t.throwsAsync(lifeboat.flushall(), { message: /^NOPERM/ });
+    // KEYS blocks Redis while it walks the keyspace: nobody may run it (plans are listed from an index set).
+    await t.throwsAsync(lifeboat.keys('lifeboat:*'), { message: /^NOPERM/ });
+    t.deepEqual(await statusState.planStatuses(new Set([plan])), [{ plan: 'x' }]);
+    t.is(await status.get(key), '{"plan":"x"}');
+    await t.throwsAsync(status.set(key, 'overwritten'), { message: /^NOPERM/ });
+    await t.throwsAsync(status.del(key), { message: /^NOPERM/ });
   } finally {
-    await lifeboat.redis.del(key);
-    await lifeboat.close();
-    await status.close();
+    await lifeboatState.forget(plan);
+    await lifeboatState.close();
+    await statusState.close();
+    lifeboat.disconnect();
+    status.disconnect();
   }
   const wrong = redisUrlAs('lifeboat', 'not-the-password-0123');
   const error = await t.throwsAsync(StateStore.connect(wrong));
@@ -187,7 +195,7 @@ test('the Secret hash key is not in Redis: it sits beside the mirror, readable o
   await handle.source.request('POST', `/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db' }, stringData: { password: 'hunter2-hunter2' } });
   await handle.start();
   await eventually('the Secret at the stand-by', () => get(handle.destination, `/api/v1/namespaces/${ns}/secrets/db`), (secret) => secret !== undefined, 60_000);
-  t.is(await handle.state.redis.exists('lifeboat:hash-key'), 0);
+  t.is(await handle.state.legacyHashKey.read(), undefined);
   const file = defaultHashKeyFile(handle.mirror.gitdir);
   t.is(fs.statSync(file).mode & 0o777, 0o600);
   t.true(fs.readFileSync(file, 'utf8').trim().length >= 32);

@@ -6,7 +6,7 @@
 import test from 'ava';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { heldConversionAnnotation, heldLabel, holderName, holdNamespace } from '../../src/pipeline/hold.ts';
-import type { PlanRunner } from '../../src/pipeline/runtime.ts';
+import type { PlanRunner } from '../../src/runtime/plan-runner.ts';
 import { Restorer } from '../../src/recovery/restorer.ts';
 import { CommandState } from '../../src/state/state.ts';
 import { silentLogger } from '../../src/util/log.ts';

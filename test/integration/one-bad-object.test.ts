@@ -3,7 +3,7 @@
 // destination refuses it (an invalid label value). Every other object arrives, each bad one is named with its
 // stage and reason in the plan's status, and `lifeboat run`'s process never stops for them.
 import test from 'ava';
-import type { PlanStatus } from '../../src/pipeline/runtime.ts';
+import type { PlanStatus } from '../../src/runtime/status.ts';
 import { configMap, createNamespace, demoRecipient, eventually, get, pipeline } from '../helpers/pipeline.ts';
 import { uniqueName } from '../helpers/sandbox.ts';
 

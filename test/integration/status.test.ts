@@ -13,7 +13,7 @@ import { connect, nanos } from '@nats-io/transport-node';
 import { serveMetrics } from '../../src/metrics/metrics.ts';
 import { locateBinaries } from '../../src/sandbox/binaries.ts';
 import { freePort, startDetached, stopProcess, waitFor } from '../../src/sandbox/process.ts';
-import type { PlanStatus } from '../../src/pipeline/runtime.ts';
+import type { PlanStatus } from '../../src/runtime/status.ts';
 import { configMap, createNamespace, demoRecipient, eventually, get, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
 import { sandbox, uniqueName } from '../helpers/sandbox.ts';
 

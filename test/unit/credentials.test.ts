@@ -64,8 +64,8 @@ test('the sandbox\'s NATS users and Redis ACL: default user off, passwords hashe
     [['lifeboat', 'n0'], ['lifeboat-listener', 'n1'], ['lifeboat-processor', 'n2'], ['lifeboat-mirror', 'n3'], ['lifeboat-synchronizer', 'n4']]);
   const acl = redisAcl(credentials).trim().split('\n');
   t.is(acl[0], 'user default off resetpass -@all');
-  t.regex(acl[1]!, /^user lifeboat on resetpass #[0-9a-f]{64} resetkeys ~lifeboat:\* resetchannels -@all .* -@dangerous \+keys \+info$/);
-  t.regex(acl[2]!, /^user lifeboat-status on resetpass #[0-9a-f]{64} resetkeys ~lifeboat:\* resetchannels -@all \+@connection \+@read -@dangerous \+keys \+info$/);
+  t.regex(acl[1]!, /^user lifeboat on resetpass #[0-9a-f]{64} resetkeys ~lifeboat:\* resetchannels -@all .* -@dangerous \+info$/);
+  t.regex(acl[2]!, /^user lifeboat-status on resetpass #[0-9a-f]{64} resetkeys ~lifeboat:\* resetchannels -@all \+@connection \+@read -@dangerous \+info$/);
   t.false(redisAcl(credentials).includes('r0'), 'no password in the clear');
 });
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ObjectFailures, objectName } from '../../src/pipeline/failures.ts';
 import { planState } from '../../src/cli/run.ts';
-import type { PlanStatus } from '../../src/pipeline/runtime.ts';
+import type { PlanStatus } from '../../src/runtime/status.ts';
 
 test('a failing object is counted per stage, keeps its first time, and clears when it goes through', (t) => {
   const gauges: Record<string, number> = {};
