@@ -71,7 +71,7 @@ export async function remove(client: KubeClient, path: string): Promise<DeleteOu
 }
 
 /** The object at `path`, or undefined when there is none; any other error is thrown. */
-export async function read<T extends object = KubeObject>(client: KubeClient, path: string): Promise<T | undefined> {
+export async function read<T = KubeObject>(client: KubeClient, path: string): Promise<T | undefined> {
   try {
     return await client.request<T>('GET', path);
   } catch (error) {
