@@ -2,7 +2,8 @@
 // ClusterRoles: wait until CRDs are Established and Namespaces exist before going on), then the `*Class` kinds, then
 // everything else in kind order (built-in kinds before custom resources), then admission webhooks and policies last
 // so they cannot reject the objects being restored. Within a stage: kind rank, group, kind, namespace, name.
-// Deletes run in exactly the reverse order.
+// Deletes run in exactly the reverse order. The dependency rules (which stage a kind is in, what an object waits for)
+// are rows of tables below, pinned by test/unit/order.test.ts.
 import type { UnversionedRef } from '../kube/ref.ts';
 
 export const Stage = {
@@ -67,6 +68,29 @@ const resourceKinds: readonly KindId[] = [
   'apiregistration.k8s.io/APIService',
 ];
 
+/** `<group>/<Kind>` of the classes stage that are built in or common (any other kind ending in Class joins them). */
+const classKinds: readonly KindId[] = [
+  'storage.k8s.io/StorageClass',
+  'storage.k8s.io/VolumeAttributesClass',
+  'networking.k8s.io/IngressClass',
+  'scheduling.k8s.io/PriorityClass',
+  'node.k8s.io/RuntimeClass',
+  'resource.k8s.io/DeviceClass',
+  'gateway.networking.k8s.io/GatewayClass',
+  'snapshot.storage.k8s.io/VolumeSnapshotClass',
+];
+
+/**
+ * Which stage a kind is in: the first row that matches, by its listed kinds or by the end of its kind's name; a kind
+ * no row matches is in the resources stage. A custom resource follows its CRD because CRDs are definitions.
+ */
+export const stageRules: readonly { name: string; stage: Stage; kinds?: readonly KindId[]; kindSuffix?: string }[] = [
+  { name: 'definitions', stage: Stage.definitions, kinds: definitionKinds },
+  { name: 'admission last', stage: Stage.admission, kinds: admissionKinds },
+  { name: 'class kinds', stage: Stage.classes, kinds: classKinds },
+  { name: 'kind ends with Class', stage: Stage.classes, kindSuffix: 'Class' },
+];
+
 const rankOf = (kinds: readonly KindId[]) => new Map(kinds.map((kind, index) => [kind, index]));
 const definitionRanks = rankOf(definitionKinds);
 const admissionRanks = rankOf(admissionKinds);
@@ -79,12 +103,33 @@ function isBuiltInGroup(group: string): boolean {
   return group === '' || !group.includes('.') || group.endsWith('.k8s.io');
 }
 
+const ruleKinds = stageRules.map((rule) => new Set(rule.kinds ?? []));
+
 export function stageOf(ref: KindOf): Stage {
   const id: KindId = `${ref.group}/${ref.kind}`;
-  if (definitionRanks.has(id)) return Stage.definitions;
-  if (admissionRanks.has(id)) return Stage.admission;
-  if (ref.kind.endsWith('Class')) return Stage.classes;
-  return Stage.resources;
+  const rule = stageRules.find((candidate, index) => ruleKinds[index]!.has(id) || (candidate.kindSuffix !== undefined && ref.kind.endsWith(candidate.kindSuffix)));
+  return rule?.stage ?? Stage.resources;
+}
+
+/** Kinds whose objects must be ready (a CRD Established: its kind served) before the next stage starts. */
+const readyBeforeNextStage: readonly KindId[] = ['apiextensions.k8s.io/CustomResourceDefinition'];
+
+/** Whether the next stage waits until this object is ready: true for a CRD (its custom resources come next). */
+export function gatesNextStage(ref: KindOf): boolean {
+  return readyBeforeNextStage.includes(`${ref.group}/${ref.kind}`);
+}
+
+export function isNamespace(ref: KindOf): boolean {
+  return ref.group === '' && ref.kind === 'Namespace';
+}
+
+/**
+ * What a namespaced object waits for when it is being applied at the same time: its own Namespace (not every
+ * Namespace). Definitions wait for nothing (their stage goes first); so do cluster-scoped objects.
+ */
+export function dependsOn(ref: UnversionedRef): UnversionedRef | undefined {
+  if (ref.namespace === undefined || stageOf(ref) === Stage.definitions) return undefined;
+  return { group: '', kind: 'Namespace', name: ref.namespace };
 }
 
 /** Position of a kind inside its stage: listed kinds first, then other built-in kinds, then custom resources. */

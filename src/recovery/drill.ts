@@ -5,7 +5,8 @@
 // measures how long it took, reports what failed and why, and deletes the scratch namespaces.
 import { randomBytes } from 'node:crypto';
 import jsonpatch from 'fast-json-patch';
-import { KubeError, type KubeClient } from '../kube/client.ts';
+import { apply, dryRunApply, orThrow, remove } from '../kube/apply.ts';
+import type { KubeClient } from '../kube/client.ts';
 import { ResourceIndex } from '../kube/discovery.ts';
 import { describeRef, refFromMirrorPath, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
@@ -83,8 +84,8 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
         try {
           const copy = await drillCopy(parseYaml(await repository.readText(item.oid)) as KubeObject, report.namespaces[item.namespace!]!, id, identities);
           if (copy.activated) report.activated++;
-          await destination.request('PATCH', index.path(item, { namespace: copy.object.metadata.namespace, name: item.name }), copy.object,
-            { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat-drill', force: true, ...(dryRun ? { dryRun: 'All' } : {}) } });
+          const path = index.path(item, { namespace: copy.object.metadata.namespace, name: item.name });
+          orThrow(await (dryRun ? dryRunApply : apply)(destination, path, copy.object, { fieldManager: 'lifeboat-drill' }));
           report.applied++;
         } catch (error) {
           report.failed.push({ object: describeRef(item), reason: error instanceof Error ? error.message : String(error) });
@@ -94,10 +95,7 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
     report.seconds = (Date.now() - started) / 1000;
   } finally {
     if (!options.keep) {
-      await Promise.all(Object.values(report.namespaces).map((scratch) => destination.request('DELETE', `/api/v1/namespaces/${scratch}`)
-        .catch((error: unknown) => {
-          if (!(error instanceof KubeError && error.code === 404)) throw error;
-        })));
+      await Promise.all(Object.values(report.namespaces).map(async (scratch) => orThrow(await remove(destination, `/api/v1/namespaces/${scratch}`))));
     }
   }
   return report;

@@ -6,6 +6,7 @@
 // with reasons, and the measured recovery time.
 import fs from 'node:fs';
 import { parse } from 'yaml';
+import { apply, orThrow, read, remove } from '../kube/apply.ts';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import { ResourceIndex } from '../kube/discovery.ts';
 import { describeRef, refOf, type KubeObject, type UnversionedRef } from '../kube/ref.ts';
@@ -82,11 +83,11 @@ export async function revisionAt(repository: MirrorRepository, time: string): Pr
 export async function ensureJobDefinition(client: KubeClient): Promise<void> {
   const crd = parse(fs.readFileSync(crdFile, 'utf8')) as KubeObject;
   const path = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`;
-  await client.request('PATCH', path, crd, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true } });
+  orThrow(await apply(client, path, crd, { fieldManager: 'lifeboat' }));
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const current = await client.request<{ status?: { conditions?: { type: string; status: string }[] } }>('GET', path);
-    if (current.status?.conditions?.some((condition) => condition.type === 'Established' && condition.status === 'True')) break;
+    const current = await read<{ status?: { conditions?: { type: string; status: string }[] } }>(client, path);
+    if (current?.status?.conditions?.some((condition) => condition.type === 'Established' && condition.status === 'True')) break;
     if (Date.now() > deadline) throw new Error('the RecoveryExecutionJob CRD did not become established in 30 s');
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -296,10 +297,8 @@ export class Restorer {
       { contentType: 'application/json-patch+json', discardBody: true })));
     for (const rank of [...new Set(held.map((entry) => activationRank(entry.object)))].sort()) {
       await mapLimit(held.filter((entry) => activationRank(entry.object) === rank), this.options.concurrency, ({ object, holder }) => activated(object, async () => {
-        await destination.request('PATCH', index.objectPath(refOf(object)), object, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat', force: true }, discardBody: true });
-        await destination.request('DELETE', `/api/v1/namespaces/${holdNamespace}/configmaps/${holder.metadata.name}`).catch((error: unknown) => {
-          if (!(error instanceof KubeError && error.code === 404)) throw error;
-        });
+        orThrow(await apply(destination, index.objectPath(refOf(object)), object, { fieldManager: 'lifeboat' }));
+        orThrow(await remove(destination, `/api/v1/namespaces/${holdNamespace}/configmaps/${holder.metadata.name}`));
       }));
     }
   }

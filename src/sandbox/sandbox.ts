@@ -7,7 +7,9 @@ import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { apply, orThrow } from '../kube/apply.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import type { KubeObject } from '../kube/ref.ts';
 import { locateBinaries, type Binaries } from './binaries.ts';
 import { ensureClusterCertificates, type ClientUser } from './certs.ts';
 import { ensureCredentials, natsAuthorization, readCredentials, redisAcl, redisUserName, urlWith, type SandboxCredentials } from './credentials.ts';
@@ -289,11 +291,9 @@ function rbacObjects(name: ClusterName): object[] {
 async function applyRbac(dir: string, name: ClusterName): Promise<void> {
   const client = await KubeClient.create(loadKubeConfig({ path: path.join(dir, 'kubeconfig'), context: name }));
   try {
-    for (const object of rbacObjects(name) as { kind: string; metadata: { name: string } }[]) {
+    for (const object of rbacObjects(name) as KubeObject[]) {
       const plural = object.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings';
-      await client.request('PATCH', `/apis/rbac.authorization.k8s.io/v1/${plural}/${object.metadata.name}`, object, {
-        contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat-sandbox', force: true },
-      });
+      orThrow(await apply(client, `/apis/rbac.authorization.k8s.io/v1/${plural}/${object.metadata.name}`, object, { fieldManager: 'lifeboat-sandbox' }));
     }
   } finally {
     client.close();

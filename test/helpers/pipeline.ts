@@ -7,7 +7,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { Bus } from '../../src/bus/bus.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
-import { KubeError } from '../../src/kube/client.ts';
+import { read } from '../../src/kube/apply.ts';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.ts';
 import { MirrorPusher, MirrorRepository } from '../../src/mirror/repository.ts';
 import { readIdentities } from '../../src/runtime/plans.ts';
@@ -98,14 +98,9 @@ export async function createNamespace(client: KubeClient, name: string): Promise
   await client.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
 }
 
-/** GET that answers undefined for 404. */
-export async function get<T = Record<string, unknown>>(client: KubeClient, apiPath: string): Promise<T | undefined> {
-  try {
-    return await client.request<T>('GET', apiPath);
-  } catch (error) {
-    if (error instanceof KubeError && error.code === 404) return undefined;
-    throw error;
-  }
+/** GET that answers undefined for 404 (src/kube/apply.ts). */
+export function get<T = Record<string, unknown>>(client: KubeClient, apiPath: string): Promise<T | undefined> {
+  return read<T>(client, apiPath);
 }
 
 /** Waits until `read` returns a value for which `until` holds; returns it. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { mirrorPath, type KubeObject } from '../../src/kube/ref.ts';
 import { MirrorRepository } from '../../src/mirror/repository.ts';
-import { Synchronizer } from '../../src/pipeline/synchronizer.ts';
+import { Synchronizer, type PassSummary } from '../../src/pipeline/synchronizer.ts';
 import { annotations } from '../../src/pipeline/transforms.ts';
 import { StateStore } from '../../src/state/state.ts';
 import { silentLogger } from '../../src/util/log.ts';
@@ -24,7 +24,7 @@ const configMap = (ns: string, name: string, owner?: string): KubeObject => ({
   metadata: { name, namespace: ns, ...(owner ? { annotations: { [annotations.owners]: JSON.stringify([{ apiVersion: 'v1', kind: 'ConfigMap', name: owner }]) } } : {}) },
 });
 
-async function synchronizerFor(t: ExecutionContext, concurrency: number) {
+async function synchronizerFor(t: ExecutionContext, concurrency: number, onPass?: (pass: PassSummary) => void) {
   const info = await sandbox();
   const plan = uniqueName('order');
   const repository = await MirrorRepository.open(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-order-')), 'mirror.git'));
@@ -35,7 +35,7 @@ async function synchronizerFor(t: ExecutionContext, concurrency: number) {
     await state.close();
     client.close();
   });
-  const synchronizer = new Synchronizer({ plan, mirrorDir: plan, repository, client, state, identities: [], concurrency, log: silentLogger });
+  const synchronizer = new Synchronizer({ plan, mirrorDir: plan, repository, client, state, identities: [], concurrency, log: silentLogger, onPass });
   return { plan, repository, state, client, synchronizer };
 }
 
@@ -77,4 +77,22 @@ test('the reconciler leaves alone what the mirror has in commits after the appli
   await client.request('POST', `/api/v1/namespaces/${ns}/configmaps`, { ...configMap(ns, 'stray'), metadata: { name: 'stray', labels: { 'lifeboat.dev/plan': plan } } });
   t.deepEqual((await synchronizer.reconcile('correct')).orphaned, [`ConfigMap ${ns}/stray`]);
   t.is(await get(client, `/api/v1/namespaces/${ns}/configmaps/stray`), undefined);
+});
+
+test('each pass, once recorded, is summarized for benchmarks: its commit, objects, what was applied, deleted and failed', async (t) => {
+  const passes: PassSummary[] = [];
+  const { plan, repository, synchronizer } = await synchronizerFor(t, 4, (pass) => passes.push(pass));
+  const ns = uniqueName('summary');
+  const before = Date.now();
+  const first = await repository.commit([file(plan, namespace(ns)), file(plan, configMap(ns, 'a')), file(plan, configMap(ns, 'b'))], 'first');
+  await synchronizer.sync();
+  const second = await repository.commit([file(plan, configMap(ns, 'c')), { path: file(plan, configMap(ns, 'a')).path, content: null }], 'second');
+  await synchronizer.sync();
+  t.like(passes, [
+    { revision: first!.oid, objects: 3, applied: 3, deleted: 0, failed: 0 },
+    { revision: second!.oid, objects: 2, applied: 1, deleted: 1, failed: 0 },
+  ]);
+  for (const pass of passes) {
+    t.true(pass.startedAt >= before && pass.durationMs >= 0 && pass.startedAt + pass.durationMs <= Date.now());
+  }
 });

@@ -1,7 +1,7 @@
 // The apply order, pinned: one expected full ordering of a realistic mix, its exact reverse for deletes, and stages.
 import test from 'ava';
 import type { UnversionedRef } from '../../src/kube/ref.ts';
-import { compareForApply, compareForDelete, kindRank, Stage, stageOf, stagesOf } from '../../src/pipeline/order.ts';
+import { compareForApply, compareForDelete, dependsOn, gatesNextStage, isNamespace, kindRank, Stage, stageOf, stageRules, stagesOf } from '../../src/pipeline/order.ts';
 
 const r = (group: string, kind: string, name: string, namespace?: string): UnversionedRef =>
   namespace === undefined ? { group, kind, name } : { group, kind, namespace, name };
@@ -139,4 +139,51 @@ test('stagesOf keeps the caller’s objects (extra fields and identity)', (t) =>
   const item = { ...r('', 'ConfigMap', 'c', 'shop'), blob: 'abc' };
   const [group] = stagesOf([item]);
   t.is(group?.refs[0], item);
+});
+
+test('the stage rules are rows of one table: the first row that matches decides', (t) => {
+  const table: [string, string, string | undefined][] = [
+    ['storage.k8s.io', 'StorageClass', 'class kinds'],
+    ['networking.k8s.io', 'IngressClass', 'class kinds'],
+    ['scheduling.k8s.io', 'PriorityClass', 'class kinds'],
+    ['node.k8s.io', 'RuntimeClass', 'class kinds'],
+    ['gateway.networking.k8s.io', 'GatewayClass', 'class kinds'],
+    ['snapshot.storage.k8s.io', 'VolumeSnapshotClass', 'class kinds'],
+    ['resource.k8s.io', 'DeviceClass', 'class kinds'],
+    ['example.com', 'WidgetClass', 'kind ends with Class'],
+    ['example.com', 'Classroom', undefined],
+    ['apiextensions.k8s.io', 'CustomResourceDefinition', 'definitions'],
+    ['admissionregistration.k8s.io', 'ValidatingWebhookConfiguration', 'admission last'],
+    ['', 'ConfigMap', undefined],
+  ];
+  for (const [group, kind, rule] of table) {
+    const row = stageRules.find((candidate) => candidate.name === rule);
+    t.is(stageOf({ group, kind }), row?.stage ?? Stage.resources, `${kind}.${group}`);
+  }
+  t.deepEqual(stageRules.map((rule) => rule.name), ['definitions', 'admission last', 'class kinds', 'kind ends with Class']);
+});
+
+test('a custom resource comes after its CRD, and the CRD gates the next stage', (t) => {
+  const definition = r('apiextensions.k8s.io', 'CustomResourceDefinition', 'widgets.example.com');
+  const widget = r('example.com', 'Widget', 'a', 'shop');
+  const widgetClass = r('example.com', 'WidgetClass', 'fast');
+  t.true(compareForApply(definition, widget) < 0);
+  t.true(compareForApply(definition, widgetClass) < 0);
+  t.true(compareForDelete(widget, definition) < 0, 'deleted before its CRD');
+  const gates: [UnversionedRef, boolean][] = [[definition, true], [r('', 'Namespace', 'shop'), false], [r('rbac.authorization.k8s.io', 'ClusterRole', 'x'), false], [widget, false]];
+  for (const [ref, expected] of gates) t.is(gatesNextStage(ref), expected, ref.kind);
+});
+
+test('what an object waits for: its own Namespace, when namespaced and not a definition', (t) => {
+  const table: [UnversionedRef, UnversionedRef | undefined][] = [
+    [r('', 'ConfigMap', 'c', 'shop'), r('', 'Namespace', 'shop')],
+    [r('example.com', 'Widget', 'a', 'billing'), r('', 'Namespace', 'billing')],
+    [r('rbac.authorization.k8s.io', 'RoleBinding', 'b', 'shop'), r('', 'Namespace', 'shop')],
+    [r('', 'Namespace', 'shop'), undefined],
+    [r('storage.k8s.io', 'StorageClass', 'fast'), undefined],
+    [r('apiextensions.k8s.io', 'CustomResourceDefinition', 'widgets.example.com'), undefined],
+  ];
+  for (const [ref, expected] of table) t.deepEqual(dependsOn(ref), expected, `${ref.kind} ${ref.name}`);
+  t.true(isNamespace(r('', 'Namespace', 'shop')));
+  t.false(isNamespace(r('example.com', 'Namespace', 'shop')), 'a custom Namespace kind is not a Namespace');
 });
