@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { Bus, streams, subjectFor } from '../src/bus/bus.ts';
+import { Bus, durableName, streams, subjectFor } from '../src/bus/bus.ts';
 import { KubeClient, loadKubeConfig } from '../src/kube/client.ts';
 import { ResourceIndex } from '../src/kube/discovery.ts';
 import { refOf, type KubeObject } from '../src/kube/ref.ts';
@@ -532,7 +532,7 @@ interface PipelineDiagnostics {
 async function consumerStates(bus: Bus, plan: string): Promise<Record<string, ConsumerState>> {
   const states: Record<string, ConsumerState> = {};
   for (const [stream, durable] of [['events', 'processor'], ['objects', 'mirror'], ['commits', 'synchronizer']] as const) {
-    const info = await bus.jsm.consumers.info(streams[stream].name, `${durable}-${plan}`.replace(/[^A-Za-z0-9_-]/g, '_')).catch(() => undefined);
+    const info = await bus.jsm.consumers.info(streams[stream].name, durableName(durable, plan)).catch(() => undefined);
     if (info) states[durable] = { redelivered: info.num_redelivered, ackPending: info.num_ack_pending, pending: info.num_pending };
   }
   return states;
@@ -545,26 +545,6 @@ async function pipelineDiagnostics(pipeline: Pipeline, plan: string): Promise<Pi
     objectsPerPass: distribution(pipeline.passes.map((pass) => pass.results)),
     methods: pipeline.timer.summary(),
   };
-}
-
-/**
- * Diagnostics only: times the synchronizer's passes (from planned to applied; they overlap) by wrapping its private
- * `run` method, when the plan runner has one. Answers false while there is nothing to wrap yet.
- */
-function timeSynchronizerPasses(pipeline: Pipeline, plan: string): boolean {
-  type Run = (...args: unknown[]) => Promise<{ results: { action?: string }[] }>;
-  const runner = pipeline.runtime.runners.get(plan) as unknown as { synchronizer?: { run?: Run } } | undefined;
-  const synchronizer = runner?.synchronizer;
-  if (!synchronizer?.run) return false;
-  for (const method of ['apply', 'render', 'delete']) pipeline.timer.wrap(synchronizer, method, `synchronizer.${method}`);
-  const run = synchronizer.run.bind(synchronizer);
-  synchronizer.run = async (...args: unknown[]) => {
-    const started = performance.now();
-    const outcome = await run(...args);
-    pipeline.passes.push({ ms: performance.now() - started, results: outcome.results.filter((result) => result.action !== 'unchanged').length });
-    return outcome;
-  };
-  return true;
 }
 
 async function startPipeline(info: SandboxInfo, options: Options, plan: string, dir: string, cleanup: Cleanup): Promise<Pipeline> {
@@ -580,6 +560,8 @@ async function startPipeline(info: SandboxInfo, options: Options, plan: string, 
     runtime: new Runtime({
       plans: path.join(dir, 'plans'), mirror, bus, state, metrics, identities: readIdentities([demoIdentityFile]), planPollMs: 500,
       log: createLogger({ level: options.logLevel }),
+      // Diagnostics: each synchronizer pass, from planned to recorded (passes overlap), through the public hook.
+      onPass: (pass) => pipeline.passes.push({ ms: pass.durationMs, results: pass.applied + pass.deleted + pass.failed }),
     }),
     metrics, state, bus, mirror, lagValues: undefined, commitDurations: [], passes: [], timer: new MethodTimer(),
   };
@@ -603,7 +585,7 @@ async function startPipeline(info: SandboxInfo, options: Options, plan: string, 
 /** Deletes the plan's durable consumers and purges its subjects from the streams. */
 async function forgetJetStream(bus: Bus, plan: string): Promise<void> {
   for (const [stream, durable] of [['events', 'processor'], ['objects', 'mirror'], ['commits', 'synchronizer']] as const) {
-    await bus.jsm.consumers.delete(streams[stream].name, `${durable}-${plan}`.replace(/[^A-Za-z0-9_-]/g, '_')).catch(() => undefined);
+    await bus.jsm.consumers.delete(streams[stream].name, durableName(durable, plan)).catch(() => undefined);
     await bus.jsm.streams.purge(streams[stream].name, { filter: subjectFor(stream, plan) }).catch(() => undefined);
   }
 }
@@ -615,7 +597,6 @@ async function initialSync(pipeline: Pipeline, tracker: DestinationTracker, plan
   const meter = new PhaseMeter(sandboxPids);
   const started = performance.now();
   await pipeline.runtime.start();
-  let passesTimed = false;
   let readyAt: number | undefined;
   let lastProgress = 0;
   const deadline = started + initialSyncDeadlineMs;
@@ -624,7 +605,6 @@ async function initialSync(pipeline: Pipeline, tracker: DestinationTracker, plan
     signal.throwIfAborted();
     const now = performance.now();
     if (readyAt === undefined && pipeline.runtime.ready()) readyAt = now;
-    passesTimed ||= timeSynchronizerPasses(pipeline, plan);
     if (now > deadline) {
       // A missed target, not a failed run: report what arrived, mark it FAIL, and skip the lag phase.
       log(`lifeboat: initial sync not done after ${initialSyncDeadlineMs / 1000}s: ${tracker.objects}/${tracker.expectedObjects} objects in the destination`);

@@ -56,8 +56,6 @@ export interface SynchronizerOptions {
   onPass?: (pass: PassSummary) => void;
   /** The plan's `recovery.hold`: what the sleeping stand-by keeps for activation (src/pipeline/hold.ts). */
   hold?: HoldOptions;
-  /** Each pass, when it finished (after its results are recorded). */
-  onPass?: (pass: { revision: string; objects: number; applied: number; deleted: number; failed: number; durationMs: number; startedAt: number }) => void;
 }
 
 /** The largest number of passes applying at once; more commits than that wait and are folded into one pass. */
