@@ -19,13 +19,16 @@ export interface LifeboatProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** Starts `lifeboat run` on the pipeline's plans and mirror (the one the handle reads), metrics on a free port. */
-export async function startLifeboat(handle: PipelineHandle, options: { mirror?: string } = {}): Promise<LifeboatProcess> {
+/**
+ * Starts `lifeboat run` on the pipeline's plans and mirror (the one the handle reads), metrics on a free port;
+ * `args` are added to its command line (`--components listener`).
+ */
+export async function startLifeboat(handle: Pick<PipelineHandle, 'plansDir' | 'mirror'>, options: { mirror?: string; args?: string[] } = {}): Promise<LifeboatProcess> {
   const info = await sandbox();
   const port = await freePort();
   const env = { ...process.env, LIFEBOAT_NATS_URL: info.natsUrl, LIFEBOAT_REDIS_URL: info.redisUrl, LIFEBOAT_LOG_LEVEL: process.env.LIFEBOAT_TEST_CHILD_LOG_LEVEL ?? 'info' };
   const child = spawn(process.execPath, [cli, 'run', '--plans', handle.plansDir, '--mirror', options.mirror ?? handle.mirror.gitdir,
-    '--metrics-addr', `127.0.0.1:${port}`, '--identity', demoIdentityFile, '--plan-poll-interval', '500'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    '--metrics-addr', `127.0.0.1:${port}`, '--identity', demoIdentityFile, '--plan-poll-interval', '500', ...(options.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
