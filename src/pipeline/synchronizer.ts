@@ -151,6 +151,15 @@ export class Synchronizer {
     return run;
   }
 
+  /**
+   * Resolves when every pass planned or queued so far has applied and been recorded (errors are the passes' own):
+   * a stop waits for it, so no pass reads or writes the state after its store closed.
+   */
+  async idle(): Promise<void> {
+    await this.chain;
+    await this.drain().catch(() => undefined);
+  }
+
   private enqueue(observed: Record<string, number>): { planned: Promise<void>; done: Promise<SyncReport> } {
     // A path changed again before it was applied: its lag counts from the first change not yet applied.
     for (const [path, at] of Object.entries(observed)) this.observed[path] = Math.min(this.observed[path] ?? at, at);
