@@ -201,11 +201,11 @@ const wrongInvocations = (f: Awaited<typeof setup>): WrongInvocation[] => {
 test('wrong invocations: one clear stderr line, no stack trace, the documented exit code', async (t) => {
   const f = await setup;
   // Database 13 holds a plan's status, database 14 nothing: `status --redis …/14` is a mistyped database.
-  const thirteen = new Redis(`${f.info.redisUrl}/13`);
-  await thirteen.set(`lifeboat:${f.plan}:status`, '{}', 'EX', 600);
+  const thirteen = await StateStore.connect(`${f.info.redisUrl}/13`);
+  await thirteen.savePlanStatus(f.plan, {});
   t.teardown(async () => {
-    await thirteen.del(`lifeboat:${f.plan}:status`);
-    thirteen.disconnect();
+    await thirteen.forget(f.plan);
+    await thirteen.close();
   });
   const cases = wrongInvocations(f);
   const results = await pooled(cases, 2, (invocation) => lifeboat(invocation.args, { cwd: f.dir, env: invocation.env }));
@@ -258,11 +258,11 @@ test.serial('a reader that leaves early (lifeboat status | true) ends the comman
   const f = await setup;
   // Database 12 holds one plan's status, for status to print.
   const url = `${f.info.redisUrl}/12`;
-  const twelve = new Redis(url);
-  await twelve.set(`lifeboat:${f.plan}:status`, JSON.stringify({ plan: f.plan }), 'EX', 600);
+  const twelve = await StateStore.connect(url);
+  await twelve.savePlanStatus(f.plan, { plan: f.plan });
   t.teardown(async () => {
-    await twelve.del(`lifeboat:${f.plan}:status`);
-    twelve.disconnect();
+    await twelve.forget(f.plan);
+    await twelve.close();
   });
   // A real pipe to a reader that is gone before the first line is written (`true` reads nothing); bash gives back
   // lifeboat's own exit status.
