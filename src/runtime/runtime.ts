@@ -22,7 +22,8 @@ import { LeaseShares } from './shares.ts';
 import type { Unreachable } from './status.ts';
 
 export interface RuntimeOptions {
-  plans: string;
+  /** The plans source to follow (directory or git); without it, the caller runs plans with runPlan and removePlan. */
+  plans?: string;
   mirror: MirrorRepository;
   bus: Bus;
   state: StateStore;
@@ -55,6 +56,8 @@ export class Runtime {
   /** True while a plans revision is being applied: its plans may have no runner yet, so nothing is ready. */
   private applying = false;
   private shares: LeaseShares | undefined;
+  /** Plans were given by runPlan (no plans source): readiness does not wait for one. */
+  private driven = false;
 
   constructor(options: RuntimeOptions) {
     this.options = options;
@@ -73,6 +76,7 @@ export class Runtime {
       plans: () => Math.max(1, this.plans.size), heartbeatMs: 2000, ttlMs: 6000, log: this.options.log.child({ component: 'leases' }),
     });
     await this.shares.start();
+    if (this.options.plans === undefined) return;
     const source = createPlanSource(parsePlanSource(this.options.plans));
     // Plan file paths are relative to the working directory (a tree) or to the repository root (git sources).
     const baseDir = process.cwd();
@@ -112,14 +116,33 @@ export class Runtime {
       await this.options.state.savePlansStatus({ appliedRevision: changes.revision, latestRevision: changes.revision, errors: [] });
       const log = this.options.log.child({ component: 'plans' });
       log.info({ revision: changes.revision, added: changes.added.map((c) => c.plan.metadata.name), changed: changes.changed.map((c) => c.plan.metadata.name), removed: changes.removed }, 'plans changed');
-      for (const name of [...changes.removed, ...changes.changed.map((c) => c.plan.metadata.name)]) {
-        await this.plans.get(name)?.stop();
-        this.plans.delete(name);
-      }
-      for (const context of [...changes.added, ...changes.changed]) this.launch(context, 1, undefined);
+      for (const name of changes.removed) await this.removePlan(name);
+      for (const context of [...changes.added, ...changes.changed]) await this.runPlan(context);
     } finally {
       this.applying = false;
     }
+  }
+
+  /**
+   * Runs a plan: a new one, or a running one with a new spec (its runner stops, finishing what it holds, and a new
+   * one starts). Resolves once the new runner was launched, not when its initial sync is done.
+   */
+  async runPlan(context: PlanContext): Promise<void> {
+    if (this.options.plans === undefined) this.driven = true;
+    const name = context.plan.metadata.name;
+    const running = this.plans.get(name);
+    if (running) {
+      this.plans.delete(name);
+      await running.stop();
+    }
+    if (!this.stopping) this.launch(context, 1, undefined);
+  }
+
+  /** Stops a plan's runner; the stand-by keeps what it has. */
+  async removePlan(name: string): Promise<void> {
+    const running = this.plans.get(name);
+    this.plans.delete(name);
+    await running?.stop();
   }
 
   /**
@@ -165,7 +188,7 @@ export class Runtime {
 
   /** Per plan, why it is not ready (for /readyz): a cluster that does not answer, a stage not ready, the initial sync. */
   readiness(): { ready: boolean; reasons: string[] } {
-    if (this.watcher?.status().appliedRevision === undefined) return { ready: false, reasons: ['plans not loaded yet'] };
+    if (!this.driven && this.watcher?.status().appliedRevision === undefined) return { ready: false, reasons: ['plans not loaded yet'] };
     if (this.applying) return { ready: false, reasons: [`plans revision ${this.planRevision ?? ''} being applied`] };
     const reasons = [...this.plans.values()].filter((runner) => !runner.ready).map((runner) => runner.notReadyReason());
     return { ready: reasons.length === 0, reasons };
