@@ -12,7 +12,6 @@ import { parseYaml } from '../../util/yaml.ts';
 import { holdableKind, holdEverything, holderRef, holdNamespace, isHolder, standbyForm, type HoldOptions } from '../hold.ts';
 import { decryptSecret, isEncryptedSecret } from '../secrets.ts';
 import { annotations, planLabel } from '../transforms.ts';
-import type { Ownership } from './foreign.ts';
 import type { WorkItem } from './planner.ts';
 
 export type ApplyAction = 'created' | 'configured' | 'unchanged' | 'deleted' | 'skipped' | 'failed';
@@ -38,6 +37,16 @@ const recreateAllowed = new Set(['batch/Job']);
 
 /** The field manager of everything the synchronizer applies. */
 export const fieldManager = 'lifeboat';
+
+/** Which objects exist at the destination without this plan's label. */
+export interface Ownership {
+  /** True or false from the listing of the object's kind and namespace; undefined when that could not be listed. */
+  foreign(ref: UnversionedRef): Promise<boolean | undefined>;
+  /** Settles when every listing is done; the number of kind-and-namespace groups listed. */
+  listed: Promise<number>;
+}
+
+export const noOwnership: Ownership = { foreign: () => Promise.resolve(undefined), listed: Promise.resolve(0) };
 
 export interface DestinationOptions {
   plan: string;

@@ -7,17 +7,8 @@ import { Semaphore } from '../../util/limit.ts';
 import type { Logger } from '../../util/log.ts';
 import { compareForApply } from '../order.ts';
 import { planLabel } from '../transforms.ts';
-import type { Destination } from './destination.ts';
+import type { Destination, Ownership } from './destination.ts';
 
-/** Which objects exist at the destination without this plan's label. */
-export interface Ownership {
-  /** True or false from the listing of the object's kind and namespace; undefined when that could not be listed. */
-  foreign(ref: UnversionedRef): Promise<boolean | undefined>;
-  /** Settles when every listing is done; the number of kind-and-namespace groups listed. */
-  listed: Promise<number>;
-}
-
-export const noOwnership: Ownership = { foreign: () => Promise.resolve(undefined), listed: Promise.resolve(0) };
 
 /** A kind with objects new to the destination in more namespaces than this is checked for foreign objects in one list. */
 const clusterListAbove = 64;

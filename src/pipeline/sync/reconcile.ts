@@ -12,7 +12,7 @@ import { heldLabel, heldObjectOf, holdNamespace, isHolder } from '../hold.ts';
 import { stagesOf } from '../order.ts';
 import { annotations, planLabel } from '../transforms.ts';
 import { fieldManager, type ApplyAction, type ApplyResult, type Destination, type OwnerInMirror } from './destination.ts';
-import { noOwnership } from './foreign.ts';
+import { noOwnership } from './destination.ts';
 import type { WorkItem } from './planner.ts';
 
 export interface DestinationReport {
