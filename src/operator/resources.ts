@@ -65,22 +65,26 @@ export function judgePlans(plans: Iterable<KubeObject>, clusters: Iterable<KubeO
   const set = loadPlans(files);
   const errorsIn = (file: string) => set.errors.filter((error) => error.severity === Severity.error && error.file === file).map(described);
   const judged = new Map<string, PlanJudgement>();
+  /** The errors of the clusters a plan names (a plan is left out, or kept, when one of its clusters is invalid). */
+  const clusterErrors = (names: Set<unknown>) => clusterObjects.filter((cluster) => names.has(nameOf(cluster)))
+    .flatMap((cluster) => errorsIn(fileOf(cluster)).map((error) => `ManagedCluster ${nameOf(cluster)}: ${error}`));
   for (const object of planObjects) {
     const name = nameOf(object);
     const generation = generationOf(object);
     const plan = set.plans.get(name);
-    if (!plan) {
+    const spec = (object as { spec?: Record<string, { cluster?: unknown } | undefined> }).spec;
+    const named = new Set([spec?.source?.cluster, spec?.destination?.cluster]);
+    const sourceCluster = plan && set.clusters.get(plan.spec.source.cluster);
+    const destinationCluster = plan && set.clusters.get(plan.spec.destination.cluster);
+    if (!plan || !sourceCluster || !destinationCluster) {
       const own = errorsIn(fileOf(object));
-      // No error of its own: a cluster it names has errors (loadPlans leaves such a plan out).
-      const named = new Set(['source', 'destination'].map((side) => ((object as { spec?: Record<string, { cluster?: unknown }> }).spec?.[side]?.cluster)));
-      const inherited = clusterObjects.filter((cluster) => named.has(nameOf(cluster)))
-        .flatMap((cluster) => errorsIn(fileOf(cluster)).map((error) => `ManagedCluster ${cluster.metadata.name}: ${error}`));
+      const inherited = clusterErrors(named);
       const errors = own.length ? own : inherited.length ? inherited : ['the plan is invalid'];
       judged.set(name, { generation, verdict: { type: 'invalid', errors } });
       continue;
     }
-    const source = clusterAccess(set.clusters.get(plan.spec.source.cluster)!, baseDir);
-    const destination = clusterAccess(set.clusters.get(plan.spec.destination.cluster)!, baseDir);
+    const source = clusterAccess(sourceCluster, baseDir);
+    const destination = clusterAccess(destinationCluster, baseDir);
     const blocked = [source, destination].find((side): side is { error: string } => 'error' in side);
     if (blocked) {
       judged.set(name, { generation, verdict: { type: 'blocked', message: blocked.error } });
