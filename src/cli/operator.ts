@@ -41,7 +41,7 @@ export function registerOperator(program: Command): void {
     .addHelpText('after', `
 Each RecoveryPlan is validated on its own, with the checks of \`lifeboat plan validate\` against the namespace's other
 plans and ManagedClusters: an invalid one gets Ready=False (reason InvalidSpec, the message naming the field) and
-the others run. A new spec restarts its plan within seconds; spec.suspend: true stops its writes; deleting a
+is not run (a running plan whose new spec is invalid stops); the others run. A new spec restarts its plan within seconds; spec.suspend: true stops its writes; deleting a
 RecoveryPlan stops its pipeline and leaves the stand-by's objects where they are. A ManagedCluster's
 spec.kubeconfig.path is relative to the working directory; spec.secretRef is not read yet (the plans naming it get
 Ready=False, reason ClusterNotReadable). In a pod, LIFEBOAT_SERVICEACCOUNT_DIR replaces the token directory.`)
