@@ -34,7 +34,7 @@ export function editorSchema(kind: Kind): JsonSchema {
 const allowedKeywords = new Set([
   'type', 'format', 'description', 'default', 'enum', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'minLength', 'maxLength',
   'pattern', 'minItems', 'maxItems', 'multipleOf', 'required', 'nullable', 'properties', 'items', 'additionalProperties', 'minProperties',
-  'maxProperties', 'x-kubernetes-validations', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-list-type', 'x-kubernetes-map-type',
+  'maxProperties', 'x-kubernetes-validations', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-map-type',
 ]);
 
 /**
@@ -77,13 +77,15 @@ const printerColumns: Record<Kind, JsonSchema[]> = {
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   ],
   RecoveryPlan: [
-    { name: 'Source', type: 'string', jsonPath: '.spec.source.cluster' },
-    { name: 'Destination', type: 'string', jsonPath: '.spec.destination.cluster' },
-    { name: 'Suspended', type: 'boolean', jsonPath: '.spec.suspend' },
-    { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-    { name: 'Applied', type: 'string', jsonPath: '.status.appliedRevision', description: 'Last mirror commit applied at the destination' },
+    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+    { name: 'Lag', type: 'number', jsonPath: '.status.lagSeconds', description: 'Seconds from a source change to its apply at the destination (the RPO now)' },
+    { name: 'Objects', type: 'integer', jsonPath: '.status.objects', description: 'Objects in the mirror' },
     { name: 'Held', type: 'integer', jsonPath: '.status.heldDeletes', description: 'Deletes held by the guard' },
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    { name: 'Status', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].message', priority: 1 },
+    { name: 'Source', type: 'string', jsonPath: '.spec.source.cluster', priority: 1 },
+    { name: 'Destination', type: 'string', jsonPath: '.spec.destination.cluster', priority: 1 },
+    { name: 'Suspended', type: 'boolean', jsonPath: '.spec.suspend', priority: 1 },
   ],
   RecoveryExecutionJob: [
     { name: 'Plan', type: 'string', jsonPath: '.spec.plan' },

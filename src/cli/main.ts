@@ -6,6 +6,7 @@ import { PrerequisiteError } from '../sandbox/binaries.ts';
 import { registerDeletes } from './deletes.ts';
 import { ExitCode, programHelp, UsageError } from './options.ts';
 import { registerHistory } from './history.ts';
+import { registerOperator } from './operator.ts';
 import { registerPlan } from './plan.ts';
 import { registerDrill, registerFailback, registerRecover } from './recover.ts';
 import { registerRollback } from './rollback.ts';
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     .addHelpText('after', programHelp);
   registerSandbox(program);
   registerRun(program);
+  registerOperator(program);
   registerPlan(program);
   registerDeletes(program);
   registerRecover(program);

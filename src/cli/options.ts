@@ -30,9 +30,15 @@ export interface SharedValues {
   explicit: Record<SharedName, boolean>;
 }
 
-/** Adds --plans, --mirror, --redis and --nats to a command: the same flags, defaults and variables everywhere. */
-export function sharedOptions(command: Command): Command {
-  for (const flag of Object.values(sharedFlags)) command.addOption(new Option(flag.flags, flag.description).env(flag.env).default(flag.default));
+/**
+ * Adds --plans, --mirror, --redis and --nats (or only `names`) to a command: the same flags, defaults and variables
+ * everywhere.
+ */
+export function sharedOptions(command: Command, names: readonly SharedName[] = Object.keys(sharedFlags) as SharedName[]): Command {
+  for (const name of names) {
+    const flag = sharedFlags[name];
+    command.addOption(new Option(flag.flags, flag.description).env(flag.env).default(flag.default));
+  }
   return command.addHelpText('after', '\nShared options, revisions and exit codes: lifeboat --help');
 }
 

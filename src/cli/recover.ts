@@ -13,7 +13,7 @@ import { createLogger } from '../util/log.ts';
 import { connectState, destinationOf, findPlan, openMirror, optionalBus, optionalState, requirePlan } from './context.ts';
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues, UsageError } from './options.ts';
-import { identitiesOf } from './run.ts';
+import { identitiesOf } from './daemon.ts';
 
 interface RecoverOptions {
   to?: string;

@@ -1,20 +1,12 @@
-// `lifeboat run` (the pipeline for every plan) and `lifeboat status` (what each plan is doing, from Redis).
+// `lifeboat run` (the pipeline for every plan of a plans source; daemon.ts runs it) and `lifeboat status` (what
+// each plan is doing, from Redis).
 import type { Command } from 'commander';
-import { Bus } from '../bus/bus.ts';
-import { createMetrics, serveMetrics } from '../metrics/metrics.ts';
-import { MirrorPusher } from '../mirror/repository.ts';
-import { readIdentities } from '../runtime/plans.ts';
 import { Runtime } from '../runtime/runtime.ts';
-import { components, parseComponents } from '../runtime/ports.ts';
 import type { PlanStatus } from '../runtime/status.ts';
-import { StateStore } from '../state/state.ts';
-import { createLogger } from '../util/log.ts';
-import { connectState, databasesWithPlans, openMirror, readPlans, redisDatabase } from './context.ts';
+import { connectState, databasesWithPlans, readPlans, redisDatabase } from './context.ts';
+import { daemonOptions, runDaemon, type DaemonFlags } from './daemon.ts';
 import { formatTable } from './format.ts';
-import { sharedOptions, sharedValues, UsageError } from './options.ts';
-
-/** age identities from --identity, else $LIFEBOAT_AGE_IDENTITY_FILE. */
-export const identitiesOf = (files: string[] | undefined) => readIdentities(files ?? (process.env.LIFEBOAT_AGE_IDENTITY_FILE ? [process.env.LIFEBOAT_AGE_IDENTITY_FILE] : []));
+import { sharedOptions, sharedValues } from './options.ts';
 
 /** Everything status names as failing: skipped objects, refused applies and dead letters. */
 function errorCount(plan: PlanStatus): number {
@@ -36,77 +28,13 @@ export function planState(plan: PlanStatus): string {
 }
 
 export function registerRun(program: Command): void {
-  sharedOptions(program.command('run').description('replicate every plan: listener, processor, mirror writer and synchronizer (creates the mirror when missing)'))
-    .option('--mirror-remote <url>', 'push the mirror to this HTTP(S) git remote after each commit (token: $LIFEBOAT_MIRROR_TOKEN)')
-    .option('--metrics-addr <host:port>', 'where /metrics, /healthz and /readyz listen', '127.0.0.1:9464')
-    .option('--identity <file...>', 'age identity files that decrypt Secrets at the destination (default: $LIFEBOAT_AGE_IDENTITY_FILE)')
+  daemonOptions(sharedOptions(program.command('run').description('replicate every plan: listener, processor, mirror writer and synchronizer (creates the mirror when missing)')))
     .option('--plan-poll-interval <ms>', 'how often the plans source is polled', '10000')
-    .option('--components <list>', `the stages this process runs, comma-separated (${components.join(',')}); the others run in other lifeboat processes`, components.join(','))
-    .action(async (options: { mirrorRemote?: string; metricsAddr: string; identity?: string[]; planPollInterval: string; components: string }, command: Command) => {
-      const shared = sharedValues(command);
-      let only: ReturnType<typeof parseComponents>;
-      try {
-        only = parseComponents(options.components);
-      } catch (error) {
-        throw new UsageError((error as Error).message);
-      }
-      const log = createLogger();
-      // Last resort. Failures of one message or object are caught where they happen; what still arrives here is a
-      // bug of unknown effect (a stage's loop may be dead while /healthz says ok), so the process says so and exits
-      // for its supervisor to restart it: JetStream redelivers what was not acknowledged, leases expire, state is
-      // level-based. Exit code 70 (EX_SOFTWARE).
-      let shuttingDown = false;
-      const fatal = (error: unknown) => {
-        // Shutting down with Redis down, state commands are told to fail instead of waiting (`stopWaiting`); one
-        // whose caller had already moved on is expected then, not a bug.
-        if (shuttingDown && error instanceof Error && error.name === 'MaxRetriesPerRequestError') {
-          log.warn({ err: error.message }, 'a state command failed during shutdown (Redis is down); its state is re-derived at the next start');
-          return;
-        }
-        log.fatal({ err: error instanceof Error ? error.stack ?? error.message : String(error) }, 'internal error (a bug): exiting so that the supervisor restarts lifeboat');
-        log.flush();
-        process.exit(70);
-      };
-      process.on('unhandledRejection', fatal);
-      process.on('uncaughtException', fatal);
-      const identities = identitiesOf(options.identity);
-      const bus = await Bus.connect(shared.nats);
-      // Redis outages are waited out: every state read and write pauses until it answers again (never fatal).
-      const state = await StateStore.connect(shared.redis, {
-        waitWhileDown: true,
-        onOutage: (event, error) => event === 'down'
-          ? log.warn({ err: error?.message }, 'Redis is unreachable; state reads and writes wait until it is back')
-          : log.info('Redis is back; resuming'),
+    .action(async (options: DaemonFlags & { planPollInterval: string }, command: Command) => {
+      await runDaemon(command, options, 'run', async ({ shared, log, bus, state, mirror, metrics, pusher, identities, components: only }) => {
+        const runtime = new Runtime({ plans: shared.plans, mirror, bus, state, metrics, log, identities, planPollMs: Number(options.planPollInterval), pusher, components: only });
+        return { service: runtime, describe: { plans: shared.plans } };
       });
-      const mirror = await openMirror(shared.mirror, { create: true });
-      const metrics = createMetrics();
-      const pusher = options.mirrorRemote ? new MirrorPusher(mirror, options.mirrorRemote, {
-        token: process.env.LIFEBOAT_MIRROR_TOKEN, onError: (error, attempt) => log.warn({ err: error.message, attempt }, 'mirror push failed; retrying'),
-      }) : undefined;
-      const runtime = new Runtime({ plans: shared.plans, mirror, bus, state, metrics, log, identities, planPollMs: Number(options.planPollInterval), pusher, components: only });
-      const server = await serveMetrics(metrics, options.metricsAddr, () => runtime.readiness());
-      log.info({ metrics: `http://${server.address}/metrics`, mirror: mirror.gitdir, plans: shared.plans, components: [...only] }, 'lifeboat running');
-      let stopping: Promise<void> | undefined;
-      const shutdown = (signal: string) => {
-        shuttingDown = true;
-        stopping ??= (async () => {
-          log.info({ signal }, 'shutting down: finishing in-flight batches');
-          // Redis down: what needs it fails instead of waiting (state is level-based, the next start re-derives it).
-          state.stopWaiting();
-          await runtime.stop().catch((error: Error) => log.warn({ err: error.message }, 'stopped without finishing everything'));
-          await server.close();
-          await bus.close();
-          await state.close();
-          log.flush();
-        })();
-        return stopping;
-      };
-      // Signals are handled from the start: a SIGTERM during the initial sync is a graceful stop too.
-      const stopped = new Promise<void>((resolve) => {
-        for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutdown(signal).then(resolve));
-      });
-      await Promise.race([runtime.start(), stopped]);
-      await stopped;
     });
 
   sharedOptions(program.command('status').description('per plan: mirror head, applied head, objects by kind, lag and last errors (with --plans: only its plans)'))

@@ -179,7 +179,8 @@ const ConditionSchema = z.strictObject({
   observedGeneration: z.number().int().min(0).optional(),
 }).describe('A standard Kubernetes condition.');
 
-const conditions = z.array(ConditionSchema).max(32).optional();
+// One condition per type (API conventions: a map keyed by `type`), so server-side apply merges them by type.
+const conditions = z.array(ConditionSchema).max(32).optional().meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
 
 export const ObjectMetaSchema = z.strictObject({
   name: dnsLabelName('name').describe('Name of the object: a DNS-1123 label, as it is used in label values, paths and keys.'),
@@ -488,11 +489,12 @@ export const RecoveryPlanSpecSchema = z.strictObject({
 }).describe('What to replicate from the source cluster to the destination cluster, and how.');
 
 export const RecoveryPlanStatusSchema = z.strictObject({
-  observedGeneration: z.number().int().min(0).optional(),
-  phase: z.enum(['Pending', 'Syncing', 'Synced', 'Degraded', 'Suspended', 'Activated']).optional(),
+  observedGeneration: z.number().int().min(0).optional().describe('The metadata.generation this status describes.'),
+  phase: z.enum(['Pending', 'Syncing', 'Synced', 'Degraded', 'Suspended', 'Activated']).optional().describe('Deprecated (API conventions): read the Ready condition.'),
   mirrorRevision: z.string().optional().describe('Last mirror commit.'),
   appliedRevision: z.string().optional().describe('Last mirror commit applied at the destination.'),
-  lastSyncTime: z.string().optional(),
+  lagSeconds: z.number().min(0).optional().describe('Seconds from a source change to its apply at the destination, in the last pass: the RPO right now.'),
+  lastSyncTime: z.string().optional().describe('When the destination last received a new mirror revision.'),
   objects: z.number().int().min(0).optional().describe('Objects in the mirror.'),
   heldDeletes: z.number().int().min(0).optional().describe('Deletes held by the guard, waiting for approval.'),
   conditions,

@@ -303,11 +303,17 @@ export class PlanRunner {
   /** Writes the plan's status to Redis (and the queue gauges); one write at a time, so an outage queues at most one. */
   readonly publishStatus = singleFlight(() => this.writeStatus());
 
+  /**
+   * True in the one process that writes this plan's status (Redis, the custom resource): the one that synchronizes
+   * it, or, before its stages run, the one that keeps trying to start it, to say why it cannot.
+   */
+  get writesStatus(): boolean {
+    return !this.runnables.length || this.leased.get('synchronizer')?.holder === true;
+  }
+
   private async writeStatus(): Promise<void> {
     const { metrics, state } = this.options;
-    // One writer per plan across processes: the one that synchronizes it (or, before its stages run, the one that
-    // keeps trying to start it, to say why it cannot).
-    if (this.runnables.length && !this.leased.get('synchronizer')?.holder) return;
+    if (!this.writesStatus) return;
     const status = await this.status();
     metrics.heldDeletes.set({ plan: this.name }, status.heldDeletes);
     for (const component of ['mirror', 'listener'] as const) {

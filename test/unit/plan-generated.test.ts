@@ -51,7 +51,12 @@ test('free-form JSON patch values keep unknown fields; status is a subresource',
   const operation = version.schema.openAPIV3Schema.properties.spec.properties.transforms.items.properties.jsonPatch.items;
   t.deepEqual(operation.properties.value, { description: 'The value, for add, replace and test.', 'x-kubernetes-preserve-unknown-fields': true });
   t.deepEqual(operation.required, ['op', 'path']);
-  t.deepEqual(version.additionalPrinterColumns.map((column: { name: string }) => column.name), ['Source', 'Destination', 'Suspended', 'Phase', 'Applied', 'Held', 'Age']);
+  // kubectl get: READY LAG OBJECTS HELD AGE; -o wide adds the Ready message and the clusters.
+  const columns = version.additionalPrinterColumns as { name: string; priority?: number; jsonPath: string }[];
+  t.deepEqual(columns.filter((column) => !column.priority).map((column) => column.name), ['Ready', 'Lag', 'Objects', 'Held', 'Age']);
+  t.deepEqual(columns.filter((column) => column.priority).map((column) => column.name), ['Status', 'Source', 'Destination', 'Suspended']);
+  t.is(columns[0]?.jsonPath, '.status.conditions[?(@.type=="Ready")].status');
+  t.deepEqual(version.schema.openAPIV3Schema.properties.status.properties.conditions['x-kubernetes-list-map-keys'], ['type']);
 });
 
 test('structural() refuses what kube-apiserver would refuse', (t) => {

@@ -1,0 +1,96 @@
+// RecoveryPlan and ManagedCluster custom resources as the operator reads them: each plan validated with the same
+// checks as `plan validate` (loadPlans over every plan and cluster of the namespace, so references, selectors,
+// pointers, mirror paths and overlaps all apply) and judged on its own: one plan's error never stops another. Pure.
+import path from 'node:path';
+import type { KubeObject } from '../kube/ref.ts';
+import { loadPlans, resolveKubeconfigPath, Severity, type PlanError } from '../plan/load.ts';
+import type { ManagedCluster } from '../plan/schema.ts';
+import type { ClusterAccess, PlanContext } from '../runtime/plans.ts';
+import { escapeForYamlReaders, stringifyJson } from '../util/json.ts';
+
+/** What the operator does with one RecoveryPlan resource. */
+export type PlanVerdict =
+  /** Run it; `key` changes exactly when the runner must be replaced (its spec or a cluster's access changed). */
+  | { type: 'run'; context: PlanContext; key: string }
+  /** Its spec (or a cluster it names) has errors, each `field.path: message`. */
+  | { type: 'invalid'; errors: string[] }
+  /** Valid, but a cluster it names cannot be reached by this operator (yet): the message says which and why. */
+  | { type: 'blocked'; message: string };
+
+export interface PlanJudgement {
+  generation: number;
+  verdict: PlanVerdict;
+}
+
+const nameOf = (object: KubeObject) => object.metadata.name ?? '';
+const generationOf = (object: KubeObject) => Number((object.metadata as { generation?: number }).generation ?? 0);
+
+/**
+ * The file name loadPlans sees for a resource. Files are taken in path order, and the first definition wins a
+ * conflict (an overlap, a shared mirror path): creation time first, so a new plan never invalidates a running one.
+ */
+function fileOf(object: KubeObject): string {
+  const created = (object.metadata as { creationTimestamp?: string }).creationTimestamp ?? '';
+  return `${object.kind}/${created}/${object.metadata.name}`;
+}
+
+/** The document as a plan file has it: the resource's spec and the metadata a plan may carry; no status. */
+function documentOf(object: KubeObject): string {
+  const { name, namespace, labels, annotations } = object.metadata as KubeObject['metadata'] & { annotations?: Record<string, string> };
+  const document = {
+    apiVersion: object.apiVersion, kind: object.kind,
+    metadata: { name, ...(namespace ? { namespace } : {}), ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
+    spec: (object as { spec?: unknown }).spec,
+  };
+  // JSON is YAML; the parser's positions are not shown (the resource has no file), its field paths are.
+  return escapeForYamlReaders(stringifyJson(document));
+}
+
+const described = (error: PlanError) => (error.path ? `${error.path}: ${error.message}` : error.message);
+
+/**
+ * Access to a cluster from this process. Relative kubeconfig paths are relative to `baseDir` (the working
+ * directory); a Secret holding the kubeconfig is not read by this version.
+ */
+function clusterAccess(cluster: ManagedCluster, baseDir: string): ClusterAccess | { error: string } {
+  if (!cluster.spec.kubeconfig) return { error: `ManagedCluster ${cluster.metadata.name} uses spec.secretRef (Secret ${cluster.spec.secretRef?.name}), which this version of the operator cannot read yet; give it spec.kubeconfig.path, a kubeconfig file the operator can read` };
+  return { name: cluster.metadata.name, kubeconfig: resolveKubeconfigPath(path.join(baseDir, 'ManagedCluster'), cluster.spec.kubeconfig.path), context: cluster.spec.kubeconfig.context };
+}
+
+/** Every RecoveryPlan resource judged, by name. */
+export function judgePlans(plans: Iterable<KubeObject>, clusters: Iterable<KubeObject>, baseDir: string): Map<string, PlanJudgement> {
+  const planObjects = [...plans];
+  const clusterObjects = [...clusters];
+  const files = [...clusterObjects, ...planObjects].map((object) => ({ path: fileOf(object), text: documentOf(object) }));
+  const set = loadPlans(files);
+  const errorsIn = (file: string) => set.errors.filter((error) => error.severity === Severity.error && error.file === file).map(described);
+  const judged = new Map<string, PlanJudgement>();
+  /** The errors of the clusters a plan names (a plan is left out, or kept, when one of its clusters is invalid). */
+  const clusterErrors = (names: Set<unknown>) => clusterObjects.filter((cluster) => names.has(nameOf(cluster)))
+    .flatMap((cluster) => errorsIn(fileOf(cluster)).map((error) => `ManagedCluster ${nameOf(cluster)}: ${error}`));
+  for (const object of planObjects) {
+    const name = nameOf(object);
+    const generation = generationOf(object);
+    const plan = set.plans.get(name);
+    const spec = (object as { spec?: Record<string, { cluster?: unknown } | undefined> }).spec;
+    const named = new Set([spec?.source?.cluster, spec?.destination?.cluster]);
+    const sourceCluster = plan && set.clusters.get(plan.spec.source.cluster);
+    const destinationCluster = plan && set.clusters.get(plan.spec.destination.cluster);
+    if (!plan || !sourceCluster || !destinationCluster) {
+      const own = errorsIn(fileOf(object));
+      const inherited = clusterErrors(named);
+      const errors = own.length ? own : inherited.length ? inherited : ['the plan is invalid'];
+      judged.set(name, { generation, verdict: { type: 'invalid', errors } });
+      continue;
+    }
+    const source = clusterAccess(sourceCluster, baseDir);
+    const destination = clusterAccess(destinationCluster, baseDir);
+    const blocked = [source, destination].find((side): side is { error: string } => 'error' in side);
+    if (blocked) {
+      judged.set(name, { generation, verdict: { type: 'blocked', message: blocked.error } });
+      continue;
+    }
+    judged.set(name, { generation, verdict: { type: 'run', context: { plan, source, destination }, key: stringifyJson({ spec: plan.spec, source, destination }) } });
+  }
+  return judged;
+}
