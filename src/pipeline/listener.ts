@@ -214,6 +214,7 @@ class KindWatcher {
       try {
         if (!this.resourceVersion) await this.lists.run(() => this.list());
         this.initialSyncDone();
+        if (this.stopped) break;
         await this.watch();
         backoff = 500;
       } catch (error) {
@@ -318,6 +319,7 @@ class KindWatcher {
   private async list(): Promise<void> {
     let listVersion: string | undefined;
     for await (const page of this.options.client.listPages(resourcePath(this.resource), this.resource, {}, this.options.listPageSize ?? 500)) {
+      if (this.stopped) return;
       listVersion ??= page.resourceVersion;
       await nextTurn(); // pages of every kind arrive together: let other work in between
       await this.options.pace?.();
@@ -335,6 +337,7 @@ class KindWatcher {
       query: { watch: true, allowWatchBookmarks: true, resourceVersion: this.resourceVersion, timeoutSeconds }, timeoutMs: (timeoutSeconds + 30) * 1000,
     });
     this.stream = stream;
+    if (this.stopped) stream.destroy();
     let buffer = '';
     let failure: Error | undefined;
     let pending: string[] = [];

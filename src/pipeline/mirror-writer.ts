@@ -228,12 +228,14 @@ export class MirrorWriter {
         changes.push({ path, content: toYaml(keepPreviousCiphertext(parseYaml(message.content) as KubeObject, previous)) });
       } else changes.push({ path, content: message.content });
     }
-    const batchId = `${this.options.plan}-${Date.now().toString(36)}-${++this.batchNumber}`;
-    const result = changes.length ? await this.options.repository.commit(changes, (applied) => this.message(applied, summaries, batchId)) : undefined;
-    // Recorded before the acknowledgement: redelivered after a crash, an older message still finds the newer version.
+    // Recorded before the commit: should this writer die between the two, the next one still drops an older message
+    // (one redelivered, or never delivered to this writer). A commit that then fails is redelivered with the same
+    // versions, which are not older, so it is committed after all.
     const versions = new Map([...latest].filter(([path, message]) => message.sourceVersion && !skipped.includes(path)).map(([path, message]) => [path, message.sourceVersion!]));
     await this.options.versions?.record(versions);
     for (const [path, version] of versions) committedVersions.set(path, version);
+    const batchId = `${this.options.plan}-${Date.now().toString(36)}-${++this.batchNumber}`;
+    const result = changes.length ? await this.options.repository.commit(changes, (applied) => this.message(applied, summaries, batchId)) : undefined;
     for (const entry of batch) entry.raw?.ack();
     this.committedMessages += batch.length;
     if (!result) return;
