@@ -4,8 +4,15 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { crc32, deflateSync, inflateSync } from 'node:zlib';
+import { inflateSync } from 'node:zlib';
 import git from 'isomorphic-git';
+import { decodeTree, emptyTreeOid, encodeTree, makeDirectory, ObjectCache, type ObjectBatch, ObjectWriter, type StoredObject, type TreeEntry } from './objects.ts';
+import { exclusiveLock, parseRevision, RefConflictError } from './refs.ts';
+
+export { commitMessage, parseTrailers } from './commit-message.ts';
+
+export { MirrorPusher } from './pusher.ts';
+export { parseRevision, RefConflictError } from './refs.ts';
 
 export interface FileChange {
   path: string;
@@ -32,126 +39,10 @@ export interface Author {
   email: string;
 }
 
-interface TreeEntry {
-  mode: string;
-  path: string;
-  oid: string;
-  type: 'blob' | 'tree' | 'commit';
-}
-
-interface StoredObject {
-  type: string;
-  content: Buffer;
-}
-
-/** Least-recently-used objects up to a byte budget. */
-class ObjectCache {
-  private readonly entries = new Map<string, StoredObject>();
-  private bytes = 0;
-  private readonly budget: number;
-
-  constructor(budget: number) {
-    this.budget = budget;
-  }
-
-  get(oid: string): StoredObject | undefined {
-    const object = this.entries.get(oid);
-    if (object) {
-      this.entries.delete(oid);
-      this.entries.set(oid, object);
-    }
-    return object;
-  }
-
-  set(oid: string, object: StoredObject): void {
-    if (this.entries.has(oid) || object.content.length > this.budget / 16) return;
-    // A copy of its own: a small Buffer is a view into a shared 8 KiB pool slab (or a whole inflated object), and
-    // keeping the view would keep all of that alive — at 10,000 objects, hundreds of MB outside the V8 heap.
-    const content = Buffer.allocUnsafeSlow(object.content.length);
-    object.content.copy(content);
-    this.entries.set(oid, { type: object.type, content });
-    this.bytes += object.content.length;
-    for (const [key, old] of this.entries) {
-      if (this.bytes <= this.budget) break;
-      this.entries.delete(key);
-      this.bytes -= old.content.length;
-    }
-  }
-}
-
-/** A commit's new objects, by id, until they are stored. */
-type ObjectBatch = Map<string, StoredObject>;
-
-/** Object type numbers in a pack. */
-const packTypes = { commit: 1, tree: 2, blob: 3 } as const;
-
 /** A name or e-mail address as a commit header can hold it. */
 const identity = (text: string) => text.replace(/[<>\n]/g, '').trim();
 
-/** The id of the tree with no entries. */
-const emptyTreeOid = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
-
-/** Commits with at least this many new objects are stored as a pack file. */
-const packThreshold = 64;
-
-/** The type-and-size header of an object in a pack: 3 type bits, then the size 4 and 7 bits at a time. */
-/**
- * `mkdir -p` that names the real cause: Node's recursive mkdir answers ENOENT on a read-only file system, so a
- * mirror on a read-only volume would be reported as a missing directory instead of EROFS.
- */
-function makeDirectory(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync(path.dirname(dir))) throw error;
-    fs.mkdirSync(dir); // its parent exists: this fails with the reason itself (EROFS, EACCES)
-  }
-}
-
-function packedHeader(type: number, size: number): Buffer {
-  const bytes: number[] = [];
-  let byte = (type << 4) | (size & 0x0f);
-  let rest = Math.floor(size / 16);
-  while (rest > 0) {
-    bytes.push(byte | 0x80);
-    byte = rest & 0x7f;
-    rest = Math.floor(rest / 128);
-  }
-  bytes.push(byte);
-  return Buffer.from(bytes);
-}
-
 const defaultAuthor: Author = { name: 'lifeboat', email: 'lifeboat@localhost' };
-
-/** The branch moved between reading its head and updating it (another writer committed). */
-export class RefConflictError extends Error {
-  override readonly name = 'RefConflictError';
-}
-
-/** A lock file older than this was left by a process that died holding it (a ref update takes milliseconds). */
-const staleLockMs = 10_000;
-
-/** Creates `lock` exclusively, waiting while another writer holds it; answers its file descriptor. */
-async function exclusiveLock(lock: string): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      return fs.openSync(lock, 'wx');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    let age: number;
-    try {
-      age = Date.now() - fs.statSync(lock).mtimeMs;
-    } catch {
-      continue; // released meanwhile
-    }
-    if (age > staleLockMs) fs.rmSync(lock, { force: true });
-    else if (Date.now() - started > 2 * staleLockMs) throw new Error(`${lock} is held by another writer; remove it if no git or lifeboat process is writing`);
-    else await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
-  }
-}
-
 export class MirrorRepository {
   readonly gitdir: string;
   readonly branch: string;
@@ -159,14 +50,13 @@ export class MirrorRepository {
   /** Objects are immutable by id: recently written or read ones are kept (bounded by bytes). */
   private readonly objects = new ObjectCache(16 * 1024 * 1024);
   private readonly trees = new Map<string, TreeEntry[]>();
-  private readonly objectDirs = new Set<string>();
-  /** Objects this process wrote into pack files (not written again, loose or packed). */
-  private readonly packed = new Set<string>();
+  private readonly writer: ObjectWriter;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(gitdir: string, branch: string) {
     this.gitdir = gitdir;
     this.branch = branch;
+    this.writer = new ObjectWriter(gitdir);
   }
 
   /** Opens (creating when missing) a bare mirror repository. */
@@ -303,7 +193,7 @@ export class MirrorRepository {
     const signature = `${identity(author.name)} <${identity(author.email)}> ${Math.floor(Date.now() / 1000)} +0000`;
     const body = `tree ${tree ?? emptyTree}\n${parent ? `parent ${parent}\n` : ''}author ${signature}\ncommitter ${signature}\n\n${message.endsWith('\n') ? message : `${message}\n`}`;
     const oid = this.hashObject('commit', Buffer.from(body), batch);
-    this.store(batch);
+    this.writer.store(batch);
     await this.updateRef(oid, parent);
     return { oid, changes: applied };
   }
@@ -350,12 +240,6 @@ export class MirrorRepository {
     return oid;
   }
 
-  /** Stores a commit's new objects: one pack file for a big batch (an initial sync), loose objects otherwise. */
-  private store(batch: ObjectBatch): void {
-    if (batch.size >= packThreshold) this.writePack(batch);
-    else for (const [oid, object] of batch) this.writeLoose(oid, object);
-  }
-
   /**
    * Moves the branch from `expected` to `oid` the way git does, so concurrent writers never lose a commit: the lock
    * is `<ref>.lock` created exclusively (O_EXCL) — the lock git itself, another lifeboat process (one per plan on a
@@ -387,85 +271,6 @@ export class MirrorRepository {
         fs.rmSync(lock, { force: true });
       }
     }
-  }
-
-  /**
-   * Writes a loose object with Node's native zlib (isomorphic-git deflates in JavaScript, which made commits the
-   * pipeline's bottleneck). Synchronous on purpose: a few small files per commit cost microseconds each this way,
-   * milliseconds each through the libuv thread pool. Written to a temporary file and renamed, so a crash never
-   * leaves a truncated object. An object that exists is not written again.
-   */
-  private writeLoose(oid: string, { type, content }: StoredObject): void {
-    const dir = path.join(this.gitdir, 'objects', oid.slice(0, 2));
-    const file = path.join(dir, oid.slice(2));
-    if (this.packed.has(oid) || fs.existsSync(file)) return;
-    if (!this.objectDirs.has(dir)) {
-      makeDirectory(dir);
-      this.objectDirs.add(dir);
-    }
-    const temporary = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(temporary, deflateSync(Buffer.concat([Buffer.from(`${type} ${content.length}\0`), content]), { level: 1 }));
-    fs.renameSync(temporary, file);
-  }
-
-  /**
-   * Writes objects as one git pack (version 2, no deltas) and its index, as `git index-pack` would: three file
-   * operations for a thousand objects instead of three thousand. The pack is complete before its index appears,
-   * so a reader never finds an index to a partial pack. Objects already packed by this process are left out.
-   */
-  private writePack(batch: ObjectBatch): void {
-    const entries: { oid: string; offset: number; crc: number }[] = [];
-    const parts: Buffer[] = [];
-    let offset = 12;
-    for (const [oid, { type, content }] of batch) {
-      if (this.packed.has(oid)) continue;
-      const entry = Buffer.concat([packedHeader(packTypes[type as keyof typeof packTypes], content.length), deflateSync(content, { level: 1 })]);
-      entries.push({ oid, offset, crc: crc32(entry) });
-      parts.push(entry);
-      offset += entry.length;
-    }
-    if (entries.length === 0) return;
-    if (offset >= 2 ** 31) {
-      for (const [oid, object] of batch) this.writeLoose(oid, object); // beyond 32-bit pack offsets: loose instead
-      return;
-    }
-    const header = Buffer.alloc(12);
-    header.write('PACK', 0, 'latin1');
-    header.writeUInt32BE(2, 4);
-    header.writeUInt32BE(entries.length, 8);
-    const packHash = createHash('sha1').update(header);
-    for (const part of parts) packHash.update(part);
-    const packChecksum = packHash.digest();
-
-    entries.sort((a, b) => (a.oid < b.oid ? -1 : a.oid > b.oid ? 1 : 0));
-    const count = entries.length;
-    const index = Buffer.alloc(8 + 256 * 4 + count * 28 + 40);
-    index.writeUInt32BE(0xff744f63, 0); // "\377tOc"
-    index.writeUInt32BE(2, 4);
-    let position = 0;
-    for (let byte = 0; byte < 256; byte++) {
-      while (position < count && Number.parseInt(entries[position]!.oid.slice(0, 2), 16) <= byte) position++;
-      index.writeUInt32BE(position, 8 + byte * 4);
-    }
-    const names = 8 + 256 * 4;
-    const crcs = names + count * 20;
-    const offsets = crcs + count * 4;
-    entries.forEach((entry, at) => {
-      index.write(entry.oid, names + at * 20, 'hex');
-      index.writeUInt32BE(entry.crc, crcs + at * 4);
-      index.writeUInt32BE(entry.offset, offsets + at * 4);
-    });
-    packChecksum.copy(index, offsets + count * 4);
-    createHash('sha1').update(index.subarray(0, offsets + count * 4 + 20)).digest().copy(index, offsets + count * 4 + 20);
-
-    const dir = path.join(this.gitdir, 'objects', 'pack');
-    makeDirectory(dir);
-    const base = path.join(dir, `pack-${packChecksum.toString('hex')}`);
-    for (const [file, content] of [[`${base}.pack`, Buffer.concat([header, ...parts, packChecksum])], [`${base}.idx`, index]] as const) {
-      fs.writeFileSync(`${file}.${process.pid}.tmp`, content);
-      fs.renameSync(`${file}.${process.pid}.tmp`, file);
-    }
-    for (const entry of entries) this.packed.add(entry.oid);
   }
 
   /**
@@ -613,176 +418,8 @@ export class MirrorRepository {
   }
 }
 
-/**
- * A revision as a person types it for git: a base (`HEAD`, `@`, a branch, a tag, a commit id) and the parent steps
- * after it, as the 1-based index of the parent to follow at each step: `~N` is N first-parent steps, `^` one and
- * `^N` the N-th parent. Undefined when there is no base (`~1`) or nothing to read (` `).
- */
-export function parseRevision(text: string): { base: string; parents: number[] } | undefined {
-  const suffix = /(?:[~^]\d*)*$/.exec(text)![0];
-  const base = text.slice(0, text.length - suffix.length);
-  if (!base || /\s/.test(base)) return undefined;
-  const parents: number[] = [];
-  for (const [, operator, digits] of suffix.matchAll(/([~^])(\d*)/g)) {
-    const count = digits ? Number(digits) : 1;
-    if (count > 100_000) return undefined;
-    if (operator === '~') for (let step = 0; step < count; step++) parents.push(1);
-    else if (count > 0) parents.push(count); // `^0` is the commit itself
-  }
-  return { base, parents };
-}
-
-/** Git's tree encoding: entries in git's order (a tree sorts as if its name ended in "/"), `<mode> <name>\0<sha>`. */
-function encodeTree(entries: TreeEntry[]): Buffer {
-  const sortName = (entry: TreeEntry) => (entry.type === 'tree' ? `${entry.path}/` : entry.path);
-  const sorted = [...entries].sort((a, b) => Buffer.compare(Buffer.from(sortName(a)), Buffer.from(sortName(b))));
-  return Buffer.concat(sorted.flatMap((entry) => [
-    Buffer.from(`${entry.type === 'tree' ? '40000' : entry.mode} ${entry.path}\0`), Buffer.from(entry.oid, 'hex'),
-  ]));
-}
-
-function decodeTree(content: Buffer): TreeEntry[] {
-  const entries: TreeEntry[] = [];
-  let offset = 0;
-  while (offset < content.length) {
-    const space = content.indexOf(0x20, offset);
-    const nul = content.indexOf(0, space);
-    const mode = content.toString('latin1', offset, space);
-    const name = content.toString('utf8', space + 1, nul);
-    const oid = content.toString('hex', nul + 1, nul + 21);
-    const type = mode === '40000' || mode === '040000' ? 'tree' : mode === '160000' ? 'commit' : 'blob';
-    entries.push({ mode: type === 'tree' ? '040000' : mode, path: name, oid, type });
-    offset = nul + 21;
-  }
-  return entries;
-}
-
 function validatePath(file: string): void {
   if (!file || file.startsWith('/') || file.endsWith('/') || file.split('/').some((part) => part === '' || part === '.' || part === '..')) {
     throw new Error(`invalid mirror path "${file}"`);
-  }
-}
-
-/** A commit message: summary line, one line per changed object, a blank line, then `Key: value` trailers. */
-export function commitMessage(summary: string, lines: string[], trailers: Record<string, string>): string {
-  const trailerText = Object.entries(trailers).map(([key, value]) => `${key}: ${value}`).join('\n');
-  return [summary, '', ...lines, ...(lines.length ? [''] : []), trailerText].join('\n');
-}
-
-/** Parses `Key: value` trailers from the last paragraph of a commit message. */
-export function parseTrailers(message: string): Record<string, string> {
-  const paragraphs = message.trimEnd().split(/\n\s*\n/);
-  const last = paragraphs.at(-1) ?? '';
-  const trailers: Record<string, string> = {};
-  for (const line of last.split('\n')) {
-    const match = /^([A-Za-z][A-Za-z0-9-]*): (.*)$/.exec(line);
-    if (match?.[1] && match[2] !== undefined) trailers[match[1]] = match[2];
-  }
-  return trailers;
-}
-
-/**
- * Keeps the mirror branch and its HTTP(S) remote in step. After commits the branch is pushed, coalescing: while a
- * push runs, later requests collapse into one more push of the newest head. Commits a person pushed to the remote
- * (a `git revert`, a fix) are pulled: when the remote branch is ahead of the local one it is fast-forwarded, the
- * caller is told (to pause capture of those objects and synchronize), and the mirror writer's next batch goes on top.
- * Failures are retried with backoff and reported, never thrown into the commit path.
- */
-export class MirrorPusher {
-  private readonly repository: MirrorRepository;
-  private readonly url: string;
-  private readonly token: string | undefined;
-  private readonly onError: (error: Error, attempt: number) => void;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private timer: NodeJS.Timeout | undefined;
-  private remoteConfigured = false;
-  lastPushed: string | undefined;
-  /** Called after commits from the remote were fast-forwarded into the local branch. */
-  onRemoteCommits: ((from: string | undefined, to: string) => Promise<void>) | undefined;
-
-  constructor(repository: MirrorRepository, url: string, options: { token?: string; onError?: (error: Error, attempt: number) => void } = {}) {
-    this.repository = repository;
-    this.url = url;
-    this.token = options.token;
-    this.onError = options.onError ?? (() => {});
-  }
-
-  /** Pulls and pushes, coalesced with any run in progress. */
-  request(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.pushWithRetries();
-      } while (this.again);
-    })().finally(() => (this.running = undefined));
-    return this.running;
-  }
-
-  /** Also looks at the remote every `intervalMs`, so commits pushed there are picked up without local activity. */
-  start(intervalMs: number): void {
-    const tick = () => {
-      this.timer = setTimeout(() => void this.request().finally(() => this.timer && tick()), intervalMs);
-    };
-    tick();
-  }
-
-  stop(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  private auth() {
-    const token = this.token;
-    return token ? () => ({ username: 'lifeboat', password: token }) : undefined;
-  }
-
-  /** Fetches the remote branch; fast-forwards the local one when the remote is ahead. Returns the remote head. */
-  private async pull(http: Parameters<typeof git.fetch>[0]['http']): Promise<string | undefined> {
-    // isomorphic-git fetches through a configured remote (its refspec says where the remote branch goes).
-    if (!this.remoteConfigured) await git.addRemote({ fs, gitdir: this.repository.gitdir, remote: 'mirror-remote', url: this.url, force: true });
-    this.remoteConfigured = true;
-    const fetched = await git.fetch({ fs, http, gitdir: this.repository.gitdir, remote: 'mirror-remote', ref: this.repository.branch, singleBranch: true, tags: false, onAuth: this.auth() });
-    const remote = fetched.fetchHead ?? undefined;
-    const local = await this.repository.head();
-    if (!remote || remote === local) return remote;
-    const ahead = !local || (await git.isDescendent({ fs, gitdir: this.repository.gitdir, oid: remote, ancestor: local, depth: -1 }));
-    if (!ahead) return remote;
-    // Under the same lock and compare-and-swap as a commit: a batch committed meanwhile is not overwritten.
-    if (!(await this.repository.fastForward(local, remote))) return remote;
-    this.lastPushed = remote;
-    await this.onRemoteCommits?.(local, remote);
-    return remote;
-  }
-
-  private async pushWithRetries(): Promise<void> {
-    const http = (await import('isomorphic-git/http/node')).default;
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      try {
-        const remote = await this.pull(http).catch((error: Error) => {
-          // An empty remote has no branch to fetch yet: the push below creates it.
-          if (/Could not find|not found|NotFoundError/i.test(error.message)) return undefined;
-          throw error;
-        });
-        const head = await this.repository.head();
-        if (!head || head === this.lastPushed || head === remote) {
-          this.lastPushed = head ?? this.lastPushed;
-          return;
-        }
-        const result = await git.push({
-          fs, http, gitdir: this.repository.gitdir, url: this.url, ref: this.repository.branch, remoteRef: this.repository.branch, onAuth: this.auth(),
-        });
-        if (!result.ok) throw new Error(`push to ${this.url} was refused: ${JSON.stringify(result.refs)}`);
-        this.lastPushed = head;
-        return;
-      } catch (error) {
-        this.onError(error as Error, attempt);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** attempt, 15_000)));
-      }
-    }
   }
 }
