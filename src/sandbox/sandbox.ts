@@ -1,23 +1,20 @@
 // The local sandbox: two real Kubernetes control planes (etcd + kube-apiserver + kube-controller-manager, no kubelet,
 // no scheduler), NATS with JetStream and Redis, all on loopback. `up` is idempotent: components that are running and
 // healthy are kept, the rest are (re)started; a start that fails stops what it started and removes a fresh directory.
+// Kubeconfigs and RBAC are in access.ts, health probes in health.ts, names and directories in layout.ts.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
-import net from 'node:net';
 import path from 'node:path';
-import { stringify } from 'yaml';
-import { apply, orThrow } from '../kube/apply.ts';
-import { KubeClient, loadKubeConfig } from '../kube/client.ts';
-import type { KubeObject } from '../kube/ref.ts';
+import { applyRbac, writeKubeconfigs } from './access.ts';
+import { apiserverHealthy, httpOk, httpsOk, redisPing } from './health.ts';
+import { clusterDir, clusterNames, type ClusterName } from './layout.ts';
 import { locateBinaries, type Binaries } from './binaries.ts';
 import { ensureClusterCertificates, type ClientUser } from './certs.ts';
 import { ensureCredentials, natsAuthorization, readCredentials, redisAcl, redisUserName, urlWith, type SandboxCredentials } from './credentials.ts';
 import { ensurePrerequisites } from './prerequisites.ts';
 import { freePort, isRunning, portInUse, residentBytes, startDetached, stopProcess, tail, waitFor } from './process.ts';
 
-export const clusterNames = ['source', 'destination'] as const;
-export type ClusterName = (typeof clusterNames)[number];
+export { clusterNames, type ClusterName };
 
 const serviceCidrs: Record<ClusterName, string> = { source: '10.0.0.0/24', destination: '10.0.1.0/24' };
 const defaultPorts = {
@@ -173,130 +170,6 @@ async function withLock<T>(dir: string, action: () => Promise<T>): Promise<T> {
     return await action();
   } finally {
     fs.rmSync(lock, { force: true });
-  }
-}
-
-function clusterDir(dir: string, name: ClusterName): string {
-  return path.join(dir, name);
-}
-
-function httpsOk(url: string, options: https.RequestOptions = {}): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = https.get(url, { rejectUnauthorized: false, timeout: 2000, ...options }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => req.destroy());
-  });
-}
-
-function httpOk(url: string): Promise<boolean> {
-  return fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-}
-
-/** PING, as lifeboat's user when the server runs with authentication (then an unauthenticated PING is refused). */
-function redisPing(port: number, password?: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.setTimeout(2000, () => socket.destroy());
-    const expected = password === undefined ? '+PONG\r\n' : '+OK\r\n+PONG\r\n';
-    socket.once('connect', () => socket.write(`${password === undefined ? '' : `AUTH ${redisUserName('lifeboat')} ${password}\r\n`}PING\r\n`));
-    let answer = '';
-    socket.on('data', (data) => {
-      answer += data.toString();
-      if (answer.length < expected.length && expected.startsWith(answer)) return;
-      socket.destroy();
-      resolve(answer === expected);
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('close', () => resolve(false));
-  });
-}
-
-function apiserverHealthy(dir: string, name: ClusterName, port: number): Promise<boolean> {
-  const certs = path.join(clusterDir(dir, name), 'certs');
-  return httpsOk(`https://127.0.0.1:${port}/readyz`, {
-    ca: fs.readFileSync(path.join(certs, 'serving-ca.crt')),
-    cert: fs.readFileSync(path.join(certs, 'admin.crt')),
-    key: fs.readFileSync(path.join(certs, 'admin.key')),
-    rejectUnauthorized: true,
-  });
-}
-
-function kubeconfigUser(certs: string, file: string) {
-  return {
-    'client-certificate-data': fs.readFileSync(path.join(certs, `${file}.crt`)).toString('base64'),
-    'client-key-data': fs.readFileSync(path.join(certs, `${file}.key`)).toString('base64'),
-  };
-}
-
-/** One kubeconfig with contexts source, destination (admins), source-reader and destination-writer. */
-function writeKubeconfigs(dir: string, state: SandboxState): void {
-  const clusters = clusterNames.map((name) => ({
-    name,
-    cluster: {
-      server: `https://127.0.0.1:${state.clusters[name].ports.apiserver}`,
-      'certificate-authority-data': fs.readFileSync(path.join(clusterDir(dir, name), 'certs', 'serving-ca.crt')).toString('base64'),
-    },
-  }));
-  const certs = (name: ClusterName) => path.join(clusterDir(dir, name), 'certs');
-  const kubeUsers = [
-    { name: 'source-admin', user: kubeconfigUser(certs('source'), 'admin') },
-    { name: 'destination-admin', user: kubeconfigUser(certs('destination'), 'admin') },
-    { name: 'source-reader', user: kubeconfigUser(certs('source'), 'source-reader') },
-    { name: 'destination-writer', user: kubeconfigUser(certs('destination'), 'destination-writer') },
-  ];
-  const contexts = [
-    { name: 'source', context: { cluster: 'source', user: 'source-admin' } },
-    { name: 'destination', context: { cluster: 'destination', user: 'destination-admin' } },
-    { name: 'source-reader', context: { cluster: 'source', user: 'source-reader' } },
-    { name: 'destination-writer', context: { cluster: 'destination', user: 'destination-writer' } },
-  ];
-  const kubeconfig = { apiVersion: 'v1', kind: 'Config', clusters, users: kubeUsers, contexts, 'current-context': 'source', preferences: {} };
-  fs.writeFileSync(path.join(dir, 'kubeconfig'), stringify(kubeconfig, { lineWidth: 0 }), { mode: 0o600 });
-  // Per-cluster admin kubeconfig for kube-controller-manager.
-  for (const name of clusterNames) {
-    const single = { ...kubeconfig, clusters: clusters.filter((c) => c.name === name), users: kubeUsers.filter((u) => u.name === `${name}-admin`),
-      contexts: contexts.filter((c) => c.name === name), 'current-context': name };
-    fs.writeFileSync(path.join(clusterDir(dir, name), 'admin.kubeconfig'), stringify(single, { lineWidth: 0 }), { mode: 0o600 });
-  }
-}
-
-/** RBAC for the least-privilege identities. The reader may get, list and watch everything in the source, nothing else. */
-function rbacObjects(name: ClusterName): object[] {
-  const binding = (role: string, user: string) => ({
-    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: role },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
-  });
-  if (name === 'source') {
-    return [
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'lifeboat-source-reader' },
-        rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['get', 'list', 'watch'] }] },
-      binding('lifeboat-source-reader', 'lifeboat-source-reader'),
-    ];
-  }
-  // The writer replicates RBAC too, which needs `bind` and `escalate` on roles; it never impersonates.
-  return [
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'lifeboat-destination-writer' },
-      rules: [
-        { apiGroups: ['*'], resources: ['*'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] },
-        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles', 'roles'], verbs: ['bind', 'escalate'] },
-      ] },
-    binding('lifeboat-destination-writer', 'lifeboat-destination-writer'),
-  ];
-}
-
-async function applyRbac(dir: string, name: ClusterName): Promise<void> {
-  const client = await KubeClient.create(loadKubeConfig({ path: path.join(dir, 'kubeconfig'), context: name }));
-  try {
-    for (const object of rbacObjects(name) as KubeObject[]) {
-      const plural = object.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings';
-      orThrow(await apply(client, `/apis/rbac.authorization.k8s.io/v1/${plural}/${object.metadata.name}`, object, { fieldManager: 'lifeboat-sandbox' }));
-    }
-  } finally {
-    client.close();
   }
 }
 
