@@ -4,9 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Bus } from '../bus/bus.ts';
-import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
 import { MirrorRepository } from '../mirror/repository.ts';
-import { evaluatePlans, type PlanContext } from '../runtime/plans.ts';
+import { evaluatePlans, kubeConfigOf, type PlanContext } from '../runtime/plans.ts';
 import { createPlanSource, parsePlanSource } from '../plan/source.ts';
 import { StateStore } from '../state/state.ts';
 import type { SharedValues } from './options.ts';
@@ -62,7 +62,7 @@ export async function openMirror(dir: string, options: { create?: boolean } = {}
 /** A client for the plan's destination cluster. */
 export async function destinationOf(context: PlanContext): Promise<KubeClient> {
   if ('error' in context.destination) throw new Error(context.destination.error);
-  return KubeClient.create(loadKubeConfig({ path: context.destination.kubeconfig, context: context.destination.context }));
+  return KubeClient.create(kubeConfigOf(context.destination));
 }
 
 /** The database a Redis URL names (its path; 0 when it has none). */

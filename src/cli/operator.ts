@@ -43,8 +43,9 @@ Each RecoveryPlan is validated on its own, with the checks of \`lifeboat plan va
 plans and ManagedClusters: an invalid one gets Ready=False (reason InvalidSpec, the message naming the field) and
 is not run (a running plan whose new spec is invalid stops); the others run. A new spec restarts its plan within seconds; spec.suspend: true stops its writes; deleting a
 RecoveryPlan stops its pipeline and leaves the stand-by's objects where they are. A ManagedCluster's
-spec.kubeconfig.path is relative to the working directory; spec.secretRef is not read yet (the plans naming it get
-Ready=False, reason ClusterNotReadable). In a pod, LIFEBOAT_SERVICEACCOUNT_DIR replaces the token directory.`)
+spec.kubeconfig.path is relative to the working directory; spec.secretRef reads the kubeconfig from a Secret of the
+operator's namespace (key kubeconfig by default), watched: new data (rotated credentials) restarts the plans using it.
+A missing Secret or key gives those plans Ready=False, reason ClusterNotReadable, naming it. In a pod, LIFEBOAT_SERVICEACCOUNT_DIR replaces the token directory.`)
     .action(async (options: OperatorFlags, command: Command) => {
       const cluster = ownCluster(options);
       await runDaemon(command, options, 'operator', async ({ log, bus, state, mirror, metrics, pusher, identities, components }) => {

@@ -74,19 +74,23 @@ interface Connection {
   headersAt: number;
 }
 
-/** Loads a kubeconfig (file path or the default chain) and selects a context; a clear error when it is missing. */
-export function loadKubeConfig(options: { path?: string; context?: string }): KubeConfig {
+/**
+ * Loads a kubeconfig (a file path, its content as `data`, or the default chain) and selects a context; a clear error
+ * when it is missing. With `data`, `path` only names where the content came from (a Secret), for messages.
+ */
+export function loadKubeConfig(options: { path?: string; data?: string; context?: string }): KubeConfig {
   const kc = new KubeConfig();
-  if (options.path) {
+  if (options.path || options.data !== undefined) {
     // The parser's errors quote the file's lines: name the file and the problem, never its content.
     const problem = (error: { reason?: string; mark?: { line: number }; code?: string; message: string }) =>
       error.mark ? `not YAML (${error.reason ?? 'syntax error'} at line ${error.mark.line + 1})` : ({ ENOENT: 'no such file', EISDIR: 'it is a directory', EACCES: 'permission denied' } as Record<string, string>)[error.code ?? ''] ?? `cannot be read (${error.code ?? 'not a kubeconfig'})`;
     try {
-      kc.loadFromFile(options.path);
+      if (options.data !== undefined) kc.loadFromString(options.data);
+      else kc.loadFromFile(options.path!);
     } catch (error) {
-      throw new Error(`kubeconfig ${options.path}: ${problem(error as Error)}`, { cause: error });
+      throw new Error(`kubeconfig ${options.path ?? '(data)'}: ${problem(error as Error)}`, { cause: error });
     }
-    if (!kc.getClusters().length || !kc.getContexts().length) throw new Error(`kubeconfig ${options.path}: not a kubeconfig (it needs clusters, contexts and users)`);
+    if (!kc.getClusters().length || !kc.getContexts().length) throw new Error(`kubeconfig ${options.path ?? '(data)'}: not a kubeconfig (it needs clusters, contexts and users)`);
   } else kc.loadFromDefault();
   if (options.context) {
     if (!kc.getContextObject(options.context)) {

@@ -1,7 +1,8 @@
-// The operator's controller: RecoveryPlan and ManagedCluster resources of one namespace drive a Runtime (one
-// PlanRunner per valid plan, replaced when its spec or a cluster's access changes, removed with its resource), and
-// each plan's status comes back on its resource, with an Event for each change of its Ready condition. Level-based:
-// every pass derives what runs from the resources as they are now, never from the events that led there.
+// The operator's controller: RecoveryPlan and ManagedCluster resources of one namespace (and its Secrets, for
+// secretRef clusters) drive a Runtime (one PlanRunner per valid plan, replaced when its spec or a cluster's access
+// changes, a rotated Secret included, removed with its resource), and each plan's status comes back on its resource,
+// with an Event for each change of its Ready condition. Level-based: every pass derives what runs from the resources
+// as they are now, never from the events that led there.
 import { isDeepStrictEqual } from 'node:util';
 import { apply, orThrow } from '../kube/apply.ts';
 import { KubeError, type KubeClient } from '../kube/client.ts';
@@ -39,6 +40,8 @@ export class Operator {
   private readonly log: Logger;
   private readonly plans: Informer;
   private readonly clusters: Informer;
+  /** The namespace's Secrets, for secretRef clusters: a watch sees a rotation within a second, with no polling. */
+  private readonly secrets: Informer;
   /** Plans handed to the runtime, with the key of the spec they run. */
   private readonly running = new Map<string, string>();
   private judgements = new Map<string, PlanJudgement>();
@@ -58,6 +61,10 @@ export class Operator {
     });
     this.plans = informer(Kind.recoveryPlan);
     this.clusters = informer(Kind.managedCluster);
+    this.secrets = new Informer({
+      client: options.client, path: `/api/v1/namespaces/${options.namespace}/secrets`, type: { group: '', version: 'v1', kind: 'Secret' },
+      log: this.log, onChange: () => this.schedule(),
+    });
   }
 
   private collection(kind: Kind): string {
@@ -69,7 +76,8 @@ export class Operator {
     await this.options.runtime.start();
     this.plans.start();
     this.clusters.start();
-    await Promise.all([this.plans.ready, this.clusters.ready]);
+    this.secrets.start();
+    await Promise.all([this.plans.ready, this.clusters.ready, this.secrets.ready]);
     this.passes = this.passes.then(() => this.reconcile());
     await this.passes;
     this.ticker = setInterval(() => void this.writeStatuses(), 1000);
@@ -90,7 +98,7 @@ export class Operator {
   /** Runs what is valid, stops what is gone or invalid; the stand-by of a stopped plan keeps its objects. */
   private async reconcile(): Promise<void> {
     if (this.stopped) return;
-    const judged = judgePlans(this.plans.objects().values(), this.clusters.objects().values(), this.options.baseDir ?? process.cwd());
+    const judged = judgePlans(this.plans.objects().values(), this.clusters.objects().values(), { namespace: this.options.namespace, secrets: this.secrets.objects(), baseDir: this.options.baseDir ?? process.cwd() });
     const before = this.judgements;
     this.judgements = judged;
     for (const name of [...this.running.keys()]) {
@@ -180,9 +188,9 @@ export class Operator {
   /** Ready when both kinds are listed and watched, and every running plan is ready here. */
   readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
-    for (const [kind, informer] of [[Kind.recoveryPlan, this.plans], [Kind.managedCluster, this.clusters]] as const) {
-      if (!informer.listed) reasons.push(`${resourceNames[kind].plural} in namespace ${this.options.namespace} not listed yet${informer.failing ? `: ${informer.failing.error}` : ''}`);
-      else if (informer.failing) reasons.push(`cannot watch ${resourceNames[kind].plural} in namespace ${this.options.namespace}: ${informer.failing.error}`);
+    for (const [plural, informer] of [[resourceNames[Kind.recoveryPlan].plural, this.plans], [resourceNames[Kind.managedCluster].plural, this.clusters], ['secrets', this.secrets]] as const) {
+      if (!informer.listed) reasons.push(`${plural} in namespace ${this.options.namespace} not listed yet${informer.failing ? `: ${informer.failing.error}` : ''}`);
+      else if (informer.failing) reasons.push(`cannot watch ${plural} in namespace ${this.options.namespace}: ${informer.failing.error}`);
     }
     for (const runner of this.options.runtime.runners.values()) if (!runner.ready) reasons.push(runner.notReadyReason());
     return { ready: reasons.length === 0, reasons };
@@ -193,7 +201,7 @@ export class Operator {
     this.stopped = true;
     clearTimeout(this.scheduled);
     clearInterval(this.ticker);
-    await Promise.all([this.plans.stop(), this.clusters.stop()]);
+    await Promise.all([this.plans.stop(), this.clusters.stop(), this.secrets.stop()]);
     await this.passes;
     await this.writing;
     await this.options.runtime.stop();

@@ -1,6 +1,8 @@
 // RecoveryPlan and ManagedCluster custom resources as the operator reads them: each plan validated with the same
 // checks as `plan validate` (loadPlans over every plan and cluster of the namespace, so references, selectors,
-// pointers, mirror paths and overlaps all apply) and judged on its own: one plan's error never stops another. Pure.
+// pointers, mirror paths and overlaps all apply) and judged on its own: one plan's error never stops another. A
+// secretRef cluster's kubeconfig comes from the namespace's Secrets as given. Pure.
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { KubeObject } from '../kube/ref.ts';
 import { loadPlans, resolveKubeconfigPath, Severity, type PlanError } from '../plan/load.ts';
@@ -48,17 +50,39 @@ function documentOf(object: KubeObject): string {
 
 const described = (error: PlanError) => (error.path ? `${error.path}: ${error.message}` : error.message);
 
+/** Where the operator finds things: its namespace's Secrets (by name), and the base of relative kubeconfig paths. */
+export interface Surroundings {
+  namespace: string;
+  secrets: ReadonlyMap<string, KubeObject>;
+  /** Relative kubeconfig paths are relative to it (the working directory). */
+  baseDir: string;
+}
+
 /**
- * Access to a cluster from this process. Relative kubeconfig paths are relative to `baseDir` (the working
- * directory); a Secret holding the kubeconfig is not read by this version.
+ * Access to a cluster from this process: a kubeconfig file, or the content of a Secret of the operator's namespace
+ * (`kubeconfigData`). Errors name the Secret and the key, never any of the content.
  */
-function clusterAccess(cluster: ManagedCluster, baseDir: string): ClusterAccess | { error: string } {
-  if (!cluster.spec.kubeconfig) return { error: `ManagedCluster ${cluster.metadata.name} uses spec.secretRef (Secret ${cluster.spec.secretRef?.name}), which this version of the operator cannot read yet; give it spec.kubeconfig.path, a kubeconfig file the operator can read` };
-  return { name: cluster.metadata.name, kubeconfig: resolveKubeconfigPath(path.join(baseDir, 'ManagedCluster'), cluster.spec.kubeconfig.path), context: cluster.spec.kubeconfig.context };
+function clusterAccess(cluster: ManagedCluster, { namespace, secrets, baseDir }: Surroundings): ClusterAccess | { error: string } {
+  const name = cluster.metadata.name;
+  if (cluster.spec.kubeconfig) return { name, kubeconfig: resolveKubeconfigPath(path.join(baseDir, 'ManagedCluster'), cluster.spec.kubeconfig.path), context: cluster.spec.kubeconfig.context };
+  const ref = cluster.spec.secretRef!;
+  const key = ref.key ?? 'kubeconfig';
+  if (ref.namespace && ref.namespace !== namespace) return { error: `ManagedCluster ${name}: spec.secretRef names Secret ${ref.name} in namespace ${ref.namespace}; the operator reads Secrets of its own namespace (${namespace}) only: put the Secret there` };
+  const secret = secrets.get(ref.name) as (KubeObject & { data?: Record<string, string> }) | undefined;
+  if (!secret) return { error: `ManagedCluster ${name}: Secret ${ref.name} (spec.secretRef.name) not found in namespace ${namespace}; create it with the kubeconfig under key ${key}` };
+  const encoded = secret.data?.[key];
+  if (encoded === undefined) return { error: `ManagedCluster ${name}: Secret ${ref.name} in namespace ${namespace} has no key ${key} (spec.secretRef.key; its keys: ${Object.keys(secret.data ?? {}).join(', ') || 'none'})` };
+  return { name, kubeconfig: `Secret ${namespace}/${ref.name}, key ${key}`, context: undefined, kubeconfigData: Buffer.from(encoded, 'base64').toString('utf8') };
+}
+
+/** What identifies an access in a restart key: a hash in place of a kubeconfig's content (rotation restarts). */
+function accessKey(access: ClusterAccess): Omit<ClusterAccess, 'kubeconfigData'> & { kubeconfigSha256?: string } {
+  const { kubeconfigData, ...rest } = access;
+  return kubeconfigData === undefined ? rest : { ...rest, kubeconfigSha256: createHash('sha256').update(kubeconfigData).digest('hex') };
 }
 
 /** Every RecoveryPlan resource judged, by name. */
-export function judgePlans(plans: Iterable<KubeObject>, clusters: Iterable<KubeObject>, baseDir: string): Map<string, PlanJudgement> {
+export function judgePlans(plans: Iterable<KubeObject>, clusters: Iterable<KubeObject>, surroundings: Surroundings): Map<string, PlanJudgement> {
   const planObjects = [...plans];
   const clusterObjects = [...clusters];
   const files = [...clusterObjects, ...planObjects].map((object) => ({ path: fileOf(object), text: documentOf(object) }));
@@ -83,14 +107,13 @@ export function judgePlans(plans: Iterable<KubeObject>, clusters: Iterable<KubeO
       judged.set(name, { generation, verdict: { type: 'invalid', errors } });
       continue;
     }
-    const source = clusterAccess(sourceCluster, baseDir);
-    const destination = clusterAccess(destinationCluster, baseDir);
-    const blocked = [source, destination].find((side): side is { error: string } => 'error' in side);
-    if (blocked) {
-      judged.set(name, { generation, verdict: { type: 'blocked', message: blocked.error } });
+    const source = clusterAccess(sourceCluster, surroundings);
+    const destination = clusterAccess(destinationCluster, surroundings);
+    if ('error' in source || 'error' in destination) {
+      judged.set(name, { generation, verdict: { type: 'blocked', message: 'error' in source ? source.error : (destination as { error: string }).error } });
       continue;
     }
-    judged.set(name, { generation, verdict: { type: 'run', context: { plan, source, destination }, key: stringifyJson({ spec: plan.spec, source, destination }) } });
+    judged.set(name, { generation, verdict: { type: 'run', context: { plan, source, destination }, key: stringifyJson({ spec: plan.spec, source: accessKey(source), destination: accessKey(destination) }) } });
   }
   return judged;
 }

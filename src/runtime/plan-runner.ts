@@ -2,7 +2,7 @@
 // those of `components` this process runs), built from the plan and small ports by this composition root. The
 // stages that must run once per plan across processes are wrapped in leases. A runner can be started, stopped and
 // replaced by one for a new spec; "started" means its stages run, not that the initial sync is done (`ready`).
-import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
 import { refFromMirrorPath } from '../kube/ref.ts';
 import { parseTrailers } from '../mirror/repository.ts';
 import { ObjectFailures, type Stall } from '../pipeline/failures.ts';
@@ -11,7 +11,7 @@ import { compilePlan } from '../pipeline/processor.ts';
 import type { ReconcileReport, SourceReport } from '../pipeline/reconciler.ts';
 import type { DestinationReport } from '../pipeline/synchronizer.ts';
 import type { Logger } from '../util/log.ts';
-import { access, probeCluster, type ClusterAccess, type PlanContext } from './plans.ts';
+import { access, kubeConfigOf, probeCluster, type ClusterAccess, type PlanContext } from './plans.ts';
 import { type Component, type PlanPorts, type Shortcuts } from './ports.ts';
 import { Leased, notReady, ready, stopInOrder, type Readiness, type Runnable } from './runnable.ts';
 import { ListenerStage } from './stages/listener.ts';
@@ -73,7 +73,7 @@ export class PlanRunner {
   }
 
   private async connect(cluster: ClusterAccess, role: 'source' | 'destination'): Promise<KubeClient> {
-    const client = await KubeClient.create(loadKubeConfig({ path: cluster.kubeconfig, context: cluster.context }), { maxSockets: this.context.plan.spec.sync.concurrency + 8 });
+    const client = await KubeClient.create(kubeConfigOf(cluster), { maxSockets: this.context.plan.spec.sync.concurrency + 8 });
     this.clients.push(client);
     // Both clusters must answer before anything starts; one that does not is named (status, /readyz), and the
     // runtime tries again. Requests after this retry transient failures by themselves.

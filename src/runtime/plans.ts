@@ -2,15 +2,24 @@
 // snapshot (a directory, a git repository; next: custom resources).
 import fs from 'node:fs';
 import path from 'node:path';
-import { KubeClient, KubeError } from '../kube/client.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, KubeError, loadKubeConfig } from '../kube/client.ts';
 import { hasErrors, loadPlans, originKey, resolveKubeconfigPath, type PlanError } from '../plan/load.ts';
 import type { ManagedCluster, RecoveryPlan } from '../plan/schema.ts';
 import type { PlanSnapshot } from '../plan/source.ts';
 
 export interface ClusterAccess {
   name: string;
+  /** The kubeconfig file; with `kubeconfigData`, only where that came from (`Secret ns/name, key k`), for messages. */
   kubeconfig: string;
   context: string | undefined;
+  /** The kubeconfig's content (from a ManagedCluster's secretRef), used instead of the file. Never logged. */
+  kubeconfigData?: string;
+}
+
+/** The credentials of a cluster access, from its file or its data. */
+export function kubeConfigOf(access: ClusterAccess): KubeConfig {
+  return loadKubeConfig({ path: access.kubeconfig, data: access.kubeconfigData, context: access.context });
 }
 
 export interface PlanContext {
@@ -24,14 +33,15 @@ export interface PlanContext {
 export class ClusterUnreachableError extends Error {
   readonly cluster: string;
   readonly role: 'source' | 'destination';
-  readonly access: ClusterAccess;
+  declare readonly access: ClusterAccess;
   readonly reason: string;
   constructor(access: ClusterAccess, role: 'source' | 'destination', reason: string) {
     super(`${role} cluster ${access.name} does not answer: ${reason}`);
     this.name = 'ClusterUnreachableError';
     this.cluster = access.name;
     this.role = role;
-    this.access = access;
+    // Not enumerable: a logged error never carries the access (a kubeconfig's content, with its credentials).
+    Object.defineProperty(this, 'access', { value: access, enumerable: false });
     this.reason = reason;
   }
 }
@@ -41,7 +51,9 @@ export async function probeCluster(client: KubeClient, access: ClusterAccess, ro
   try {
     await client.request('GET', '/version', undefined, { retry: false, timeoutMs: 5000 });
   } catch (error) {
-    // An answer, even 401/403, means the cluster is there: the real requests then say what is wrong.
+    // Rejected credentials (a wrong or expired token, a rotated Secret gone stale): nothing can work until they change.
+    if (error instanceof KubeError && error.code === 401) throw new ClusterUnreachableError(access, role, `credentials rejected (401 Unauthorized): ${(error as Error).message}`);
+    // Any other answer, even 403, means the cluster is there: the real requests then say what is wrong.
     if (error instanceof KubeError && error.code > 0 && error.code < 500) return;
     throw new ClusterUnreachableError(access, role, (error as Error).message);
   }

@@ -4,7 +4,7 @@
 // Redis between them), and the plans' leases spread across the processes that run a component.
 import os from 'node:os';
 import type { Bus } from '../bus/bus.ts';
-import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { MirrorPusher, MirrorRepository } from '../mirror/repository.ts';
 import type { PlanError } from '../plan/load.ts';
@@ -16,7 +16,7 @@ import type { StateStore } from '../state/state.ts';
 import { sleep } from '../util/limit.ts';
 import type { Logger } from '../util/log.ts';
 import { PlanRunner } from './plan-runner.ts';
-import { ClusterUnreachableError, evaluatePlans, probeCluster, type PlanContext } from './plans.ts';
+import { ClusterUnreachableError, evaluatePlans, kubeConfigOf, probeCluster, type PlanContext } from './plans.ts';
 import { components as allComponents, type Component } from './ports.ts';
 import { LeaseShares } from './shares.ts';
 import type { Unreachable } from './status.ts';
@@ -172,7 +172,7 @@ export class Runtime {
       await runner.stop();
       await runner.publishStatus().catch(() => undefined);
       const until = Date.now() + waitMs;
-      const prober = cluster && await KubeClient.create(loadKubeConfig({ path: cluster.access.kubeconfig, context: cluster.access.context }), { maxSockets: 1 });
+      const prober = cluster && await KubeClient.create(kubeConfigOf(cluster.access), { maxSockets: 1 });
       try {
         while (current() && Date.now() < until) {
           await sleep(Math.min(2000, until - Date.now()));

@@ -94,6 +94,7 @@ const clusters = [
   resource('ManagedCluster', 'vault', { secretRef: { name: 'vault-kubeconfig' } }),
   resource('ManagedCluster', 'broken', { kubeconfig: { path: 'https://example.com/kubeconfig' } }),
 ];
+const here = { namespace: 'lifeboat-system', secrets: new Map<string, KubeObject>(), baseDir: '/work' };
 const planSpec = (namespaces: string[], extra: Record<string, unknown> = {}) => ({
   source: { cluster: 'source' }, destination: { cluster: 'destination' }, resources: { include: [{ namespaces }] }, secrets: { mode: 'exclude' }, ...extra,
 });
@@ -105,7 +106,7 @@ test('each plan is judged on its own: the valid ones run, an invalid one names i
     resource('RecoveryPlan', 'nowhere', { ...planSpec(['api']), destination: { cluster: 'dr-west' } }),
     resource('RecoveryPlan', 'vaulted', { ...planSpec(['vault']), source: { cluster: 'vault' } }),
     resource('RecoveryPlan', 'via-broken', { ...planSpec(['b']), source: { cluster: 'broken' } }),
-  ], clusters, '/work');
+  ], clusters, here);
   const shop = judged.get('shop');
   t.is(shop?.generation, 4);
   t.is(shop?.verdict.type, 'run');
@@ -117,7 +118,7 @@ test('each plan is judged on its own: the valid ones run, an invalid one names i
   t.deepEqual(judged.get('typo')?.verdict, { type: 'invalid', errors: ['spec.transforms[1].jsonPatch[0].path: invalid JSON pointer "spec/replicas": must start with "/" (e.g. /spec/replicas)'] });
   t.deepEqual(judged.get('nowhere')?.verdict, { type: 'invalid', errors: ['spec.destination.cluster: unknown cluster "dr-west" (known: broken, destination, source, vault)'] });
   t.like(judged.get('vaulted')?.verdict, { type: 'blocked' });
-  t.regex((judged.get('vaulted')?.verdict as { message: string }).message, /^ManagedCluster vault uses spec\.secretRef \(Secret vault-kubeconfig\), which this version of the operator cannot read yet/);
+  t.is((judged.get('vaulted')?.verdict as { message: string }).message, 'ManagedCluster vault: Secret vault-kubeconfig (spec.secretRef.name) not found in namespace lifeboat-system; create it with the kubeconfig under key kubeconfig');
   t.like(judged.get('via-broken')?.verdict, { type: 'invalid' });
   t.regex((judged.get('via-broken')?.verdict as { errors: string[] }).errors[0]!, /^ManagedCluster broken: spec\.kubeconfig\.path: .*a file path, not a URL/);
 });
@@ -125,11 +126,32 @@ test('each plan is judged on its own: the valid ones run, an invalid one names i
 test('overlapping plans: the older one runs, the newer one is invalid; the key changes with the spec only', (t) => {
   const older = resource('RecoveryPlan', 'zeta', planSpec(['shop']), '2025-01-01T00:00:00Z');
   const newer = resource('RecoveryPlan', 'alpha', planSpec(['shop']), '2025-02-01T00:00:00Z');
-  const judged = judgePlans([newer, older], clusters, '/work');
+  const judged = judgePlans([newer, older], clusters, here);
   t.is(judged.get('zeta')?.verdict.type, 'run');
   t.regex((judged.get('alpha')?.verdict as { errors: string[] }).errors[0]!, /^spec\.resources\.include\[0\]: overlaps plan "zeta"/);
   const key = (judgedPlans: ReturnType<typeof judgePlans>) => (judgedPlans.get('zeta')?.verdict as { key: string }).key;
   const relabelled = { ...older, metadata: { ...older.metadata, labels: { team: 'a' }, resourceVersion: '9' } };
-  t.is(key(judgePlans([relabelled], clusters, '/work')), key(judged), 'metadata and status do not restart a plan');
-  t.not(key(judgePlans([{ ...older, spec: planSpec(['shop', 'web']) }], clusters, '/work')), key(judged));
+  t.is(key(judgePlans([relabelled], clusters, here)), key(judged), 'metadata and status do not restart a plan');
+  t.not(key(judgePlans([{ ...older, spec: planSpec(['shop', 'web']) }], clusters, here)), key(judged));
+});
+
+test('a secretRef cluster: its kubeconfig comes from the Secret as data, the key changes with a hash of it (never the data), a missing key or a foreign namespace blocks', (t) => {
+  const kubeconfig = 'apiVersion: v1\nkind: Config\nusers: [{ name: reader, user: { token: s3cr3t-token } }]\n';
+  const secret = (data: Record<string, string>, name = 'vault-kubeconfig') => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'lifeboat-system' }, data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')])) }) as KubeObject;
+  const plan = resource('RecoveryPlan', 'vaulted', { ...planSpec(['vault']), source: { cluster: 'vault' } });
+  const judge = (secrets: KubeObject[], cluster = clusters) => judgePlans([plan], cluster, { ...here, secrets: new Map(secrets.map((object) => [object.metadata.name!, object])) }).get('vaulted')!.verdict;
+  const verdict = judge([secret({ kubeconfig })]);
+  t.is(verdict.type, 'run');
+  if (verdict.type !== 'run') return;
+  t.deepEqual(verdict.context.source, { name: 'vault', kubeconfig: 'Secret lifeboat-system/vault-kubeconfig, key kubeconfig', context: undefined, kubeconfigData: kubeconfig });
+  t.false(verdict.key.includes('s3cr3t-token'), 'the restart key holds a hash, not the kubeconfig');
+  t.regex(verdict.key, /"kubeconfigSha256":"[0-9a-f]{64}"/);
+  const rotated = judge([secret({ kubeconfig: kubeconfig.replace('s3cr3t-token', 'n3w-token') })]);
+  t.not((rotated as { key: string }).key, verdict.key, 'rotated credentials restart the plan');
+  t.is((judge([secret({ kubeconfig }), secret({ other: 'x' }, 'unrelated')]) as { key: string }).key, verdict.key, 'another Secret changes nothing');
+  t.deepEqual(judge([secret({ config: kubeconfig, ca: 'x' })]), { type: 'blocked', message: 'ManagedCluster vault: Secret vault-kubeconfig in namespace lifeboat-system has no key kubeconfig (spec.secretRef.key; its keys: config, ca)' });
+  const keyed = clusters.map((cluster) => (cluster.metadata.name === 'vault' ? resource('ManagedCluster', 'vault', { secretRef: { name: 'vault-kubeconfig', key: 'config' } }) : cluster));
+  t.like(judge([secret({ config: kubeconfig })], keyed), { type: 'run' });
+  const foreign = clusters.map((cluster) => (cluster.metadata.name === 'vault' ? resource('ManagedCluster', 'vault', { secretRef: { name: 'vault-kubeconfig', namespace: 'elsewhere' } }) : cluster));
+  t.regex((judge([secret({ kubeconfig })], foreign) as { message: string }).message, /Secret vault-kubeconfig in namespace elsewhere; the operator reads Secrets of its own namespace \(lifeboat-system\) only/);
 });
