@@ -57,12 +57,22 @@ export function component(name: 'nats' | 'redis' | 'destination-apiserver' | 'so
   return { pid: state.clusters.destination.pids.apiserver!, binary: 'kube-apiserver' };
 }
 
-/** Stops a sandbox component (SIGTERM), waits `downMs`, and starts it again with `sandbox up`. */
-export async function restartComponent(name: 'nats' | 'redis', downMs = 2000): Promise<void> {
+/** Stops a sandbox component (SIGTERM): its address refuses connections until `startStopped()`. */
+export async function stopComponent(name: Parameters<typeof component>[0]): Promise<void> {
   const { pid, binary } = component(name);
   await stopProcess(pid, binary, 10_000);
-  await new Promise((resolve) => setTimeout(resolve, downMs));
+}
+
+/** Starts what was stopped (`sandbox up` keeps healthy processes) and resolves once it is healthy. */
+export async function startStopped(): Promise<void> {
   await sandboxUp(sandboxDir());
+}
+
+/** Stops a sandbox component (SIGTERM), waits `downMs`, and starts it again with `sandbox up`. */
+export async function restartComponent(name: 'nats' | 'redis', downMs = 2000): Promise<void> {
+  await stopComponent(name);
+  await new Promise((resolve) => setTimeout(resolve, downMs));
+  await startStopped();
 }
 
 /** Freezes a process (SIGSTOP) for `ms`: connections hang as they do behind a broken network. Always resumes it. */
