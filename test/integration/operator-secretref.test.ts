@@ -3,68 +3,16 @@
 // takes the plan out of Ready (the 401 shows), rotated back it replicates again; a missing Secret blocks its plan
 // alone (ClusterNotReadable, naming it). Nothing of a kubeconfig reaches the log or the status.
 import test from 'ava';
-import { execFile, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
-import { Bus } from '../../src/bus/bus.ts';
-import { loadKubeConfig } from '../../src/kube/client.ts';
-import { freePort } from '../../src/sandbox/process.ts';
-import { StateStore } from '../../src/state/state.ts';
-import { configMap, createNamespace, demoIdentityFile, eventually, get } from '../helpers/pipeline.ts';
-import { kube, sandbox, uniqueName } from '../helpers/sandbox.ts';
-
-const repoRoot = new URL('../../', import.meta.url).pathname;
-const cli = path.join(repoRoot, 'bin', 'lifeboat.js');
+import { configMap, createNamespace, eventually, get } from '../helpers/pipeline.ts';
+import { operatorCluster, readyOf } from '../helpers/operator.ts';
+import { uniqueName } from '../helpers/sandbox.ts';
 const run = promisify(execFile);
 
-interface PlanResource {
-  metadata: { generation: number };
-  status?: { observedGeneration?: number; objects?: number; lagSeconds?: number; appliedRevision?: string; mirrorRevision?: string; conditions?: { type: string; status: string; reason: string; message: string }[] };
-}
-
 test('a secretRef cluster: its kubeconfig comes from the Secret, a rotation is followed (a wrong token shows, a good one replicates again), a missing Secret is named', async (t) => {
-  const info = await sandbox();
-  const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', info.kubeconfig, '--context', 'destination', ...args], { encoding: 'utf8', timeout: 150_000 });
-  const kubectlApply = async (yaml: string) => {
-    const child = execFile('kubectl', ['--kubeconfig', info.kubeconfig, '--context', 'destination', 'apply', '-f', '-']);
-    child.stdin!.end(yaml);
-    await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kubectl apply exited ${code}`)))));
-  };
-  const destination = await kube('destination');
-  const source = await kube('source');
-  t.teardown(() => {
-    destination.close();
-    source.close();
-  });
-
-  // The CRDs, as `kubectl apply --server-side` installs them.
-  await kubectl('apply', '--server-side', '--force-conflicts', '--field-manager', 'lifeboat-test', ...fs.readdirSync(path.join(repoRoot, 'manifests/crds')).flatMap((file) => ['-f', path.join(repoRoot, 'manifests/crds', file)]));
-  await kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/recoveryplans.lifeboat.dev', 'crd/managedclusters.lifeboat.dev');
-
-  // The operator's namespace, ServiceAccount, Role and RoleBinding from manifests/rbac, moved to this namespace.
-  const ns = uniqueName('op');
-  await createNamespace(destination, ns);
-  const rbac = ['service_account.yaml', 'role.yaml', 'role_binding.yaml'].map((file) => {
-    const object = parse(fs.readFileSync(path.join(repoRoot, 'manifests/rbac', file), 'utf8')) as { metadata: { namespace: string }; subjects?: { namespace: string }[] };
-    object.metadata.namespace = ns;
-    for (const subject of object.subjects ?? []) subject.namespace = ns;
-    return stringify(object);
-  });
-  await kubectlApply(rbac.join('---\n'));
-  const token = await destination.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/lifeboat-operator/token`,
-    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-operator-'));
-  const serviceAccountDir = path.join(dir, 'serviceaccount');
-  fs.mkdirSync(serviceAccountDir);
-  const kubeConfig = loadKubeConfig({ path: info.kubeconfig, context: 'destination' });
-  const cluster = kubeConfig.getCurrentCluster()!;
-  fs.writeFileSync(path.join(serviceAccountDir, 'token'), token.status.token);
-  fs.writeFileSync(path.join(serviceAccountDir, 'ca.crt'), cluster.caData ? Buffer.from(cluster.caData, 'base64') : fs.readFileSync(cluster.caFile!));
-  fs.writeFileSync(path.join(serviceAccountDir, 'namespace'), ns);
-  const server = new URL(cluster.server);
+  const { info, ns, source, destination, kubectlApply, startOperator, resourceOf, kubectlWait: waitReady } = await operatorCluster(t);
 
   // The source-reader kubeconfig, flattened (credentials inline), and the same with a token the source rejects.
   const goodKubeconfig = (await run('kubectl', ['--kubeconfig', info.kubeconfig, 'config', 'view', '--raw', '--minify', '--flatten', '--context', 'source-reader'], { encoding: 'utf8' })).stdout;
@@ -96,35 +44,11 @@ test('a secretRef cluster: its kubeconfig comes from the Secret, a rotation is f
   });
   await kubectlApply([...clusters, planYaml(plan, 'source', [first]), planYaml(orphan, 'lost', [other])].join('---\n'));
 
-  const port = await freePort();
-  const env = {
-    ...process.env, LIFEBOAT_NATS_URL: info.natsUrl, LIFEBOAT_REDIS_URL: info.redisUrl, LIFEBOAT_SERVICEACCOUNT_DIR: serviceAccountDir,
-    KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port,
-  };
-  const child = spawn(process.execPath, [cli, 'operator', '--mirror', path.join(dir, 'mirror.git'), '--metrics-addr', `127.0.0.1:${port}`, '--identity', demoIdentityFile],
-    { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const state = await StateStore.connect(info.redisUrl);
-  const bus = await Bus.connect(info.natsUrl);
-  t.teardown(async () => {
-    child.kill('SIGKILL');
-    for (const name of [plan, orphan]) {
-      await bus.removePlan(name).catch(() => undefined);
-      await state.forget(name).catch(() => undefined);
-    }
-    await bus.close();
-    await state.close();
-    await destination.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
-  });
-  const logTail = () => output.trim().split('\n').slice(-20).join('\n');
-  const resourceOf = async (name: string) => (await get<PlanResource>(destination, `/apis/lifeboat.dev/v1alpha1/namespaces/${ns}/recoveryplans/${name}`))!;
-  const ready = (resource: PlanResource) => resource.status?.conditions?.find((condition) => condition.type === 'Ready');
-  const kubectlWait = (name: string) => kubectl('wait', '-n', ns, '--for=condition=Ready', '--timeout=120s', `recoveryplan/${name}`).catch((error: Error) => {
-    throw new Error(`${error.message}\noperator log:\n${logTail()}`, { cause: error });
-  });
+  const operator = await startOperator([plan, orphan]);
+  const logTail = () => operator.logTail();
+  const exited = operator.exited;
+  const ready = readyOf;
+  const kubectlWait = (name: string) => waitReady(name, operator);
 
   // 1. The source through the Secret: objects at the stand-by, Ready=True.
   await kubectlWait(plan);
@@ -154,11 +78,11 @@ test('a secretRef cluster: its kubeconfig comes from the Secret, a rotation is f
   const statuses = JSON.stringify([await resourceOf(plan), await resourceOf(orphan)]);
   const goodKey = (parse(goodKubeconfig) as { users: { user: Record<string, string> }[] }).users[0]!.user;
   for (const secretPart of [wrongToken, ...Object.values(goodKey)]) {
-    t.false(output.includes(secretPart), 'no credential in the log');
+    t.false(operator.output().includes(secretPart), 'no credential in the log');
     t.false(statuses.includes(secretPart), 'no credential in the status');
   }
-  t.false(output.includes('certificate-authority-data') || output.includes('client-key-data'), 'no kubeconfig content in the log');
+  t.false(operator.output().includes('certificate-authority-data') || operator.output().includes('client-key-data'), 'no kubeconfig content in the log');
 
-  child.kill('SIGTERM');
+  operator.kill('SIGTERM');
   t.is(await exited, 0, `a graceful stop exits 0\n${logTail()}`);
 });
