@@ -105,8 +105,6 @@ export class MirrorWriter {
   private decisionsLoaded = false;
   /** Source resourceVersion committed per path (loaded from `versions` with the first batch). */
   private committedVersions: Map<string, string> | undefined;
-  /** Messages dropped because a newer version of their object was already committed. */
-  staleDropped = 0;
   /**
    * Set while commits fail (a read-only or full disk, a broken repository): nothing of the plan can move on, so
    * status and /readyz say so. Cleared by the next batch that goes through.
@@ -203,10 +201,7 @@ export class MirrorWriter {
       latest.set(message.path, message);
       observed[message.path] = Math.min(observed[message.path] ?? Infinity, message.observedAt);
     }
-    if (stale) {
-      this.staleDropped += stale;
-      this.options.log.debug({ messages: stale }, 'older versions of objects already committed in a newer version: dropped');
-    }
+    if (stale) this.options.log.debug({ messages: stale }, 'older versions of objects already committed in a newer version: dropped');
     // A rollback or revert pauses capture of the objects it restored, so the next source event does not undo it.
     const paused = (await this.options.paused?.()) ?? new Set<string>();
     const skipped = [...latest.keys()].filter((path) => paused.has(path));

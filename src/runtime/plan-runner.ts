@@ -98,7 +98,11 @@ export class PlanRunner {
     const byName = new Map(this.runnables.map((runnable) => [runnable.name, runnable]));
     for (const name of startOrder) await byName.get(name)?.start(this.controller.signal);
     this.timers.push(setInterval(() => void this.publishStatus().catch(() => undefined), 2000));
-    this.timers.push(setInterval(() => void this.checkInitialSync().catch(() => undefined), 200));
+    // Until the initial sync is done (the timer then ends itself).
+    const initialSync = setInterval(() => void this.checkInitialSync().then(() => {
+      if (this.initialSynced) clearInterval(initialSync);
+    }, () => undefined), 200);
+    this.timers.push(initialSync);
   }
 
   private ports(source: KubeClient | undefined, destination: KubeClient | undefined): PlanPorts {
@@ -129,40 +133,47 @@ export class PlanRunner {
     };
     const stages = this.stages;
     if (this.runs('synchronizer')) {
-      stages.sync = new SyncStage(ports, { onPass: this.options.onPass, onDestinationReport: (report) => this.reconciled('destination', report) });
+      stages.sync = new SyncStage(ports, { onPass: this.options.onPass, onDestinationReport: (report) => this.destinationReconciled(report) });
       this.runnables.push(lease(stages.sync));
     }
     if (this.runs('mirror')) this.runnables.push(lease((stages.mirror = new MirrorStage(ports))));
     // Processor replicas share one durable consumer: no lease, every process that runs it takes a share.
     if (this.runs('processor')) this.runnables.push((stages.processor = new ProcessorStage(ports)));
     if (this.runs('reconciler')) {
-      stages.reconciler = new ReconcilerStage(ports, { settled: settledThroughBus(ports), onReport: (report) => this.reconciled('source', report) });
+      stages.reconciler = new ReconcilerStage(ports, { settled: settledThroughBus(ports), onReport: (report) => this.sourceReconciled(report) });
       this.runnables.push(lease(stages.reconciler));
     }
     if (this.runs('listener')) this.runnables.push(lease((stages.listener = new ListenerStage(ports))));
   }
 
-  private reconciled(half: 'source' | 'destination', report: SourceReport | DestinationReport | { error: string }): void {
-    if (half === 'source') this.lastSource = report as SourceReport | { error: string };
-    else this.lastDestination = report as DestinationReport | { error: string };
+  /** The source half of a reconcile ran (the reconciler stage here): metrics, and the report kept. */
+  private sourceReconciled(report: SourceReport | { error: string }): void {
+    this.lastSource = report;
+    if (!('error' in report)) {
+      this.options.metrics.corrections.inc({ plan: this.name, action: 'source-changed' }, report.changed.length);
+      this.options.metrics.corrections.inc({ plan: this.name, action: 'source-deleted' }, report.deleted.length);
+    }
+    this.reconciled('error' in report);
+  }
+
+  /** The destination half ran (the synchronizer stage here). */
+  private destinationReconciled(report: DestinationReport | { error: string }): void {
+    this.lastDestination = report;
+    if (!('error' in report)) {
+      const { metrics } = this.options;
+      metrics.drift.set({ plan: this.name, kind: 'drifted' }, report.drifted.length);
+      metrics.drift.set({ plan: this.name, kind: 'missing' }, report.missing.length);
+      metrics.drift.set({ plan: this.name, kind: 'orphaned' }, report.orphaned.length);
+      metrics.corrections.inc({ plan: this.name, action: 'destination' }, report.corrected);
+    }
+    this.reconciled('error' in report);
+  }
+
+  private reconciled(failed: boolean): void {
     this.lastReconcileAt = new Date().toISOString();
-    const { metrics, state } = this.options;
-    const failed = 'error' in report;
-    metrics.reconciles.inc({ plan: this.name, result: failed ? 'error' : 'ok' });
-    if (!failed && half === 'source') {
-      const source = report as SourceReport;
-      metrics.corrections.inc({ plan: this.name, action: 'source-changed' }, source.changed.length);
-      metrics.corrections.inc({ plan: this.name, action: 'source-deleted' }, source.deleted.length);
-    }
-    if (!failed && half === 'destination') {
-      const destination = report as DestinationReport;
-      metrics.drift.set({ plan: this.name, kind: 'drifted' }, destination.drifted.length);
-      metrics.drift.set({ plan: this.name, kind: 'missing' }, destination.missing.length);
-      metrics.drift.set({ plan: this.name, kind: 'orphaned' }, destination.orphaned.length);
-      metrics.corrections.inc({ plan: this.name, action: 'destination' }, destination.corrected);
-    }
+    this.options.metrics.reconciles.inc({ plan: this.name, result: failed ? 'error' : 'ok' });
     const combined = this.lastReport();
-    if (combined) void state.saveReconcileReport(this.name, combined).catch(() => undefined);
+    if (combined) void this.options.state.saveReconcileReport(this.name, combined).catch(() => undefined);
   }
 
   /** Both halves as last run here; a half another process runs says so (summarize leaves it out). */
