@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { Bus } from '../bus/bus.ts';
 import { createMetrics, serveMetrics, type Metrics } from '../metrics/metrics.ts';
-import { MirrorPusher, type MirrorRepository } from '../mirror/repository.ts';
+import { MirrorPusher } from '../mirror/pusher.ts';
+import type { MirrorRepository } from '../mirror/repository.ts';
 import { readIdentities } from '../runtime/plans.ts';
 import { components, parseComponents, type Component } from '../runtime/ports.ts';
 import { StateStore } from '../state/state.ts';

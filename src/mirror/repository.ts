@@ -11,7 +11,6 @@ import { exclusiveLock, parseRevision, RefConflictError } from './refs.ts';
 
 export { commitMessage, parseTrailers } from './commit-message.ts';
 
-export { MirrorPusher } from './pusher.ts';
 export { parseRevision, RefConflictError } from './refs.ts';
 
 export interface FileChange {

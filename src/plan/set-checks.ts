@@ -1,12 +1,20 @@
 // Checks across the documents of a set: duplicate names, references between objects, kubeconfig files and paths,
 // mirror directories, and plans that would write the same objects.
 import { compileGlob, errorAt, formatKind, globsIntersect, isLiteralGlob, locate, namespaceAlphabet, parseKindPattern, Severity } from './parse.ts';
-import type { KindPattern, PathSegment, PlanError } from './parse.ts';
+import type { KindPattern, PathSegment, PlanError, SourceDocument } from './parse.ts';
 import { Kind } from './schema.ts';
 import { quoteShort } from '../util/quote.ts';
-import type { RecoveryPlan } from './schema.ts';
-import type { DocumentResult } from './validate.ts';
+import type { LifeboatObject, RecoveryPlan } from './schema.ts';
 import { isClusterScoped } from './well-known-kinds.ts';
+
+/** A document after validation: its kind and name when readable, the typed object when it has no error. */
+export interface DocumentResult {
+  source: SourceDocument;
+  kind?: Kind;
+  name?: string;
+  object?: LifeboatObject;
+  errors: PlanError[];
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Checks across documents

@@ -11,20 +11,12 @@ import { checkPlan } from './plan-checks.ts';
 
 export { suggest } from './issues.ts';
 export { kubeconfigPathProblem, validateSet } from './set-checks.ts';
-export type { KubeconfigFile, SetOptions } from './set-checks.ts';
+export type { DocumentResult, KubeconfigFile, SetOptions } from './set-checks.ts';
+import type { DocumentResult } from './set-checks.ts';
 export { isClusterScoped, wellKnownKinds } from './well-known-kinds.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Documents
-
-/** A document after validation: its kind and name when readable, the typed object when it has no error. */
-export interface DocumentResult {
-  source: SourceDocument;
-  kind?: Kind;
-  name?: string;
-  object?: LifeboatObject;
-  errors: PlanError[];
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

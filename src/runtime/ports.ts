@@ -6,7 +6,8 @@
 import type { Bus } from '../bus/bus.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { MirrorPusher, MirrorRepository } from '../mirror/repository.ts';
+import type { MirrorPusher } from '../mirror/pusher.ts';
+import type { MirrorRepository } from '../mirror/repository.ts';
 import type { RecoveryPlan } from '../plan/schema.ts';
 import type { StateStore } from '../state/state.ts';
 import type { Logger } from '../util/log.ts';

@@ -2,7 +2,8 @@
 // is given to run.
 import type { Bus } from '../bus/bus.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { MirrorPusher, MirrorRepository } from '../mirror/repository.ts';
+import type { MirrorPusher } from '../mirror/pusher.ts';
+import type { MirrorRepository } from '../mirror/repository.ts';
 import type { ObjectFailure, Stall } from '../pipeline/failures.ts';
 import type { ReconcileReport } from '../pipeline/reconciler.ts';
 import type { SynchronizerOptions } from '../pipeline/synchronizer.ts';

@@ -6,8 +6,7 @@ import { stringify } from 'yaml';
 import { apply, orThrow } from '../kube/apply.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import type { KubeObject } from '../kube/ref.ts';
-import { clusterDir, clusterNames, type ClusterName } from './layout.ts';
-import type { SandboxState } from './sandbox.ts';
+import { clusterDir, clusterNames, type ClusterName, type SandboxState } from './layout.ts';
 
 function kubeconfigUser(certs: string, file: string) {
   return {

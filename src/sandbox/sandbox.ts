@@ -7,14 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { applyRbac, writeKubeconfigs } from './access.ts';
 import { apiserverHealthy, httpOk, httpsOk, redisPing } from './health.ts';
-import { clusterDir, clusterNames, type ClusterName } from './layout.ts';
+import { clusterDir, clusterNames, type ClusterName, type ClusterState, type SandboxState } from './layout.ts';
 import { locateBinaries, type Binaries } from './binaries.ts';
 import { ensureClusterCertificates, type ClientUser } from './certs.ts';
 import { ensureCredentials, natsAuthorization, readCredentials, redisAcl, redisUserName, urlWith, type SandboxCredentials } from './credentials.ts';
 import { ensurePrerequisites } from './prerequisites.ts';
 import { freePort, isRunning, portInUse, residentBytes, startDetached, stopProcess, tail, waitFor } from './process.ts';
 
-export { clusterNames, type ClusterName };
+export { clusterNames, type ClusterName, type SandboxState };
 
 const serviceCidrs: Record<ClusterName, string> = { source: '10.0.0.0/24', destination: '10.0.1.0/24' };
 const defaultPorts = {
@@ -42,21 +42,6 @@ const users: Record<ClusterName, ClientUser[]> = {
     { file: 'destination-writer', user: 'lifeboat-destination-writer', groups: [] },
   ],
 };
-
-interface ClusterState {
-  serviceCidr: string;
-  ports: { etcdClient: number; etcdPeer: number; apiserver: number; controllerManager: number };
-  pids: { etcd?: number; apiserver?: number; controllerManager?: number };
-}
-
-export interface SandboxState {
-  version: 1;
-  clusters: Record<ClusterName, ClusterState>;
-  /** `auth`: the fingerprint of the users and permissions the running server was started with (none: no authentication). */
-  nats: { client: number; monitor: number; pid?: number; auth?: string };
-  redis: { port: number; pid?: number; auth?: string };
-  binaries?: Binaries;
-}
 
 export interface SandboxInfo {
   dir: string;

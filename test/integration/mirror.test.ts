@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { MirrorPusher, MirrorRepository, commitMessage, parseTrailers } from '../../src/mirror/repository.ts';
+import { MirrorPusher } from '../../src/mirror/pusher.ts';
+import { MirrorRepository, commitMessage, parseTrailers } from '../../src/mirror/repository.ts';
 import { startGitServer } from '../helpers/git-server.ts';
 
 const gitCli = (gitdir: string, ...args: string[]) => execFileSync('git', [`--git-dir=${gitdir}`, ...args], { encoding: 'utf8' });
