@@ -104,6 +104,7 @@ export class Reconciler {
       }
     });
     if (compiled.propagateDeletes) {
+      const deletes: Extract<ObjectMessage, { type: 'object.deleted' }>[] = [];
       for (const path of files.keys()) {
         if (expected.has(path)) continue;
         let kind: string;
@@ -116,9 +117,11 @@ export class Reconciler {
         if (!listedKinds.has(kind)) continue;
         report.deleted.push(path);
         const sourceVersion = listVersions.get(kind);
-        await this.options.publishObject({ type: 'object.deleted', plan: compiled.name, path, summary: describeRef(refFromMirrorPath(path).ref), observedAt: Date.now(), reconciled: true, ...(sourceVersion ? { sourceVersion } : {}) },
-          `${compiled.name}:reconcile-delete:${path}:${revision ?? ''}`);
+        deletes.push({ type: 'object.deleted', plan: compiled.name, path, summary: describeRef(refFromMirrorPath(path).ref), observedAt: Date.now(), reconciled: true, ...(sourceVersion ? { sourceVersion } : {}) });
       }
+      // Published together, so the mirror writer commits the deletes a reconcile found as one (and the guard judges
+      // them as one burst), instead of one round trip after another straddling commits.
+      await mapLimit(deletes, 16, (message) => this.options.publishObject(message, `${compiled.name}:reconcile-delete:${message.path}:${revision ?? ''}`));
     }
     report.durationMs = Date.now() - started;
     if (report.failedKinds.length === 0) this.options.onSourceListed?.(listedObjects, started);
