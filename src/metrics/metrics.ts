@@ -29,6 +29,11 @@ export function createMetrics() {
     corrections: new Counter({ name: 'lifeboat_reconcile_corrections_total', help: 'Corrections made by the reconciler, by where and what', labelNames: ['plan', 'action'] as const, registers }),
     deadLetters: new Counter({ name: 'lifeboat_dead_letters_total', help: 'Messages a stage gave up on (failed every delivery, or unreadable); the reconciler replicates their objects again', labelNames: ['plan', 'stage'] as const, registers }),
     heldDeletes: new Gauge({ name: 'lifeboat_deletes_held', help: 'Source deletes held by the delete guard, waiting for approval', labelNames: ['plan'] as const, registers }),
+    planReady: new Gauge({ name: 'lifeboat_plan_ready', help: "1 while the plan's Ready condition is True (in sync), 0 otherwise", labelNames: ['plan'] as const, registers }),
+    planLag: new Gauge({ name: 'lifeboat_plan_lag_seconds', help: 'The RPO right now: seconds since the source change of the oldest change not yet applied at the destination; 0 when caught up', labelNames: ['plan'] as const, registers }),
+    recoveryJobs: new Counter({ name: 'lifeboat_recovery_jobs_total', help: 'RecoveryExecutionJobs run to the end, by result (succeeded, failed, dry_run)', labelNames: ['result'] as const, registers }),
+    recoverySeconds: new Histogram({ name: 'lifeboat_recovery_seconds', help: 'Measured recovery time (RTO) of RecoveryExecutionJobs that changed the stand-by',
+      buckets: [1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 900], registers }),
     ready: new Gauge({ name: 'lifeboat_ready', help: '1 when /readyz answers 200: every plan finished its initial sync and none is stalled', registers }),
   };
 }

@@ -8,10 +8,15 @@ import { apply, orThrow } from '../kube/apply.ts';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import type { KubeObject } from '../kube/ref.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { MirrorRepository } from '../mirror/repository.ts';
 import { apiGroup, apiVersion, Kind, resourceNames } from '../plan/schema.ts';
+import type { PlanContext } from '../runtime/plans.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import type { Lease, StateStore } from '../state/state.ts';
 import type { Logger } from '../util/log.ts';
 import { planStatus, readyEvent, type PlanObservation, type RecoveryPlanStatus } from './conditions.ts';
+import { JobController, type JobEvent } from './jobs.ts';
 import { judgePlans, type PlanJudgement } from './resources.ts';
 
 /** Who owns the status fields the operator writes (server-side apply). */
@@ -22,6 +27,12 @@ export interface OperatorOptions {
   client: KubeClient;
   namespace: string;
   runtime: Runtime;
+  /** Redis: the leases of jobs and of the statuses no pipeline writes. */
+  state: StateStore;
+  metrics: Metrics;
+  /** The mirror (point-in-time recoveries) and the identities that decrypt its Secrets. */
+  mirror: MirrorRepository;
+  identities: readonly string[];
   log: Logger;
   /** This process, as Events name it (reportingInstance). */
   instance: string;
@@ -42,6 +53,12 @@ export class Operator {
   private readonly clusters: Informer;
   /** The namespace's Secrets, for secretRef clusters: a watch sees a rotation within a second, with no polling. */
   private readonly secrets: Informer;
+  private readonly jobs: JobController;
+  /**
+   * Held by one replica: it writes the status of plans no pipeline runs (invalid, blocked), which every replica
+   * judges alike; a running plan's status is written by its synchronizer's lease holder.
+   */
+  private readonly statusLease: Lease;
   /** Plans handed to the runtime, with the key of the spec they run. */
   private readonly running = new Map<string, string>();
   private judgements = new Map<string, PlanJudgement>();
@@ -65,6 +82,23 @@ export class Operator {
       client: options.client, path: `/api/v1/namespaces/${options.namespace}/secrets`, type: { group: '', version: 'v1', kind: 'Secret' },
       log: this.log, onChange: () => this.schedule(),
     });
+    this.statusLease = options.state.lock('_operator', `status:${options.namespace}`);
+    this.jobs = new JobController({
+      client: options.client, namespace: options.namespace, instance: options.instance, log: this.log, state: options.state, metrics: options.metrics,
+      mirror: options.mirror, identities: options.identities, planOf: (name) => this.planOf(name),
+      recordEvent: (object, event) => this.recordEvent(object, event), onDone: () => void this.writeStatuses(),
+    });
+  }
+
+  /** What a RecoveryExecutionJob for the plan needs, or why it cannot run (named in the job's status). */
+  private planOf(name: string): { context: PlanContext } | { error: string } {
+    const judgement = this.judgements.get(name);
+    const where = `in namespace ${this.options.namespace}`;
+    if (!judgement) return { error: `RecoveryPlan ${name} not found ${where}` };
+    const { verdict } = judgement;
+    if (verdict.type === 'invalid') return { error: `RecoveryPlan ${name} ${where} is invalid: ${verdict.errors.join('; ')}` };
+    if (verdict.type === 'blocked') return { error: `RecoveryPlan ${name} ${where} cannot run: ${verdict.message}` };
+    return { context: verdict.context };
   }
 
   private collection(kind: Kind): string {
@@ -80,6 +114,8 @@ export class Operator {
     await Promise.all([this.plans.ready, this.clusters.ready, this.secrets.ready]);
     this.passes = this.passes.then(() => this.reconcile());
     await this.passes;
+    // Jobs after the first pass: a job for a plan of this namespace finds it judged.
+    await this.jobs.start();
     this.ticker = setInterval(() => void this.writeStatuses(), 1000);
   }
 
@@ -128,6 +164,7 @@ export class Operator {
   /** Every plan's status, written where it changed (one pass at a time). */
   private writeStatuses(): Promise<void> {
     this.writing ??= (async () => {
+      await this.holdStatusLease();
       for (const object of [...this.plans.objects().values()]) {
         if (this.stopped) return;
         await this.writeStatus(object).catch((error: Error) => this.log.warn({ plan: object.metadata.name, err: error.message }, 'cannot write the plan status; retrying'));
@@ -143,6 +180,7 @@ export class Operator {
     const generation = generationOf(object);
     if (!judgement || judgement.generation !== generation) return undefined;
     const { verdict } = judgement;
+    if (verdict.type !== 'run' && !this.statusLease.isHeld) return undefined;
     if (verdict.type === 'invalid') return { type: 'invalid', generation, errors: verdict.errors };
     if (verdict.type === 'blocked') return { type: 'blocked', generation, message: verdict.message };
     const runner = this.options.runtime.runners.get(name);
@@ -158,6 +196,9 @@ export class Operator {
     if (!observation) return;
     const previous = statusOf(object);
     const next = planStatus(observation, previous, new Date().toISOString());
+    const ready = next.conditions.find((entry) => entry.type === 'Ready');
+    this.options.metrics.planReady.set({ plan: name }, ready?.status === 'True' ? 1 : 0);
+    this.options.metrics.planLag.set({ plan: name }, next.lagSeconds ?? 0);
     if (isDeepStrictEqual(previous, next)) return;
     if (Date.now() - (this.lastWrite.get(name) ?? 0) < (this.options.statusIntervalMs ?? 5000)) return;
     const body = { apiVersion, kind: Kind.recoveryPlan, metadata: { name, namespace: this.options.namespace }, status: next };
@@ -172,17 +213,23 @@ export class Operator {
     if (event) await this.recordEvent(object, event);
   }
 
-  /** A core/v1 Event about a plan (kubectl describe, kubectl events); a failure to record one is only logged. */
-  private async recordEvent(object: KubeObject, event: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void> {
+  /** Takes the status lease when it is free, and keeps it (renewed) while this process runs. */
+  private async holdStatusLease(): Promise<void> {
+    if (this.statusLease.isHeld || this.stopped) return;
+    if (await this.statusLease.tryAcquire().catch(() => false)) this.statusLease.keepAlive(() => this.log.info('another replica writes the status of plans that do not run'));
+  }
+
+  /** A core/v1 Event about one of its resources (kubectl describe, kubectl events); a failure to record one is only logged. */
+  private async recordEvent(object: KubeObject, event: JobEvent): Promise<void> {
     const { namespace, instance } = this.options;
     const now = new Date().toISOString();
     const metadata = object.metadata as { name: string; uid?: string; resourceVersion?: string };
     await this.options.client.request('POST', `/api/v1/namespaces/${namespace}/events`, {
       apiVersion: 'v1', kind: 'Event', metadata: { generateName: `${metadata.name}.`, namespace },
-      involvedObject: { apiVersion, kind: Kind.recoveryPlan, name: metadata.name, namespace, uid: metadata.uid, resourceVersion: metadata.resourceVersion },
+      involvedObject: { apiVersion, kind: object.kind, name: metadata.name, namespace, uid: metadata.uid, resourceVersion: metadata.resourceVersion },
       type: event.type, reason: event.reason, message: event.message.slice(0, 1000), count: 1, firstTimestamp: now, lastTimestamp: now,
       source: { component: fieldManager }, reportingComponent: `${apiGroup}/operator`, reportingInstance: instance,
-    }).catch((error: Error) => this.log.warn({ plan: metadata.name, reason: event.reason, err: error.message }, 'cannot record an Event'));
+    }).catch((error: Error) => this.log.warn({ [object.kind === Kind.recoveryPlan ? 'plan' : 'job']: metadata.name, reason: event.reason, err: error.message }, 'cannot record an Event'));
   }
 
   /** Ready when both kinds are listed and watched, and every running plan is ready here. */
@@ -192,6 +239,9 @@ export class Operator {
       if (!informer.listed) reasons.push(`${plural} in namespace ${this.options.namespace} not listed yet${informer.failing ? `: ${informer.failing.error}` : ''}`);
       else if (informer.failing) reasons.push(`cannot watch ${plural} in namespace ${this.options.namespace}: ${informer.failing.error}`);
     }
+    const jobs = resourceNames[Kind.recoveryExecutionJob].plural;
+    if (!this.jobs.listed) reasons.push(`${jobs} in namespace ${this.options.namespace} not listed yet${this.jobs.failing ? `: ${this.jobs.failing.error}` : ''}`);
+    else if (this.jobs.failing) reasons.push(`cannot watch ${jobs} in namespace ${this.options.namespace}: ${this.jobs.failing.error}`);
     for (const runner of this.options.runtime.runners.values()) if (!runner.ready) reasons.push(runner.notReadyReason());
     return { ready: reasons.length === 0, reasons };
   }
@@ -201,9 +251,10 @@ export class Operator {
     this.stopped = true;
     clearTimeout(this.scheduled);
     clearInterval(this.ticker);
-    await Promise.all([this.plans.stop(), this.clusters.stop(), this.secrets.stop()]);
+    await Promise.all([this.plans.stop(), this.clusters.stop(), this.secrets.stop(), this.jobs.stop()]);
     await this.passes;
     await this.writing;
+    await this.statusLease.release();
     await this.options.runtime.stop();
   }
 }

@@ -243,6 +243,7 @@ export const RecoveryExecutionJobStatusSchema = z.strictObject({
   })).max(1000).optional().describe('Objects that could not be restored or activated, with the reason.'),
   recoverySeconds: z.number().min(0).optional().describe('Measured recovery time, from start to the last activated object.'),
   message: z.string().optional(),
+  claimedBy: z.string().optional().describe('Who runs the job: the operator replica (host/pid) that claimed it, or the lifeboat recover command.'),
   conditions,
 });
 

@@ -5,6 +5,7 @@
 // APIServices, conversion webhooks: src/pipeline/hold.ts). Each step is recorded in a RecoveryExecutionJob in the destination, with counts per kind, failures
 // with reasons, and the measured recovery time.
 import fs from 'node:fs';
+import os from 'node:os';
 import { parse } from 'yaml';
 import { apply, orThrow, read, remove } from '../kube/apply.ts';
 import { KubeError, type KubeClient } from '../kube/client.ts';
@@ -20,6 +21,7 @@ import { mapLimit } from '../util/limit.ts';
 import { quoteShort } from '../util/quote.ts';
 import type { Logger } from '../util/log.ts';
 import { activationPatch, type ActivationOptions } from './activate.ts';
+import { claimJob, jobCondition, runByAnnotation, type JobTarget } from './job.ts';
 
 /** Jobs live where holders do: lifeboat's one namespace at the stand-by. */
 export const jobsNamespace = holdNamespace;
@@ -49,6 +51,11 @@ export interface RestorerOptions {
   hold?: HoldOptions;
   backendTimeoutMs?: number;
   log: Logger;
+  /** The job, existing and claimed (the operator); absent: `run` creates it in the destination (`lifeboat recover`). */
+  job?: JobTarget;
+  /** The claimed job's startTime and metadata.generation (its conditions' observedGeneration). */
+  startTime?: string;
+  generation?: number;
 }
 
 export interface RecoveryRequest {
@@ -107,6 +114,9 @@ export class Restorer {
   private destination: KubeClient;
   /** The mirror revision a point-in-time restore goes to, resolved before anything changes. */
   private revision: string | undefined;
+  /** Where the job's status is written (its client retrying while the job runs). */
+  private job: JobTarget | undefined;
+  private progress: Promise<void> = Promise.resolve();
 
   constructor(options: RestorerOptions) {
     this.options = options;
@@ -123,42 +133,45 @@ export class Restorer {
     if (this.failures.length < 1000) this.failures.push({ kind: kindKey(ref), ...(ref.namespace ? { namespace: ref.namespace } : {}), name: ref.name, reason, ...(message ? { message } : {}) });
   }
 
-  /** Creates the job in the destination (recording the request), runs it, and records the outcome. */
+  /**
+   * Runs the job and records the outcome on it. With `options.job` the job exists and is claimed (the operator);
+   * without, it is created in the destination (or an existing one of that name is claimed) first (`lifeboat recover`).
+   */
   async run(request: RecoveryRequest): Promise<JobStatus> {
-    const { jobName, plan, log } = this.options;
+    const { plan, log } = this.options;
     // Everything a person can mistype is checked before the first side effect: a typo in --to or --at must leave
     // neither a failed-over plan (replication stopped) nor a Failed RecoveryExecutionJob behind.
     this.revision = await this.restorePoint(request);
     const started = Date.now();
     // A recovery never fails on a transient answer (a CRD's storage still initializing answers 429; an API server
     // paused or restarting refuses connections): every request retries until the job's own deadline.
-    const destination = (this.destination = this.options.destination.withRetry({ until: started + (this.options.timeoutMs ?? defaultTimeoutMs) }));
-    await ensureJobDefinition(destination);
-    const job = {
-      apiVersion: 'lifeboat.dev/v1alpha1', kind: 'RecoveryExecutionJob', metadata: { name: jobName, namespace: jobsNamespace, labels: { [planLabel]: plan } },
-      spec: { plan, ...(request.to ? { to: request.to } : {}), ...(request.at ? { at: request.at } : {}), dryRun: request.dryRun },
-    };
-    try {
-      await destination.request('POST', jobsPath, job);
-    } catch (error) {
-      if (!(error instanceof KubeError && error.code === 409)) throw error;
-      // A job a person created (kubectl apply): run it as it is written, once.
-      const existing = await destination.request<RecoveryExecutionJob>('GET', `${jobsPath}/${jobName}`);
-      if (existing.status?.phase && existing.status.phase !== 'Pending') throw new Error(`RecoveryExecutionJob ${jobsNamespace}/${jobName} already ran (phase ${existing.status.phase}); give another --name`, { cause: error });
-      if (existing.spec.plan !== plan) throw new Error(`RecoveryExecutionJob ${jobsNamespace}/${jobName} is for plan ${existing.spec.plan}, not ${plan}`, { cause: error });
-      request = { ...(existing.spec.to ? { to: existing.spec.to } : {}), ...(existing.spec.at ? { at: existing.spec.at } : {}), dryRun: existing.spec.dryRun ?? false };
+    const policy = { until: started + (this.options.timeoutMs ?? defaultTimeoutMs) };
+    this.destination = this.options.destination.withRetry(policy);
+    if (this.options.job) this.job = { client: this.options.job.client.withRetry(policy), path: this.options.job.path };
+    else {
+      const created = await this.createJob(request);
+      request = created.request;
       this.revision = await this.restorePoint(request);
     }
-    Object.assign(this.status, { phase: 'Running', startTime: new Date(started).toISOString() });
+    Object.assign(this.status, { phase: 'Running', startTime: this.options.startTime ?? new Date(started).toISOString() });
+    this.status.conditions = [jobCondition('Unknown', 'Running', `recovering plan ${plan}`, this.options.generation)];
     await this.record();
     let timer: NodeJS.Timeout | undefined;
+    // Progress while it runs: counts per kind, written each second they changed (kubectl get -o yaml, the console).
+    let written = '';
+    const progress = setInterval(() => {
+      const now = JSON.stringify(this.counts);
+      if (now === written) return;
+      written = now;
+      this.progress = this.progress.then(() => this.record()).catch((error: Error) => log.warn({ err: error.message }, 'cannot record the job\'s progress'));
+    }, 1000);
     try {
       const timeoutMs = this.options.timeoutMs;
       const timedOut = new Promise<never>((_, reject) => {
         if (timeoutMs) timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s (the plan's recovery.timeout)`)), timeoutMs);
       });
       await Promise.race([(async () => {
-        if (!request.dryRun) await this.options.state.setValue(plan, 'failover', jobName);
+        if (!request.dryRun) await this.options.state.setValue(plan, 'failover', this.options.jobName);
         if (request.to || request.at) await this.restore(request);
         await this.activate(request.dryRun);
       })(), timedOut]);
@@ -172,12 +185,50 @@ export class Restorer {
       log.error({ err: (error as Error).message }, 'recovery failed');
     } finally {
       clearTimeout(timer);
+      clearInterval(progress);
+      await this.progress;
     }
-    this.destination = this.options.destination; // the outcome is recorded even when the deadline has passed
+    // The outcome is recorded even when the deadline has passed.
+    this.destination = this.options.destination;
+    if (this.job && this.options.job) this.job = this.options.job;
     this.status.completionTime = new Date().toISOString();
     this.status.recoverySeconds = (Date.now() - started) / 1000;
+    const succeeded = this.status.phase === 'Succeeded';
+    this.status.conditions = [jobCondition(succeeded ? 'True' : 'False', succeeded ? (request.dryRun ? 'DryRunSucceeded' : 'Recovered') : 'RecoveryFailed', this.status.message ?? '', this.options.generation)];
     await this.record();
     return { ...this.status, counts: this.counts, failures: this.failures };
+  }
+
+  /** `lifeboat recover`: the job created in the destination, or an existing one of that name claimed (run as written). */
+  private async createJob(request: RecoveryRequest): Promise<{ request: RecoveryRequest }> {
+    const { jobName, plan } = this.options;
+    const destination = this.destination;
+    await ensureJobDefinition(destination);
+    const path = `${jobsPath}/${jobName}`;
+    this.job = { client: destination, path };
+    const job = {
+      apiVersion: 'lifeboat.dev/v1alpha1', kind: 'RecoveryExecutionJob',
+      // The operator leaves a job this command runs to it (it would otherwise claim it between create and claim).
+      metadata: { name: jobName, namespace: jobsNamespace, labels: { [planLabel]: plan }, annotations: { [runByAnnotation]: 'recover' } },
+      spec: { plan, ...(request.to ? { to: request.to } : {}), ...(request.at ? { at: request.at } : {}), dryRun: request.dryRun },
+    };
+    let existing: RecoveryExecutionJob;
+    try {
+      existing = await destination.request<RecoveryExecutionJob>('POST', jobsPath, job);
+    } catch (error) {
+      if (!(error instanceof KubeError && error.code === 409)) throw error;
+      // A job a person created (kubectl apply): run it as it is written, once.
+      existing = await destination.request<RecoveryExecutionJob>('GET', path);
+      if (existing.spec.plan !== plan) throw new Error(`RecoveryExecutionJob ${jobsNamespace}/${jobName} is for plan ${existing.spec.plan}, not ${plan}`, { cause: error });
+    }
+    if (existing.status?.phase && existing.status.phase !== 'Pending') {
+      throw new Error(`RecoveryExecutionJob ${jobsNamespace}/${jobName} already ${existing.status.phase === 'Running' ? 'runs' : 'ran'} (phase ${existing.status.phase}${existing.status.claimedBy ? `, ${existing.status.claimedBy}` : ''}); give another --name`);
+    }
+    // Claimed as the operator claims (src/recovery/job.ts): of two claimants, exactly one runs it.
+    if (!(await claimJob(destination, path, existing, `recover/${os.userInfo().username}@${os.hostname()}`))) {
+      throw new Error(`RecoveryExecutionJob ${jobsNamespace}/${jobName} was claimed by someone else just now (an operator?): follow it with kubectl get recoveryexecutionjob -n ${jobsNamespace} ${jobName} -w`);
+    }
+    return { request: { ...(existing.spec.to ? { to: existing.spec.to } : {}), ...(existing.spec.at ? { at: existing.spec.at } : {}), dryRun: existing.spec.dryRun ?? false } };
   }
 
   /** The revision a request restores to (undefined: activation only); throws, changing nothing, when it has none. */
@@ -198,10 +249,11 @@ export class Restorer {
     return `${totals.restored} restored, ${totals.activated} activated, ${totals.failed} failed`;
   }
 
-  /** Writes the job's status (status subresource). */
+  /** Writes the job's status (status subresource; a merge patch keeps what the claim wrote, claimedBy). */
   private async record(): Promise<void> {
+    if (!this.job) return;
     const status = { ...this.status, counts: this.counts, failures: this.failures };
-    await this.destination.request('PATCH', `${jobsPath}/${this.options.jobName}/status`, { status }, { contentType: 'application/merge-patch+json' });
+    await this.job.client.request('PATCH', `${this.job.path}/status`, { status }, { contentType: 'application/merge-patch+json', discardBody: true });
   }
 
   /** Point in time: the plan's objects in the destination become equal to the mirror tree at the revision. */
