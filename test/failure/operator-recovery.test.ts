@@ -11,7 +11,7 @@ import { uniqueName } from '../helpers/sandbox.ts';
 
 interface JobResource {
   status?: {
-    phase?: string; claimedBy?: string; message?: string; recoverySeconds?: number;
+    phase?: string; claimedBy?: string; startTime?: string; message?: string; recoverySeconds?: number;
     counts?: Record<string, { activated?: number; failed?: number }>;
     conditions?: { type: string; status: string; reason: string; message: string }[];
   };
@@ -32,14 +32,24 @@ test('a RecoveryExecutionJob created with kubectl recovers with the source down,
     spec: { source: { cluster: 'source' }, destination: { cluster: 'destination' }, resources: { include: [{ namespaces: [app] }] }, secrets: { mode: 'exclude' }, sync: { commitInterval: '100ms' },
       transforms: [{ select: { kinds: ['apps/Deployment'] }, deactivate: {} }] },
   })].join('---\n'));
+  // A job left Running by a replica that died (its lease long gone): a live replica takes it over and finishes it.
+  const jobYaml = (name: string, forPlan: string, dryRun = false) => stringify({ apiVersion: 'lifeboat.dev/v1alpha1', kind: 'RecoveryExecutionJob', metadata: { name, namespace: ns }, spec: { plan: forPlan, dryRun } });
+  await kubectlApply(jobYaml('orphan', plan, true));
+  const orphanStart = '2026-12-01T00:00:00Z';
+  await kubectl('patch', '-n', ns, 'recoveryexecutionjob/orphan', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { phase: 'Running', claimedBy: 'operator/ghost/1', startTime: orphanStart } }));
   const replicas = [await startOperator([plan]), await startOperator([plan])];
   await kubectlWait(plan, replicas[0]!);
   const sleeping = await eventually('the Deployment asleep at the stand-by', () => get<{ spec: { replicas: number } }>(destination, `/apis/apps/v1/namespaces/${app}/deployments/web`), (found) => found?.spec.replicas === 0, 60_000);
   t.is(sleeping?.spec.replicas, 0, 'the stand-by sleeps');
 
-  const jobYaml = (name: string, forPlan: string) => stringify({ apiVersion: 'lifeboat.dev/v1alpha1', kind: 'RecoveryExecutionJob', metadata: { name, namespace: ns }, spec: { plan: forPlan } });
   const jobOf = async (name: string) => (await get<JobResource>(destination, `/apis/lifeboat.dev/v1alpha1/namespaces/${ns}/recoveryexecutionjobs/${name}`))!;
   const logs = () => replicas.map((replica) => replica.logTail()).join('\n---\n');
+
+  await kubectl('wait', '-n', ns, '--for=condition=Succeeded', '--timeout=60s', 'recoveryexecutionjob/orphan').catch((error: Error) => t.fail(`${error.message}\n${logs()}`));
+  const orphan = await jobOf('orphan');
+  t.regex(orphan.status?.claimedBy ?? '', /^operator\/(?!ghost)/, 'a live replica claimed it');
+  t.is(orphan.status?.startTime, orphanStart, 'a takeover continues the job: its start time is kept');
+  t.true(replicas.some((replica) => replica.output().includes('"takenOverFrom":"operator/ghost/1"')));
 
   // A job for a plan that does not exist: Failed, Succeeded=False, the reason in its status; no crash.
   await kubectlApply(jobYaml('for-nothing', 'no-such-plan'));
