@@ -13,6 +13,7 @@ export const Reason = {
   sourceUnreachable: 'SourceUnreachable',
   destinationUnreachable: 'DestinationUnreachable',
   deletesHeld: 'DeletesHeld',
+  driftDetected: 'DriftDetected',
   suspended: 'Suspended',
   failedOver: 'FailedOver',
   stalled: 'Stalled',
@@ -51,6 +52,18 @@ type Verdict = { status: Condition['status']; reason: Reason; message: string; r
 const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
 const objectCount = (status: PlanStatus) => Object.values(status.objectsByKind).reduce((sum, count) => sum + count, 0);
 
+/**
+ * With reconcile.drift: detect, what the last reconcile found at the stand-by that the mirror does not say (drift is
+ * corrected, not reported, with drift: correct); undefined when nothing.
+ */
+function driftOf(reconcile: NonNullable<PlanStatus['reconcile']>): string | undefined {
+  const { drifted, missing, orphaned, at } = reconcile;
+  if (!drifted.length && !missing && !orphaned) return undefined;
+  const parts = [drifted.length && `${drifted.length >= 20 ? '20+' : drifted.length} changed (${drifted.slice(0, 3).map((entry) => entry.object).join(', ')}${drifted.length > 3 ? ', …' : ''})`,
+    missing && `${missing} missing`, orphaned && `${orphaned} not in the mirror`].filter(Boolean);
+  return `the stand-by differs from the mirror at the reconcile of ${at}: ${parts.join(', ')}; reconcile.drift: detect reports drift and leaves it (lifeboat status shows the fields)`;
+}
+
 /** The Ready condition's content (and whether Reconciling or Stalled hold), in order of what matters most. */
 export function readyVerdict(observation: PlanObservation): Verdict {
   if (observation.type === 'invalid') return { status: 'False', reason: Reason.invalidSpec, message: observation.errors.join('; '), stalled: true };
@@ -66,6 +79,8 @@ export function readyVerdict(observation: PlanObservation): Verdict {
   const stall = status.stalls[0];
   if (stall) return { status: 'False', reason: Reason.stalled, message: `${stall.summary} since ${stall.since}: ${stall.error}`, stalled: true };
   if (status.heldDeletes > 0) return { status: 'False', reason: Reason.deletesHeld, message: `${plural(status.heldDeletes, 'delete')} held by the delete guard: lifeboat deletes list ${status.plan}` };
+  const drift = status.reconcile?.drift === 'detect' ? driftOf(status.reconcile) : undefined;
+  if (drift) return { status: 'False', reason: Reason.driftDetected, message: drift };
   if (!observation.ready) return { status: 'Unknown', reason: Reason.syncing, message: observation.notReadyReason.replace(/^plan [^:]+: /, ''), reconciling: true };
   const failing = status.failingObjects + status.lastErrors.length;
   const lag = status.lagSeconds === undefined ? '' : `, lag ${status.lagSeconds.toFixed(2)}s`;

@@ -36,6 +36,10 @@ const cases: Array<[string, PlanObservation, { status: string; reason: string; m
     { status: 'False', reason: 'DestinationUnreachable', message: /^destination cluster dr/, others: [] }],
   ['stalled mirror', running(planStatusOf({ stalls: [{ component: 'mirror', summary: 'mirror not writable', error: 'EACCES', since: earlier }] }), { ready: false }),
     { status: 'False', reason: 'Stalled', message: /^mirror not writable since .*: EACCES$/, others: ['Stalled'] }],
+  ['drift detected', running(planStatusOf({ reconcile: { at: earlier, sourceChanged: 0, sourceDeleted: 0, drift: 'detect', drifted: [{ object: 'apps/Deployment shop/web', fields: ['spec.replicas'] }], missing: 2, orphaned: 0, corrected: 0 } })),
+    { status: 'False', reason: 'DriftDetected', message: /^the stand-by differs from the mirror at the reconcile of .*: 1 changed \(apps\/Deployment shop\/web\), 2 missing; reconcile\.drift: detect/, others: [] }],
+  ['drift corrected is no finding', running(planStatusOf({ reconcile: { at: earlier, sourceChanged: 0, sourceDeleted: 0, drift: 'correct', drifted: [{ object: 'x', fields: [] }], missing: 0, orphaned: 0, corrected: 1 } })),
+    { status: 'True', reason: 'Synced', message: /^applied/, others: [] }],
   ['deletes held', running(planStatusOf({ heldDeletes: 1 })), { status: 'False', reason: 'DeletesHeld', message: /^1 delete held by the delete guard: lifeboat deletes list shop$/, others: [] }],
 ];
 
