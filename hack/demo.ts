@@ -4,6 +4,11 @@
 import { checkPrerequisites, reportErrorsPlainly } from './prereqs.ts';
 
 reportErrorsPlainly();
+// `npm run demo -- --operator`: the same story driven by custom resources (hack/demo-operator.ts).
+if (process.argv.includes('--operator')) {
+  await import('./demo-operator.ts');
+  process.exit(0);
+}
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
 const step = (text: string) => console.log(`\n${bold(`▶ ${text}`)}`);
 const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)}s`;
@@ -16,7 +21,8 @@ const { execFileSync } = await import('node:child_process');
 const { default: fs } = await import('node:fs');
 const { default: path } = await import('node:path');
 const { Bus } = await import('../src/bus/bus.ts');
-const { KubeClient, KubeError, loadKubeConfig } = await import('../src/kube/client.ts');
+const { KubeClient, loadKubeConfig } = await import('../src/kube/client.ts');
+const { cleanDemo, deployShop } = await import('./demo-shop.ts');
 const { createMetrics, serveMetrics } = await import('../src/metrics/metrics.ts');
 const { MirrorRepository } = await import('../src/mirror/repository.ts');
 const { readIdentities } = await import('../src/runtime/plans.ts');
@@ -36,53 +42,15 @@ console.log(`  two clusters, NATS and Redis ready in ${seconds(started)}`);
 const connect = async (context: string) => KubeClient.create(loadKubeConfig({ path: info.kubeconfig, context }));
 const source = await connect('source');
 const destination = await connect('destination');
-const ignoreExists = (error: unknown) => {
-  if (!(error instanceof KubeError && error.code === 409)) throw error;
-};
-const namespaces = ['demo-shop', 'demo-payments'];
 
 step('Cleaning up a previous demo run');
 const state = await StateStore.connect(info.redisUrl);
-for (const client of [source, destination]) {
-  for (const ns of namespaces) await client.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
-}
-for (const ns of namespaces) {
-  for (const client of [source, destination]) {
-    await waitFor(`namespace ${ns} to go away`, () => client.request('GET', `/api/v1/namespaces/${ns}`).then(() => false, () => true), 120_000, 250);
-  }
-}
-await state.forget('demo');
+await cleanDemo(source, destination, state);
 const mirrorDir = path.resolve('.lifeboat', 'demo-mirror.git');
 fs.rmSync(mirrorDir, { recursive: true, force: true });
 
 step('Deploying a small shop into the SOURCE cluster');
-await source.request('PATCH', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/backuppolicies.demo.lifeboat.dev', {
-  apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'backuppolicies.demo.lifeboat.dev' },
-  spec: { group: 'demo.lifeboat.dev', scope: 'Namespaced', names: { plural: 'backuppolicies', singular: 'backuppolicy', kind: 'BackupPolicy' },
-    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { schedule: { type: 'string' }, keepDays: { type: 'integer' } } } } } } }] },
-}, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'demo', force: true } });
-await waitFor('the BackupPolicy API', () => source.request('GET', '/apis/demo.lifeboat.dev/v1').then(() => true), 30_000, 200);
-const app = (ns: string, name: string, replicas: number, image: string) => [
-  { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: ns, labels: { app: name } },
-    spec: { replicas, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name, image, ports: [{ containerPort: 8080 }] }] } } } },
-  { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] } },
-  { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${name}-config`, namespace: ns }, data: { LOG_LEVEL: 'info', FEATURE_CHECKOUT_V2: 'false' } },
-];
-const objects = [
-  ...namespaces.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })),
-  ...app('demo-shop', 'storefront', 3, 'registry.example.com/shop/storefront:2.4.1'),
-  ...app('demo-shop', 'catalog', 2, 'registry.example.com/shop/catalog:1.9.0'),
-  ...app('demo-payments', 'payments', 2, 'registry.example.com/shop/payments:3.0.2'),
-  { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'payments-db', namespace: 'demo-payments' }, stringData: { username: 'payments', password: 'correct-horse-battery-staple' } },
-  { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'payments', namespace: 'demo-payments' } },
-  { apiVersion: 'demo.lifeboat.dev/v1', kind: 'BackupPolicy', metadata: { name: 'nightly', namespace: 'demo-payments' }, spec: { schedule: '0 2 * * *', keepDays: 30 } },
-];
-const collection = (object: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }) => {
-  const base = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;
-  const plural = { Namespace: 'namespaces', Deployment: 'deployments', Service: 'services', ConfigMap: 'configmaps', Secret: 'secrets', ServiceAccount: 'serviceaccounts', BackupPolicy: 'backuppolicies' }[object.kind];
-  return object.metadata.namespace ? `${base}/namespaces/${object.metadata.namespace}/${plural}` : `${base}/${plural}`;
-};
-for (const object of objects) await source.request('POST', collection(object), object).catch(ignoreExists);
+const objects = await deployShop(source);
 console.log(`  ${objects.length} objects: 3 Deployments (7 replicas), Services, ConfigMaps, a Secret, a CRD and a custom resource`);
 
 step('Starting lifeboat with plans/sandbox/demo.yaml (read-only identity on the source)');
