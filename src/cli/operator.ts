@@ -5,10 +5,12 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { inCluster, loadInClusterConfig } from '../kube/in-cluster.ts';
+import { eventRecorder } from '../operator/events.ts';
+import { JobController, type JobControllerOptions } from '../operator/jobs.ts';
 import { Operator } from '../operator/operator.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { daemonOptions, runDaemon, type DaemonFlags } from './daemon.ts';
-import { sharedOptions } from './options.ts';
+import { sharedOptions, sharedValues } from './options.ts';
 
 /** The namespace outside a pod, when none is given. */
 export const defaultNamespace = 'lifeboat-system';
@@ -17,6 +19,7 @@ interface OperatorFlags extends DaemonFlags {
   kubeconfig?: string;
   context?: string;
   namespace?: string;
+  planPollInterval: string;
 }
 
 /**
@@ -34,10 +37,11 @@ function ownCluster(flags: OperatorFlags) {
 
 export function registerOperator(program: Command): void {
   daemonOptions(sharedOptions(program.command('operator')
-    .description('run the plans defined as RecoveryPlan and ManagedCluster resources of a namespace, and write their status back'), ['mirror', 'redis', 'nats']))
+    .description('run the plans defined as RecoveryPlan and ManagedCluster resources of a namespace, and write their status back'), ['plans', 'mirror', 'redis', 'nats']))
     .option('--kubeconfig <file>', "the operator's own cluster (default: in a pod its service account, else $KUBECONFIG or ~/.kube/config)")
     .option('--context <name>', 'the kubeconfig context of that cluster (default: its current-context)')
     .option('--namespace <ns>', `the namespace whose resources it runs (default: its own in a pod, else ${defaultNamespace})`)
+    .option('--plan-poll-interval <ms>', 'with --plans: how often the plans source is polled', '10000')
     .addHelpText('after', `
 Each RecoveryPlan is validated on its own, with the checks of \`lifeboat plan validate\` against the namespace's other
 plans and ManagedClusters: an invalid one gets Ready=False (reason InvalidSpec, the message naming the field) and
@@ -45,13 +49,26 @@ is not run (a running plan whose new spec is invalid stops); the others run. A n
 RecoveryPlan stops its pipeline and leaves the stand-by's objects where they are. A ManagedCluster's
 spec.kubeconfig.path is relative to the working directory; spec.secretRef reads the kubeconfig from a Secret of the
 operator's namespace (key kubeconfig by default), watched: new data (rotated credentials) restarts the plans using it.
-A missing Secret or key gives those plans Ready=False, reason ClusterNotReadable, naming it. In a pod, LIFEBOAT_SERVICEACCOUNT_DIR replaces the token directory.`)
+A missing Secret or key gives those plans Ready=False, reason ClusterNotReadable, naming it. In a pod, LIFEBOAT_SERVICEACCOUNT_DIR replaces the token directory.
+
+RecoveryExecutionJobs of the namespace are run once each, by one replica. With --plans SRC (a directory or a git
+repository, as for lifeboat run) the plans come from SRC instead of resources, as lifeboat run runs them (status:
+lifeboat status), and RecoveryExecutionJobs of the namespace still recover them.`)
     .action(async (options: OperatorFlags, command: Command) => {
       const cluster = ownCluster(options);
+      const shared = sharedValues(command);
+      // Resources unless a plans source is given (--plans or $LIFEBOAT_PLANS).
+      const plansSource = shared.explicit.plans ? shared.plans : undefined;
       await runDaemon(command, options, 'operator', async ({ log, bus, state, mirror, metrics, pusher, identities, components }) => {
         const client = await KubeClient.create(cluster.kubeConfig, { maxSockets: 8 });
+        const instance = `${os.hostname()}/${process.pid}`;
+        const describe = { cluster: cluster.where, server: client.server.origin, namespace: cluster.namespace, ...(plansSource ? { plans: plansSource } : {}) };
+        if (plansSource) {
+          const runtime = new Runtime({ plans: plansSource, mirror, bus, state, metrics, log, identities, pusher, components, planPollMs: Number(options.planPollInterval) });
+          return { service: filePlansOperator(runtime, client, cluster.namespace, instance, { state, metrics, mirror, identities, log }), describe };
+        }
         const runtime = new Runtime({ mirror, bus, state, metrics, log, identities, pusher, components });
-        const operator = new Operator({ client, namespace: cluster.namespace, runtime, state, metrics, mirror, identities, log, instance: `${os.hostname()}/${process.pid}` });
+        const operator = new Operator({ client, namespace: cluster.namespace, runtime, state, metrics, mirror, identities, log, instance });
         const service = {
           start: () => operator.start(),
           stop: async () => {
@@ -60,7 +77,37 @@ A missing Secret or key gives those plans Ready=False, reason ClusterNotReadable
           },
           readiness: () => operator.readiness(),
         };
-        return { service, describe: { cluster: cluster.where, server: client.server.origin, namespace: cluster.namespace } };
+        return { service, describe };
       });
     });
+}
+
+/**
+ * `--plans SRC`: the plans of a plans source run as `lifeboat run` runs them; the namespace's RecoveryExecutionJobs
+ * recover them (a job names a plan of SRC).
+ */
+function filePlansOperator(runtime: Runtime, client: KubeClient, namespace: string, instance: string, parts: Pick<JobControllerOptions, 'state' | 'metrics' | 'mirror' | 'identities' | 'log'>) {
+  const jobs = new JobController({
+    ...parts, client, namespace, instance, recordEvent: eventRecorder(client, namespace, instance, parts.log), onDone: () => undefined,
+    planOf: (name) => {
+      const runner = runtime.runners.get(name);
+      return runner ? { context: runner.context } : { error: `no plan ${name} runs from the plans source (${[...runtime.runners.keys()].join(', ') || 'none runs'})` };
+    },
+  });
+  return {
+    start: async () => {
+      await runtime.start();
+      await jobs.start();
+    },
+    stop: async () => {
+      await jobs.stop();
+      await runtime.stop();
+      client.close();
+    },
+    readiness: () => {
+      const { ready, reasons } = runtime.readiness();
+      const jobsReasons = !jobs.listed ? [`recoveryexecutionjobs in namespace ${namespace} not listed yet${jobs.failing ? `: ${jobs.failing.error}` : ''}`] : [];
+      return { ready: ready && !jobsReasons.length, reasons: [...reasons, ...jobsReasons] };
+    },
+  };
 }

@@ -17,6 +17,7 @@ import { Restorer } from '../recovery/restorer.ts';
 import { kubeConfigOf, type PlanContext } from '../runtime/plans.ts';
 import type { StateStore } from '../state/state.ts';
 import type { Logger } from '../util/log.ts';
+import type { RecordEvent } from './events.ts';
 
 /** How long a job's runner may be silent before another replica takes the job over (its lease's time to live). */
 const leaseMs = 10_000;
@@ -24,8 +25,6 @@ const leaseMs = 10_000;
 const takeoverCheckMs = 2000;
 /** At stop, how long running jobs are waited for; after that their leases expire and another replica continues. */
 const stopWaitMs = 20_000;
-
-export type JobEvent = { type: 'Normal' | 'Warning'; reason: string; message: string };
 
 export interface JobControllerOptions {
   client: KubeClient;
@@ -40,7 +39,7 @@ export interface JobControllerOptions {
   identities: readonly string[];
   /** The plan a job recovers, as the operator judged it: what the restorer needs, or why it cannot run. */
   planOf(name: string): { context: PlanContext } | { error: string };
-  recordEvent(object: KubeObject, event: JobEvent): Promise<void>;
+  recordEvent: RecordEvent;
   /** A job ended (the plan's status shows FailedOver soon). */
   onDone(plan: string): void;
 }

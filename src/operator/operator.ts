@@ -16,11 +16,11 @@ import type { Runtime } from '../runtime/runtime.ts';
 import type { Lease, StateStore } from '../state/state.ts';
 import type { Logger } from '../util/log.ts';
 import { planStatus, readyEvent, type PlanObservation, type RecoveryPlanStatus } from './conditions.ts';
-import { JobController, type JobEvent } from './jobs.ts';
+import { eventRecorder, fieldManager, type RecordEvent } from './events.ts';
+import { JobController } from './jobs.ts';
 import { judgePlans, type PlanJudgement } from './resources.ts';
 
-/** Who owns the status fields the operator writes (server-side apply). */
-export const fieldManager = 'lifeboat-operator';
+export { fieldManager } from './events.ts';
 
 export interface OperatorOptions {
   /** The operator's own cluster, where its resources live. */
@@ -54,6 +54,7 @@ export class Operator {
   /** The namespace's Secrets, for secretRef clusters: a watch sees a rotation within a second, with no polling. */
   private readonly secrets: Informer;
   private readonly jobs: JobController;
+  private readonly recordEvent: RecordEvent;
   /**
    * Held by one replica: it writes the status of plans no pipeline runs (invalid, blocked), which every replica
    * judges alike; a running plan's status is written by its synchronizer's lease holder.
@@ -82,11 +83,12 @@ export class Operator {
       client: options.client, path: `/api/v1/namespaces/${options.namespace}/secrets`, type: { group: '', version: 'v1', kind: 'Secret' },
       log: this.log, onChange: () => this.schedule(),
     });
+    this.recordEvent = eventRecorder(options.client, options.namespace, options.instance, this.log);
     this.statusLease = options.state.lock('_operator', `status:${options.namespace}`);
     this.jobs = new JobController({
       client: options.client, namespace: options.namespace, instance: options.instance, log: this.log, state: options.state, metrics: options.metrics,
       mirror: options.mirror, identities: options.identities, planOf: (name) => this.planOf(name),
-      recordEvent: (object, event) => this.recordEvent(object, event), onDone: () => void this.writeStatuses(),
+      recordEvent: this.recordEvent, onDone: () => void this.writeStatuses(),
     });
   }
 
@@ -217,19 +219,6 @@ export class Operator {
   private async holdStatusLease(): Promise<void> {
     if (this.statusLease.isHeld || this.stopped) return;
     if (await this.statusLease.tryAcquire().catch(() => false)) this.statusLease.keepAlive(() => this.log.info('another replica writes the status of plans that do not run'));
-  }
-
-  /** A core/v1 Event about one of its resources (kubectl describe, kubectl events); a failure to record one is only logged. */
-  private async recordEvent(object: KubeObject, event: JobEvent): Promise<void> {
-    const { namespace, instance } = this.options;
-    const now = new Date().toISOString();
-    const metadata = object.metadata as { name: string; uid?: string; resourceVersion?: string };
-    await this.options.client.request('POST', `/api/v1/namespaces/${namespace}/events`, {
-      apiVersion: 'v1', kind: 'Event', metadata: { generateName: `${metadata.name}.`, namespace },
-      involvedObject: { apiVersion, kind: object.kind, name: metadata.name, namespace, uid: metadata.uid, resourceVersion: metadata.resourceVersion },
-      type: event.type, reason: event.reason, message: event.message.slice(0, 1000), count: 1, firstTimestamp: now, lastTimestamp: now,
-      source: { component: fieldManager }, reportingComponent: `${apiGroup}/operator`, reportingInstance: instance,
-    }).catch((error: Error) => this.log.warn({ [object.kind === Kind.recoveryPlan ? 'plan' : 'job']: metadata.name, reason: event.reason, err: error.message }, 'cannot record an Event'));
   }
 
   /** Ready when both kinds are listed and watched, and every running plan is ready here. */

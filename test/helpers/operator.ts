@@ -37,7 +37,7 @@ export interface OperatorCluster {
   kubectl: (...args: string[]) => Promise<{ stdout: string; stderr: string }>;
   kubectlApply: (yaml: string) => Promise<void>;
   /** Starts the operator; its plans (for clean-up) are named. */
-  startOperator: (plans: string[]) => Promise<OperatorProcess>;
+  startOperator: (plans: string[], args?: string[]) => Promise<OperatorProcess>;
   resourceOf: (name: string) => Promise<PlanResource>;
   /** `kubectl wait --for=condition=Ready recoveryplan/NAME`; a failure shows the operator's last log lines. */
   kubectlWait: (name: string, operator: OperatorProcess) => Promise<unknown>;
@@ -96,13 +96,13 @@ export async function operatorCluster(t: ExecutionContext): Promise<OperatorClus
   fs.writeFileSync(path.join(serviceAccountDir, 'namespace'), ns);
   const server = new URL(cluster.server);
 
-  const startOperator = async (plans: string[]): Promise<OperatorProcess> => {
+  const startOperator = async (plans: string[], args: string[] = []): Promise<OperatorProcess> => {
     const port = await freePort();
     const env = {
       ...process.env, LIFEBOAT_NATS_URL: info.natsUrl, LIFEBOAT_REDIS_URL: info.redisUrl, LIFEBOAT_SERVICEACCOUNT_DIR: serviceAccountDir,
       KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port,
     };
-    const child = spawn(process.execPath, [cli, 'operator', '--mirror', path.join(dir, 'mirror.git'), '--metrics-addr', `127.0.0.1:${port}`, '--identity', demoIdentityFile],
+    const child = spawn(process.execPath, [cli, 'operator', '--mirror', path.join(dir, 'mirror.git'), '--metrics-addr', `127.0.0.1:${port}`, '--identity', demoIdentityFile, ...args],
       { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
