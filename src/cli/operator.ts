@@ -7,10 +7,11 @@ import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { inCluster, loadInClusterConfig } from '../kube/in-cluster.ts';
 import { eventRecorder } from '../operator/events.ts';
 import { JobController, type JobControllerOptions } from '../operator/jobs.ts';
+import { AllNamespaces } from '../operator/all-namespaces.ts';
 import { Operator } from '../operator/operator.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { daemonOptions, runDaemon, type DaemonFlags } from './daemon.ts';
-import { sharedOptions, sharedValues } from './options.ts';
+import { sharedOptions, sharedValues, UsageError } from './options.ts';
 
 /** The namespace outside a pod, when none is given. */
 export const defaultNamespace = 'lifeboat-system';
@@ -19,6 +20,7 @@ interface OperatorFlags extends DaemonFlags {
   kubeconfig?: string;
   context?: string;
   namespace?: string;
+  allNamespaces?: boolean;
   planPollInterval: string;
 }
 
@@ -41,6 +43,7 @@ export function registerOperator(program: Command): void {
     .option('--kubeconfig <file>', "the operator's own cluster (default: in a pod its service account, else $KUBECONFIG or ~/.kube/config)")
     .option('--context <name>', 'the kubeconfig context of that cluster (default: its current-context)')
     .option('--namespace <ns>', `the namespace whose resources it runs (default: its own in a pod, else ${defaultNamespace})`)
+    .option('-A, --all-namespaces', 'run the resources of every namespace (needs manifests/rbac/all-namespaces: a ClusterRole); plan names must then be unique across namespaces')
     .option('--plan-poll-interval <ms>', 'with --plans: how often the plans source is polled', '10000')
     .addHelpText('after', `
 Each RecoveryPlan is validated on its own, with the checks of \`lifeboat plan validate\` against the namespace's other
@@ -55,6 +58,8 @@ RecoveryExecutionJobs of the namespace are run once each, by one replica. With -
 repository, as for lifeboat run) the plans come from SRC instead of resources, as lifeboat run runs them (status:
 lifeboat status), and RecoveryExecutionJobs of the namespace still recover them.`)
     .action(async (options: OperatorFlags, command: Command) => {
+      if (options.allNamespaces && options.namespace) throw new UsageError('give either --namespace or --all-namespaces, not both');
+      if (options.allNamespaces && sharedValues(command).explicit.plans) throw new UsageError('--all-namespaces follows resources; with --plans the plans come from files: give one of them');
       const cluster = ownCluster(options);
       const shared = sharedValues(command);
       // Resources unless a plans source is given (--plans or $LIFEBOAT_PLANS).
@@ -62,13 +67,14 @@ lifeboat status), and RecoveryExecutionJobs of the namespace still recover them.
       await runDaemon(command, options, 'operator', async ({ log, bus, state, mirror, metrics, pusher, identities, components }) => {
         const client = await KubeClient.create(cluster.kubeConfig, { maxSockets: 8 });
         const instance = `${os.hostname()}/${process.pid}`;
-        const describe = { cluster: cluster.where, server: client.server.origin, namespace: cluster.namespace, ...(plansSource ? { plans: plansSource } : {}) };
+        const describe = { cluster: cluster.where, server: client.server.origin, namespace: options.allNamespaces ? '*' : cluster.namespace, ...(plansSource ? { plans: plansSource } : {}) };
         if (plansSource) {
           const runtime = new Runtime({ plans: plansSource, mirror, bus, state, metrics, log, identities, pusher, components, planPollMs: Number(options.planPollInterval) });
           return { service: filePlansOperator(runtime, client, cluster.namespace, instance, { state, metrics, mirror, identities, log }), describe };
         }
         const runtime = new Runtime({ mirror, bus, state, metrics, log, identities, pusher, components });
-        const operator = new Operator({ client, namespace: cluster.namespace, runtime, state, metrics, mirror, identities, log, instance });
+        const parts = { client, runtime, state, metrics, mirror, identities, log, instance };
+        const operator = options.allNamespaces ? new AllNamespaces(parts) : new Operator({ ...parts, namespace: cluster.namespace });
         const service = {
           start: () => operator.start(),
           stop: async () => {

@@ -9,7 +9,6 @@ import type { Logger } from '../util/log.ts';
 import { KubeError, type KubeClient } from './client.ts';
 import type { KubeObject } from './ref.ts';
 
-const nameOf = (object: KubeObject) => object.metadata.name ?? '';
 
 export interface InformerOptions {
   client: KubeClient;
@@ -20,6 +19,8 @@ export interface InformerOptions {
   /** Something in the cache changed (an object added, modified, deleted, or a new list). */
   onChange: () => void;
   watchTimeoutSeconds?: number;
+  /** Keys of the cache: `name` (one namespace, the default) or `namespace/name` (a collection of every namespace). */
+  keyBy?: 'name' | 'namespace/name';
 }
 
 export class Informer {
@@ -42,7 +43,12 @@ export class Informer {
     this.ready = new Promise((resolve) => (this.synced = resolve));
   }
 
-  /** The cached objects by name. */
+  private keyOf(object: KubeObject): string {
+    const name = object.metadata.name ?? '';
+    return this.options.keyBy === 'namespace/name' ? `${object.metadata.namespace ?? ''}/${name}` : name;
+  }
+
+  /** The cached objects by name (or namespace/name: `keyBy`). */
   objects(): ReadonlyMap<string, KubeObject> {
     return this.cache;
   }
@@ -78,7 +84,7 @@ export class Informer {
     let version: string | undefined;
     for await (const page of this.options.client.listPages(this.options.path, this.options.type)) {
       version ??= page.resourceVersion;
-      for (const item of page.items) listed.set(nameOf(item), item);
+      for (const item of page.items) listed.set(this.keyOf(item), item);
     }
     this.cache.clear();
     for (const [name, object] of listed) this.cache.set(name, object);
@@ -141,10 +147,10 @@ export class Informer {
     switch (event.type) {
       case 'ADDED':
       case 'MODIFIED':
-        this.cache.set(nameOf(object), object);
+        this.cache.set(this.keyOf(object), object);
         return true;
       case 'DELETED':
-        return this.cache.delete(nameOf(object));
+        return this.cache.delete(this.keyOf(object));
       default:
         return false; // BOOKMARK
     }

@@ -40,6 +40,29 @@ export interface OperatorOptions {
   baseDir?: string;
   /** A plan's status is written on change, and at most this often (default 5 s). */
   statusIntervalMs?: number;
+  /**
+   * --all-namespaces: the runtime is shared with the other namespaces' controllers (started and stopped by the
+   * caller), and plan names are claimed across them (a plan's name names its mirror directory, streams and state).
+   */
+  shared?: { names: PlanNames };
+}
+
+/** Plan names in use across the namespaces of one operator: the first namespace to claim a name keeps it. */
+export class PlanNames {
+  private readonly owners = new Map<string, string>();
+
+  /** Claims `name` for `namespace`; answers the namespace that holds it when that is another one. */
+  claim(name: string, namespace: string): string | undefined {
+    const owner = this.owners.get(name);
+    if (owner !== undefined && owner !== namespace) return owner;
+    this.owners.set(name, namespace);
+    return undefined;
+  }
+
+  /** Gives up the names of `namespace` not in `keep`. */
+  release(namespace: string, keep: ReadonlySet<string> = new Set()): void {
+    for (const [name, owner] of this.owners) if (owner === namespace && !keep.has(name)) this.owners.delete(name);
+  }
 }
 
 const nameOf = (object: KubeObject) => object.metadata.name ?? '';
@@ -109,7 +132,7 @@ export class Operator {
 
   /** Lists both kinds, runs the valid plans and keeps following them; resolves after the first pass. */
   async start(): Promise<void> {
-    await this.options.runtime.start();
+    if (!this.options.shared) await this.options.runtime.start();
     this.plans.start();
     this.clusters.start();
     this.secrets.start();
@@ -137,6 +160,16 @@ export class Operator {
   private async reconcile(): Promise<void> {
     if (this.stopped) return;
     const judged = judgePlans(this.plans.objects().values(), this.clusters.objects().values(), { namespace: this.options.namespace, secrets: this.secrets.objects(), baseDir: this.options.baseDir ?? process.cwd() });
+    const names = this.options.shared?.names;
+    if (names) {
+      names.release(this.options.namespace, new Set(judged.keys()));
+      for (const [name, judgement] of judged) {
+        const owner = names.claim(name, this.options.namespace);
+        if (owner !== undefined) {
+          judgement.verdict = { type: 'invalid', errors: [`metadata.name: plan name ${name} is taken by the RecoveryPlan ${owner}/${name}: with --all-namespaces plan names are unique across namespaces (a name names the plan's mirror directory, streams and state)`] };
+        }
+      }
+    }
     const before = this.judgements;
     this.judgements = judged;
     for (const name of [...this.running.keys()]) {
@@ -244,6 +277,9 @@ export class Operator {
     await this.passes;
     await this.writing;
     await this.statusLease.release();
-    await this.options.runtime.stop();
+    if (!this.options.shared) return this.options.runtime.stop();
+    // A shared runtime runs on: the plans of this namespace stop (their stand-bys keep what they have).
+    for (const name of this.running.keys()) await this.options.runtime.removePlan(name);
+    this.options.shared.names.release(this.options.namespace);
   }
 }
