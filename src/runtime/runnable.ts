@@ -105,13 +105,22 @@ export class Leased implements Runnable {
         await this.release();
         return;
       }
-      if (Date.now() < this.yieldedUntil || !allowance.mayTake(this.name) || !(await lease.tryAcquire())) return;
+      if (Date.now() < this.yieldedUntil || !allowance.mayTake(this.name)) return;
+      // Counted before the acquire, not after: the other plans' looks run meanwhile, and each must see this one, or
+      // every plan of a process starting together takes its lease (and hands the extra ones back a pass later).
+      allowance.held(this.name, 1);
+      let acquired = false;
+      try {
+        acquired = await lease.tryAcquire();
+      } finally {
+        if (!acquired || this.stopped) allowance.held(this.name, -1);
+      }
+      if (!acquired) return;
       if (this.stopped) {
         await lease.release();
         return;
       }
       this.running = true;
-      allowance.held(this.name, 1);
       log.info({ component: this.name }, 'took the lease; starting');
       lease.keepAlive(() => {
         log.warn({ component: this.name }, 'lost the lease; another process runs this stage now');

@@ -36,7 +36,10 @@ export interface OperatorCluster {
   destination: KubeClient;
   kubectl: (...args: string[]) => Promise<{ stdout: string; stderr: string }>;
   kubectlApply: (yaml: string) => Promise<void>;
-  /** Starts the operator; its plans (for clean-up) are named. */
+  /**
+   * Starts an operator; its plans (for clean-up) are named. Operators started on one cluster are replicas: they share
+   * NATS, Redis and the mirror (`dir/mirror.git`, what a volume every pod mounts is in a Deployment).
+   */
   startOperator: (plans: string[], args?: string[]) => Promise<OperatorProcess>;
   resourceOf: (name: string) => Promise<PlanResource>;
   /** `kubectl wait --for=condition=Ready recoveryplan/NAME`; a failure shows the operator's last log lines. */
@@ -44,6 +47,8 @@ export interface OperatorCluster {
 }
 
 export interface OperatorProcess {
+  /** Its process id: lease values (`<hostname>/<pid>/<uuid>`) and Events' reportingInstance (`<hostname>/<pid>`) name it. */
+  pid: number;
   /** Its metrics port (/metrics, /readyz). */
   port: number;
   output(): string;
@@ -120,7 +125,7 @@ export async function operatorCluster(t: ExecutionContext): Promise<OperatorClus
       await state.close();
       await destination.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
     });
-    return { port, output: () => output, logTail: () => output.trim().split('\n').slice(-20).join('\n'), exited, kill: (signal) => child.kill(signal) };
+    return { pid: child.pid!, port, output: () => output, logTail: () => output.trim().split('\n').slice(-20).join('\n'), exited, kill: (signal) => child.kill(signal) };
   };
   const resourceOf = async (name: string) => (await get<PlanResource>(destination, `/apis/lifeboat.dev/v1alpha1/namespaces/${ns}/recoveryplans/${name}`))!;
   const kubectlWait = (name: string, operator: OperatorProcess) => kubectl('wait', '-n', ns, '--for=condition=Ready', '--timeout=120s', `recoveryplan/${name}`).catch((error: Error) => {
