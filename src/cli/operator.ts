@@ -51,7 +51,9 @@ A missing Secret or key gives those plans Ready=False, reason ClusterNotReadable
       await runDaemon(command, options, 'operator', async ({ log, bus, state, mirror, metrics, pusher, identities, components }) => {
         const client = await KubeClient.create(cluster.kubeConfig, { maxSockets: 8 });
         const runtime = new Runtime({ mirror, bus, state, metrics, log, identities, pusher, components });
-        const operator = new Operator({ client, namespace: cluster.namespace, runtime, log, instance: `${os.hostname()}/${process.pid}` });
+        // One replica writes the ManagedClusters' statuses: the holder of this lease (a plan name no plan can have).
+        const clusterLease = state.lock('_operator', 'clusters');
+        const operator = new Operator({ client, namespace: cluster.namespace, runtime, log, instance: `${os.hostname()}/${process.pid}`, clusterLease });
         const service = {
           start: () => operator.start(),
           stop: async () => {

@@ -10,7 +10,9 @@ import { Informer } from '../kube/informer.ts';
 import type { KubeObject } from '../kube/ref.ts';
 import { apiGroup, apiVersion, Kind, resourceNames } from '../plan/schema.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import type { Lease } from '../state/state.ts';
 import type { Logger } from '../util/log.ts';
+import { ClusterStatuses } from './clusters.ts';
 import { planStatus, readyEvent, type PlanObservation, type RecoveryPlanStatus } from './conditions.ts';
 import { judgePlans, type PlanJudgement } from './resources.ts';
 
@@ -29,6 +31,10 @@ export interface OperatorOptions {
   baseDir?: string;
   /** A plan's status is written on change, and at most this often (default 5 s). */
   statusIntervalMs?: number;
+  /** Held by the one replica that writes ManagedCluster statuses (none: this process writes them). */
+  clusterLease?: Lease;
+  /** Every ManagedCluster's permission preflight is made again this often (default 60 s). */
+  clusterCheckIntervalMs?: number;
 }
 
 const nameOf = (object: KubeObject) => object.metadata.name ?? '';
@@ -51,6 +57,7 @@ export class Operator {
   private ticker: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private stopped = false;
+  private readonly clusterStatuses: ClusterStatuses;
 
   constructor(options: OperatorOptions) {
     this.options = options;
@@ -65,6 +72,7 @@ export class Operator {
       client: options.client, path: `/api/v1/namespaces/${options.namespace}/secrets`, type: { group: '', version: 'v1', kind: 'Secret' },
       log: this.log, onChange: () => this.schedule(),
     });
+    this.clusterStatuses = new ClusterStatuses({ client: options.client, namespace: options.namespace, log: this.log, fieldManager, lease: options.clusterLease, intervalMs: options.clusterCheckIntervalMs });
   }
 
   private collection(kind: Kind): string {
@@ -81,6 +89,7 @@ export class Operator {
     this.passes = this.passes.then(() => this.reconcile());
     await this.passes;
     this.ticker = setInterval(() => void this.writeStatuses(), 1000);
+    await this.clusterStatuses.start();
   }
 
   /** A pass soon: changes that arrive together (a watch event per resource) make one pass. */
@@ -123,6 +132,7 @@ export class Operator {
     }
     for (const name of [...this.lastWrite.keys()]) if (!judged.has(name)) this.lastWrite.delete(name);
     void this.writeStatuses();
+    this.clusterStatuses.update({ clusters: this.clusters.objects().values(), plans: this.plans.objects().values(), surroundings: { namespace: this.options.namespace, secrets: this.secrets.objects(), baseDir: this.options.baseDir ?? process.cwd() } });
   }
 
   /** Every plan's status, written where it changed (one pass at a time). */
@@ -201,6 +211,7 @@ export class Operator {
     this.stopped = true;
     clearTimeout(this.scheduled);
     clearInterval(this.ticker);
+    await this.clusterStatuses.stop();
     await Promise.all([this.plans.stop(), this.clusters.stop(), this.secrets.stop()]);
     await this.passes;
     await this.writing;
