@@ -18,8 +18,9 @@ const plan = (name: string, spec: Partial<Spec> & Pick<Spec, 'resources'>) => wi
 const described = (checks: AccessCheck[]) => checks.map(describeCheck);
 
 test('resources of kinds, as kubectl guesses them', (t) => {
-  for (const [kind, resource] of [['Secret', 'secrets'], ['Ingress', 'ingresses'], ['NetworkPolicy', 'networkpolicies'], ['Gateway', 'gateways'], ['StorageClass', 'storageclasses']]) {
-    t.is(resourceOfKind(kind!), resource, kind);
+  const cases: [string, string][] = [['Secret', 'secrets'], ['Ingress', 'ingresses'], ['NetworkPolicy', 'networkpolicies'], ['Gateway', 'gateways'], ['StorageClass', 'storageclasses']];
+  for (const [kind, resource] of cases) {
+    t.is(resourceOfKind(kind), resource, kind);
   }
 });
 
