@@ -70,11 +70,14 @@ export function structural(schema: JsonSchema, at = ''): JsonSchema {
 
 const printerColumns: Record<Kind, JsonSchema[]> = {
   ManagedCluster: [
+    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'The permission preflight passed' },
     { name: 'Context', type: 'string', jsonPath: '.spec.kubeconfig.context', description: 'Context of the kubeconfig file' },
     { name: 'Secret', type: 'string', jsonPath: '.spec.secretRef.name', description: 'Secret holding the kubeconfig' },
     { name: 'Reachable', type: 'boolean', jsonPath: '.status.reachable' },
     { name: 'Version', type: 'string', jsonPath: '.status.serverVersion' },
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    { name: 'Status', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].message', priority: 1 },
+    { name: 'Source-Writable', type: 'string', jsonPath: '.status.conditions[?(@.type=="SourceWritable")].status', priority: 1 },
   ],
   RecoveryPlan: [
     { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },

@@ -52,7 +52,11 @@ is not run (a running plan whose new spec is invalid stops); the others run. A n
 RecoveryPlan stops its pipeline and leaves the stand-by's objects where they are. A ManagedCluster's
 spec.kubeconfig.path is relative to the working directory; spec.secretRef reads the kubeconfig from a Secret of the
 operator's namespace (key kubeconfig by default), watched: new data (rotated credentials) restarts the plans using it.
-A missing Secret or key gives those plans Ready=False, reason ClusterNotReadable, naming it. In a pod, LIFEBOAT_SERVICEACCOUNT_DIR replaces the token directory.
+A missing Secret or key gives those plans Ready=False, reason ClusterNotReadable, naming it.
+Each ManagedCluster gets a permission preflight with its own credentials (SelfSubjectAccessReview, on change and every
+60 s): Ready=False, reason PermissionDenied, names what a source cannot read or a destination cannot write ("cannot
+list secrets in namespace shop"); SourceWritable=True warns of a source identity that can write. In a pod,
+LIFEBOAT_SERVICEACCOUNT_DIR replaces the token directory.
 
 RecoveryExecutionJobs of the namespace are run once each, by one replica. With --plans SRC (a directory or a git
 repository, as for lifeboat run) the plans come from SRC instead of resources, as lifeboat run runs them (status:

@@ -15,6 +15,7 @@ import type { PlanContext } from '../runtime/plans.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Lease, StateStore } from '../state/state.ts';
 import type { Logger } from '../util/log.ts';
+import { ClusterStatuses } from './clusters.ts';
 import { planStatus, readyEvent, type PlanObservation, type RecoveryPlanStatus } from './conditions.ts';
 import { eventRecorder, fieldManager, type RecordEvent } from './events.ts';
 import { JobController } from './jobs.ts';
@@ -45,6 +46,8 @@ export interface OperatorOptions {
    * caller), and plan names are claimed across them (a plan's name names its mirror directory, streams and state).
    */
   shared?: { names: PlanNames };
+  /** Every ManagedCluster's permission preflight is made again this often (default 60 s). */
+  clusterCheckIntervalMs?: number;
 }
 
 /** Plan names in use across the namespaces of one operator: the first namespace to claim a name keeps it. */
@@ -92,6 +95,7 @@ export class Operator {
   private ticker: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private stopped = false;
+  private readonly clusterStatuses: ClusterStatuses;
 
   constructor(options: OperatorOptions) {
     this.options = options;
@@ -108,6 +112,8 @@ export class Operator {
     });
     this.recordEvent = eventRecorder(options.client, options.namespace, options.instance, this.log);
     this.statusLease = options.state.lock('_operator', `status:${options.namespace}`);
+    // One replica writes the ManagedClusters' statuses: the holder of this lease (a plan name no plan can have).
+    this.clusterStatuses = new ClusterStatuses({ client: options.client, namespace: options.namespace, log: this.log, fieldManager, lease: options.state.lock('_operator', `clusters:${options.namespace}`), intervalMs: options.clusterCheckIntervalMs });
     this.jobs = new JobController({
       client: options.client, namespace: options.namespace, instance: options.instance, log: this.log, state: options.state, metrics: options.metrics,
       mirror: options.mirror, identities: options.identities, planOf: (name) => this.planOf(name),
@@ -142,6 +148,7 @@ export class Operator {
     // Jobs after the first pass: a job for a plan of this namespace finds it judged.
     await this.jobs.start();
     this.ticker = setInterval(() => void this.writeStatuses(), 1000);
+    await this.clusterStatuses.start();
   }
 
   /** A pass soon: changes that arrive together (a watch event per resource) make one pass. */
@@ -194,6 +201,7 @@ export class Operator {
     }
     for (const name of [...this.lastWrite.keys()]) if (!judged.has(name)) this.lastWrite.delete(name);
     void this.writeStatuses();
+    this.clusterStatuses.update({ clusters: this.clusters.objects().values(), plans: this.plans.objects().values(), surroundings: { namespace: this.options.namespace, secrets: this.secrets.objects(), baseDir: this.options.baseDir ?? process.cwd() } });
   }
 
   /** Every plan's status, written where it changed (one pass at a time). */
@@ -274,6 +282,7 @@ export class Operator {
     clearTimeout(this.scheduled);
     clearInterval(this.ticker);
     await Promise.all([this.plans.stop(), this.clusters.stop(), this.secrets.stop(), this.jobs.stop()]);
+    await this.clusterStatuses.stop();
     await this.passes;
     await this.writing;
     await this.statusLease.release();

@@ -62,7 +62,7 @@ export interface Surroundings {
  * Access to a cluster from this process: a kubeconfig file, or the content of a Secret of the operator's namespace
  * (`kubeconfigData`). Errors name the Secret and the key, never any of the content.
  */
-function clusterAccess(cluster: ManagedCluster, { namespace, secrets, baseDir }: Surroundings): ClusterAccess | { error: string } {
+export function clusterAccess(cluster: ManagedCluster, { namespace, secrets, baseDir }: Surroundings): ClusterAccess | { error: string } {
   const name = cluster.metadata.name;
   if (cluster.spec.kubeconfig) return { name, kubeconfig: resolveKubeconfigPath(path.join(baseDir, 'ManagedCluster'), cluster.spec.kubeconfig.path), context: cluster.spec.kubeconfig.context };
   const ref = cluster.spec.secretRef!;
