@@ -1,5 +1,6 @@
-// `lifeboat plan validate|show|diff`: check plan files the way CI and a reviewer need it, show a plan as lifeboat
-// will run it (every default filled in), and say what a change between two revisions of the plans repo means.
+// `lifeboat plan validate|show|diff|apply`: check plan files the way CI and a reviewer need it, show a plan as lifeboat
+// will run it (every default filled in), say what a change between two revisions of the plans repo means, and apply
+// the files as custom resources for the operator (plan-apply.ts).
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import fs from 'node:fs';
@@ -11,11 +12,12 @@ import { diffPlanSets, formatPlanDiff } from '../plan/diff.ts';
 import { filesAtCommit } from '../plan/source.ts';
 import { hasErrors, loadPlans, readPlanFiles, summarize } from '../plan/load.ts';
 import { formatPlanError, Severity } from '../plan/parse.ts';
+import { registerPlanApply } from './plan-apply.ts';
 
 const defaultPlansPath = 'plans';
 
 export function registerPlan(program: Command): void {
-  const plan = program.command('plan').description('check and inspect recovery plans (RecoveryPlan, ManagedCluster, RecoveryExecutionJob files)');
+  const plan = program.command('plan').description('check, inspect and apply recovery plans (RecoveryPlan, ManagedCluster, RecoveryExecutionJob files)');
 
   plan.command('validate').description('check plan files as one set (references between files included) and report every error as file:line:col; exit 1 when any')
     .argument('[paths...]', `plan files or directories (*.yaml, *.yml, recursively; default: ${defaultPlansPath})`)
@@ -87,4 +89,6 @@ export function registerPlan(program: Command): void {
         for (const error of headErrors) process.stdout.write(`${style === 'markdown' ? '- ' : '  '}${formatPlanError(error)}\n`);
       }
     });
+
+  registerPlanApply(plan);
 }

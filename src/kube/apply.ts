@@ -59,10 +59,13 @@ export async function dryRunApply(client: KubeClient, path: string, object: Kube
   }
 }
 
-/** Deletes the object at `path`, its dependents in the background; one already gone counts as deleted. */
-export async function remove(client: KubeClient, path: string): Promise<DeleteOutcome> {
+/**
+ * Deletes the object at `path`, its dependents in the background; one already gone counts as deleted. With `dryRun`,
+ * the server checks the delete (admission, permissions) and keeps the object.
+ */
+export async function remove(client: KubeClient, path: string, options: { dryRun?: boolean } = {}): Promise<DeleteOutcome> {
   try {
-    await client.request('DELETE', path, undefined, { query: { propagationPolicy: 'Background' } });
+    await client.request('DELETE', path, undefined, { query: { propagationPolicy: 'Background', ...(options.dryRun ? { dryRun: 'All' } : {}) } });
     return { action: 'deleted' };
   } catch (error) {
     if (error instanceof KubeError && error.code === 404) return { action: 'absent', reason: 'already absent' };

@@ -1,7 +1,8 @@
 // `lifeboat operator` as it runs in a pod, for the operator tests: the CRDs installed in the sandbox's destination,
 // a namespace of its own with the ServiceAccount, Role and RoleBinding of manifests/rbac, a real token
 // (TokenRequest) in a service-account directory, and the operator as a child process in-cluster style
-// (LIFEBOAT_SERVICEACCOUNT_DIR, KUBERNETES_SERVICE_HOST/PORT). Its teardown removes what it made.
+// (LIFEBOAT_SERVICEACCOUNT_DIR, KUBERNETES_SERVICE_HOST/PORT). Its teardown removes what it made. `installCrds`
+// alone is for tests that only store resources (plan apply).
 import type { ExecutionContext } from 'ava';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -59,6 +60,13 @@ export interface OperatorProcess {
 
 export const readyOf = (resource: PlanResource) => resource.status?.conditions?.find((condition) => condition.type === 'Ready');
 
+/** The CRDs in the sandbox's destination, as `kubectl apply --server-side` installs them, established. */
+export async function installCrds(info: SandboxInfo): Promise<void> {
+  const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', info.kubeconfig, '--context', 'destination', ...args], { encoding: 'utf8', timeout: 150_000 });
+  await kubectl('apply', '--server-side', '--force-conflicts', '--field-manager', 'lifeboat-test', ...fs.readdirSync(path.join(repoRoot, 'manifests/crds')).flatMap((file) => ['-f', path.join(repoRoot, 'manifests/crds', file)]));
+  await kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/recoveryplans.lifeboat.dev', 'crd/managedclusters.lifeboat.dev');
+}
+
 /** The CRDs, the operator's namespace, RBAC and token; everything removed at the test's end. */
 export async function operatorCluster(t: ExecutionContext): Promise<OperatorCluster> {
   const info = await sandbox();
@@ -75,9 +83,7 @@ export async function operatorCluster(t: ExecutionContext): Promise<OperatorClus
     source.close();
   });
 
-  // The CRDs, as `kubectl apply --server-side` installs them.
-  await kubectl('apply', '--server-side', '--force-conflicts', '--field-manager', 'lifeboat-test', ...fs.readdirSync(path.join(repoRoot, 'manifests/crds')).flatMap((file) => ['-f', path.join(repoRoot, 'manifests/crds', file)]));
-  await kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/recoveryplans.lifeboat.dev', 'crd/managedclusters.lifeboat.dev');
+  await installCrds(info);
 
   // The operator's namespace, ServiceAccount, Role and RoleBinding from manifests/rbac, moved to this namespace.
   const ns = uniqueName('op');
