@@ -12,6 +12,11 @@ IMAGE=${1:-${LIFEBOAT_IMAGE:-localhost/lifeboat:dev}}
 CACHE=${LIFEBOAT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lifeboat}
 log() { echo "lifeboat: image: $*" >&2; }
 started=$SECONDS
+# One build at a time per cache (two test files, or a test and the README, may build at once): they share the
+# dependencies directory and the base's name.
+mkdir -p "$CACHE/image"
+exec 9>"$CACHE/image/.lock"
+flock 9
 
 BASE=$(bash hack/build-base.sh)
 
