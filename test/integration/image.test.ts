@@ -1,7 +1,8 @@
 // The container image as a user runs it with podman: built by hack/build-image.sh from the Containerfile the release
 // workflow publishes; `lifeboat --help` works; it runs as a non-root user with production dependencies only; and
-// `lifeboat run` in it, with a read-only root filesystem, host network, plans and kubeconfig mounted read-only and
-// the mirror on a volume, replicates a ConfigMap and stops gracefully (exit 0, in seconds) on `podman stop`.
+// `lifeboat run` in it, with a read-only root filesystem (no tmpfs on /tmp either, as in a pod), host network, plans
+// and kubeconfig mounted read-only and the mirror on a volume, replicates a ConfigMap and stops gracefully (exit 0,
+// in seconds) on `podman stop`.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,7 +20,7 @@ test('the image: lifeboat --help exits 0 on a read-only root, as user 65532, wit
   const { image, seconds } = await testImage();
   t.log(`image ${image} built or confirmed in ${seconds.toFixed(1)}s`);
 
-  const help = await podman(['run', '--rm', ...runFlags, '--read-only', image, '--help']);
+  const help = await podman(['run', '--rm', ...runFlags, '--read-only', '--read-only-tmpfs=false', image, '--help']);
   t.is(help.code, 0, help.stderr);
   t.regex(help.stdout, /^Usage: lifeboat \[options\] \[command\]/);
 
@@ -71,7 +72,7 @@ test('the image: lifeboat run replicates a ConfigMap with a read-only root, and 
   await handle.source.request('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap('hello', { from: 'image' }));
   const port = await freePort();
   const name = `lifeboat-${ns}`;
-  const started = await podman(['run', '--detach', '--name', name, ...runFlags, '--read-only', '--network', 'host',
+  const started = await podman(['run', '--detach', '--name', name, ...runFlags, '--read-only', '--read-only-tmpfs=false', '--network', 'host',
     '-v', `${handle.plansDir}:/etc/lifeboat/plans:ro`, '-v', `${kubeconfig}:/etc/lifeboat/kubeconfig:ro`,
     '-v', `${demoIdentityFile}:/etc/lifeboat/identity.txt:ro`, '-v', `${data}:/var/lib/lifeboat`,
     '-e', `LIFEBOAT_NATS_URL=${info.natsUrl}`, '-e', `LIFEBOAT_REDIS_URL=${info.redisUrl}`,
