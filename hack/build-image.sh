@@ -42,6 +42,7 @@ podman=(podman ${runtime:+--runtime "$runtime"})
 version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' package.json | head -1)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 [ -z "$(git status --porcelain -- package.json bin src manifests/crds 2>/dev/null)" ] || revision="$revision-dirty"
+previous=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 "${podman[@]}" build --quiet --pull=never --layers \
   --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network host \
   --build-context "deps=$DEPS" \
@@ -49,5 +50,10 @@ revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
   ${LIFEBOAT_IMAGE_CREATED:+--build-arg "CREATED=$LIFEBOAT_IMAGE_CREATED"} \
   ${LIFEBOAT_IMAGE_SOURCE:+--build-arg "SOURCE=$LIFEBOAT_IMAGE_SOURCE"} \
   -f Containerfile -t "$IMAGE" . >/dev/null
+# The image this tag named before, left without a name, is removed (unless a container still uses it).
+if [ -n "$previous" ] && [ "$previous" != "$(podman image inspect --format '{{.Id}}' "$IMAGE")" ] \
+  && [ "$(podman image inspect --format '{{len .RepoTags}}' "$previous" 2>/dev/null)" = 0 ]; then
+  podman rmi "$previous" >/dev/null 2>&1 || true
+fi
 log "built $IMAGE in $((SECONDS - started))s: $(podman image inspect --format '{{.Size}}' "$IMAGE") bytes (base $BASE: $(podman image inspect --format '{{.Size}}' "$BASE"))"
 echo "$IMAGE"
