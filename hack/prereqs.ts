@@ -1,7 +1,8 @@
-// `node hack/prereqs.ts`: checks (and, as root or with sudo without a password, installs) what the sandbox needs,
-// before anything is built; exit 3 with one line per missing prerequisite otherwise. .ci/run calls it; `npm run demo`
-// and `npm test` use the same check through `checkPrerequisites` and report errors through `reportErrorsPlainly`.
-import { ensurePrerequisites, PrerequisiteError } from '../src/sandbox/prerequisites.ts';
+// `node hack/prereqs.ts`: checks (and, as root or with sudo without a password, installs) what the sandbox and the
+// tests need, before anything is built; exit 3 with one line per missing prerequisite otherwise. .ci/run calls it;
+// `npm run demo` (the sandbox's needs only) and `npm test` use the same check through `checkPrerequisites` and report
+// errors through `reportErrorsPlainly`.
+import { ensurePrerequisites, PrerequisiteError, type PrerequisitePurpose } from '../src/sandbox/prerequisites.ts';
 
 const exitCodes = { failed: 1, prerequisite: 3 } as const;
 
@@ -19,10 +20,13 @@ export function reportErrorsPlainly(): void {
   process.on('unhandledRejection', report);
 }
 
-/** The prerequisite check, in one pass; ends the process with exit 3 when something is missing. */
-export function checkPrerequisites(log: (line: string) => void = (line) => process.stderr.write(`lifeboat: ${line}\n`)): void {
+/**
+ * The prerequisite check, in one pass; ends the process with exit 3 when something is missing. `tests` adds what
+ * only the test suite needs (podman and runc for the image test).
+ */
+export function checkPrerequisites(log: (line: string) => void = (line) => process.stderr.write(`lifeboat: ${line}\n`), purpose: PrerequisitePurpose = 'sandbox'): void {
   try {
-    ensurePrerequisites(process.env, log);
+    ensurePrerequisites(process.env, log, purpose);
   } catch (error) {
     report(error);
   }
@@ -30,6 +34,7 @@ export function checkPrerequisites(log: (line: string) => void = (line) => proce
 
 if (import.meta.main) {
   const started = Date.now();
-  checkPrerequisites();
+  // .ci/run's check, before the test suite: the tests' packages too.
+  checkPrerequisites(undefined, 'tests');
   process.stderr.write(`lifeboat: prerequisites present (checked in ${Date.now() - started} ms)\n`);
 }

@@ -9,7 +9,7 @@ reportErrorsPlainly();
 // Before the type-check, and before the sandbox's modules load: a machine that cannot run the sandbox is told so in
 // seconds, with exit 3.
 console.log('== prerequisites');
-checkPrerequisites((line) => console.log(`   ${line}`));
+checkPrerequisites((line) => console.log(`   ${line}`), 'tests');
 const { defaultSandboxDir, environmentLines, readState, sandboxDown, sandboxStatus, sandboxUp } = await import('../src/sandbox/sandbox.ts');
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, onLine?: (line: string) => void): Promise<number> {

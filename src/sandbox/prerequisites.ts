@@ -16,7 +16,12 @@ export class PrerequisiteError extends Error {
 
 /** Commands the sandbox runs, and the Debian package that provides each. */
 export const debianPackages = { 'redis-server': 'redis-server', openssl: 'openssl', git: 'git' } as const;
-export type PackagedCommand = keyof typeof debianPackages;
+/** Commands only the tests run (the container image test), checked by `npm test` and .ci/run, not by the demo. */
+export const testDebianPackages = { podman: 'podman', runc: 'runc' } as const;
+export type PackagedCommand = keyof typeof debianPackages | keyof typeof testDebianPackages;
+
+/** What the check is for: the sandbox alone (`npm run demo`, `lifeboat sandbox up`), or the test suite too. */
+export type PrerequisitePurpose = 'sandbox' | 'tests';
 
 /** The binaries hack/build-bins.sh builds with Go unless TEST_ASSET_<NAME> or $KUBEBUILDER_ASSETS supplies them. */
 export const builtBinaries = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'nats-server', 'kubectl'] as const;
@@ -100,14 +105,17 @@ function aptCommandLine(packages: string[], probe: PrerequisiteProbe): string {
 }
 
 /** Decides, from what the machine has, whether the sandbox can be built, what to install, or what to tell the user. */
-export function planPrerequisites(probe: PrerequisiteProbe): PrerequisitePlan {
+export function planPrerequisites(probe: PrerequisiteProbe, purpose: PrerequisitePurpose = 'sandbox'): PrerequisitePlan {
   const missing: MissingPrerequisite[] = [];
   const reasons: Record<PackagedCommand, string> = {
     'redis-server': 'the sandbox keeps lifeboat\'s state in Redis',
     openssl: 'the sandbox mints its certificates with it',
     git: 'the mirror and the tests use git',
+    podman: 'the image test builds and runs the container image with it',
+    runc: 'podman runs the image test\'s containers with runc (crun fails on some machines\' cgroups)',
   };
-  for (const [command, debianPackage] of Object.entries(debianPackages) as [PackagedCommand, string][]) {
+  const packaged = { ...debianPackages, ...(purpose === 'tests' ? testDebianPackages : {}) };
+  for (const [command, debianPackage] of Object.entries(packaged) as [PackagedCommand, string][]) {
     if (!probe.commands.has(command)) {
       missing.push({ name: command, debianPackage, line: `${command} not found: ${reasons[command]} (Debian/Ubuntu package ${debianPackage})` });
     }
@@ -174,8 +182,10 @@ const goArches: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'a
 /** Looks at the machine: which commands exist, Go's version, who we are, whether sudo needs a password. Fast (< 1 s). */
 export function probePrerequisites(env: NodeJS.ProcessEnv = process.env): PrerequisiteProbe {
   const commands = new Set<string>();
-  for (const name of [...Object.keys(debianPackages), 'go', 'apt-get', 'sudo']) if (onPath(name, env)) commands.add(name);
+  for (const name of [...Object.keys(debianPackages), ...Object.keys(testDebianPackages), 'go', 'apt-get', 'sudo']) if (onPath(name, env)) commands.add(name);
   if (redisServerBinary(env)) commands.add('redis-server');
+  // runc lands in /usr/sbin, often not on a user's PATH; podman finds it there all the same.
+  if (onPath('runc', { PATH: '/usr/local/sbin:/usr/sbin:/sbin' })) commands.add('runc');
   const root = process.getuid?.() === 0;
   let goVersion: string | undefined;
   if (commands.has('go')) {
@@ -198,8 +208,8 @@ export function probePrerequisites(env: NodeJS.ProcessEnv = process.env): Prereq
  * Makes sure the sandbox can be built and run: returns when everything is there (installing Debian packages first
  * when this process may), throws a PrerequisiteError naming everything missing otherwise. Idempotent and quick.
  */
-export function ensurePrerequisites(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = () => {}): void {
-  const plan = planPrerequisites(probePrerequisites(env));
+export function ensurePrerequisites(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = () => {}, purpose: PrerequisitePurpose = 'sandbox'): void {
+  const plan = planPrerequisites(probePrerequisites(env), purpose);
   switch (plan.type) {
     case 'ready':
       return;
@@ -214,7 +224,7 @@ export function ensurePrerequisites(env: NodeJS.ProcessEnv = process.env, log: (
           throw new PrerequisiteError(`installing ${plan.packages.join(' ')} failed (\`${argv.join(' ')}\` exited ${result.status ?? result.signal}); run it yourself and try again`);
         }
       }
-      const after = planPrerequisites({ ...probePrerequisites(env), installDisabled: true });
+      const after = planPrerequisites({ ...probePrerequisites(env), installDisabled: true }, purpose);
       if (after.type === 'ready') return;
       const still = after.missing;
       throw new PrerequisiteError([`installed ${plan.packages.join(' ')}, yet ${still.length === 1 ? 'a prerequisite is' : `${still.length} prerequisites are`} still missing (nothing was built):`,

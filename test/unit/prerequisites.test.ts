@@ -3,7 +3,7 @@
 import test from 'ava';
 import { builtBinaries, parseGoVersion, planPrerequisites, type PrerequisiteProbe } from '../../src/sandbox/prerequisites.ts';
 
-const everything = ['redis-server', 'openssl', 'git', 'go', 'apt-get'];
+const everything = ['redis-server', 'openssl', 'git', 'podman', 'runc', 'go', 'apt-get'];
 const machine = (overrides: Partial<PrerequisiteProbe> & { without?: string[]; with?: string[] } = {}): PrerequisiteProbe => {
   const { without = [], with: extra = [], ...rest } = overrides;
   return {
@@ -32,6 +32,19 @@ test('missing redis-server as root: the install .ci/run does is planned', (t) =>
     ['apt-get', 'update', '-qq'],
     ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', 'redis-server'],
   ]);
+});
+
+test('podman and runc are the tests\' needs, not the sandbox\'s: the demo goes on without them, npm test installs them', (t) => {
+  const probe = machine({ without: ['podman', 'runc'] });
+  t.deepEqual(planPrerequisites(probe), { type: 'ready' });
+  const plan = planPrerequisites(probe, 'tests');
+  t.is(plan.type, 'install');
+  if (plan.type !== 'install') return;
+  t.deepEqual(plan.packages, ['podman', 'runc']);
+  const user = planPrerequisites(machine({ root: false, without: ['podman'] }), 'tests');
+  t.is(user.type, 'missing');
+  if (user.type !== 'missing') return;
+  t.regex(user.lines[1]!, /^ {2}podman not found: the image test .*package podman\)$/);
 });
 
 test('missing packages with sudo without a password: installed through sudo -n', (t) => {
