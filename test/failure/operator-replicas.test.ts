@@ -100,7 +100,11 @@ async function recordStatusWrites(client: KubeClient, ns: string): Promise<{ wri
       if (event.type !== 'ADDED' && event.type !== 'MODIFIED') continue;
       const { name, resourceVersion } = event.object.metadata;
       const status = JSON.stringify(event.object.status ?? null);
-      if (last.get(name) === status) continue;
+      // A plan created (no status yet) is no status write.
+      if (last.get(name) === status || (!last.has(name) && !event.object.status)) {
+        last.set(name, status);
+        continue;
+      }
       last.set(name, status);
       writes.push({ at: Date.now(), plan: name, resourceVersion, status: event.object.status });
     }
