@@ -1,11 +1,13 @@
 // A ManagedCluster through a `secretRef`: `lifeboat operator` as a child process with a ServiceAccount token (as in
 // operator.test.ts) reads the source's kubeconfig from a Secret of its namespace. A Secret rotated to a wrong token
 // takes the plan out of Ready (the 401 shows), rotated back it replicates again; a missing Secret blocks its plan
-// alone (ClusterNotReadable, naming it). Nothing of a kubeconfig reaches the log or the status.
+// alone (ClusterNotReadable, naming it). A ServiceAccount's token Secret replaced and the old one deleted (revoked):
+// replication continues with the new token. Nothing of a kubeconfig reaches the log or the status.
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
+import { KubeClient, KubeError, loadKubeConfig } from '../../src/kube/client.ts';
 import { configMap, createNamespace, eventually, get } from '../helpers/pipeline.ts';
 import { operatorCluster, readyOf } from '../helpers/operator.ts';
 import { uniqueName } from '../helpers/sandbox.ts';
@@ -74,10 +76,49 @@ test('a secretRef cluster: its kubeconfig comes from the Secret, a rotation is f
     .catch((error: Error) => { throw new Error(`${error.message}\noperator log:\n${logTail()}`, { cause: error }); });
   await kubectlWait(plan);
 
+  // 5. Rotation as a source admin does it: a ServiceAccount's token Secret replaced by a new one, the old one deleted
+  // (its token revoked): the kubeconfig Secret follows, replication continues with the new token only.
+  const reader = uniqueName('lb-reader');
+  await source.request('POST', `/api/v1/namespaces/${first}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: reader } });
+  const bindingName = uniqueName('lb-reader');
+  await source.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: bindingName },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'lifeboat-source-reader' }, subjects: [{ kind: 'ServiceAccount', name: reader, namespace: first }] });
+  t.teardown(() => source.request('DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${bindingName}`).catch(() => undefined));
+  const tokenSecret = async (name: string) => {
+    await source.request('POST', `/api/v1/namespaces/${first}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/service-account-token', metadata: { name, annotations: { 'kubernetes.io/service-account.name': reader } } });
+    const filled = await eventually(`the token of ${name}`, () => get<{ data?: { token?: string } }>(source, `/api/v1/namespaces/${first}/secrets/${name}`), (found) => Boolean(found?.data?.token), 30_000);
+    return Buffer.from(filled!.data!.token!, 'base64').toString('utf8');
+  };
+  const withToken = (token: string) => {
+    const config = parse(goodKubeconfig) as { users: { name: string; user: Record<string, unknown> }[] };
+    for (const user of config.users) user.user = { token };
+    return stringify(config);
+  };
+  const oldToken = await tokenSecret(`${reader}-old`);
+  await destination.request('PUT', `${secretPath}/${secretName}`, secret(withToken(oldToken)));
+  await source.request('POST', `/api/v1/namespaces/${first}/configmaps`, configMap('with-old-token', { n: '1' }));
+  await eventually('replicated with the old token', () => get(destination, `/api/v1/namespaces/${first}/configmaps/with-old-token`), Boolean, 90_000)
+    .catch((error: Error) => { throw new Error(`${error.message}\noperator log:\n${logTail()}`, { cause: error }); });
+  const newToken = await tokenSecret(`${reader}-new`);
+  await destination.request('PUT', `${secretPath}/${secretName}`, secret(withToken(newToken)));
+  await source.request('DELETE', `/api/v1/namespaces/${first}/secrets/${reader}-old`);
+  await eventually('the old token revoked', async () => {
+    const client = await KubeClient.create(loadKubeConfig({ data: withToken(oldToken) }), { maxSockets: 1 });
+    try {
+      return await client.request('GET', '/version').then(() => 200, (error: Error) => (error instanceof KubeError ? error.code : 0));
+    } finally {
+      client.close();
+    }
+  }, (code) => code === 401, 30_000);
+  await source.request('POST', `/api/v1/namespaces/${first}/configmaps`, configMap('with-new-token', { n: '2' }));
+  await eventually('replicated with the new token, the old one revoked', () => get(destination, `/api/v1/namespaces/${first}/configmaps/with-new-token`), Boolean, 90_000)
+    .catch((error: Error) => { throw new Error(`${error.message}\noperator log:\n${logTail()}`, { cause: error }); });
+  await kubectlWait(plan);
+
   // Nothing of either kubeconfig in the log or in any status.
   const statuses = JSON.stringify([await resourceOf(plan), await resourceOf(orphan)]);
   const goodKey = (parse(goodKubeconfig) as { users: { user: Record<string, string> }[] }).users[0]!.user;
-  for (const secretPart of [wrongToken, ...Object.values(goodKey)]) {
+  for (const secretPart of [wrongToken, oldToken, newToken, ...Object.values(goodKey)]) {
     t.false(operator.output().includes(secretPart), 'no credential in the log');
     t.false(statuses.includes(secretPart), 'no credential in the status');
   }
