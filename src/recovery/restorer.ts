@@ -222,7 +222,8 @@ export class Restorer {
       if (existing.spec.plan !== plan) throw new Error(`RecoveryExecutionJob ${jobsNamespace}/${jobName} is for plan ${existing.spec.plan}, not ${plan}`, { cause: error });
     }
     if (existing.status?.phase && existing.status.phase !== 'Pending') {
-      throw new Error(`RecoveryExecutionJob ${jobsNamespace}/${jobName} already ${existing.status.phase === 'Running' ? 'runs' : 'ran'} (phase ${existing.status.phase}${existing.status.claimedBy ? `, ${existing.status.claimedBy}` : ''}); give another --name`);
+      const running = existing.status.phase === 'Running';
+      throw new Error(`RecoveryExecutionJob ${jobsNamespace}/${jobName} already ${running ? 'runs' : 'ran'} (phase ${existing.status.phase}${running && existing.status.claimedBy ? `, claimed by ${existing.status.claimedBy}` : ''}); give another --name`);
     }
     // Claimed as the operator claims (src/recovery/job.ts): of two claimants, exactly one runs it.
     if (!(await claimJob(destination, path, existing, `recover/${os.userInfo().username}@${os.hostname()}`))) {

@@ -95,17 +95,9 @@ export async function operatorCluster(t: ExecutionContext): Promise<OperatorClus
     return stringify(object);
   });
   await kubectlApply(rbac.join('---\n'));
-  const token = await destination.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/lifeboat-operator/token`,
-    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-operator-'));
   const serviceAccountDir = path.join(dir, 'serviceaccount');
-  fs.mkdirSync(serviceAccountDir);
-  const kubeConfig = loadKubeConfig({ path: info.kubeconfig, context: 'destination' });
-  const cluster = kubeConfig.getCurrentCluster()!;
-  fs.writeFileSync(path.join(serviceAccountDir, 'token'), token.status.token);
-  fs.writeFileSync(path.join(serviceAccountDir, 'ca.crt'), cluster.caData ? Buffer.from(cluster.caData, 'base64') : fs.readFileSync(cluster.caFile!));
-  fs.writeFileSync(path.join(serviceAccountDir, 'namespace'), ns);
-  const server = new URL(cluster.server);
+  const server = await mountServiceAccount(destination, info, ns, 'lifeboat-operator', serviceAccountDir);
 
   const startOperator = async (plans: string[], args: string[] = []): Promise<OperatorProcess> => {
     const port = await freePort();
@@ -138,4 +130,19 @@ export async function operatorCluster(t: ExecutionContext): Promise<OperatorClus
     throw new Error(`${error.message}\noperator log:\n${operator.logTail()}`, { cause: error });
   });
   return { info, ns, dir, source, destination, kubectl, kubectlApply, startOperator, resourceOf, kubectlWait };
+}
+
+/**
+ * What a kubelet mounts at /var/run/secrets/kubernetes.io/serviceaccount for a ServiceAccount of the sandbox's
+ * destination: a TokenRequest token, the CA, the namespace, written into `dir`. Answers the API server's address.
+ */
+export async function mountServiceAccount(destination: KubeClient, info: SandboxInfo, ns: string, serviceAccount: string, dir: string): Promise<URL> {
+  const token = await destination.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${serviceAccount}/token`,
+    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } });
+  fs.mkdirSync(dir, { recursive: true });
+  const cluster = loadKubeConfig({ path: info.kubeconfig, context: 'destination' }).getCurrentCluster()!;
+  fs.writeFileSync(path.join(dir, 'token'), token.status.token);
+  fs.writeFileSync(path.join(dir, 'ca.crt'), cluster.caData ? Buffer.from(cluster.caData, 'base64') : fs.readFileSync(cluster.caFile!));
+  fs.writeFileSync(path.join(dir, 'namespace'), ns);
+  return new URL(cluster.server);
 }
