@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { podman, runFlags, testImage } from '../helpers/image.ts';
 import { mountServiceAccount } from '../helpers/operator.ts';
 import { configMap, createNamespace, demoIdentityFile, eventually, get } from '../helpers/pipeline.ts';
@@ -48,7 +48,8 @@ async function kubectlApply(kubeconfig: string, objects: Rendered[], dryRun: boo
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin.end(objects.map((object) => stringify(object)).join('---\n'));
+  // JSON (which is YAML) as kubectl reads it: a YAML 1.2 `yes` would be a boolean to kubectl's YAML 1.1 parser.
+  child.stdin.end(objects.map((object) => JSON.stringify(object)).join('\n---\n'));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   return { code, stdout, stderr };
 }
