@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
+import { KubeClient, KubeError, loadKubeConfig } from '../../src/kube/client.ts';
 import { podman, runFlags, testImage } from '../helpers/image.ts';
 import { mountServiceAccount } from '../helpers/operator.ts';
 import { configMap, createNamespace, demoIdentityFile, eventually, get } from '../helpers/pipeline.ts';
@@ -160,4 +161,47 @@ test('the operator container, run as the installed Deployment says with the inst
   const stopped = await podman(['stop', '--time', '20', name]);
   t.is(stopped.code, 0, stopped.stderr);
   t.is((await podman(['inspect', '--format', '{{.State.ExitCode}}', name])).stdout.trim(), '0', await logs());
+});
+
+test('least privilege: the installed operator ServiceAccount can do what the operator needs in its namespace and nothing outside it', async (t) => {
+  const info = await sandbox();
+  const kubectl = path.join(info.binDir ?? '', 'kubectl');
+  const ns = uniqueName('lp');
+  const objects = await render(kubectl, 'two-cluster', ns);
+  const destination = await kube('destination');
+  t.teardown(async () => {
+    await destination.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
+    destination.close();
+  });
+  const applied = await kubectlApply(info.kubeconfig, objects.filter((object) => !workloads.has(object.kind)), false);
+  t.is(applied.code, 0, applied.stderr);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-lp-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const server = await mountServiceAccount(destination, info, ns, 'lifeboat-operator', dir);
+  const token = fs.readFileSync(path.join(dir, 'token'), 'utf8');
+  const kubeConfig = loadKubeConfig({ data: JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
+    clusters: [{ name: 'c', cluster: { server: server.origin, 'certificate-authority-data': fs.readFileSync(path.join(dir, 'ca.crt')).toString('base64') } }],
+    users: [{ name: 'sa', user: { token } }], contexts: [{ name: 'sa', context: { cluster: 'c', user: 'sa' } }],
+  }) });
+  const operator = await KubeClient.create(kubeConfig, { maxSockets: 2 });
+  t.teardown(() => operator.close());
+  const status = (method: string, apiPath: string, body?: unknown) => operator.request(method, apiPath, body).then(() => 200, (error: Error) => (error instanceof KubeError ? error.code : -1));
+  const lifeboat = `/apis/lifeboat.dev/v1alpha1/namespaces/${ns}`;
+  // What the operator needs: its resources, their status, Events, the Secrets of its namespace (read).
+  for (const [what, apiPath] of [['recoveryplans', `${lifeboat}/recoveryplans`], ['managedclusters', `${lifeboat}/managedclusters`], ['recoveryexecutionjobs', `${lifeboat}/recoveryexecutionjobs`], ['secrets', `/api/v1/namespaces/${ns}/secrets`]]) {
+    t.is(await status('GET', apiPath!), 200, `list ${what} in its namespace`);
+  }
+  t.is(await status('POST', `/api/v1/namespaces/${ns}/events`, { apiVersion: 'v1', kind: 'Event', metadata: { generateName: 'lp.' }, involvedObject: { kind: 'RecoveryPlan', name: 'x', namespace: ns }, reason: 'Test', message: 'm', type: 'Normal' }), 200, 'record an Event');
+  // Nothing else: no Secret written, none read elsewhere, no cluster-scoped writes, no spec writes of its own resources.
+  const elsewhere = uniqueName('lp-other');
+  await createNamespace(destination, elsewhere);
+  t.teardown(() => destination.request('DELETE', `/api/v1/namespaces/${elsewhere}`).catch(() => undefined));
+  t.is(await status('POST', `/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x' } }), 403, 'create a Secret in its namespace');
+  t.is(await status('GET', `/api/v1/namespaces/${elsewhere}/secrets`), 403, 'list Secrets of another namespace');
+  t.is(await status('GET', '/api/v1/secrets'), 403, 'list Secrets cluster-wide');
+  t.is(await status('POST', `/api/v1/namespaces/${elsewhere}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } }), 403, 'write in another namespace');
+  t.is(await status('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: uniqueName('lp') }, rules: [] }), 403, 'create a ClusterRole');
+  t.is(await status('POST', `${lifeboat}/recoveryplans`, { apiVersion: 'lifeboat.dev/v1alpha1', kind: 'RecoveryPlan', metadata: { name: 'x' }, spec: {} }), 403, 'create a RecoveryPlan (plans are the platform team\'s)');
+  t.is(await status('DELETE', `/api/v1/namespaces/${ns}`), 403, 'delete its own namespace');
 });
