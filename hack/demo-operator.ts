@@ -50,7 +50,7 @@ step('Deploying a small shop into the SOURCE cluster');
 console.log(`  ${(await deployShop(source)).length} objects: 3 Deployments (7 replicas), Services, ConfigMaps, a Secret, a CRD and a custom resource`);
 
 step('Installing the CRDs and the operator\'s least-privilege RBAC into the DESTINATION cluster');
-kubectl('apply', '--server-side', '--force-conflicts', '-f', 'manifests/crds/');
+kubectl('apply', '--server-side', '--force-conflicts', '-k', 'manifests/crds');
 kubectl('wait', '--for=condition=Established', 'crd/recoveryplans.lifeboat.dev', 'crd/managedclusters.lifeboat.dev', 'crd/recoveryexecutionjobs.lifeboat.dev');
 await destination.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).catch(() => undefined);
 kubectl('apply', '-k', 'manifests/rbac');

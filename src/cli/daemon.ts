@@ -36,7 +36,8 @@ export function daemonOptions(command: Command): Command {
 export interface DaemonParts {
   shared: SharedValues;
   log: Logger;
-  bus: Bus;
+  /** NATS, connected on first use (an operator that only recovers never needs it). */
+  connectBus: () => Promise<Bus>;
   state: StateStore;
   mirror: MirrorRepository;
   metrics: Metrics;
@@ -81,7 +82,8 @@ export async function runDaemon(command: Command, flags: DaemonFlags, name: stri
   process.on('unhandledRejection', fatal);
   process.on('uncaughtException', fatal);
   const identities = identitiesOf(flags.identity);
-  const bus = await Bus.connect(shared.nats);
+  let bus: Bus | undefined;
+  const connectBus = async () => (bus ??= await Bus.connect(shared.nats));
   // Redis outages are waited out: every state read and write pauses until it answers again (never fatal).
   const state = await StateStore.connect(shared.redis, {
     waitWhileDown: true,
@@ -94,7 +96,7 @@ export async function runDaemon(command: Command, flags: DaemonFlags, name: stri
   const pusher = flags.mirrorRemote ? new MirrorPusher(mirror, flags.mirrorRemote, {
     token: process.env.LIFEBOAT_MIRROR_TOKEN, onError: (error, attempt) => log.warn({ err: error.message, attempt }, 'mirror push failed; retrying'),
   }) : undefined;
-  const { service, describe } = await build({ shared, log, bus, state, mirror, metrics, pusher, identities, components: only });
+  const { service, describe } = await build({ shared, log, connectBus, state, mirror, metrics, pusher, identities, components: only });
   const server = await serveMetrics(metrics, flags.metricsAddr, () => service.readiness());
   log.info({ metrics: `http://${server.address}/metrics`, mirror: mirror.gitdir, components: [...only], ...describe }, `lifeboat ${name} running`);
   let stopping: Promise<void> | undefined;
@@ -106,7 +108,7 @@ export async function runDaemon(command: Command, flags: DaemonFlags, name: stri
       state.stopWaiting();
       await service.stop().catch((error: Error) => log.warn({ err: error.message }, 'stopped without finishing everything'));
       await server.close();
-      await bus.close();
+      await bus?.close();
       await state.close();
       log.flush();
     })();

@@ -9,6 +9,7 @@ import { eventRecorder } from '../operator/events.ts';
 import { JobController, type JobControllerOptions } from '../operator/jobs.ts';
 import { AllNamespaces } from '../operator/all-namespaces.ts';
 import { Operator } from '../operator/operator.ts';
+import { components, recoveryComponent } from '../runtime/ports.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { daemonOptions, runDaemon, type DaemonFlags } from './daemon.ts';
 import { sharedOptions, sharedValues, UsageError } from './options.ts';
@@ -60,25 +61,33 @@ LIFEBOAT_SERVICEACCOUNT_DIR replaces the token directory.
 
 RecoveryExecutionJobs of the namespace are run once each, by one replica. With --plans SRC (a directory or a git
 repository, as for lifeboat run) the plans come from SRC instead of resources, as lifeboat run runs them (status:
-lifeboat status), and RecoveryExecutionJobs of the namespace still recover them.`)
+lifeboat status), and RecoveryExecutionJobs of the namespace still recover them. With --components recovery it runs
+RecoveryExecutionJobs only (the stand-by's operator of the 3-cluster topology: no pipeline, no NATS).`)
     .action(async (options: OperatorFlags, command: Command) => {
       if (options.allNamespaces && options.namespace) throw new UsageError('give either --namespace or --all-namespaces, not both');
       if (options.allNamespaces && sharedValues(command).explicit.plans) throw new UsageError('--all-namespaces follows resources; with --plans the plans come from files: give one of them');
+      // `--components recovery`: the stand-by's operator of the 3-cluster topology runs RecoveryExecutionJobs only
+      // (another cluster's operator replicates); it needs no NATS and runs no pipeline.
+      const recoveryOnly = options.components.split(',').map((name) => name.trim()).includes(recoveryComponent);
+      if (recoveryOnly && options.components.trim() !== recoveryComponent) throw new UsageError(`--components ${options.components}: ${recoveryComponent} runs alone (an operator that only recovers runs no pipeline stage)`);
+      if (recoveryOnly && (options.allNamespaces || sharedValues(command).explicit.plans)) throw new UsageError(`--components ${recoveryComponent} follows the resources of one namespace: leave out --all-namespaces and --plans`);
       const cluster = ownCluster(options);
       const shared = sharedValues(command);
       // Resources unless a plans source is given (--plans or $LIFEBOAT_PLANS).
       const plansSource = shared.explicit.plans ? shared.plans : undefined;
-      await runDaemon(command, options, 'operator', async ({ log, bus, state, mirror, metrics, pusher, identities, components }) => {
+      const flags = recoveryOnly ? { ...options, components: components.join(',') } : options;
+      await runDaemon(command, flags, 'operator', async ({ log, connectBus, state, mirror, metrics, pusher, identities, components: only }) => {
         const client = await KubeClient.create(cluster.kubeConfig, { maxSockets: 8 });
         const instance = `${os.hostname()}/${process.pid}`;
         const describe = { cluster: cluster.where, server: client.server.origin, namespace: options.allNamespaces ? '*' : cluster.namespace, ...(plansSource ? { plans: plansSource } : {}) };
         if (plansSource) {
-          const runtime = new Runtime({ plans: plansSource, mirror, bus, state, metrics, log, identities, pusher, components, planPollMs: Number(options.planPollInterval) });
+          const runtime = new Runtime({ plans: plansSource, mirror, bus: await connectBus(), state, metrics, log, identities, pusher, components: only, planPollMs: Number(options.planPollInterval) });
           return { service: filePlansOperator(runtime, client, cluster.namespace, instance, { state, metrics, mirror, identities, log }), describe };
         }
-        const runtime = new Runtime({ mirror, bus, state, metrics, log, identities, pusher, components });
+        const runtime = recoveryOnly ? undefined : new Runtime({ mirror, bus: await connectBus(), state, metrics, log, identities, pusher, components: only });
         const parts = { client, runtime, state, metrics, mirror, identities, log, instance };
-        const operator = options.allNamespaces ? new AllNamespaces(parts) : new Operator({ ...parts, namespace: cluster.namespace });
+        const operator = options.allNamespaces && runtime ? new AllNamespaces({ ...parts, runtime }) : new Operator({ ...parts, namespace: cluster.namespace });
+        if (recoveryOnly) Object.assign(describe, { components: [recoveryComponent] });
         const service = {
           start: () => operator.start(),
           stop: async () => {

@@ -39,7 +39,7 @@ async function requireCrds(client: KubeClient): Promise<void> {
   const served = new Set((group?.resources ?? []).map((resource) => resource.name));
   const missing = appliedKinds.filter((type) => !served.has(type.plural)).map((type) => `${type.plural}.${apiGroup}`);
   if (missing.length) {
-    throw new Error(`context ${client.contextName} (${client.server.origin}) has no CRD ${missing.join(', ')}: install the CRDs first (kubectl apply --server-side -f manifests/crds/), then apply again`);
+    throw new Error(`context ${client.contextName} (${client.server.origin}) has no CRD ${missing.join(', ')}: install the CRDs first (kubectl apply --server-side -k manifests/crds), then apply again`);
   }
 }
 
@@ -103,7 +103,7 @@ Nothing is applied when a file has an error: the errors are printed as \`lifeboa
 exit code is 1. Otherwise each ManagedCluster, then each RecoveryPlan, is applied as its file wrote it (defaults are
 the operator's to fill in), field manager ${planApplyManager}, conflicts forced (the files win over hand edits), with
 the label ${managedByLabel}=${planApplyManager}; one line each: created, configured or unchanged. The
-CRDs must be installed first (kubectl apply --server-side -f manifests/crds/). RecoveryExecutionJobs in the files are
+CRDs must be installed first (kubectl apply --server-side -k manifests/crds). RecoveryExecutionJobs in the files are
 not applied (a job starts a recovery): create them on purpose.
 
 A ManagedCluster's spec.kubeconfig.path is applied as written, with a warning: in plan files it is relative to the

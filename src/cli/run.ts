@@ -31,7 +31,8 @@ export function registerRun(program: Command): void {
   daemonOptions(sharedOptions(program.command('run').description('replicate every plan: listener, processor, mirror writer and synchronizer (creates the mirror when missing)')))
     .option('--plan-poll-interval <ms>', 'how often the plans source is polled', '10000')
     .action(async (options: DaemonFlags & { planPollInterval: string }, command: Command) => {
-      await runDaemon(command, options, 'run', async ({ shared, log, bus, state, mirror, metrics, pusher, identities, components: only }) => {
+      await runDaemon(command, options, 'run', async ({ shared, log, connectBus, state, mirror, metrics, pusher, identities, components: only }) => {
+        const bus = await connectBus();
         const runtime = new Runtime({ plans: shared.plans, mirror, bus, state, metrics, log, identities, planPollMs: Number(options.planPollInterval), pusher, components: only });
         return { service: runtime, describe: { plans: shared.plans } };
       });

@@ -9,7 +9,7 @@ import type { Logger } from '../util/log.ts';
 import { Operator, PlanNames, type OperatorOptions } from './operator.ts';
 
 export class AllNamespaces {
-  private readonly options: Omit<OperatorOptions, 'namespace'>;
+  private readonly options: Omit<OperatorOptions, 'namespace'> & { runtime: NonNullable<OperatorOptions['runtime']> };
   private readonly log: Logger;
   private readonly informers: Informer[];
   private readonly operators = new Map<string, Operator>();
@@ -17,7 +17,7 @@ export class AllNamespaces {
   private passes: Promise<void> = Promise.resolve();
   private stopped = false;
 
-  constructor(options: Omit<OperatorOptions, 'namespace'>) {
+  constructor(options: Omit<OperatorOptions, 'namespace'> & { runtime: NonNullable<OperatorOptions['runtime']> }) {
     this.options = options;
     this.log = options.log.child({ component: 'operator', scope: 'all namespaces' });
     this.informers = [Kind.recoveryPlan, Kind.recoveryExecutionJob].map((kind) => new Informer({

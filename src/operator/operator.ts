@@ -27,7 +27,8 @@ export interface OperatorOptions {
   /** The operator's own cluster, where its resources live. */
   client: KubeClient;
   namespace: string;
-  runtime: Runtime;
+  /** The pipelines; absent: this operator only recovers (`--components recovery`), another one replicates. */
+  runtime?: Runtime;
   /** Redis: the leases of jobs and of the statuses no pipeline writes. */
   state: StateStore;
   metrics: Metrics;
@@ -138,7 +139,7 @@ export class Operator {
 
   /** Lists both kinds, runs the valid plans and keeps following them; resolves after the first pass. */
   async start(): Promise<void> {
-    if (!this.options.shared) await this.options.runtime.start();
+    if (!this.options.shared) await this.options.runtime?.start();
     this.plans.start();
     this.clusters.start();
     this.secrets.start();
@@ -184,7 +185,7 @@ export class Operator {
       if (verdict?.type === 'run') continue;
       this.running.delete(name);
       this.log.info({ plan: name, why: verdict ? verdict.type : 'deleted' }, 'stopping plan; the stand-by keeps its objects');
-      await this.options.runtime.removePlan(name);
+      await this.options.runtime?.removePlan(name);
     }
     for (const [name, { generation, verdict }] of judged) {
       const earlier = before.get(name);
@@ -194,7 +195,7 @@ export class Operator {
         }
         continue;
       }
-      if (this.running.get(name) === verdict.key) continue;
+      if (this.running.get(name) === verdict.key || !this.options.runtime) continue;
       this.log.info({ plan: name, generation }, this.running.has(name) ? 'plan changed; restarting it with the new spec' : 'running plan');
       this.running.set(name, verdict.key);
       await this.options.runtime.runPlan(verdict.context);
@@ -226,7 +227,7 @@ export class Operator {
     if (verdict.type !== 'run' && !this.statusLease.isHeld) return undefined;
     if (verdict.type === 'invalid') return { type: 'invalid', generation, errors: verdict.errors };
     if (verdict.type === 'blocked') return { type: 'blocked', generation, message: verdict.message };
-    const runner = this.options.runtime.runners.get(name);
+    const runner = this.options.runtime?.runners.get(name);
     // Only the process that synchronizes the plan writes its status (PlanRunner.writesStatus).
     if (!runner || this.running.get(name) !== verdict.key || !runner.writesStatus) return undefined;
     const status = await runner.status();
@@ -272,7 +273,7 @@ export class Operator {
     const jobs = resourceNames[Kind.recoveryExecutionJob].plural;
     if (!this.jobs.listed) reasons.push(`${jobs} in namespace ${this.options.namespace} not listed yet${this.jobs.failing ? `: ${this.jobs.failing.error}` : ''}`);
     else if (this.jobs.failing) reasons.push(`cannot watch ${jobs} in namespace ${this.options.namespace}: ${this.jobs.failing.error}`);
-    for (const runner of this.options.runtime.runners.values()) if (!runner.ready) reasons.push(runner.notReadyReason());
+    for (const runner of this.options.runtime?.runners.values() ?? []) if (!runner.ready) reasons.push(runner.notReadyReason());
     return { ready: reasons.length === 0, reasons };
   }
 
@@ -286,9 +287,9 @@ export class Operator {
     await this.passes;
     await this.writing;
     await this.statusLease.release();
-    if (!this.options.shared) return this.options.runtime.stop();
+    if (!this.options.shared) return this.options.runtime?.stop();
     // A shared runtime runs on: the plans of this namespace stop (their stand-bys keep what they have).
-    for (const name of this.running.keys()) await this.options.runtime.removePlan(name);
+    for (const name of this.running.keys()) await this.options.runtime?.removePlan(name);
     this.options.shared.names.release(this.options.namespace);
   }
 }

@@ -19,6 +19,9 @@ import type { CompiledPlan } from '../pipeline/processor.ts';
 export const components = ['listener', 'processor', 'mirror', 'synchronizer', 'reconciler'] as const;
 export type Component = (typeof components)[number];
 
+/** `lifeboat operator --components recovery`: RecoveryExecutionJobs only, no pipeline stage (the 3-cluster stand-by). */
+export const recoveryComponent = 'recovery';
+
 /** `listener,mirror` → the set, or an error naming what is not a component. */
 export function parseComponents(value: string): Set<Component> {
   const names = value.split(',').map((name) => name.trim()).filter(Boolean);

@@ -63,7 +63,7 @@ export const readyOf = (resource: PlanResource) => resource.status?.conditions?.
 /** The CRDs in the sandbox's destination, as `kubectl apply --server-side` installs them, established. */
 export async function installCrds(info: SandboxInfo): Promise<void> {
   const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', info.kubeconfig, '--context', 'destination', ...args], { encoding: 'utf8', timeout: 150_000 });
-  await kubectl('apply', '--server-side', '--force-conflicts', '--field-manager', 'lifeboat-test', ...fs.readdirSync(path.join(repoRoot, 'manifests/crds')).flatMap((file) => ['-f', path.join(repoRoot, 'manifests/crds', file)]));
+  await kubectl('apply', '--server-side', '--force-conflicts', '--field-manager', 'lifeboat-test', '-k', path.join(repoRoot, 'manifests/crds'));
   await kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/recoveryplans.lifeboat.dev', 'crd/managedclusters.lifeboat.dev');
 }
 

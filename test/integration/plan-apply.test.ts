@@ -179,7 +179,7 @@ test.serial('a cluster without the CRDs: one line naming how to install them, no
   const result = await lifeboat(['plan', 'apply', '.', '--kubeconfig', info.kubeconfig, '--context', 'source'], dir);
   t.is(result.code, 1);
   t.is(result.stdout, '');
-  t.regex(result.stderr, /^lifeboat: context source \(https:\/\/[^)]+\) has no CRD managedclusters\.lifeboat\.dev, recoveryplans\.lifeboat\.dev: install the CRDs first \(kubectl apply --server-side -f manifests\/crds\/\), then apply again\n$/);
+  t.regex(result.stderr, /^lifeboat: context source \(https:\/\/[^)]+\) has no CRD managedclusters\.lifeboat\.dev, recoveryplans\.lifeboat\.dev: install the CRDs first \(kubectl apply --server-side -k manifests\/crds\), then apply again\n$/);
 });
 
 test.serial('plans from a git repository: its newest commit of a branch and subdirectory, dry run first', async (t) => {

@@ -151,7 +151,7 @@ test('plan diff says what changes in meaning between two revisions', async (t) =
 test('the CRDs are accepted by a real kube-apiserver and the committed plans are stored as custom resources', async (t) => {
   const api = await kube('destination');
   t.teardown(() => api.close());
-  for (const file of fs.readdirSync(path.join(repoRoot, 'manifests/crds'))) {
+  for (const file of fs.readdirSync(path.join(repoRoot, 'manifests/crds')).filter((name) => name.endsWith('.lifeboat.dev.yaml'))) {
     const crd = parse(fs.readFileSync(path.join(repoRoot, 'manifests/crds', file), 'utf8')) as { metadata: { name: string } };
     await api.request('PATCH', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`, crd, { contentType: 'application/apply-patch+yaml', query: { fieldManager: 'lifeboat-test', force: true } });
     await waitFor(`${crd.metadata.name} established`, async () => {
