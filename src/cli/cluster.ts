@@ -152,7 +152,8 @@ async function addCluster(name: string, flags: AddFlags): Promise<void> {
     say(`Secret ${flags.namespace}/${clusterSecretName(name)} ${await applyObject(operator, accessObjectPath(secret), secret)} (kubeconfig for ${entry.server}, context ${operator.contextName})`);
     const cluster = managedCluster(name, flags.namespace, role);
     say(`ManagedCluster ${flags.namespace}/${name} ${await applyObject(operator, managedClustersPath(flags.namespace, name), cluster)} (role ${role}, context ${operator.contextName})`);
-    say(`The operator checks its permissions within a minute: kubectl wait -n ${flags.namespace} --for=condition=Ready managedcluster/${name}`);
+    const kubectlContext = flags.kubeContextOfOperator ? ` --context ${flags.kubeContextOfOperator}` : '';
+    say(`The operator checks its permissions within a minute: kubectl${kubectlContext} wait -n ${flags.namespace} --for=condition=Ready managedcluster/${name}`);
   } finally {
     target.close();
     operator.close();

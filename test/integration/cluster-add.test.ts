@@ -68,7 +68,7 @@ test('cluster add gives the source a read-only identity the operator uses; list 
     /^Secret kube-system\/lifeboat-reader-token holds a token/m,
     new RegExp(`^Secret ${ns}/lifeboat-cluster-prod-src created \\(kubeconfig for https://127\\.0\\.0\\.1:\\d+, context destination\\)$`, 'm'),
     new RegExp(`^ManagedCluster ${ns}/prod-src created \\(role source, context destination\\)$`, 'm'),
-    new RegExp(`kubectl wait -n ${ns} --for=condition=Ready managedcluster/prod-src$`, 'm'),
+    new RegExp(`kubectl --context destination wait -n ${ns} --for=condition=Ready managedcluster/prod-src$`, 'm'),
   ]) t.regex(added.stdout, expected);
   t.false(/lifeboat-reader-secrets/.test(added.stdout), 'no Secrets reader without --secrets');
 
