@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { PrerequisiteError } from '../sandbox/binaries.ts';
+import { registerCluster } from './cluster.ts';
 import { registerDeletes } from './deletes.ts';
 import { ExitCode, programHelp, UsageError } from './options.ts';
 import { registerHistory } from './history.ts';
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRun(program);
   registerOperator(program);
   registerPlan(program);
+  registerCluster(program);
   registerDeletes(program);
   registerRecover(program);
   registerDrill(program);
