@@ -19,7 +19,8 @@ import { kube, sandbox, uniqueName } from '../helpers/sandbox.ts';
 
 const run = promisify(execFile);
 const repoRoot = new URL('../../', import.meta.url).pathname;
-const overlays = ['two-cluster'];
+/** Each overlay, and whether it runs pipelines (with NATS) or only recovers (three-cluster/destination). */
+const overlays = [['two-cluster', 'pipelines'], ['three-cluster/management', 'pipelines'], ['three-cluster/destination', 'recovery']] as const;
 
 interface Rendered {
   apiVersion: string;
@@ -55,14 +56,19 @@ async function kubectlApply(kubeconfig: string, objects: Rendered[], dryRun: boo
   return { code, stdout, stderr };
 }
 
-for (const overlay of overlays) {
+for (const [overlay, runs] of overlays) {
   test(`manifests/install/${overlay} renders and the API server accepts it; its workloads pass the restricted Pod Security Standard`, async (t) => {
     const info = await sandbox();
     const kubectl = path.join(info.binDir ?? '', 'kubectl');
     const ns = uniqueName('install');
     const objects = await render(kubectl, overlay, ns);
     const kinds = new Set(objects.map((object) => object.kind));
-    for (const kind of ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'Role', 'RoleBinding', 'Deployment', 'Service', 'NetworkPolicy', 'StatefulSet', 'PersistentVolumeClaim', 'ConfigMap']) t.true(kinds.has(kind), `${overlay} has a ${kind}`);
+    for (const kind of ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'Role', 'RoleBinding', 'Deployment', 'Service', 'NetworkPolicy', 'StatefulSet', 'PersistentVolumeClaim']) t.true(kinds.has(kind), `${overlay} has a ${kind}`);
+    const operator = objects.find((object) => object.kind === 'Deployment')!.spec as { template: { spec: { containers: { args: string[]; env: { name: string }[] }[] } } };
+    const { args, env } = operator.template.spec.containers[0]!;
+    t.is(objects.some((object) => object.metadata.name === 'lifeboat-nats'), runs === 'pipelines', `${overlay}: NATS only where pipelines run`);
+    t.is(env.some((entry) => entry.name === 'LIFEBOAT_NATS_URL'), runs === 'pipelines');
+    t.is(args.includes('--components=recovery'), runs === 'recovery', `${overlay}: ${runs === 'recovery' ? 'recovery only' : 'every component'}`);
     const destination = await kube('destination');
     t.teardown(async () => {
       await destination.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
@@ -73,7 +79,7 @@ for (const overlay of overlays) {
     const dryRun = await kubectlApply(info.kubeconfig, objects.filter((object) => workloads.has(object.kind)), true);
     t.is(dryRun.code, 0, dryRun.stderr);
     t.regex(dryRun.stdout, /deployment\.apps\/lifeboat-operator serverside-applied \(server dry run\)/);
-    t.regex(dryRun.stdout, /statefulset\.apps\/lifeboat-nats serverside-applied \(server dry run\)/);
+    if (runs === 'pipelines') t.regex(dryRun.stdout, /statefulset\.apps\/lifeboat-nats serverside-applied \(server dry run\)/);
     t.regex(dryRun.stdout, /statefulset\.apps\/lifeboat-redis serverside-applied \(server dry run\)/);
     t.notRegex(dryRun.stderr, /PodSecurity|would violate/, 'no workload breaks the restricted Pod Security Standard');
     // Nothing runs as root, nothing escalates, every root filesystem is read-only.
