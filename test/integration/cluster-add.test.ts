@@ -133,7 +133,8 @@ test('cluster add gives the source a read-only identity the operator uses; list 
   for (const object of sourceObjects) {
     await eventually(`${describeObject(object)} gone from the source`, () => get(source, accessObjectPath(object)), (found) => found === undefined, 30_000);
   }
-  t.is(await statusOf(reader.request('GET', `/api/v1/namespaces/${app}/configmaps`, undefined, once)), 401, 'the token is revoked with its Secret');
+  // The binding goes first (403), then the token itself, once the API server's token cache sees its Secret gone (401).
+  t.is(await eventually('the token revoked', () => statusOf(reader.request('GET', `/api/v1/namespaces/${app}/configmaps`, undefined, once)), (code) => code === 401, 30_000), 401, 'the token is revoked with its Secret');
 });
 
 test('cluster add: a usage error or an unreachable operator namespace is one line and an exit code, nothing applied', async (t) => {

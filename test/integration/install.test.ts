@@ -15,6 +15,7 @@ import { KubeClient, KubeError, loadKubeConfig } from '../../src/kube/client.ts'
 import { podman, runFlags, testImage } from '../helpers/image.ts';
 import { mountServiceAccount } from '../helpers/operator.ts';
 import { configMap, createNamespace, demoIdentityFile, eventually, get } from '../helpers/pipeline.ts';
+import type { SandboxInfo } from '../../src/sandbox/sandbox.ts';
 import { kube, sandbox, uniqueName } from '../helpers/sandbox.ts';
 
 const run = promisify(execFile);
@@ -44,14 +45,15 @@ async function render(kubectl: string, overlay: string, ns: string): Promise<Ren
 const workloads = new Set(['Deployment', 'StatefulSet']);
 
 /** `kubectl apply --server-side` of the objects (stdin), optionally as a dry run; answers stdout and stderr. */
-async function kubectlApply(kubeconfig: string, objects: Rendered[], dryRun: boolean) {
-  const child = spawn('kubectl', ['--kubeconfig', kubeconfig, '--context', 'destination', 'apply', '--server-side', '--force-conflicts', '--field-manager', 'lifeboat-install-test', ...(dryRun ? ['--dry-run=server'] : []), '-f', '-']);
+async function kubectlApply(info: SandboxInfo, objects: Rendered[], dryRun: boolean) {
+  const child = spawn(path.join(info.binDir ?? '', 'kubectl'), ['--kubeconfig', info.kubeconfig, '--context', 'destination', 'apply', '--server-side', '--force-conflicts', '--field-manager', 'lifeboat-install-test', ...(dryRun ? ['--dry-run=server'] : []), '-f', '-']);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  // JSON (which is YAML) as kubectl reads it: a YAML 1.2 `yes` would be a boolean to kubectl's YAML 1.1 parser.
-  child.stdin.end(objects.map((object) => JSON.stringify(object)).join('\n---\n'));
+  // One JSON List, as kubectl reads it: YAML from this side could differ (a YAML 1.2 `yes` is a boolean to kubectl's
+  // YAML 1.1 parser), and kubectl reads a stream of JSON documents differently from version to version.
+  child.stdin.end(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   return { code, stdout, stderr };
 }
@@ -74,9 +76,9 @@ for (const [overlay, runs] of overlays) {
       await destination.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
       destination.close();
     });
-    const applied = await kubectlApply(info.kubeconfig, objects.filter((object) => !workloads.has(object.kind)), false);
+    const applied = await kubectlApply(info, objects.filter((object) => !workloads.has(object.kind)), false);
     t.is(applied.code, 0, applied.stderr);
-    const dryRun = await kubectlApply(info.kubeconfig, objects.filter((object) => workloads.has(object.kind)), true);
+    const dryRun = await kubectlApply(info, objects.filter((object) => workloads.has(object.kind)), true);
     t.is(dryRun.code, 0, dryRun.stderr);
     t.regex(dryRun.stdout, /deployment\.apps\/lifeboat-operator serverside-applied \(server dry run\)/);
     if (runs === 'pipelines') t.regex(dryRun.stdout, /statefulset\.apps\/lifeboat-nats serverside-applied \(server dry run\)/);
@@ -103,7 +105,7 @@ test('the operator container, run as the installed Deployment says with the inst
     destination.close();
     source.close();
   });
-  const applied = await kubectlApply(info.kubeconfig, objects.filter((object) => !workloads.has(object.kind)), false);
+  const applied = await kubectlApply(info, objects.filter((object) => !workloads.has(object.kind)), false);
   t.is(applied.code, 0, applied.stderr);
 
   // The Deployment's container, as a kubelet would run it.
@@ -158,7 +160,7 @@ test('the operator container, run as the installed Deployment says with the inst
     { apiVersion: 'lifeboat.dev/v1alpha1', kind: 'RecoveryPlan', metadata: { name: plan, namespace: ns },
       spec: { source: { cluster: 'source' }, destination: { cluster: 'destination' }, resources: { include: [{ namespaces: [app] }] }, secrets: { mode: 'exclude' }, sync: { commitInterval: '100ms' } } },
   ] as unknown as Rendered[];
-  const declared = await kubectlApply(info.kubeconfig, resources, false);
+  const declared = await kubectlApply(info, resources, false);
   t.is(declared.code, 0, declared.stderr);
   await run(kubectl, ['--kubeconfig', info.kubeconfig, '--context', 'destination', 'wait', '-n', ns, '--for=condition=Ready', '--timeout=120s', `recoveryplan/${plan}`])
     .catch(async (error: Error) => t.fail(`${error.message}\n${await logs()}`));
@@ -179,7 +181,7 @@ test('least privilege: the installed operator ServiceAccount can do what the ope
     await destination.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
     destination.close();
   });
-  const applied = await kubectlApply(info.kubeconfig, objects.filter((object) => !workloads.has(object.kind)), false);
+  const applied = await kubectlApply(info, objects.filter((object) => !workloads.has(object.kind)), false);
   t.is(applied.code, 0, applied.stderr);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-lp-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
