@@ -34,11 +34,13 @@ export function foreignObjects(destination: Destination, refs: UnversionedRef[],
   const query = { labelSelector: `${planLabel}!=${options.plan}` };
   const requests = new Semaphore(options.concurrency);
   /** refKeys of the foreign objects of `ref`'s kind in its namespace, or across the cluster; undefined when not listed. */
+  // Never rejects: a destination that cannot be discovered or listed (an API server just restarted whose RBAC cache is
+  // still empty answers 403) leaves the collection unlisted, and each object is then looked at on its own.
   const list = (ref: UnversionedRef, acrossCluster: boolean) => requests.run(async () => {
-    const index = await destination.index();
-    const resource = index.byKind(ref.group, ref.kind);
-    if (!resource) return undefined;
     try {
+      const index = await destination.index();
+      const resource = index.byKind(ref.group, ref.kind);
+      if (!resource) return undefined;
       const keys = new Set<string>();
       for await (const { items: page } of destination.client.listPages(index.path(ref, acrossCluster ? {} : { namespace: ref.namespace }), resource, query, 500, metadataOnly)) {
         for (const object of page) keys.add(refKey({ ...ref, namespace: object.metadata.namespace || undefined, name: object.metadata.name ?? '' }));
