@@ -2,7 +2,9 @@
 // plan, replaced when its spec changes. Connects nothing itself: NATS, Redis and the mirror come from the caller.
 // With `components`, this process runs only those stages of every plan; the others run elsewhere (JetStream and
 // Redis between them), and the plans' leases spread across the processes that run a component.
+import { createHash } from 'node:crypto';
 import os from 'node:os';
+import path from 'node:path';
 import type { Bus } from '../bus/bus.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -73,7 +75,8 @@ export class Runtime {
   async start(): Promise<void> {
     this.key = await hashKey(this.options.state, this.options.mirror.gitdir, this.options.log);
     this.shares = new LeaseShares({
-      state: this.options.state, member: `${os.hostname()}/${process.pid}`, components: [...this.components].filter((component) => component !== 'processor'),
+      // Peers are the processes writing the same mirror (its path, the same in every replica's pod).
+      state: this.options.state, member: `${os.hostname()}/${process.pid}`, group: createHash('sha256').update(path.resolve(this.options.mirror.gitdir)).digest('hex').slice(0, 16), components: [...this.components].filter((component) => component !== 'processor'),
       plans: () => Math.max(1, this.plans.size), heartbeatMs: 2000, ttlMs: 6000, log: this.options.log.child({ component: 'leases' }),
     });
     await this.shares.start();

@@ -1,5 +1,5 @@
 // Fair shares of the plans' leases across lifeboat processes. Each process that runs a component says so every
-// `heartbeatMs` (a Redis sorted set per component, entries lapsing after `ttlMs`); a process may hold at most
+// `heartbeatMs` (a Redis sorted set per component and peer group, entries lapsing after `ttlMs`); a process may hold at most
 // ⌈plans ÷ live members⌉ leases of a component, and hands one back per look while it holds more (a process that
 // joined gets its share; one that died is dropped from the count when its entry lapses, and the others take its
 // plans as its leases expire). Without this the first process to start would take every lease.
@@ -11,6 +11,12 @@ export interface SharesOptions {
   state: StateStore;
   /** This process, as it appears in the member sets and lease values. */
   member: string;
+  /**
+   * The processes that share these plans' leases: replicas of one installation, which write one mirror. Another
+   * lifeboat on the same Redis (another installation, a test's process, a stray one) runs other plans and must not
+   * count as a peer: it would lower this process's share and leave some of its plans without a holder.
+   */
+  group: string;
   components: readonly string[];
   /** Plans every process runs (they read the same plans). */
   plans: () => number;
@@ -37,9 +43,13 @@ export class LeaseShares implements LeaseAllowance {
   private async beat(): Promise<void> {
     const { state, member, ttlMs } = this.options;
     await Promise.all(this.options.components.map(async (component) => {
-      const members = await state.heartbeat(component, member, ttlMs);
+      const members = await state.heartbeat(this.setOf(component), member, ttlMs);
       this.members.set(component, Math.max(1, members.length));
     }));
+  }
+
+  private setOf(component: string): string {
+    return `${component}@${this.options.group}`;
   }
 
   /** ⌈plans ÷ members⌉: what each live process of `component` may hold. */
@@ -61,6 +71,6 @@ export class LeaseShares implements LeaseAllowance {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await Promise.all(this.options.components.map((component) => this.options.state.leave(component, this.options.member).catch(() => undefined)));
+    await Promise.all(this.options.components.map((component) => this.options.state.leave(this.setOf(component), this.options.member).catch(() => undefined)));
   }
 }

@@ -126,6 +126,42 @@ test.serial('ten plans on two processes: leases spread across both; after a kill
   t.is(await Promise.race([second.exited, sleep(40_000).then(() => 'still running 40 s after SIGTERM')]), 0);
 });
 
+test.serial('two installations on one Redis (each its own mirror and plans) are not peers: each process holds every lease of its own three plans', async (t) => {
+  t.timeout(3 * 60_000);
+  const spec = (ns: string) => ({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
+  const installations = [];
+  for (let i = 0; i < 2; i++) {
+    const namespaces = Array.from({ length: 3 }, () => uniqueName(`apart${i}`));
+    const handle = await pipeline(spec(namespaces[0]!));
+    handles.push(handle);
+    const plans = [handle.plan];
+    for (const ns of namespaces.slice(1)) {
+      const plan = uniqueName('p');
+      writePlan(handle.plansDir, plan, spec(ns));
+      plans.push(plan);
+      cleanups.push(() => handle.bus.removePlan(plan), () => handle.state.forget(plan));
+    }
+    for (const ns of namespaces) {
+      await createNamespace(handle.source, ns);
+      await handle.source.request('POST', cmPath(ns), configMap('before', { n: '1' }));
+    }
+    installations.push({ handle, plans, namespaces });
+  }
+  const children = await Promise.all(installations.map(({ handle }) => lifeboat(handle)));
+  await Promise.all(children.map((child) => child.ready()));
+  for (const [i, { plans }] of installations.entries()) {
+    const pid = children[i]!.child.pid!;
+    const own = (counts: Record<string, Record<string, number>>) => leasedComponents.every((component) => counts[component]![pid] === plans.length);
+    const counts = await eventually(`process ${i + 1} holding every lease of its plans`, () => leaseCounts(plans), own, 30_000).catch(async () => leaseCounts(plans));
+    t.true(own(counts), `installation ${i + 1}, leases by pid: ${JSON.stringify(counts)}`);
+  }
+  for (const { handle, namespaces } of installations) {
+    for (const ns of namespaces) await eventually(`${ns}/before at the stand-by`, () => get(handle.destination, cmPath(ns, 'before')), (cm) => cm !== undefined, 60_000);
+  }
+  for (const child of children) child.kill('SIGTERM');
+  await Promise.all(children.map((child) => child.exited));
+});
+
 test.serial('a process that does not hold the synchronizer lease leaves the commits to the holder: each of 20 changes at the stand-by within 3 s', async (t) => {
   t.timeout(3 * 60_000);
   const ns = uniqueName('holder');
