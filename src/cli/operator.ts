@@ -12,6 +12,7 @@ import { Operator } from '../operator/operator.ts';
 import { components, recoveryComponent } from '../runtime/ports.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { daemonOptions, runDaemon, type DaemonFlags } from './daemon.ts';
+import { urlWithoutCredentials } from '../util/redact.ts';
 import { sharedOptions, sharedValues, UsageError } from './options.ts';
 
 /** The namespace outside a pod, when none is given. */
@@ -23,6 +24,7 @@ interface OperatorFlags extends DaemonFlags {
   namespace?: string;
   allNamespaces?: boolean;
   planPollInterval: string;
+  standbyNamespace?: string;
 }
 
 /**
@@ -46,6 +48,7 @@ export function registerOperator(program: Command): void {
     .option('--namespace <ns>', `the namespace whose resources it runs (default: its own in a pod, else ${defaultNamespace})`)
     .option('-A, --all-namespaces', 'run the resources of every namespace (needs manifests/rbac/all-namespaces: a ClusterRole); plan names must then be unique across namespaces')
     .option('--plan-poll-interval <ms>', 'with --plans: how often the plans source is polled', '10000')
+    .option('--standby-namespace <ns>', "3-cluster topology, the management cluster's operator: copy each plan it runs (spec, mirror remote, its clusters) into this namespace of the plan's destination cluster, where the stand-by's operator (--components recovery) recovers it alone")
     .addHelpText('after', `
 Each RecoveryPlan is validated on its own, with the checks of \`lifeboat plan validate\` against the namespace's other
 plans and ManagedClusters: an invalid one gets Ready=False (reason InvalidSpec, the message naming the field) and
@@ -85,12 +88,19 @@ RecoveryExecutionJobs only (the stand-by's operator of the 3-cluster topology: n
           return { service: filePlansOperator(runtime, client, cluster.namespace, instance, { state, metrics, mirror, identities, log }), describe };
         }
         const runtime = recoveryOnly ? undefined : new Runtime({ mirror, bus: await connectBus(), state, metrics, log, identities, pusher, components: only });
-        const parts = { client, runtime, state, metrics, mirror, identities, log, instance };
+        if (recoveryOnly && options.standbyNamespace) throw new UsageError(`--standby-namespace is for the management cluster's operator; --components ${recoveryComponent} is the stand-by's`);
+        // The stand-by's operator keeps its mirror in step with the remote the management cluster's operator pushes
+        // to: every 10 s, and once more before each recovery (so a point in time of a minute ago is there).
+        const refreshMirror = recoveryOnly && pusher ? () => withTimeout(pusher.fetchNow().then(() => undefined), 20_000, `fetching ${flags.mirrorRemote ?? 'the mirror remote'}`) : undefined;
+        if (recoveryOnly) pusher?.start(10_000);
+        const standby = options.standbyNamespace ? { namespace: options.standbyNamespace, ...(options.mirrorRemote ? { mirrorRemote: urlWithoutCredentials(options.mirrorRemote) } : {}) } : undefined;
+        const parts = { client, runtime, state, metrics, mirror, identities, log, instance, own: { kubeConfig: cluster.kubeConfig, where: cluster.where }, standby, refreshMirror };
         const operator = options.allNamespaces && runtime ? new AllNamespaces({ ...parts, runtime }) : new Operator({ ...parts, namespace: cluster.namespace });
         if (recoveryOnly) Object.assign(describe, { components: [recoveryComponent] });
         const service = {
           start: () => operator.start(),
           stop: async () => {
+            if (recoveryOnly) pusher?.stop();
             await operator.stop();
             client.close();
           },
@@ -129,4 +139,10 @@ function filePlansOperator(runtime: Runtime, client: KubeClient, namespace: stri
       return { ready: ready && !jobsReasons.length, reasons: [...reasons, ...jobsReasons] };
     },
   };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took more than ${ms / 1000} s`)), ms)))])
+    .finally(() => clearTimeout(timer));
 }

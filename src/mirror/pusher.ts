@@ -59,6 +59,15 @@ export class MirrorPusher {
     this.timer = undefined;
   }
 
+  /**
+   * Once, now: fetches the remote branch and fast-forwards the local one (a mirror that only recovers, written by
+   * another cluster's operator). Throws when the remote cannot be fetched; answers the remote head.
+   */
+  async fetchNow(): Promise<string | undefined> {
+    const http = (await import('isomorphic-git/http/node')).default;
+    return this.pull(http);
+  }
+
   private auth() {
     const token = this.token;
     return token ? () => ({ username: 'lifeboat', password: token }) : undefined;

@@ -42,6 +42,11 @@ export interface JobControllerOptions {
   recordEvent: RecordEvent;
   /** A job ended (the plan's status shows FailedOver soon). */
   onDone(plan: string): void;
+  /**
+   * Before each restore: brings the mirror up to date (the stand-by's operator fetches the mirror remote). What it
+   * throws is logged and recorded as a Warning Event; the restore then uses the mirror as it is.
+   */
+  refreshMirror?: () => Promise<void>;
 }
 
 const nameOf = (object: KubeObject) => object.metadata.name ?? '';
@@ -136,6 +141,13 @@ export class JobController {
       await this.fail(path, `RecoveryPlan ${job.spec.plan}: destination cluster: ${context.destination.error}`);
       options.metrics.recoveryJobs.inc({ result: 'failed' });
       return;
+    }
+    if (options.refreshMirror) {
+      await options.refreshMirror().catch(async (error: Error) => {
+        const message = `the mirror could not be brought up to date (${error.message}); recovering from the mirror as it is here`;
+        this.log.warn({ job: name, err: error.message }, message);
+        await options.recordEvent(object, { type: 'Warning', reason: 'MirrorNotRefreshed', message });
+      });
     }
     const destination = await KubeClient.create(kubeConfigOf(context.destination), { maxSockets: Math.max(16, spec.sync.concurrency) + 4 });
     try {

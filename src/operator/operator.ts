@@ -19,7 +19,8 @@ import { ClusterStatuses } from './clusters.ts';
 import { planStatus, readyEvent, type PlanObservation, type RecoveryPlanStatus } from './conditions.ts';
 import { eventRecorder, fieldManager, type RecordEvent } from './events.ts';
 import { JobController } from './jobs.ts';
-import { judgePlans, type PlanJudgement } from './resources.ts';
+import { judgePlans, type PlanJudgement, type Surroundings } from './resources.ts';
+import { StandbyCopies, type StandbyPlan } from './standby.ts';
 
 export { fieldManager } from './events.ts';
 
@@ -40,6 +41,15 @@ export interface OperatorOptions {
   instance: string;
   /** Relative kubeconfig paths of ManagedClusters resolve against it (default: the working directory). */
   baseDir?: string;
+  /** The configuration `client` was made from: what a ManagedCluster with `inCluster: true` uses. */
+  own?: Surroundings['own'];
+  /**
+   * 3-cluster topology, the management cluster's operator: each plan it runs is copied into this namespace of its
+   * destination cluster, where the stand-by's operator recovers it alone (src/operator/standby.ts).
+   */
+  standby?: { namespace: string; mirrorRemote?: string };
+  /** Before each RecoveryExecutionJob's restore (the stand-by's operator fetches the mirror remote). */
+  refreshMirror?: () => Promise<void>;
   /** A plan's status is written on change, and at most this often (default 5 s). */
   statusIntervalMs?: number;
   /**
@@ -97,6 +107,11 @@ export class Operator {
   private writing: Promise<void> | undefined;
   private stopped = false;
   private readonly clusterStatuses: ClusterStatuses;
+  private readonly standby: StandbyCopies | undefined;
+
+  private surroundings(): Surroundings {
+    return { namespace: this.options.namespace, secrets: this.secrets.objects(), baseDir: this.options.baseDir ?? process.cwd(), own: this.options.own };
+  }
 
   constructor(options: OperatorOptions) {
     this.options = options;
@@ -115,10 +130,11 @@ export class Operator {
     this.statusLease = options.state.lock('_operator', `status:${options.namespace}`);
     // One replica writes the ManagedClusters' statuses: the holder of this lease (a plan name no plan can have).
     this.clusterStatuses = new ClusterStatuses({ client: options.client, namespace: options.namespace, log: this.log, fieldManager, lease: options.state.lock('_operator', `clusters:${options.namespace}`), intervalMs: options.clusterCheckIntervalMs });
+    this.standby = options.standby && new StandbyCopies({ ...options.standby, from: options.namespace, state: options.state, log: this.log.child({ component: 'standby-copies' }) });
     this.jobs = new JobController({
       client: options.client, namespace: options.namespace, instance: options.instance, log: this.log, state: options.state, metrics: options.metrics,
       mirror: options.mirror, identities: options.identities, planOf: (name) => this.planOf(name),
-      recordEvent: this.recordEvent, onDone: () => void this.writeStatuses(),
+      recordEvent: this.recordEvent, onDone: () => void this.writeStatuses(), refreshMirror: options.refreshMirror,
     });
   }
 
@@ -150,6 +166,7 @@ export class Operator {
     await this.jobs.start();
     this.ticker = setInterval(() => void this.writeStatuses(), 1000);
     await this.clusterStatuses.start();
+    this.standby?.start();
   }
 
   /** A pass soon: changes that arrive together (a watch event per resource) make one pass. */
@@ -167,7 +184,8 @@ export class Operator {
   /** Runs what is valid, stops what is gone or invalid; the stand-by of a stopped plan keeps its objects. */
   private async reconcile(): Promise<void> {
     if (this.stopped) return;
-    const judged = judgePlans(this.plans.objects().values(), this.clusters.objects().values(), { namespace: this.options.namespace, secrets: this.secrets.objects(), baseDir: this.options.baseDir ?? process.cwd() });
+    // An operator that only recovers needs the destination alone: a plan whose source it cannot reach still recovers.
+    const judged = judgePlans(this.plans.objects().values(), this.clusters.objects().values(), this.surroundings(), { needsSource: Boolean(this.options.runtime) });
     const names = this.options.shared?.names;
     if (names) {
       names.release(this.options.namespace, new Set(judged.keys()));
@@ -202,7 +220,28 @@ export class Operator {
     }
     for (const name of [...this.lastWrite.keys()]) if (!judged.has(name)) this.lastWrite.delete(name);
     void this.writeStatuses();
-    this.clusterStatuses.update({ clusters: this.clusters.objects().values(), plans: this.plans.objects().values(), surroundings: { namespace: this.options.namespace, secrets: this.secrets.objects(), baseDir: this.options.baseDir ?? process.cwd() } });
+    this.copyToStandby(judged);
+    this.clusterStatuses.update({ clusters: this.checkedClusters(), plans: this.plans.objects().values(), surroundings: this.surroundings() });
+  }
+
+  /** The ManagedClusters whose access is checked here: those an operator that only recovers writes to, or all. */
+  private checkedClusters(): Iterable<KubeObject> {
+    const clusters = [...this.clusters.objects().values()];
+    if (this.options.runtime) return clusters;
+    const destinations = new Set([...this.plans.objects().values()].map((plan) => (plan as { spec?: { destination?: { cluster?: string } } }).spec?.destination?.cluster));
+    return clusters.filter((cluster) => destinations.has(cluster.metadata.name));
+  }
+
+  private copyToStandby(judged: ReadonlyMap<string, PlanJudgement>): void {
+    if (!this.standby) return;
+    const clusters = new Map([...this.clusters.objects().values()].map((cluster) => [cluster.metadata.name ?? '', cluster]));
+    const plans = new Map<string, StandbyPlan>();
+    for (const [name, { verdict }] of judged) {
+      const plan = this.plans.objects().get(name);
+      if (verdict.type !== 'run' || !plan || 'error' in verdict.context.destination) continue;
+      plans.set(name, { context: { ...verdict.context, destination: verdict.context.destination }, plan, clusters });
+    }
+    this.standby.update(plans);
   }
 
   /** Every plan's status, written where it changed (one pass at a time). */
@@ -282,6 +321,7 @@ export class Operator {
     this.stopped = true;
     clearTimeout(this.scheduled);
     clearInterval(this.ticker);
+    await this.standby?.stop();
     await Promise.all([this.plans.stop(), this.clusters.stop(), this.secrets.stop(), this.jobs.stop()]);
     await this.clusterStatuses.stop();
     await this.passes;

@@ -4,6 +4,7 @@
 // secretRef cluster's kubeconfig comes from the namespace's Secrets as given. Pure.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject } from '../kube/ref.ts';
 import { loadPlans, resolveKubeconfigPath, Severity, type PlanError } from '../plan/load.ts';
 import type { ManagedCluster } from '../plan/schema.ts';
@@ -56,14 +57,20 @@ export interface Surroundings {
   secrets: ReadonlyMap<string, KubeObject>;
   /** Relative kubeconfig paths are relative to it (the working directory). */
   baseDir: string;
+  /** The operator's own configuration, for `inCluster: true`; described as `where` in messages. */
+  own?: { kubeConfig: KubeConfig; where: string };
 }
 
 /**
  * Access to a cluster from this process: a kubeconfig file, or the content of a Secret of the operator's namespace
  * (`kubeconfigData`). Errors name the Secret and the key, never any of the content.
  */
-export function clusterAccess(cluster: ManagedCluster, { namespace, secrets, baseDir }: Surroundings): ClusterAccess | { error: string } {
+export function clusterAccess(cluster: ManagedCluster, { namespace, secrets, baseDir, own }: Surroundings): ClusterAccess | { error: string } {
   const name = cluster.metadata.name;
+  if (cluster.spec.inCluster) {
+    if (!own) return { error: `ManagedCluster ${name}: spec.inCluster needs the operator's own configuration, which this process was not given` };
+    return { name, kubeconfig: `the operator's own identity (${own.where})`, context: undefined, own: own.kubeConfig };
+  }
   if (cluster.spec.kubeconfig) return { name, kubeconfig: resolveKubeconfigPath(path.join(baseDir, 'ManagedCluster'), cluster.spec.kubeconfig.path), context: cluster.spec.kubeconfig.context };
   const ref = cluster.spec.secretRef!;
   const key = ref.key ?? 'kubeconfig';
@@ -76,13 +83,13 @@ export function clusterAccess(cluster: ManagedCluster, { namespace, secrets, bas
 }
 
 /** What identifies an access in a restart key: a hash in place of a kubeconfig's content (rotation restarts). */
-function accessKey(access: ClusterAccess): Omit<ClusterAccess, 'kubeconfigData'> & { kubeconfigSha256?: string } {
-  const { kubeconfigData, ...rest } = access;
+function accessKey(access: ClusterAccess): Omit<ClusterAccess, 'kubeconfigData' | 'own'> & { kubeconfigSha256?: string } {
+  const { kubeconfigData, own: _own, ...rest } = access;
   return kubeconfigData === undefined ? rest : { ...rest, kubeconfigSha256: createHash('sha256').update(kubeconfigData).digest('hex') };
 }
 
 /** Every RecoveryPlan resource judged, by name. */
-export function judgePlans(plans: Iterable<KubeObject>, clusters: Iterable<KubeObject>, surroundings: Surroundings): Map<string, PlanJudgement> {
+export function judgePlans(plans: Iterable<KubeObject>, clusters: Iterable<KubeObject>, surroundings: Surroundings, { needsSource = true } = {}): Map<string, PlanJudgement> {
   const planObjects = [...plans];
   const clusterObjects = [...clusters];
   const files = [...clusterObjects, ...planObjects].map((object) => ({ path: fileOf(object), text: documentOf(object) }));
@@ -109,11 +116,12 @@ export function judgePlans(plans: Iterable<KubeObject>, clusters: Iterable<KubeO
     }
     const source = clusterAccess(sourceCluster, surroundings);
     const destination = clusterAccess(destinationCluster, surroundings);
-    if ('error' in source || 'error' in destination) {
-      judged.set(name, { generation, verdict: { type: 'blocked', message: 'error' in source ? source.error : (destination as { error: string }).error } });
+    if ((needsSource && 'error' in source) || 'error' in destination) {
+      judged.set(name, { generation, verdict: { type: 'blocked', message: needsSource && 'error' in source ? source.error : (destination as { error: string }).error } });
       continue;
     }
-    judged.set(name, { generation, verdict: { type: 'run', context: { plan, source, destination }, key: stringifyJson({ spec: plan.spec, source: accessKey(source), destination: accessKey(destination) }) } });
+    const key = stringifyJson({ spec: plan.spec, source: 'error' in source ? source : accessKey(source), destination: accessKey(destination as ClusterAccess) });
+    judged.set(name, { generation, verdict: { type: 'run', context: { plan, source, destination }, key } });
   }
   return judged;
 }

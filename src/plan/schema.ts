@@ -69,13 +69,14 @@ export const ManagedClusterSpecSchema = z.strictObject({
     namespace: dnsLabelName('namespace').optional().describe("The Secret's namespace; the ManagedCluster's own when absent."),
     key: z.string().min(1).default('kubeconfig').describe('Key of the Secret holding the kubeconfig.'),
   }).optional().describe('A Secret holding a kubeconfig (operator mode).'),
+  inCluster: z.literal(true, { error: 'must be true (leave it out otherwise)' }).optional()
+    .describe("The cluster the operator runs in, reached with the operator's own identity (operator mode; what a stand-by's operator uses for its own cluster)."),
 }).superRefine((spec, context) => {
-  const kubeconfig = present(spec, 'kubeconfig');
-  const secretRef = present(spec, 'secretRef');
-  if (kubeconfig && secretRef) context.addIssue({ code: 'custom', path: ['secretRef'], message: 'set either kubeconfig or secretRef, not both', params: { at: 'key' } });
-  if (!kubeconfig && !secretRef) context.addIssue({ code: 'custom', path: [], message: 'set one of kubeconfig (a file and context) or secretRef (a Secret holding a kubeconfig)' });
+  const set = (['kubeconfig', 'secretRef', 'inCluster'] as const).filter((key) => present(spec, key));
+  if (set.length > 1) context.addIssue({ code: 'custom', path: [set[1]!], message: `set one of kubeconfig, secretRef or inCluster, not ${set.join(' and ')}`, params: { at: 'key' } });
+  if (set.length === 0) context.addIssue({ code: 'custom', path: [], message: 'set one of kubeconfig (a file and context), secretRef (a Secret holding a kubeconfig) or inCluster: true (the operator\'s own cluster)' });
 }, always).meta({
-  'x-kubernetes-validations': [{ rule: 'has(self.kubeconfig) != has(self.secretRef)', message: 'set exactly one of kubeconfig or secretRef' }],
+  'x-kubernetes-validations': [{ rule: '[has(self.kubeconfig), has(self.secretRef), has(self.inCluster)].filter(x, x).size() == 1', message: 'set exactly one of kubeconfig, secretRef or inCluster' }],
 }).describe('How to reach a cluster.');
 
 export const ManagedClusterStatusSchema = z.strictObject({

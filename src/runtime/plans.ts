@@ -15,11 +15,13 @@ export interface ClusterAccess {
   context: string | undefined;
   /** The kubeconfig's content (from a ManagedCluster's secretRef), used instead of the file. Never logged. */
   kubeconfigData?: string;
+  /** `inCluster: true`: the operator's own configuration (its ServiceAccount in a pod), used instead of either. */
+  own?: KubeConfig;
 }
 
-/** The credentials of a cluster access, from its file or its data. */
+/** The credentials of a cluster access, from its file or its data (or the operator's own). */
 export function kubeConfigOf(access: ClusterAccess): KubeConfig {
-  return loadKubeConfig({ path: access.kubeconfig, data: access.kubeconfigData, context: access.context });
+  return access.own ?? loadKubeConfig({ path: access.kubeconfig, data: access.kubeconfigData, context: access.context });
 }
 
 export interface PlanContext {
@@ -60,7 +62,7 @@ export async function probeCluster(client: KubeClient, access: ClusterAccess, ro
 }
 
 function clusterAccess(cluster: ManagedCluster, definedIn: string): ClusterAccess | { error: string } {
-  if (!cluster.spec.kubeconfig) return { error: `ManagedCluster ${cluster.metadata.name} uses a secretRef, which only the in-cluster operator can read; give lifeboat run a kubeconfig path` };
+  if (!cluster.spec.kubeconfig) return { error: `ManagedCluster ${cluster.metadata.name} uses ${cluster.spec.secretRef ? 'a secretRef, which only the in-cluster operator can read' : 'inCluster, which only the operator has'}; give lifeboat run a kubeconfig path` };
   return { name: cluster.metadata.name, kubeconfig: resolveKubeconfigPath(definedIn, cluster.spec.kubeconfig.path), context: cluster.spec.kubeconfig.context };
 }
 

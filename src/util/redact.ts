@@ -19,3 +19,15 @@ export function credentialsOf(url: string): { user: string; password: string } |
     return undefined;
   }
 }
+
+/** The URL as it may be stored and shown: no user name or password in it at all. */
+export function urlWithoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return redactUrl(url);
+  }
+}
