@@ -164,3 +164,8 @@ export function refFromMirrorPath(path: string): { plan: string; ref: Unversione
   const ref: UnversionedRef = namespace === undefined ? { group, kind, name } : { group, kind, namespace, name };
   return { plan, ref };
 }
+
+/** An object's name ('' when it has none, as an object being created with generateName). */
+export const nameOf = (object: KubeObject): string => object.metadata.name ?? '';
+/** metadata.generation (0 when absent: kinds without a spec, objects not stored yet). */
+export const generationOf = (object: KubeObject): number => Number((object.metadata as { generation?: number }).generation ?? 0);

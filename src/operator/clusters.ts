@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { apply, orThrow } from '../kube/apply.ts';
 import { KubeClient, KubeError } from '../kube/client.ts';
-import type { KubeObject } from '../kube/ref.ts';
+import { type KubeObject, generationOf } from '../kube/ref.ts';
 import { holdNamespace } from '../pipeline/hold.ts';
 import { parseKindPattern, type KindPattern } from '../plan/parse.ts';
 import { apiVersion, Kind, ManagedClusterSchema, RecoveryPlanSchema, resourceNames, type RecoveryPlan } from '../plan/schema.ts';
@@ -330,7 +330,6 @@ interface Planned {
   key: string;
 }
 
-const generationOf = (object: KubeObject) => Number((object.metadata as { generation?: number }).generation ?? 0);
 
 /** A resource parsed with its defaults, or undefined when it is invalid (its plan's status says why). */
 function parsed<T>(schema: { safeParse: (value: unknown) => { success: true; data: T } | { success: false } }, object: KubeObject): T | undefined {

@@ -7,7 +7,7 @@
 // and the metrics lifeboat_recovery_jobs_total and lifeboat_recovery_seconds.
 import { KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
-import type { KubeObject } from '../kube/ref.ts';
+import { type KubeObject, nameOf } from '../kube/ref.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
 import { parseDuration } from '../plan/duration.ts';
@@ -49,7 +49,6 @@ export interface JobControllerOptions {
   refreshMirror?: () => Promise<void>;
 }
 
-const nameOf = (object: KubeObject) => object.metadata.name ?? '';
 const finished = (job: RecoveryExecutionJob) => job.status?.phase === 'Succeeded' || job.status?.phase === 'Failed';
 
 export class JobController {

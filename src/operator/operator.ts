@@ -7,7 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { apply, orThrow } from '../kube/apply.ts';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
-import type { KubeObject } from '../kube/ref.ts';
+import { type KubeObject, nameOf, generationOf } from '../kube/ref.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
 import { apiGroup, apiVersion, Kind, resourceNames } from '../plan/schema.ts';
@@ -79,8 +79,6 @@ export class PlanNames {
   }
 }
 
-const nameOf = (object: KubeObject) => object.metadata.name ?? '';
-const generationOf = (object: KubeObject) => Number((object.metadata as { generation?: number }).generation ?? 0);
 const statusOf = (object: KubeObject) => (object as { status?: Partial<RecoveryPlanStatus> }).status;
 
 export class Operator {

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { KubeObject } from '../kube/ref.ts';
+import { type KubeObject, nameOf, generationOf } from '../kube/ref.ts';
 import { loadPlans, resolveKubeconfigPath, Severity, type PlanError } from '../plan/load.ts';
 import type { ManagedCluster } from '../plan/schema.ts';
 import type { ClusterAccess, PlanContext } from '../runtime/plans.ts';
@@ -25,8 +25,6 @@ export interface PlanJudgement {
   verdict: PlanVerdict;
 }
 
-const nameOf = (object: KubeObject) => object.metadata.name ?? '';
-const generationOf = (object: KubeObject) => Number((object.metadata as { generation?: number }).generation ?? 0);
 
 /**
  * The file name loadPlans sees for a resource. Files are taken in path order, and the first definition wins a

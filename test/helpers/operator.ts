@@ -60,9 +60,9 @@ export interface OperatorProcess {
 
 export const readyOf = (resource: PlanResource) => resource.status?.conditions?.find((condition) => condition.type === 'Ready');
 
-/** The CRDs in the sandbox's destination, as `kubectl apply --server-side` installs them, established. */
-export async function installCrds(info: SandboxInfo): Promise<void> {
-  const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', info.kubeconfig, '--context', 'destination', ...args], { encoding: 'utf8', timeout: 150_000 });
+/** The CRDs in a sandbox cluster (the destination by default), as `kubectl apply --server-side` installs them, established. */
+export async function installCrds(info: SandboxInfo, context = 'destination'): Promise<void> {
+  const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', info.kubeconfig, '--context', context, ...args], { encoding: 'utf8', timeout: 150_000 });
   await kubectl('apply', '--server-side', '--force-conflicts', '--field-manager', 'lifeboat-test', '-k', path.join(repoRoot, 'manifests/crds'));
   await kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/recoveryplans.lifeboat.dev', 'crd/managedclusters.lifeboat.dev');
 }
