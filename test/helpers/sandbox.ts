@@ -16,8 +16,11 @@ export function sandbox(): Promise<SandboxInfo> {
   return pending;
 }
 
-/** A client for one of the sandbox's contexts: source, destination, source-reader, destination-writer. */
-export async function kube(context: 'source' | 'destination' | 'source-reader' | 'destination-writer'): Promise<KubeClient> {
+/**
+ * A client for one of the sandbox's contexts: source, destination, source-reader, destination-writer, and management
+ * in a sandbox started with `up --management`.
+ */
+export async function kube(context: 'source' | 'destination' | 'source-reader' | 'destination-writer' | 'management'): Promise<KubeClient> {
   const info = await sandbox();
   return KubeClient.create(loadKubeConfig({ path: info.kubeconfig, context }));
 }
