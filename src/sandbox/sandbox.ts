@@ -21,11 +21,15 @@ import { freePort, isRunning, portInUse, residentBytes, startDetached, stopProce
 
 export { clusterNames, clustersOf, type ClusterName, type SandboxState };
 
-/** Each cluster's service CIDR and preferred ports (a port taken when the cluster is first created is replaced). */
+/**
+ * Each cluster's service CIDR and preferred ports (a port taken when the cluster is first created is replaced). All
+ * are below Linux's ephemeral range (32768–60999): a port in it can be taken by any outgoing connection between the
+ * moment it is picked and the moment its server binds it (36444 was, by a connection of the sandbox's own).
+ */
 const clusterDefaults: Record<ClusterName, Pick<ClusterState, 'serviceCidr' | 'ports'>> = {
   source: { serviceCidr: '10.0.0.0/24', ports: { etcdClient: 12379, etcdPeer: 12380, apiserver: 16443, controllerManager: 16444 } },
   destination: { serviceCidr: '10.0.1.0/24', ports: { etcdClient: 22379, etcdPeer: 22380, apiserver: 26443, controllerManager: 26444 } },
-  management: { serviceCidr: '10.0.2.0/24', ports: { etcdClient: 32379, etcdPeer: 32380, apiserver: 36443, controllerManager: 36444 } },
+  management: { serviceCidr: '10.0.2.0/24', ports: { etcdClient: 32379, etcdPeer: 32380, apiserver: 32443, controllerManager: 32444 } },
 };
 const defaultPorts = {
   nats: { client: 14222, monitor: 18222 },
@@ -208,11 +212,14 @@ async function startAll(starters: Starter[], log: Logger, started: { pid: number
       log(`started ${starter.component} (pid ${pid})`);
     }
     try {
+      let exited = false;
       await waitFor(`${starter.component} to become healthy`, async () => {
-        // Healthy answers from a process that is not ours (it exited: its port was taken) do not count.
-        if (!starter.running()) throw new Error(`${starter.component} exited`);
-        return starter.healthy();
+        // Healthy answers from a process that is not ours (it exited: its port was taken) do not count, and a process
+        // that exited will not become healthy: no use waiting out the timeout.
+        exited = !starter.running();
+        return exited || starter.healthy();
       }, starter.timeoutMs, 200);
+      if (exited) throw new Error(`gave up waiting for ${starter.component} to become healthy: it exited`);
     } catch (error) {
       throw new Error(`${(error as Error).message}\n--- last lines of ${starter.log} ---\n${tail(starter.log)}`, { cause: error });
     }
