@@ -362,6 +362,9 @@ export async function sandboxUp(dir: string, log: Logger = () => {}, options: Sa
     const started: { pid: number; binary: string }[] = [];
     try {
       const services = startAll(serviceStarters(dir, state, binaries, credentials), log, started);
+      // Awaited after the control planes; a service that fails before then must not be an unhandled rejection (it
+      // would end the process there, leaving what it started running, unrecorded).
+      services.catch(() => undefined);
       const phase = (which: Parameters<typeof controlPlaneStarters>[4]) => clusters.map((name) => controlPlaneStarters(dir, name, state, binaries, which));
       await startAll(phase('etcd'), log, started);
       writeState(dir, state);

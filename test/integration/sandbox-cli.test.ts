@@ -86,7 +86,9 @@ function processesOf(dir: string): string[] {
   });
 }
 
-test('sandbox up --management: a third cluster that a later up keeps and restarts, and down stops', async (t) => {
+// Serial (before the others): not creating its sandbox while the half-started test creates one, as both take free
+// ports that the kernel may hand out twice until one of them is bound.
+test.serial('sandbox up --management: a third cluster that a later up keeps and restarts, and down stops', async (t) => {
   t.timeout(8 * 60_000);
   // A sandbox of its own (the shared one is never stopped here), on the shared one's binaries; its default ports are
   // taken by the shared sandbox, so it gets free ones (the management cluster's own defaults are free).
