@@ -1,4 +1,5 @@
-// `lifeboat sandbox up|down|status|env`: the local two-cluster sandbox the demo and the tests run on.
+// `lifeboat sandbox up|down|status|env`: the local two-cluster sandbox the demo and the tests run on, and with
+// `up --management` a third cluster for the 3-cluster topology (a management cluster running Lifeboat's operator).
 import type { Command } from 'commander';
 import { defaultSandboxDir, environmentLines, readState, sandboxDown, sandboxInfo, sandboxStatus, sandboxUp } from '../sandbox/sandbox.ts';
 import { formatTable } from './format.ts';
@@ -6,14 +7,15 @@ import { formatTable } from './format.ts';
 const stamp = () => new Date().toISOString().slice(11, 19);
 
 export function registerSandbox(program: Command): void {
-  const sandbox = program.command('sandbox').description('a local source and destination cluster, NATS and Redis on loopback');
+  const sandbox = program.command('sandbox').description('a local source and destination cluster (and a management cluster with `up --management`), NATS and Redis on loopback');
   const dirOption = ['--dir <dir>', 'sandbox directory (default: $LIFEBOAT_SANDBOX_DIR or ./.lifeboat/sandbox)'] as const;
 
   sandbox.command('up').description('start the sandbox, or confirm it is up (idempotent); checks prerequisites first (as root it installs missing Debian packages; exit 3 names what is missing) and builds the binaries once').option(...dirOption)
-    .action(async (options: { dir?: string }) => {
+    .option('--management', 'also a management cluster (context `management`), for the 3-cluster topology; a sandbox that has one keeps it in every later `up`')
+    .action(async (options: { dir?: string; management?: boolean }) => {
       const dir = options.dir ?? defaultSandboxDir();
       const started = Date.now();
-      const info = await sandboxUp(dir, (line) => process.stderr.write(`${stamp()} ${line}\n`));
+      const info = await sandboxUp(dir, (line) => process.stderr.write(`${stamp()} ${line}\n`), { management: options.management });
       process.stderr.write(`${stamp()} sandbox ready in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
       process.stdout.write(`${environmentLines(info)}\n`);
     });

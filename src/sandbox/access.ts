@@ -1,12 +1,13 @@
-// Who may do what in the sandbox: one kubeconfig with the admin and least-privilege contexts of both clusters, and
-// the RBAC of the least-privilege identities (the source reader, the destination writer).
+// Who may do what in the sandbox: one kubeconfig with the admin context of each cluster and the least-privilege
+// contexts of the source and destination, and the RBAC of the least-privilege identities (the source reader, the
+// destination writer).
 import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { apply, orThrow } from '../kube/apply.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import type { KubeObject } from '../kube/ref.ts';
-import { clusterDir, clusterNames, type ClusterName, type SandboxState } from './layout.ts';
+import { clusterDir, clustersOf, clusterState, leastPrivilegeUsers, type ClusterName, type SandboxState } from './layout.ts';
 
 function kubeconfigUser(certs: string, file: string) {
   return {
@@ -15,39 +16,46 @@ function kubeconfigUser(certs: string, file: string) {
   };
 }
 
-/** One kubeconfig with contexts source, destination (admins), source-reader and destination-writer. */
+/**
+ * One kubeconfig with a context per cluster (source, destination, management when the sandbox has it: their admins)
+ * and one per least-privilege identity (source-reader, destination-writer).
+ */
 export function writeKubeconfigs(dir: string, state: SandboxState): void {
-  const clusters = clusterNames.map((name) => ({
+  const names = clustersOf(state);
+  const clusters = names.map((name) => ({
     name,
     cluster: {
-      server: `https://127.0.0.1:${state.clusters[name].ports.apiserver}`,
+      server: `https://127.0.0.1:${clusterState(state, name).ports.apiserver}`,
       'certificate-authority-data': fs.readFileSync(path.join(clusterDir(dir, name), 'certs', 'serving-ca.crt')).toString('base64'),
     },
   }));
   const certs = (name: ClusterName) => path.join(clusterDir(dir, name), 'certs');
+  const leastPrivileged = names.flatMap((name) => {
+    const identity = leastPrivilegeUsers[name];
+    return identity ? [{ cluster: name, name: identity.name }] : [];
+  });
   const kubeUsers = [
-    { name: 'source-admin', user: kubeconfigUser(certs('source'), 'admin') },
-    { name: 'destination-admin', user: kubeconfigUser(certs('destination'), 'admin') },
-    { name: 'source-reader', user: kubeconfigUser(certs('source'), 'source-reader') },
-    { name: 'destination-writer', user: kubeconfigUser(certs('destination'), 'destination-writer') },
+    ...names.map((name) => ({ name: `${name}-admin`, user: kubeconfigUser(certs(name), 'admin') })),
+    ...leastPrivileged.map(({ cluster, name }) => ({ name, user: kubeconfigUser(certs(cluster), name) })),
   ];
   const contexts = [
-    { name: 'source', context: { cluster: 'source', user: 'source-admin' } },
-    { name: 'destination', context: { cluster: 'destination', user: 'destination-admin' } },
-    { name: 'source-reader', context: { cluster: 'source', user: 'source-reader' } },
-    { name: 'destination-writer', context: { cluster: 'destination', user: 'destination-writer' } },
+    ...names.map((name) => ({ name, context: { cluster: name, user: `${name}-admin` } })),
+    ...leastPrivileged.map(({ cluster, name }) => ({ name, context: { cluster, user: name } })),
   ];
   const kubeconfig = { apiVersion: 'v1', kind: 'Config', clusters, users: kubeUsers, contexts, 'current-context': 'source', preferences: {} };
   fs.writeFileSync(path.join(dir, 'kubeconfig'), stringify(kubeconfig, { lineWidth: 0 }), { mode: 0o600 });
   // Per-cluster admin kubeconfig for kube-controller-manager.
-  for (const name of clusterNames) {
+  for (const name of names) {
     const single = { ...kubeconfig, clusters: clusters.filter((c) => c.name === name), users: kubeUsers.filter((u) => u.name === `${name}-admin`),
       contexts: contexts.filter((c) => c.name === name), 'current-context': name };
     fs.writeFileSync(path.join(clusterDir(dir, name), 'admin.kubeconfig'), stringify(single, { lineWidth: 0 }), { mode: 0o600 });
   }
 }
 
-/** RBAC for the least-privilege identities. The reader may get, list and watch everything in the source, nothing else. */
+/**
+ * RBAC for the least-privilege identities. The reader may get, list and watch everything in the source, nothing else.
+ * The management cluster has none (only its admin).
+ */
 function rbacObjects(name: ClusterName): object[] {
   const binding = (role: string, user: string) => ({
     apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: role },
@@ -61,6 +69,7 @@ function rbacObjects(name: ClusterName): object[] {
       binding('lifeboat-source-reader', 'lifeboat-source-reader'),
     ];
   }
+  if (name === 'management') return [];
   // The writer replicates RBAC too, which needs `bind` and `escalate` on roles; it never impersonates.
   return [
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'lifeboat-destination-writer' },
@@ -73,9 +82,11 @@ function rbacObjects(name: ClusterName): object[] {
 }
 
 export async function applyRbac(dir: string, name: ClusterName): Promise<void> {
+  const objects = rbacObjects(name) as KubeObject[];
+  if (objects.length === 0) return;
   const client = await KubeClient.create(loadKubeConfig({ path: path.join(dir, 'kubeconfig'), context: name }));
   try {
-    for (const object of rbacObjects(name) as KubeObject[]) {
+    for (const object of objects) {
       const plural = object.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings';
       orThrow(await apply(client, `/apis/rbac.authorization.k8s.io/v1/${plural}/${object.metadata.name}`, object, { fieldManager: 'lifeboat-sandbox' }));
     }

@@ -1,11 +1,11 @@
 // Health probes of the sandbox's processes: an API server's /readyz with its admin certificate, NATS's monitoring
-// endpoint, Redis's PING as lifeboat's user.
+// endpoint, Redis's PING as lifeboat's user; the probes of a cluster's etcd, API server and controller manager.
 import fs from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { redisUserName } from './credentials.ts';
-import { clusterDir, type ClusterName } from './layout.ts';
+import { clusterDir, type ClusterName, type ClusterState } from './layout.ts';
 
 export function httpsOk(url: string, options: https.RequestOptions = {}): Promise<boolean> {
   return new Promise((resolve) => {
@@ -49,4 +49,13 @@ export function apiserverHealthy(dir: string, name: ClusterName, port: number): 
     key: fs.readFileSync(path.join(certs, 'admin.key')),
     rejectUnauthorized: true,
   });
+}
+
+/** The health probes of one cluster's three processes, shared by `up` (waiting for them) and `status`. */
+export function controlPlaneProbes(dir: string, name: ClusterName, cluster: ClusterState): Record<'etcd' | 'apiserver' | 'controllerManager', () => Promise<boolean>> {
+  return {
+    etcd: () => httpOk(`http://127.0.0.1:${cluster.ports.etcdClient}/health`),
+    apiserver: () => apiserverHealthy(dir, name, cluster.ports.apiserver),
+    controllerManager: () => httpsOk(`https://127.0.0.1:${cluster.ports.controllerManager}/healthz`),
+  };
 }

@@ -1,25 +1,37 @@
-// The local sandbox: two real Kubernetes control planes (etcd + kube-apiserver + kube-controller-manager, no kubelet,
-// no scheduler), NATS with JetStream and Redis, all on loopback. `up` is idempotent: components that are running and
+// The local sandbox: two real Kubernetes control planes, source and destination (etcd + kube-apiserver +
+// kube-controller-manager, no kubelet, no scheduler), NATS with JetStream and Redis, all on loopback; with
+// `management`, a third control plane for the 3-cluster topology (a management cluster runs Lifeboat's operator,
+// which syncs source → destination), kept by every later `up` once the sandbox has it. `up` is idempotent: components that are running and
 // healthy are kept, the rest are (re)started; a start that fails stops what it started and removes a fresh directory.
 // Kubeconfigs and RBAC are in access.ts, health probes in health.ts, names and directories in layout.ts.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { applyRbac, writeKubeconfigs } from './access.ts';
-import { apiserverHealthy, httpOk, httpsOk, redisPing } from './health.ts';
-import { clusterDir, clusterNames, type ClusterName, type ClusterState, type SandboxState } from './layout.ts';
+import { controlPlaneProbes, httpOk, redisPing } from './health.ts';
+import {
+  clusterDir, clusterNames, clustersOf, clusterState, leastPrivilegeUsers, type ClusterName, type ClusterState, type OptionalClusterName,
+  type SandboxState,
+} from './layout.ts';
 import { locateBinaries, type Binaries } from './binaries.ts';
 import { ensureClusterCertificates, type ClientUser } from './certs.ts';
 import { ensureCredentials, natsAuthorization, readCredentials, redisAcl, redisUserName, urlWith, type SandboxCredentials } from './credentials.ts';
 import { ensurePrerequisites } from './prerequisites.ts';
 import { freePort, isRunning, portInUse, residentBytes, startDetached, stopProcess, tail, waitFor } from './process.ts';
 
-export { clusterNames, type ClusterName, type SandboxState };
+export { clusterNames, clustersOf, type ClusterName, type SandboxState };
 
-const serviceCidrs: Record<ClusterName, string> = { source: '10.0.0.0/24', destination: '10.0.1.0/24' };
+/**
+ * Each cluster's service CIDR and preferred ports (a port taken when the cluster is first created is replaced). All
+ * are below Linux's ephemeral range (32768–60999): a port in it can be taken by any outgoing connection between the
+ * moment it is picked and the moment its server binds it (36444 was, by a connection of the sandbox's own).
+ */
+const clusterDefaults: Record<ClusterName, Pick<ClusterState, 'serviceCidr' | 'ports'>> = {
+  source: { serviceCidr: '10.0.0.0/24', ports: { etcdClient: 12379, etcdPeer: 12380, apiserver: 16443, controllerManager: 16444 } },
+  destination: { serviceCidr: '10.0.1.0/24', ports: { etcdClient: 22379, etcdPeer: 22380, apiserver: 26443, controllerManager: 26444 } },
+  management: { serviceCidr: '10.0.2.0/24', ports: { etcdClient: 32379, etcdPeer: 32380, apiserver: 32443, controllerManager: 32444 } },
+};
 const defaultPorts = {
-  source: { etcdClient: 12379, etcdPeer: 12380, apiserver: 16443, controllerManager: 16444 },
-  destination: { etcdClient: 22379, etcdPeer: 22380, apiserver: 26443, controllerManager: 26444 },
   nats: { client: 14222, monitor: 18222 },
   redis: { port: 16379 },
 } as const;
@@ -32,16 +44,18 @@ export const controllers = [
 ] as const;
 
 /** Identities minted per cluster. The admin drives the controllers; the others are least-privilege users. */
-const users: Record<ClusterName, ClientUser[]> = {
-  source: [
+function usersOf(name: ClusterName): ClientUser[] {
+  const identity = leastPrivilegeUsers[name];
+  return [
     { file: 'admin', user: 'lifeboat-admin', groups: ['system:masters'] },
-    { file: 'source-reader', user: 'lifeboat-source-reader', groups: [] },
-  ],
-  destination: [
-    { file: 'admin', user: 'lifeboat-admin', groups: ['system:masters'] },
-    { file: 'destination-writer', user: 'lifeboat-destination-writer', groups: [] },
-  ],
-};
+    ...(identity ? [{ file: identity.name, user: identity.user, groups: [] }] : []),
+  ];
+}
+
+export interface SandboxUpOptions {
+  /** Adds the management cluster; a sandbox that has it keeps it in every later `up`, with or without this. */
+  management?: boolean;
+}
 
 export interface SandboxInfo {
   dir: string;
@@ -117,21 +131,33 @@ async function pickPort(preferred: number, taken: Set<number>): Promise<number> 
   return port;
 }
 
-async function newState(): Promise<SandboxState> {
-  const taken = new Set<number>();
-  const cluster = async (name: ClusterName): Promise<ClusterState> => ({
-    serviceCidr: serviceCidrs[name],
+async function newCluster(name: ClusterName, taken: Set<number>): Promise<ClusterState> {
+  const { serviceCidr, ports } = clusterDefaults[name];
+  return {
+    serviceCidr,
     ports: {
-      etcdClient: await pickPort(defaultPorts[name].etcdClient, taken),
-      etcdPeer: await pickPort(defaultPorts[name].etcdPeer, taken),
-      apiserver: await pickPort(defaultPorts[name].apiserver, taken),
-      controllerManager: await pickPort(defaultPorts[name].controllerManager, taken),
+      etcdClient: await pickPort(ports.etcdClient, taken),
+      etcdPeer: await pickPort(ports.etcdPeer, taken),
+      apiserver: await pickPort(ports.apiserver, taken),
+      controllerManager: await pickPort(ports.controllerManager, taken),
     },
     pids: {},
-  });
+  };
+}
+
+/** Every port the sandbox's state gives out: a cluster added later must not pick one of them. */
+function portsOf(state: SandboxState): Set<number> {
+  return new Set([
+    ...clustersOf(state).flatMap((name) => Object.values(clusterState(state, name).ports)),
+    state.nats.client, state.nats.monitor, state.redis.port,
+  ]);
+}
+
+async function newState(): Promise<SandboxState> {
+  const taken = new Set<number>();
   return {
     version: 1,
-    clusters: { source: await cluster('source'), destination: await cluster('destination') },
+    clusters: { source: await newCluster('source', taken), destination: await newCluster('destination', taken) },
     nats: { client: await pickPort(defaultPorts.nats.client, taken), monitor: await pickPort(defaultPorts.nats.monitor, taken) },
     redis: { port: await pickPort(defaultPorts.redis.port, taken) },
   };
@@ -186,11 +212,14 @@ async function startAll(starters: Starter[], log: Logger, started: { pid: number
       log(`started ${starter.component} (pid ${pid})`);
     }
     try {
+      let exited = false;
       await waitFor(`${starter.component} to become healthy`, async () => {
-        // Healthy answers from a process that is not ours (it exited: its port was taken) do not count.
-        if (!starter.running()) throw new Error(`${starter.component} exited`);
-        return starter.healthy();
+        // Healthy answers from a process that is not ours (it exited: its port was taken) do not count, and a process
+        // that exited will not become healthy: no use waiting out the timeout.
+        exited = !starter.running();
+        return exited || starter.healthy();
       }, starter.timeoutMs, 200);
+      if (exited) throw new Error(`gave up waiting for ${starter.component} to become healthy: it exited`);
     } catch (error) {
       throw new Error(`${(error as Error).message}\n--- last lines of ${starter.log} ---\n${tail(starter.log)}`, { cause: error });
     }
@@ -198,7 +227,8 @@ async function startAll(starters: Starter[], log: Logger, started: { pid: number
 }
 
 function controlPlaneStarters(dir: string, name: ClusterName, state: SandboxState, binaries: Binaries, phase: 'etcd' | 'apiserver' | 'controller-manager'): Starter {
-  const cluster = state.clusters[name];
+  const cluster = clusterState(state, name);
+  const probes = controlPlaneProbes(dir, name, cluster);
   const base = clusterDir(dir, name);
   const certs = path.join(base, 'certs');
   const logs = path.join(base, 'logs');
@@ -215,7 +245,7 @@ function controlPlaneStarters(dir: string, name: ClusterName, state: SandboxStat
         `--initial-cluster=${name}=http://127.0.0.1:${cluster.ports.etcdPeer}`, '--unsafe-no-fsync=true', '--log-level=warn',
         '--quota-backend-bytes=4294967296',
       ], log).pid),
-      healthy: () => httpOk(`http://127.0.0.1:${cluster.ports.etcdClient}/health`),
+      healthy: probes.etcd,
     };
   }
   if (phase === 'apiserver') {
@@ -233,7 +263,7 @@ function controlPlaneStarters(dir: string, name: ClusterName, state: SandboxStat
         `--service-account-key-file=${path.join(certs, 'sa-signer.pub')}`,
         `--service-account-signing-key-file=${path.join(certs, 'sa-signer.key')}`,
       ], log).pid),
-      healthy: () => apiserverHealthy(dir, name, cluster.ports.apiserver),
+      healthy: probes.apiserver,
     };
   }
   const log = path.join(logs, 'kube-controller-manager.log');
@@ -250,7 +280,7 @@ function controlPlaneStarters(dir: string, name: ClusterName, state: SandboxStat
       // The default 20 requests/s left 1,000 new Deployments reconciling for two and a half minutes.
       '--kube-api-qps=200', '--kube-api-burst=400',
     ], log).pid),
-    healthy: () => httpsOk(`https://127.0.0.1:${cluster.ports.controllerManager}/healthz`),
+    healthy: probes.controllerManager,
   };
 }
 
@@ -302,18 +332,28 @@ function serviceStarters(dir: string, state: SandboxState, binaries: Binaries, c
   ];
 }
 
-/** Brings the sandbox up (or confirms it is up). Returns how to reach it. */
-export async function sandboxUp(dir: string, log: Logger = () => {}): Promise<SandboxInfo> {
+/**
+ * Brings the sandbox up (or confirms it is up), with the clusters its state has and those `options` add. Returns how
+ * to reach it.
+ */
+export async function sandboxUp(dir: string, log: Logger = () => {}, options: SandboxUpOptions = {}): Promise<SandboxInfo> {
   ensurePrerequisites(process.env, log);   // before the build: one pass, every missing prerequisite named
   const binaries = locateBinaries();
   const fresh = !fs.existsSync(stateFile(dir));
   return withLock(dir, async () => {
     const state = readState(dir) ?? (await newState());
     state.binaries = binaries;
-    for (const name of clusterNames) {
+    // A cluster added by this run is taken out again if its start fails (the sandbox stays as it was).
+    const added: OptionalClusterName[] = [];
+    if (options.management && !state.clusters.management) {
+      state.clusters.management = await newCluster('management', portsOf(state));
+      added.push('management');
+    }
+    const clusters = clustersOf(state);
+    for (const name of clusters) {
       const base = clusterDir(dir, name);
       fs.mkdirSync(path.join(base, 'logs'), { recursive: true });
-      ensureClusterCertificates(path.join(base, 'certs'), users[name]);
+      ensureClusterCertificates(path.join(base, 'certs'), usersOf(name));
     }
     fs.mkdirSync(path.join(dir, 'nats'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'redis'), { recursive: true });
@@ -322,19 +362,30 @@ export async function sandboxUp(dir: string, log: Logger = () => {}): Promise<Sa
     const started: { pid: number; binary: string }[] = [];
     try {
       const services = startAll(serviceStarters(dir, state, binaries, credentials), log, started);
-      await startAll(clusterNames.map((name) => controlPlaneStarters(dir, name, state, binaries, 'etcd')), log, started);
+      // Awaited after the control planes; a service that fails before then must not be an unhandled rejection (it
+      // would end the process there, leaving what it started running, unrecorded).
+      services.catch(() => undefined);
+      const phase = (which: Parameters<typeof controlPlaneStarters>[4]) => clusters.map((name) => controlPlaneStarters(dir, name, state, binaries, which));
+      await startAll(phase('etcd'), log, started);
       writeState(dir, state);
-      await startAll(clusterNames.map((name) => controlPlaneStarters(dir, name, state, binaries, 'apiserver')), log, started);
+      await startAll(phase('apiserver'), log, started);
       writeState(dir, state);
-      await Promise.all(clusterNames.map((name) => applyRbac(dir, name)));
-      await startAll(clusterNames.map((name) => controlPlaneStarters(dir, name, state, binaries, 'controller-manager')), log, started);
+      await Promise.all(clusters.map((name) => applyRbac(dir, name)));
+      await startAll(phase('controller-manager'), log, started);
       await services;
       writeState(dir, state);
     } catch (error) {
       log('start failed; stopping what this run started');
       await Promise.all(started.map((p) => stopProcess(p.pid, p.binary, 5000)));
       if (fresh) fs.rmSync(dir, { recursive: true, force: true });
-      else writeState(dir, state);
+      else {
+        for (const name of added) {
+          delete state.clusters[name];
+          fs.rmSync(clusterDir(dir, name), { recursive: true, force: true });
+        }
+        if (added.length) writeKubeconfigs(dir, state);
+        writeState(dir, state);
+      }
       throw error;
     }
     return sandboxInfo(dir, state);
@@ -355,14 +406,15 @@ export async function sandboxDown(dir: string, options: { keep?: boolean } = {},
       await stopProcess(pid, binary);
       log(`stopped ${component}`);
     };
-    await Promise.all(clusterNames.map((name) => stop(`${name}/kube-controller-manager`, state.clusters[name].pids.controllerManager, binaries?.kubeControllerManager)));
-    await Promise.all(clusterNames.map((name) => stop(`${name}/kube-apiserver`, state.clusters[name].pids.apiserver, binaries?.kubeApiserver)));
+    const clusters = clustersOf(state).map((name) => ({ name, cluster: clusterState(state, name) }));
+    await Promise.all(clusters.map(({ name, cluster }) => stop(`${name}/kube-controller-manager`, cluster.pids.controllerManager, binaries?.kubeControllerManager)));
+    await Promise.all(clusters.map(({ name, cluster }) => stop(`${name}/kube-apiserver`, cluster.pids.apiserver, binaries?.kubeApiserver)));
     await Promise.all([
-      ...clusterNames.map((name) => stop(`${name}/etcd`, state.clusters[name].pids.etcd, binaries?.etcd)),
+      ...clusters.map(({ name, cluster }) => stop(`${name}/etcd`, cluster.pids.etcd, binaries?.etcd)),
       stop('nats-server', state.nats.pid, binaries?.natsServer),
       stop('redis-server', state.redis.pid, binaries?.redisServer),
     ]);
-    for (const name of clusterNames) state.clusters[name].pids = {};
+    for (const { cluster } of clusters) cluster.pids = {};
     delete state.nats.pid;
     delete state.redis.pid;
     delete state.nats.auth;
@@ -383,12 +435,12 @@ export async function sandboxStatus(dir: string): Promise<ComponentStatus[] | un
       const running = isRunning(pid, binary);
       return { component, pid, running, healthy: running && (await healthy()), endpoint, residentBytes: running ? residentBytes(pid) : 0 };
     })());
-  for (const name of clusterNames) {
-    const cluster = state.clusters[name];
-    row(`${name}/etcd`, cluster.pids.etcd, binaries.etcd, `http://127.0.0.1:${cluster.ports.etcdClient}`, () => httpOk(`http://127.0.0.1:${cluster.ports.etcdClient}/health`));
-    row(`${name}/kube-apiserver`, cluster.pids.apiserver, binaries.kubeApiserver, `https://127.0.0.1:${cluster.ports.apiserver}`, () => apiserverHealthy(dir, name, cluster.ports.apiserver));
-    row(`${name}/kube-controller-manager`, cluster.pids.controllerManager, binaries.kubeControllerManager, `https://127.0.0.1:${cluster.ports.controllerManager}`,
-      () => httpsOk(`https://127.0.0.1:${cluster.ports.controllerManager}/healthz`));
+  for (const name of clustersOf(state)) {
+    const cluster = clusterState(state, name);
+    const probes = controlPlaneProbes(dir, name, cluster);
+    row(`${name}/etcd`, cluster.pids.etcd, binaries.etcd, `http://127.0.0.1:${cluster.ports.etcdClient}`, probes.etcd);
+    row(`${name}/kube-apiserver`, cluster.pids.apiserver, binaries.kubeApiserver, `https://127.0.0.1:${cluster.ports.apiserver}`, probes.apiserver);
+    row(`${name}/kube-controller-manager`, cluster.pids.controllerManager, binaries.kubeControllerManager, `https://127.0.0.1:${cluster.ports.controllerManager}`, probes.controllerManager);
   }
   row('nats-server', state.nats.pid, binaries.natsServer, `nats://127.0.0.1:${state.nats.client}`, () => httpOk(`http://127.0.0.1:${state.nats.monitor}/healthz?js-enabled-only=true`));
   const redisPassword = state.redis.auth ? readCredentials(dir)?.redis.lifeboat : undefined;

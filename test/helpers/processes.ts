@@ -47,19 +47,23 @@ function sandboxDir(): string {
   return process.env.LIFEBOAT_SANDBOX_DIR ?? defaultSandboxDir();
 }
 
-/** The pid of a sandbox component and its binary name. */
-export function component(name: 'nats' | 'redis' | 'destination-apiserver' | 'source-apiserver'): { pid: number; binary: string } {
-  const state = readState(sandboxDir());
+/**
+ * The pid of a sandbox component and its binary name, in the test sandbox or the one in `dir`.
+ * `management-apiserver` only in a sandbox started with `up --management`.
+ */
+export function component(name: 'nats' | 'redis' | 'destination-apiserver' | 'source-apiserver' | 'management-apiserver', dir = sandboxDir()): { pid: number; binary: string } {
+  const state = readState(dir);
   if (!state) throw new Error('no sandbox state');
   if (name === 'nats') return { pid: state.nats.pid!, binary: 'nats-server' };
   if (name === 'redis') return { pid: state.redis.pid!, binary: 'redis-server' };
-  if (name === 'source-apiserver') return { pid: state.clusters.source.pids.apiserver!, binary: 'kube-apiserver' };
-  return { pid: state.clusters.destination.pids.apiserver!, binary: 'kube-apiserver' };
+  const cluster = state.clusters[name === 'source-apiserver' ? 'source' : name === 'management-apiserver' ? 'management' : 'destination'];
+  if (!cluster) throw new Error(`the sandbox in ${dir} has no management cluster (start it with \`sandbox up --management\`)`);
+  return { pid: cluster.pids.apiserver!, binary: 'kube-apiserver' };
 }
 
 /** Stops a sandbox component (SIGTERM): its address refuses connections until `startStopped()`. */
-export async function stopComponent(name: Parameters<typeof component>[0]): Promise<void> {
-  const { pid, binary } = component(name);
+export async function stopComponent(name: Parameters<typeof component>[0], dir = sandboxDir()): Promise<void> {
+  const { pid, binary } = component(name, dir);
   await stopProcess(pid, binary, 10_000);
 }
 

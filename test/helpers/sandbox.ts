@@ -16,8 +16,27 @@ export function sandbox(): Promise<SandboxInfo> {
   return pending;
 }
 
-/** A client for one of the sandbox's contexts: source, destination, source-reader, destination-writer. */
-export async function kube(context: 'source' | 'destination' | 'source-reader' | 'destination-writer'): Promise<KubeClient> {
+let pendingManagement: Promise<SandboxInfo> | undefined;
+
+/**
+ * The test sandbox with a management cluster (context `management`), added by `up --management` on first use; the
+ * sandbox keeps it from then on. Only the tests of the 3-cluster topology need it (it costs a third control plane).
+ */
+export function managementSandbox(): Promise<SandboxInfo> {
+  pendingManagement ??= (async () => {
+    const info = await sandbox();
+    const state = readState(info.dir);
+    if (state?.clusters.management) return info;
+    return sandboxUp(info.dir, () => {}, { management: true });
+  })();
+  return pendingManagement;
+}
+
+/**
+ * A client for one of the sandbox's contexts: source, destination, source-reader, destination-writer, and management
+ * in a sandbox started with `up --management` (`managementSandbox()`).
+ */
+export async function kube(context: 'source' | 'destination' | 'source-reader' | 'destination-writer' | 'management'): Promise<KubeClient> {
   const info = await sandbox();
   return KubeClient.create(loadKubeConfig({ path: info.kubeconfig, context }));
 }
