@@ -91,6 +91,15 @@ test('cluster add gives the source a read-only identity the operator uses; list 
   t.is(await statusOf(reader.request('POST', `/api/v1/namespaces/${app}/configmaps`, configMap('nope', { a: 'b' }), once)), 403, 'creating a configmap is forbidden');
   t.is(await statusOf(reader.request('GET', `/api/v1/namespaces/${app}/secrets`, undefined, once)), 403, 'listing secrets is forbidden');
   t.is(await statusOf(reader.request('GET', '/api/v1/secrets', undefined, once)), 403, 'listing secrets cluster-wide is forbidden');
+  // Every write in the source is refused: the rules the API server grants this identity (SelfSubjectRulesReview, in
+  // the app's namespace and so cluster-wide ones too) have no verb but get, list and watch, apart from the reviews
+  // every authenticated user may create (system:basic-user).
+  const review = await reader.request<{ status: { resourceRules: { verbs: string[]; apiGroups?: string[]; resources?: string[] }[] } }>('POST', '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews',
+    { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace: app } }, once);
+  const writes = review.status.resourceRules.filter((rule) => rule.verbs.some((verb) => !['get', 'list', 'watch'].includes(verb))
+    && !(rule.apiGroups?.every((group) => group === 'authorization.k8s.io' || group === 'authentication.k8s.io') && rule.verbs.every((verb) => verb === 'create')));
+  t.deepEqual(writes, [], 'no rule grants a write');
+  t.true(review.status.resourceRules.some((rule) => rule.resources?.includes('deployments') && rule.verbs.includes('watch')), 'reads are granted');
 
   // 3. The ManagedCluster names the Secret.
   const cluster = await get<{ metadata: { labels: Record<string, string> }; spec: { secretRef: { name: string; key: string } } }>(destination, `/apis/lifeboat.dev/v1alpha1/namespaces/${ns}/managedclusters/prod-src`);
