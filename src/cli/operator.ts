@@ -87,7 +87,7 @@ RecoveryExecutionJobs only (the stand-by's operator of the 3-cluster topology: n
           const runtime = new Runtime({ plans: plansSource, mirror, bus: await connectBus(), state, metrics, log, identities, pusher, components: only, planPollMs: Number(options.planPollInterval) });
           return { service: filePlansOperator(runtime, client, cluster.namespace, instance, { state, metrics, mirror, identities, log }), describe };
         }
-        const runtime = recoveryOnly ? undefined : new Runtime({ mirror, bus: await connectBus(), state, metrics, log, identities, pusher, components: only });
+        const runtime = recoveryOnly ? undefined : new Runtime({ mirror, bus: await connectBus(), state, metrics, log, identities, pusher, components: only, planGauges: false });
         if (recoveryOnly && options.standbyNamespace) throw new UsageError(`--standby-namespace is for the management cluster's operator; --components ${recoveryComponent} is the stand-by's`);
         // The stand-by's operator keeps its mirror in step with the remote the management cluster's operator pushes
         // to: every 10 s, and once more before each recovery (so a point in time of a minute ago is there).

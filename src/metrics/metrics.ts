@@ -31,6 +31,8 @@ export function createMetrics() {
     heldDeletes: new Gauge({ name: 'lifeboat_deletes_held', help: 'Source deletes held by the delete guard, waiting for approval', labelNames: ['plan'] as const, registers }),
     planReady: new Gauge({ name: 'lifeboat_plan_ready', help: "1 while the plan's Ready condition is True (in sync), 0 otherwise", labelNames: ['plan'] as const, registers }),
     planLag: new Gauge({ name: 'lifeboat_plan_lag_seconds', help: 'The RPO right now: seconds since the source change of the oldest change not yet applied at the destination; 0 when caught up', labelNames: ['plan'] as const, registers }),
+    lastApplied: new Gauge({ name: 'lifeboat_last_applied_timestamp_seconds', help: 'When the synchronizer last recorded a mirror revision as applied at the destination (Unix time)', labelNames: ['plan'] as const, registers }),
+    objectsInMirror: new Gauge({ name: 'lifeboat_objects', help: 'Objects of the plan in the mirror (what the stand-by holds once caught up), by kind (group/Kind)', labelNames: ['plan', 'kind'] as const, registers }),
     recoveryJobs: new Counter({ name: 'lifeboat_recovery_jobs_total', help: 'RecoveryExecutionJobs run to the end, by result (succeeded, failed, dry_run)', labelNames: ['result'] as const, registers }),
     recoverySeconds: new Histogram({ name: 'lifeboat_recovery_seconds', help: 'Measured recovery time (RTO) of RecoveryExecutionJobs that changed the stand-by',
       buckets: [1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 900], registers }),

@@ -93,6 +93,10 @@ export class Synchronizer {
   private chain: Promise<unknown> = Promise.resolve();
   private queued: { planned: Promise<void>; done: Promise<SyncReport> } | undefined;
   private observed: Record<string, number> = {};
+  /** The changes of the pass being planned (taken from `observed`, not yet in a pass). */
+  private planning: Record<string, number> = {};
+  /** Per pass planned and not finished, the changes (path → source time) not yet settled at the destination. */
+  private readonly unsettled = new Map<Pass, Map<string, number>>();
   private known: Known | undefined;
   /**
    * Each pass walks its objects with a few more workers than there are apply slots (a worker may be waiting for an
@@ -121,6 +125,20 @@ export class Synchronizer {
     const { planned, done } = this.enqueue(observed);
     done.catch((error: Error) => this.options.log.warn({ err: error.message }, 'synchronizer pass failed; the next one starts from the last applied commit'));
     await planned;
+  }
+
+  /**
+   * The source time (epoch ms) of the oldest change handed to this synchronizer and not yet applied at the
+   * destination (waiting for a pass, being planned, or in a pass applying); undefined when there is none. The RPO
+   * right now is `now` minus it.
+   */
+  oldestUnapplied(): number | undefined {
+    let oldest: number | undefined;
+    const take = (at: number) => (oldest = oldest === undefined ? at : Math.min(oldest, at));
+    for (const at of Object.values(this.observed)) take(at);
+    for (const at of Object.values(this.planning)) take(at);
+    for (const changes of this.unsettled.values()) for (const at of changes.values()) take(at);
+    return oldest;
   }
 
   /** Objects in passes not yet finished (planned, waiting or applying). */
@@ -197,12 +215,25 @@ export class Synchronizer {
 
   /** Works out what the next pass applies and starts it; its `done` settles when it is recorded. */
   private async plan(): Promise<{ done: Promise<SyncReport> } | undefined> {
-    const { plan, repository, state } = this.options;
     // Bounded overlap: wait for the oldest pass when too many are applying.
     while (this.schedule.full()) await Promise.race(this.schedule.applying().map((pass) => this.signals.when(pass.applied)));
     // Every change observed so far is in the head this pass reads; what arrives later waits for the next pass.
     const observed = this.observed;
     this.observed = {};
+    this.planning = observed;
+    try {
+      return await this.planWith(observed);
+    } catch (error) {
+      // Not planned: the changes wait for the next pass (their time still counts in the RPO).
+      for (const [path, at] of Object.entries(observed)) this.observed[path] = Math.min(this.observed[path] ?? at, at);
+      throw error;
+    } finally {
+      this.planning = {};
+    }
+  }
+
+  private async planWith(observed: Record<string, number>): Promise<{ done: Promise<SyncReport> } | undefined> {
+    const { plan, repository, state } = this.options;
     // One round trip: under an initial sync every await here waits behind a busy event loop.
     const [failover, loaded] = await Promise.allSettled([state.getValue(plan, 'failover'), this.knownState()]);
     if (failover.status === 'rejected') throw failover.reason;
@@ -221,6 +252,7 @@ export class Synchronizer {
     }
     known.dispatched = target;
     const pass = this.schedule.plan(target, work, observed);
+    this.unsettled.set(pass, new Map(Object.entries(observed)));
     this.options.log.debug({ revision: target.slice(0, 12), objects: pass.tasks.size, overlapping: pass.earlier.length }, 'pass planned');
     return { done: this.start(pass, known) };
   }
@@ -271,7 +303,10 @@ export class Synchronizer {
       }
       this.options.onPass?.({ revision: pass.target, objects: pass.tasks.size, ...counts, durationMs: Date.now() - startedAt, startedAt });
       return { revision: pass.target, results };
-    }, failed).finally(() => this.schedule.finishPass(pass));
+    }, failed).finally(() => {
+      this.schedule.finishPass(pass);
+      this.unsettled.delete(pass);
+    });
   }
 
   /**
@@ -377,6 +412,9 @@ export class Synchronizer {
       const attempts = (known.failures.get(item.path)?.attempts ?? 0) + 1;
       known.failures.set(item.path, { attempts, retryAt: Date.now() + retryDelayMs(attempts) });
     } else known.failures.delete(item.path);
+    // Settled, even when it failed: an object that cannot be applied is counted apart (lifeboat_failing_objects), not
+    // as an RPO that grows until someone fixes it.
+    this.unsettled.get(pass)?.delete(item.path);
     if (result.action === 'unchanged') return;
     const observedAt = pass.observed[item.path];
     this.options.onResult?.(result, observedAt === undefined ? undefined : (result.at ?? Date.now()) - observedAt);

@@ -193,7 +193,7 @@ export const RecoveryPlanStatusSchema = z.strictObject({
   phase: z.enum(['Pending', 'Syncing', 'Synced', 'Degraded', 'Suspended', 'Activated']).optional().describe('Deprecated (API conventions): read the Ready condition.'),
   mirrorRevision: z.string().optional().describe('Last mirror commit.'),
   appliedRevision: z.string().optional().describe('Last mirror commit applied at the destination.'),
-  lagSeconds: z.number().min(0).optional().describe('Seconds from a source change to its apply at the destination, in the last pass: the RPO right now.'),
+  lagSeconds: z.number().min(0).optional().describe('The RPO right now: seconds since the source time of the oldest change not yet applied at the destination; 0 when caught up.'),
   lastSyncTime: z.string().optional().describe('When the destination last received a new mirror revision.'),
   objects: z.number().int().min(0).optional().describe('Objects in the mirror.'),
   heldDeletes: z.number().int().min(0).optional().describe('Deletes held by the guard, waiting for approval.'),

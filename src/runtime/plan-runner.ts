@@ -19,6 +19,7 @@ import { MirrorStage } from './stages/mirror.ts';
 import { ProcessorStage } from './stages/processor.ts';
 import { ReconcilerStage, settledThroughBus } from './stages/reconciler.ts';
 import { SyncStage } from './stages/synchronizer.ts';
+import { readyVerdict } from '../operator/conditions.ts';
 import { notRunHere, summarize, type PlanStatus, type RunnerOptions, type Unreachable } from './status.ts';
 
 /** Dead letters kept per plan for its status (lastErrors). */
@@ -302,7 +303,7 @@ export class PlanRunner {
     const report = this.lastReport();
     return {
       plan: this.name, planRevision: this.options.planRevision(), mirrorHead, appliedHead: await state.getValue(this.name, 'applied-head'),
-      objectsByKind: this.counted.objectsByKind, lagSeconds: this.stages.sync?.lagSeconds, mirrorWriter: this.leased.get('mirror')?.holder === true,
+      objectsByKind: this.counted.objectsByKind, lagSeconds: this.stages.sync?.rpoSeconds(), mirrorWriter: this.leased.get('mirror')?.holder === true,
       holds: this.holds(), kinds: this.stages.listener?.kinds ?? [], initialSync: listed ? 'done' : 'listing',
       lastErrors: [...this.deadLetters, ...(await state.failures(this.name))].slice(0, 20),
       failing: this.failures.list(shownFailures), failingObjects: this.failures.count(), stalls: this.stalls(), heldDeletes: (await state.heldDeletes(this.name)).length,
@@ -327,6 +328,13 @@ export class PlanRunner {
     if (!this.writesStatus) return;
     const status = await this.status();
     metrics.heldDeletes.set({ plan: this.name }, status.heldDeletes);
+    for (const [kind, count] of Object.entries(status.objectsByKind)) metrics.objectsInMirror.set({ plan: this.name, kind }, count);
+    // The operator sets these two from the plan's Ready condition (which knows suspension and failover) instead.
+    if (this.options.planGauges !== false) {
+      const verdict = readyVerdict({ type: 'running', generation: 0, suspended: this.context.plan.spec.suspend, ready: this.ready, notReadyReason: this.notReadyReason(), status });
+      metrics.planReady.set({ plan: this.name }, verdict.status === 'True' ? 1 : 0);
+      metrics.planLag.set({ plan: this.name }, status.lagSeconds ?? 0);
+    }
     for (const component of ['mirror', 'listener'] as const) {
       metrics.stalled.set({ plan: this.name, component }, status.stalls.some((stall) => stall.component === component) ? 1 : 0);
     }

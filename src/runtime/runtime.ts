@@ -39,6 +39,8 @@ export interface RuntimeOptions {
   /** The stages this process runs (default: all). */
   components?: ReadonlySet<Component>;
   onPass?: SynchronizerOptions['onPass'];
+  /** false: the caller sets lifeboat_plan_ready and lifeboat_plan_lag_seconds (the operator, from each plan's Ready). */
+  planGauges?: boolean;
 }
 
 /** The Secret hash key (hash-key.ts), moving one an earlier version kept in Redis out of it. */
@@ -159,7 +161,7 @@ export class Runtime {
     const { mirror, bus, state, metrics, log: parent, identities, pusher, onPass } = this.options;
     const runner = new PlanRunner(context, {
       mirror, bus, state, metrics, log: parent, identities, pusher, onPass, hashKey: this.key, components: this.components,
-      planRevision: () => this.planRevision, allowance: this.shares,
+      planRevision: () => this.planRevision, allowance: this.shares, planGauges: this.options.planGauges,
     });
     runner.unreachable = unreachable;
     this.plans.set(name, runner);

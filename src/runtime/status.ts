@@ -27,6 +27,8 @@ export interface RunnerOptions {
   allowance?: LeaseAllowance;
   /** Every synchronizer pass of this process, finished (the bench times them). */
   onPass?: SynchronizerOptions['onPass'];
+  /** false: lifeboat_plan_ready and lifeboat_plan_lag_seconds are set by the caller (the operator, from conditions). */
+  planGauges?: boolean;
 }
 
 export interface PlanStatus {

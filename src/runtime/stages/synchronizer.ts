@@ -44,8 +44,19 @@ export class SyncStage implements Runnable {
     return this.subscription;
   }
 
+  /** From the source event to the destination apply, of the last object applied. */
   get lagSeconds(): number | undefined {
     return this.lastLagSeconds;
+  }
+
+  /**
+   * The RPO right now: seconds since the source time of the oldest change committed and not yet applied at the
+   * destination; 0 when caught up; undefined while this process does not synchronize the plan.
+   */
+  rpoSeconds(now = Date.now()): number | undefined {
+    if (!this.synchronizer || this.stopped) return undefined;
+    const oldest = this.synchronizer.oldestUnapplied();
+    return oldest === undefined ? 0 : Math.max(0, (now - oldest) / 1000);
   }
 
   private createSynchronizer(): Synchronizer {
@@ -55,7 +66,10 @@ export class SyncStage implements Runnable {
       // the synchronizer's own backoff, so one stuck request never holds a pass for long.
       plan: name, mirrorDir: compiled.mirrorDir, repository: mirror, client: required(this.ports.destination, 'destination').withRetry({ windowMs: 10_000 }), state,
       identities: this.ports.identities, concurrency: plan.spec.sync.concurrency, log: log.child({ component: 'synchronizer' }), hold: plan.spec.recovery.hold,
-      onApplied: (revision) => void state.recordAppliedAt(name, revision).catch(() => undefined),
+      onApplied: (revision) => {
+        metrics.lastApplied.set({ plan: name }, Date.now() / 1000);
+        void state.recordAppliedAt(name, revision).catch(() => undefined);
+      },
       onResult: (result, lagMs) => {
         metrics.applies.inc({ plan: name, action: result.action });
         if (result.action === 'failed') metrics.applyErrors.inc({ plan: name });
