@@ -5,7 +5,7 @@
 import { KubeClient } from '../kube/client.ts';
 import { refFromMirrorPath } from '../kube/ref.ts';
 import { parseTrailers } from '../mirror/repository.ts';
-import { ObjectFailures, type Stall } from '../pipeline/failures.ts';
+import { FailureStage, ObjectFailures, type Stall } from '../pipeline/failures.ts';
 import { objectsNamedBy } from '../pipeline/messages.ts';
 import { compilePlan } from '../pipeline/processor.ts';
 import type { ReconcileReport, SourceReport } from '../pipeline/reconciler.ts';
@@ -67,6 +67,17 @@ export class PlanRunner {
     this.name = context.plan.metadata.name;
     this.log = options.log.child({ plan: this.name });
     this.failures = new ObjectFailures((stage, failing) => options.metrics.failingObjects.set({ plan: this.name, stage }, failing));
+    // Each plan's counters and gauges exist from the start at 0, so that a rate or an alert over them has a series
+    // to read before the first failure (Prometheus' advice: initialize known label sets).
+    const { metrics } = options;
+    const plan = { plan: this.name };
+    metrics.applyErrors.inc(plan, 0);
+    metrics.commits.inc(plan, 0);
+    metrics.heldDeletes.set(plan, 0);
+    for (const stage of Object.values(FailureStage)) {
+      metrics.failingObjects.set({ ...plan, stage }, 0);
+      metrics.objectFailures.inc({ ...plan, stage }, 0);
+    }
   }
 
   private runs(component: Component): boolean {

@@ -1,5 +1,5 @@
 // A real Prometheus (built from its Go module) scrapes a running `lifeboat run` on the sandbox and evaluates the
-// alerts of manifests/monitoring: LifeboatRPOBudgetExceeded fires while the destination API server is frozen
+// alerts of manifests/monitoring: every expression of the Grafana dashboard returns data; LifeboatRPOBudgetExceeded fires while the destination API server is frozen
 // (SIGSTOP) and a change waits, and resolves once it is continued. The budget is the rule's documented parameter;
 // here it is patched to 5 s (and `for` to 2 s) as an overlay would, so that the test takes seconds, not minutes.
 // It freezes the destination API server: `npm test` runs it alone.
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { freePort, waitFor } from '../../src/sandbox/process.ts';
 import { configMap, createNamespace, eventually, pipeline } from '../helpers/pipeline.ts';
-import { prometheusBinary, ruleFile } from '../helpers/prometheus.ts';
+import { dashboardQueries, prometheusBinary, ruleFile } from '../helpers/prometheus.ts';
 import { component, startLifeboat } from '../helpers/processes.ts';
 import { uniqueName } from '../helpers/sandbox.ts';
 
@@ -59,6 +59,14 @@ test.serial('Prometheus scrapes lifeboat: LifeboatRPOBudgetExceeded fires while 
   await eventually('lifeboat scraped, the plan caught up', () => api<{ result: { value: [number, string] }[] }>(`query?query=${encodeURIComponent(`lifeboat_plan_lag_seconds{plan="${plan}"}`)}`),
     (data) => data.result[0]?.value[1] === '0', 30_000);
   t.deepEqual(await rpoAlerts(), [], 'caught up: not firing');
+
+  // Every PromQL expression of the Grafana dashboard returns data from this Prometheus, for this plan.
+  await new Promise((resolve) => setTimeout(resolve, 5000)); // a few scrapes: rates need two samples
+  for (const { title, expr } of dashboardQueries()) {
+    const query = expr.replaceAll('$plan', plan).replaceAll('$job', 'lifeboat').replaceAll('$__rate_interval', '1m').replaceAll('$budget', '300');
+    const data = await api<{ result: unknown[] }>(`query?query=${encodeURIComponent(query)}`);
+    t.true(data.result.length > 0, `dashboard panel "${title}": ${query} returns data`);
+  }
 
   const { pid } = component('destination-apiserver');
   process.kill(pid, 'SIGSTOP');

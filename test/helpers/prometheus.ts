@@ -24,3 +24,9 @@ export function ruleFile(): RuleFile {
   const rule = parse(fs.readFileSync(path.join(repoRoot, 'manifests/monitoring/prometheus-rule.yaml'), 'utf8')) as { spec: RuleFile };
   return rule.spec;
 }
+
+/** Every panel's PromQL expressions of the Grafana dashboard, with the panel's title. */
+export function dashboardQueries(): { title: string; expr: string }[] {
+  const dashboard = JSON.parse(fs.readFileSync(path.join(repoRoot, 'manifests/monitoring/grafana/lifeboat-dashboard.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+  return dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ title: panel.title, expr: target.expr })));
+}

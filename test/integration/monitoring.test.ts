@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { prometheusBinary, ruleFile } from '../helpers/prometheus.ts';
+import { dashboardQueries, prometheusBinary, ruleFile } from '../helpers/prometheus.ts';
 import { sandbox } from '../helpers/sandbox.ts';
 
 const run = promisify(execFile);
@@ -71,4 +71,18 @@ test('an overlay with components/monitoring renders the PrometheusRule and the S
   const service = objects.find((object) => object.kind === 'Service' && Object.entries(monitor!.spec.selector.matchLabels).every(([key, value]) => object.metadata.labels?.[key] === value)) as { spec: { ports: { name: string }[] } } | undefined;
   t.truthy(service, 'the ServiceMonitor selects a Service of the install');
   t.true(service!.spec.ports.some((entry) => entry.name === monitor!.spec.endpoints[0]!.port), 'by its metrics port name');
+});
+
+test('the Grafana dashboard selects plans and shows RPO against the budget, objects, applies, errors, held deletes, drift, durations, queues, memory and CPU', (t) => {
+  const dashboard = JSON.parse(fs.readFileSync(path.join(monitoring, 'grafana/lifeboat-dashboard.json'), 'utf8')) as { templating: { list: { name: string; query: unknown }[] } };
+  const variables = dashboard.templating.list.map((variable) => variable.name);
+  t.true(variables.includes('plan') && variables.includes('budget'), `variables: ${variables.join(', ')}`);
+  const exprs = dashboardQueries().map((query) => query.expr).join('\n');
+  for (const metric of ['lifeboat_plan_lag_seconds', 'vector($budget)', 'lifeboat_objects', 'lifeboat_applies_total', 'lifeboat_apply_errors_total', 'lifeboat_deletes_held', 'lifeboat_drift_objects',
+    'lifeboat_mirror_commit_duration_seconds_bucket', 'lifeboat_replication_lag_seconds_bucket', 'lifeboat_queue_depth', 'lifeboat_process_resident_memory_bytes', 'lifeboat_process_cpu_seconds_total']) {
+    t.true(exprs.includes(metric), `a panel reads ${metric}`);
+  }
+  for (const query of dashboardQueries().filter((entry) => entry.expr.startsWith('lifeboat_plan') || entry.expr.includes('(lifeboat_'))) {
+    t.true(query.expr.includes('plan=~"$plan"') || query.expr.includes('$job'), `"${query.title}" follows the plan selector: ${query.expr}`);
+  }
 });
