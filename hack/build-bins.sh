@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the sandbox's binaries (etcd, nats-server, kube-apiserver, kube-controller-manager, kubectl) from their Go
+# Builds the sandbox's binaries (etcd, nats-server, kube-apiserver, kube-controller-manager, kubectl, and prometheus
+# and promtool for the alert tests) from their Go
 # modules, once, into a cache outside the repo. Idempotent: a binary whose version matches is kept.
 # Prints the directory holding the binaries (usable as KUBEBUILDER_ASSETS) on stdout. Progress goes to stderr: which
 # binary, the elapsed time, a line at least every 30 s while `go build` runs, and the estimated total up front.
@@ -8,6 +9,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 K8S_VERSION=v1.37.2
 ETCD_VERSION=v3.6.16
 NATS_VERSION=v2.15.2
+PROM_VERSION=v0.316.0   # the Go module version; the binaries print 3.16.0 (Prometheus 3.x is v0.3xx.y as a module)
 HEARTBEAT=${LIFEBOAT_BUILD_HEARTBEAT:-25}   # seconds between "still building" lines (the promise is one every 30 s)
 
 if ! command -v go >/dev/null 2>&1; then
@@ -25,6 +27,13 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   KLDF="$KLDF -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
 done
 
+# Prometheus and promtool (for the alert tests) print the version the ldflags give them.
+PROM_TEXT=$(echo "${PROM_VERSION#v0.}" | awk -F. '{ printf "%d.%d.%d", int($1 / 100), $1 % 100, $2 }')
+PLDF="-s -w"
+for v in Version=$PROM_TEXT Revision=gomod-$PROM_VERSION Branch=HEAD BuildUser=lifeboat BuildDate=19700101-00:00:00; do
+  PLDF="$PLDF -X github.com/prometheus/common/version.$v"
+done
+
 # One row per binary: name|module dir|version text the binary must print|version command|package|ldflags|typical
 # seconds for a cold build on 2 cores (measured: a CI run from an empty Go cache, module downloads included; the
 # later Kubernetes binaries reuse what the earlier ones compiled).
@@ -34,6 +43,8 @@ BINARIES=(
   "kube-apiserver|kube|Kubernetes $K8S_VERSION|--version|k8s.io/kubernetes/cmd/kube-apiserver|$KLDF|390"
   "kube-controller-manager|kube|Kubernetes $K8S_VERSION|--version|k8s.io/kubernetes/cmd/kube-controller-manager|$KLDF|145"
   "kubectl|kube|Client Version: $K8S_VERSION|version --client|k8s.io/kubernetes/cmd/kubectl|$KLDF|75"
+  "prometheus|prometheus|version $PROM_TEXT|--version|github.com/prometheus/prometheus/cmd/prometheus|$PLDF|240"
+  "promtool|prometheus|version $PROM_TEXT|--version|github.com/prometheus/prometheus/cmd/promtool|$PLDF|60"
 )
 
 current() { # name want version-args: true when the cached binary prints the wanted version
