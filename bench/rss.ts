@@ -66,7 +66,7 @@ try {
   const ready = memory(child.pid!);
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const gauge = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0) / 2 ** 20;
-  log(`at ready: V8 heap used ${gauge('lifeboat_process_nodejs_heap_size_used_bytes').toFixed(0)} MB of ${gauge('lifeboat_process_nodejs_heap_size_total_bytes').toFixed(0)} MB, external ${gauge('lifeboat_process_nodejs_external_memory_bytes').toFixed(0)} MB`);
+  log(`at ready: V8 heap used ${gauge('lifeboat_nodejs_heap_size_used_bytes').toFixed(0)} MB of ${gauge('lifeboat_nodejs_heap_size_total_bytes').toFixed(0)} MB, external ${gauge('lifeboat_nodejs_external_memory_bytes').toFixed(0)} MB`);
   log(`initial sync of ${objects} objects done in ${((Date.now() - started) / 1000).toFixed(1)} s: RSS ${ready.rss.toFixed(0)} MB, peak ${ready.hwm.toFixed(0)} MB`);
   await new Promise((resolve) => setTimeout(resolve, 30_000));
   const later = memory(child.pid!);

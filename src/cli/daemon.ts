@@ -3,10 +3,11 @@
 // mirror, /metrics, /healthz and /readyz, and a graceful stop on SIGTERM or SIGINT. The command builds its service.
 import type { Command } from 'commander';
 import { Bus } from '../bus/bus.ts';
+import { serveConsole } from '../console/server.ts';
 import { createMetrics, serveMetrics, type Metrics } from '../metrics/metrics.ts';
 import { MirrorPusher } from '../mirror/pusher.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
-import { readIdentities } from '../runtime/plans.ts';
+import { readIdentities, type PlanContext } from '../runtime/plans.ts';
 import { components, parseComponents, type Component } from '../runtime/ports.ts';
 import { StateStore } from '../state/state.ts';
 import { createLogger, type Logger } from '../util/log.ts';
@@ -21,6 +22,7 @@ export interface DaemonFlags {
   metricsAddr: string;
   identity?: string[];
   components: string;
+  consoleAddr?: string;
 }
 
 /** Adds the long-running commands' own flags. */
@@ -29,7 +31,8 @@ export function daemonOptions(command: Command): Command {
     .option('--mirror-remote <url>', 'push the mirror to this HTTP(S) git remote after each commit (token: $LIFEBOAT_MIRROR_TOKEN)')
     .option('--metrics-addr <host:port>', 'where /metrics, /healthz and /readyz listen', '127.0.0.1:9464')
     .option('--identity <file...>', 'age identity files that decrypt Secrets at the destination (default: $LIFEBOAT_AGE_IDENTITY_FILE)')
-    .option('--components <list>', `the stages this process runs, comma-separated (${components.join(',')}); the others run in other lifeboat processes`, components.join(','));
+    .option('--components <list>', `the stages this process runs, comma-separated (${components.join(',')}); the others run in other lifeboat processes`, components.join(','))
+    .option('--console-addr <host:port>', 'also serve the web console here (a port alone: loopback); actions need the token it prints ($LIFEBOAT_CONSOLE_TOKEN sets it)');
 }
 
 /** What a daemon is given to build its service from. */
@@ -50,11 +53,21 @@ export interface Service {
   start(): Promise<void>;
   stop(): Promise<void>;
   readiness(): { ready: boolean; reasons: string[] };
+  /** The plans it runs now (the console shows and recovers them). */
+  planContexts?(): ReadonlyMap<string, PlanContext>;
+}
+
+/** What --console-addr serves: the mode it shows and where its token comes from (default: printed at start). */
+export interface ConsoleSetup {
+  mode: 'run' | 'operator';
+  token?: () => Promise<string>;
+  /** Where the token is said to be, instead of printing it (the operator's Secret). */
+  tokenWhere?: string;
 }
 
 /** Runs a service until SIGTERM or SIGINT; `describe` is logged once it listens. */
 export async function runDaemon(command: Command, flags: DaemonFlags, name: string,
-  build: (parts: DaemonParts) => Promise<{ service: Service; describe: Record<string, unknown> }>): Promise<void> {
+  build: (parts: DaemonParts) => Promise<{ service: Service; describe: Record<string, unknown>; console?: ConsoleSetup }>): Promise<void> {
   const shared = sharedValues(command);
   let only: ReadonlySet<Component>;
   try {
@@ -96,9 +109,17 @@ export async function runDaemon(command: Command, flags: DaemonFlags, name: stri
   const pusher = flags.mirrorRemote ? new MirrorPusher(mirror, flags.mirrorRemote, {
     token: process.env.LIFEBOAT_MIRROR_TOKEN, onError: (error, attempt) => log.warn({ err: error.message, attempt }, 'mirror push failed; retrying'),
   }) : undefined;
-  const { service, describe } = await build({ shared, log, connectBus, state, mirror, metrics, pusher, identities, components: only });
+  const { service, describe, console: consoleSetup } = await build({ shared, log, connectBus, state, mirror, metrics, pusher, identities, components: only });
   const server = await serveMetrics(metrics, flags.metricsAddr, () => service.readiness());
-  log.info({ metrics: `http://${server.address}/metrics`, mirror: mirror.gitdir, components: [...only], ...describe }, `lifeboat ${name} running`);
+  const webConsole = flags.consoleAddr ? await serveConsole({
+    addr: flags.consoleAddr, token: await consoleSetup?.token?.(), mode: consoleSetup?.mode ?? 'run', state, connectBus, mirror, identities, log,
+    plans: () => service.planContexts?.() ?? new Map(),
+  }) : undefined;
+  if (webConsole) {
+    const where = consoleSetup?.tokenWhere;
+    process.stderr.write(`console: ${webConsole.url} token: ${where ? `(${where})` : webConsole.token}\n`);
+  }
+  log.info({ metrics: `http://${server.address}/metrics`, ...(webConsole ? { console: webConsole.url } : {}), mirror: mirror.gitdir, components: [...only], ...describe }, `lifeboat ${name} running`);
   let stopping: Promise<void> | undefined;
   const shutdown = (signal: string) => {
     shuttingDown = true;
@@ -108,6 +129,7 @@ export async function runDaemon(command: Command, flags: DaemonFlags, name: stri
       state.stopWaiting();
       await service.stop().catch((error: Error) => log.warn({ err: error.message }, 'stopped without finishing everything'));
       await server.close();
+      await webConsole?.close();
       await bus?.close();
       await state.close();
       log.flush();

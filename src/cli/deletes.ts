@@ -1,10 +1,9 @@
-// `lifeboat deletes list|approve|reject PLAN`: what the delete guard holds, and a person's decision about it.
-// Approving publishes the deletes to the plan's mirror writer (they are committed and then applied); rejecting
-// keeps the objects in the mirror and the stand-by, and the guard drops those deletes until the objects come back.
+// `lifeboat deletes list|approve|reject PLAN`: what the delete guard holds, and a person's decision about it
+// (src/pipeline/decisions.ts).
 import type { Command } from 'commander';
 import { Bus } from '../bus/bus.ts';
 import type { HeldDelete } from '../pipeline/delete-guard.ts';
-import type { ObjectMessage } from '../pipeline/messages.ts';
+import { approveDeletes, rejectDeletes } from '../pipeline/decisions.ts';
 import type { StateStore } from '../state/state.ts';
 import { connectState, findPlan } from './context.ts';
 import { formatTable } from './format.ts';
@@ -67,23 +66,14 @@ export function registerDeletes(program: Command): void {
     .action((plan: string, objects: string[], options: DecisionOptions, command: Command) => decideHeld(plan, objects, options, sharedValues(command), async (approved, state, shared) => {
       const bus = await Bus.connect(shared.nats);
       try {
-        const at = Date.now();
-        for (const entry of approved) {
-          const message: ObjectMessage = { type: 'object.deleted', plan, path: entry.path, summary: entry.summary, observedAt: at, approved: true };
-          await bus.publish('objects', plan, message, `${plan}:approve:${entry.path}:${entry.at}`);
-        }
+        return await approveDeletes(bus, state, plan, approved);
       } finally {
         await bus.close();
       }
-      await state.releaseDeletes(plan, approved.map((entry) => entry.path));
-      return `approved ${approved.length} deletes of plan ${plan}; the mirror writer commits them and the stand-by follows`;
     }));
 
   sharedOptions(deletes.command('reject').argument('<plan>').argument('[objects...]', 'mirror paths or "Kind namespace/name" (see list)')
     .description('keep the objects in the mirror and the stand-by; their deletes are not committed while they stay gone'))
     .option('--all', 'every held delete of the plan')
-    .action((plan: string, objects: string[], options: DecisionOptions, command: Command) => decideHeld(plan, objects, options, sharedValues(command), async (rejected, state) => {
-      await state.rejectDeletes(plan, rejected.map((entry) => entry.path));
-      return `rejected ${rejected.length} deletes of plan ${plan}; the objects stay in the mirror and the stand-by`;
-    }));
+    .action((plan: string, objects: string[], options: DecisionOptions, command: Command) => decideHeld(plan, objects, options, sharedValues(command), (rejected, state) => rejectDeletes(state, plan, rejected)));
 }

@@ -1,24 +1,11 @@
 // `lifeboat history PLAN` (like `argocd app history`: every mirror revision of a plan, what it changed, when it
 // reached the stand-by) and `lifeboat diff PLAN REV [REV]` (a unified YAML diff, Secret values masked).
 import type { Command } from 'commander';
-import { mirrorPath, type UnversionedRef } from '../kube/ref.ts';
-import { type MirrorRepository, parseTrailers } from '../mirror/repository.ts';
-import { maskSecretValues, unifiedDiff } from '../mirror/textdiff.ts';
+import type { UnversionedRef } from '../kube/ref.ts';
+import { appliedRevisions, planHistory, revisionDiff } from '../mirror/history.ts';
 import { findPlan, mirrorPathOf, openMirror, optionalState } from './context.ts';
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues, UsageError } from './options.ts';
-
-export interface HistoryEntry {
-  revision: string;
-  time: string;
-  summary: string;
-  created: number;
-  updated: number;
-  deleted: number;
-  /** When the revision reached the destination (the first applied revision at or after it), or pending. */
-  applied: string | 'pending' | 'unknown';
-  planRevision: string | undefined;
-}
 
 /** `Kind[.group]/namespace/name` or `Kind[.group]/name` (cluster-scoped) → a ref. */
 export function parseObjectArgument(value: string): UnversionedRef {
@@ -43,32 +30,6 @@ export function revisionRange(revision: string, revision2: string | undefined): 
   return { start: revision.slice(0, dots) || 'HEAD', end: revision.slice(dots + 2) || 'HEAD' };
 }
 
-export async function planHistory(repository: MirrorRepository, plan: string, mirrorDir: string, options: { object?: UnversionedRef; appliedAt?: Map<string, string>; appliedHead?: string; limit?: number }): Promise<HistoryEntry[]> {
-  const log = await repository.log();
-  const objectPath = options.object ? mirrorPath(mirrorDir, options.object) : undefined;
-  const entries: HistoryEntry[] = [];
-  // Newest first: a revision reached the destination when the nearest newer-or-equal applied revision did.
-  let nearestApplied: string | undefined;
-  let reachedAppliedHead = options.appliedHead === undefined;
-  for (const commit of log) {
-    if (commit.oid === options.appliedHead) reachedAppliedHead = true;
-    if (options.appliedAt?.has(commit.oid)) nearestApplied = options.appliedAt.get(commit.oid);
-    const trailers = parseTrailers(commit.message);
-    if (trailers.Plan !== plan) continue;
-    if (objectPath && (await repository.oidAt(commit.oid, objectPath)) === (commit.parents[0] ? await repository.oidAt(commit.parents[0], objectPath) : undefined)) continue;
-    const lines = commit.message.split('\n');
-    const count = (type: string) => lines.filter((line) => line.startsWith(`${type} `)).length;
-    entries.push({
-      revision: commit.oid, time: new Date(commit.timestamp * 1000).toISOString(), summary: lines[0] ?? '',
-      created: count('created'), updated: count('updated'), deleted: count('deleted'),
-      applied: !options.appliedAt ? 'unknown' : !reachedAppliedHead ? 'pending' : nearestApplied ?? 'applied',
-      planRevision: trailers['Plan-Revision'],
-    });
-    if (options.limit && entries.length >= options.limit) break;
-  }
-  return entries;
-}
-
 export function registerHistory(program: Command): void {
   sharedOptions(program.command('history').argument('<plan>').description('every mirror revision of a plan: what it changed and when it reached the stand-by (from Redis, when it answers)'))
     .option('--mirror-path <dir>', 'the plan\'s directory in the mirror (default: the plan\'s mirror.path, else its name)')
@@ -80,18 +41,9 @@ export function registerHistory(program: Command): void {
       const object = options.object ? parseObjectArgument(options.object) : undefined;
       const mirrorDir = mirrorPathOf(plan, await findPlan(shared, plan), options.mirrorPath);
       const repository = await openMirror(shared.mirror);
-      let appliedAt: Map<string, string> | undefined;
-      let appliedHead: string | undefined;
       const state = await optionalState(shared.redis, 'APPLIED shows unknown');
-      if (state) {
-        try {
-          appliedAt = new Map([...(await state.appliedTimes(plan))].map(([revision, at]) => [revision, new Date(at).toISOString()]));
-          appliedHead = await state.getValue(plan, 'applied-head');
-        } finally {
-          await state.close();
-        }
-      }
-      const entries = await planHistory(repository, plan, mirrorDir, { object, appliedAt, appliedHead, limit: Number(options.limit) });
+      const applied = state ? await appliedRevisions(state, plan).finally(() => state.close()) : {};
+      const entries = await planHistory(repository, plan, mirrorDir, { object, ...applied, limit: Number(options.limit) });
       if (options.output === 'json') {
         process.stdout.write(`${JSON.stringify({ plan, revisions: entries }, null, 2)}\n`);
         return;
@@ -120,22 +72,8 @@ Examples:
       const mirrorDir = mirrorPathOf(plan, await findPlan(shared, plan), options.mirrorPath);
       const repository = await openMirror(shared.mirror);
       const range = revisionRange(revision, revision2);
-      const first = await repository.resolve(range.start);
-      let from: string | undefined;
-      let to: string;
-      if (range.end) {
-        from = first;
-        to = await repository.resolve(range.end);
-      } else {
-        to = first;
-        from = (await repository.log()).find((commit) => commit.oid === first)?.parents[0];
-      }
-      const changes = await repository.diff(from, to, mirrorDir);
-      for (const change of changes) {
-        const before = change.oldOid ? maskSecretValues(await repository.readText(change.oldOid)) : undefined;
-        const after = change.newOid ? maskSecretValues(await repository.readText(change.newOid)) : undefined;
-        process.stdout.write(unifiedDiff({ path: change.path, before, after }));
-      }
-      if (!changes.length) process.stdout.write(`no changes to plan ${plan} between ${from?.slice(0, 12) ?? 'the empty tree'} and ${to.slice(0, 12)}\n`);
+      const { from, to, files } = await revisionDiff(repository, mirrorDir, range.start, range.end);
+      for (const file of files) process.stdout.write(file.diff);
+      if (!files.length) process.stdout.write(`no changes to plan ${plan} between ${from?.slice(0, 12) ?? 'the empty tree'} and ${to.slice(0, 12)}\n`);
     });
 }

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { PrerequisiteError } from '../sandbox/binaries.ts';
 import { registerCluster } from './cluster.ts';
+import { registerConsole } from './console.ts';
 import { registerDeletes } from './deletes.ts';
 import { ExitCode, programHelp, UsageError } from './options.ts';
 import { registerHistory } from './history.ts';
@@ -48,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   registerFailback(program);
   registerHistory(program);
   registerRollback(program);
+  registerConsole(program);
   oneLineUsageErrors(program, 'lifeboat');
   try {
     await program.parseAsync(argv, { from: 'user' });

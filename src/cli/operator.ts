@@ -11,6 +11,7 @@ import { AllNamespaces } from '../operator/all-namespaces.ts';
 import { Operator } from '../operator/operator.ts';
 import { components, recoveryComponent } from '../runtime/ports.ts';
 import { Runtime } from '../runtime/runtime.ts';
+import { consoleTokenSecret, operatorConsoleToken } from '../console/server.ts';
 import { daemonOptions, runDaemon, type DaemonFlags } from './daemon.ts';
 import { urlWithoutCredentials } from '../util/redact.ts';
 import { sharedOptions, sharedValues, UsageError } from './options.ts';
@@ -82,10 +83,14 @@ RecoveryExecutionJobs only (the stand-by's operator of the 3-cluster topology: n
       await runDaemon(command, flags, 'operator', async ({ log, connectBus, state, mirror, metrics, pusher, identities, components: only }) => {
         const client = await KubeClient.create(cluster.kubeConfig, { maxSockets: 8 });
         const instance = `${os.hostname()}/${process.pid}`;
+        const consoleSetup = {
+          mode: 'operator' as const, token: () => operatorConsoleToken(client, cluster.namespace),
+          tokenWhere: process.env.LIFEBOAT_CONSOLE_TOKEN ? '$LIFEBOAT_CONSOLE_TOKEN' : `Secret ${cluster.namespace}/${consoleTokenSecret}, key token`,
+        };
         const describe = { cluster: cluster.where, server: client.server.origin, namespace: options.allNamespaces ? '*' : cluster.namespace, ...(plansSource ? { plans: plansSource } : {}) };
         if (plansSource) {
           const runtime = new Runtime({ plans: plansSource, mirror, bus: await connectBus(), state, metrics, log, identities, pusher, components: only, planPollMs: Number(options.planPollInterval) });
-          return { service: filePlansOperator(runtime, client, cluster.namespace, instance, { state, metrics, mirror, identities, log }), describe };
+          return { service: filePlansOperator(runtime, client, cluster.namespace, instance, { state, metrics, mirror, identities, log }), describe, console: consoleSetup };
         }
         const runtime = recoveryOnly ? undefined : new Runtime({ mirror, bus: await connectBus(), state, metrics, log, identities, pusher, components: only, planGauges: false });
         if (recoveryOnly && options.standbyNamespace) throw new UsageError(`--standby-namespace is for the management cluster's operator; --components ${recoveryComponent} is the stand-by's`);
@@ -105,8 +110,9 @@ RecoveryExecutionJobs only (the stand-by's operator of the 3-cluster topology: n
             client.close();
           },
           readiness: () => operator.readiness(),
+          planContexts: () => runtime?.planContexts() ?? new Map(),
         };
-        return { service, describe };
+        return { service, describe, console: consoleSetup };
       });
     });
 }
@@ -133,6 +139,7 @@ function filePlansOperator(runtime: Runtime, client: KubeClient, namespace: stri
       await runtime.stop();
       client.close();
     },
+    planContexts: () => runtime.planContexts(),
     readiness: () => {
       const { ready, reasons } = runtime.readiness();
       const jobsReasons = !jobs.listed ? [`recoveryexecutionjobs in namespace ${namespace} not listed yet${jobs.failing ? `: ${jobs.failing.error}` : ''}`] : [];

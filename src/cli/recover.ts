@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { parseDuration } from '../plan/duration.ts';
 import { drill } from '../recovery/drill.ts';
-import { Restorer } from '../recovery/restorer.ts';
+import { planRecoveryOptions, Restorer } from '../recovery/restorer.ts';
 import { CommandState, type SyncState } from '../state/state.ts';
 import { createLogger } from '../util/log.ts';
 import { connectState, destinationOf, findPlan, openMirror, optionalBus, optionalState, requirePlan } from './context.ts';
@@ -46,10 +46,7 @@ export function registerRecover(program: Command): void {
       const jobName = options.name ?? `recover-${planName}-${new Date().toISOString().replace(/[^0-9]/g, '').slice(0, 14)}`.slice(0, 63);
       try {
         const restorer = new Restorer({
-          plan: planName, mirrorDir: context.plan.spec.mirror.path ?? planName, jobName, destination, repository, state,
-          identities: identitiesOf(options.identity), concurrency: Math.max(16, context.plan.spec.sync.concurrency), log,
-          activation: context.plan.spec.recovery.activate, timeoutMs: parseDuration(context.plan.spec.recovery.timeout),
-          hold: context.plan.spec.recovery.hold, backendTimeoutMs: parseDuration(context.plan.spec.recovery.backendTimeout),
+          ...planRecoveryOptions(planName, context.plan.spec), jobName, destination, repository, state, identities: identitiesOf(options.identity), log,
         });
         const status = await restorer.run({ ...(options.to ? { to: options.to } : {}), ...(options.at ? { at: options.at } : {}), dryRun: Boolean(options.dryRun) });
         if (options.output === 'json') process.stdout.write(`${JSON.stringify({ job: jobName, ...status }, null, 2)}\n`);

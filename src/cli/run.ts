@@ -34,7 +34,7 @@ export function registerRun(program: Command): void {
       await runDaemon(command, options, 'run', async ({ shared, log, connectBus, state, mirror, metrics, pusher, identities, components: only }) => {
         const bus = await connectBus();
         const runtime = new Runtime({ plans: shared.plans, mirror, bus, state, metrics, log, identities, planPollMs: Number(options.planPollInterval), pusher, components: only });
-        return { service: runtime, describe: { plans: shared.plans } };
+        return { service: runtime, describe: { plans: shared.plans }, console: { mode: 'run' as const } };
       });
     });
 

@@ -99,6 +99,8 @@ export interface Revision {
   /** When it reached the stand-by (RFC 3339), 'pending', or 'unknown' (no Redis). */
   applied: string;
   planRevision: string | null;
+  /** The objects it changed as its commit message lists them (`created apps/Deployment shop/web`), at most 50. */
+  changes: string[];
 }
 
 export interface DiffFile {
@@ -147,7 +149,6 @@ export interface KindCounts {
   restored?: number;
   activated?: number;
   failed?: number;
-  deleted?: number;
   unchanged?: number;
 }
 

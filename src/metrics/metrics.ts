@@ -6,7 +6,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'lifeboat_process_' });
+  // Node.js and process metrics as lifeboat_process_resident_memory_bytes, lifeboat_process_cpu_seconds_total, lifeboat_nodejs_*.
+  collectDefaultMetrics({ register: registry, prefix: 'lifeboat_' });
   const registers = [registry];
   return {
     registry,
@@ -51,11 +52,18 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves the registry; `ready()` decides /readyz. `addr` is host:port (default 127.0.0.1:9464; port 0 picks one). */
-export async function serveMetrics(metrics: Metrics, addr: string, ready: () => boolean | { ready: boolean; reasons: string[] }): Promise<MetricsServer> {
+/** `host:port`, `[v6]:port` or a port alone (loopback). */
+export function parseListenAddress(addr: string): { host: string; port: number } {
   const colon = addr.lastIndexOf(':');
   const host = colon > 0 ? addr.slice(0, colon).replace(/^\[|\]$/g, '') : '127.0.0.1';
   const port = Number(colon >= 0 ? addr.slice(colon + 1) : addr);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${addr}: not host:port (a port 0-65535)`);
+  return { host, port };
+}
+
+/** Serves the registry; `ready()` decides /readyz. `addr` is host:port (default 127.0.0.1:9464; port 0 picks one). */
+export async function serveMetrics(metrics: Metrics, addr: string, ready: () => boolean | { ready: boolean; reasons: string[] }): Promise<MetricsServer> {
+  const { host, port } = parseListenAddress(addr);
   const server = http.createServer(async (req, res) => {
     if (req.url === '/metrics') {
       // Decided as /readyz decides, at each scrape: the two never disagree.

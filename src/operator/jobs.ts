@@ -10,10 +10,9 @@ import { Informer } from '../kube/informer.ts';
 import { type KubeObject, nameOf } from '../kube/ref.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { MirrorRepository } from '../mirror/repository.ts';
-import { parseDuration } from '../plan/duration.ts';
 import { apiGroup, apiVersion, Kind, resourceNames, type RecoveryExecutionJob } from '../plan/schema.ts';
 import { claimJob, jobCondition, operatorClaimant, runByAnnotation } from '../recovery/job.ts';
-import { Restorer } from '../recovery/restorer.ts';
+import { planRecoveryOptions, Restorer } from '../recovery/restorer.ts';
 import { kubeConfigOf, type PlanContext } from '../runtime/plans.ts';
 import type { StateStore } from '../state/state.ts';
 import type { Logger } from '../util/log.ts';
@@ -151,10 +150,8 @@ export class JobController {
     const destination = await KubeClient.create(kubeConfigOf(context.destination), { maxSockets: Math.max(16, spec.sync.concurrency) + 4 });
     try {
       const restorer = new Restorer({
-        plan: job.spec.plan, mirrorDir: spec.mirror.path ?? job.spec.plan, jobName: name, destination, repository: options.mirror, state: options.state,
-        identities: options.identities, concurrency: Math.max(16, spec.sync.concurrency), log: this.log.child({ job: name, plan: job.spec.plan }),
-        activation: spec.recovery.activate, timeoutMs: parseDuration(spec.recovery.timeout), hold: spec.recovery.hold,
-        backendTimeoutMs: parseDuration(spec.recovery.backendTimeout),
+        ...planRecoveryOptions(job.spec.plan, spec), jobName: name, destination, repository: options.mirror, state: options.state,
+        identities: options.identities, log: this.log.child({ job: name, plan: job.spec.plan }),
         job: { client: options.client, path }, startTime: job.status?.startTime, generation: (job.metadata as { generation?: number }).generation,
       });
       const request = { ...(job.spec.to ? { to: job.spec.to } : {}), ...(job.spec.at ? { at: job.spec.at } : {}), dryRun: job.spec.dryRun ?? false };

@@ -15,7 +15,8 @@ import type { MirrorRepository } from '../mirror/repository.ts';
 import { planLabel } from '../pipeline/exclusions.ts';
 import { activationRank, backendsOf, conversionRestorePatch, heldObjectOf, holdNamespace, type HoldOptions, type ServiceRef } from '../pipeline/hold.ts';
 import { listHolders, Synchronizer } from '../pipeline/synchronizer.ts';
-import type { RecoveryExecutionJob } from '../plan/schema.ts';
+import { parseDuration } from '../plan/duration.ts';
+import type { RecoveryExecutionJob, RecoveryPlanSpec } from '../plan/schema.ts';
 import type { SyncState } from '../state/state.ts';
 import { mapLimit } from '../util/limit.ts';
 import { quoteShort } from '../util/quote.ts';
@@ -56,6 +57,14 @@ export interface RestorerOptions {
   /** The claimed job's startTime and metadata.generation (its conditions' observedGeneration). */
   startTime?: string;
   generation?: number;
+}
+
+/** What a plan's spec says about recovering it (mirror directory, concurrency, recovery.* settings). */
+export function planRecoveryOptions(plan: string, spec: RecoveryPlanSpec): Pick<RestorerOptions, 'plan' | 'mirrorDir' | 'concurrency' | 'activation' | 'timeoutMs' | 'hold' | 'backendTimeoutMs'> {
+  return {
+    plan, mirrorDir: spec.mirror.path ?? plan, concurrency: Math.max(16, spec.sync.concurrency), activation: spec.recovery.activate,
+    timeoutMs: parseDuration(spec.recovery.timeout), hold: spec.recovery.hold, backendTimeoutMs: parseDuration(spec.recovery.backendTimeout),
+  };
 }
 
 export interface RecoveryRequest {

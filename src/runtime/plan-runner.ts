@@ -22,6 +22,8 @@ import { SyncStage } from './stages/synchronizer.ts';
 import { readyVerdict } from '../operator/conditions.ts';
 import { notRunHere, summarize, type PlanStatus, type RunnerOptions, type Unreachable } from './status.ts';
 
+/** How often a plan's RPO is sampled into its lag history (state.recordLag keeps an hour of samples). */
+const lagSampleMs = 10_000;
 /** Dead letters kept per plan for its status (lastErrors). */
 const keptDeadLetters = 20;
 /** Failing objects named in a plan's status (all of them are counted). */
@@ -54,6 +56,8 @@ export class PlanRunner {
   private lastDestination: DestinationReport | { error: string } | undefined;
   private lastReconcileAt: string | undefined;
   private counted: { head: string | undefined; at: number; objectsByKind: Record<string, number> } = { head: undefined, at: 0, objectsByKind: {} };
+  /** When the lag history last got a sample (0: at the first status). */
+  private lagSampledAt = 0;
   /** Messages given up on by this process, newest first, shown in status with the apply failures. */
   private deadLetters: PlanStatus['lastErrors'] = [];
   /** Objects the listener or processor skipped, cleared when they go through or are deleted. */
@@ -340,9 +344,11 @@ export class PlanRunner {
     const status = await this.status();
     metrics.heldDeletes.set({ plan: this.name }, status.heldDeletes);
     for (const [kind, count] of Object.entries(status.objectsByKind)) metrics.objectsInMirror.set({ plan: this.name, kind }, count);
-    // The operator sets these two from the plan's Ready condition (which knows suspension and failover) instead.
+    // The plan's Ready verdict as the operator's condition says it (the console shows it from Redis).
+    const verdict = readyVerdict({ type: 'running', generation: 0, suspended: this.context.plan.spec.suspend, ready: this.ready, notReadyReason: this.notReadyReason(), status });
+    status.ready = { status: verdict.status, reason: verdict.reason, message: verdict.message };
+    // The operator sets these two from the plan's Ready condition (which knows an invalid spec) instead.
     if (this.options.planGauges !== false) {
-      const verdict = readyVerdict({ type: 'running', generation: 0, suspended: this.context.plan.spec.suspend, ready: this.ready, notReadyReason: this.notReadyReason(), status });
       metrics.planReady.set({ plan: this.name }, verdict.status === 'True' ? 1 : 0);
       metrics.planLag.set({ plan: this.name }, status.lagSeconds ?? 0);
     }
@@ -350,6 +356,11 @@ export class PlanRunner {
       metrics.stalled.set({ plan: this.name, component }, status.stalls.some((stall) => stall.component === component) ? 1 : 0);
     }
     await state.savePlanStatus(this.name, status);
+    // The last hour of the RPO, one sample per 10 s (the console's sparklines and lag chart).
+    if (Date.now() - this.lagSampledAt >= lagSampleMs) {
+      this.lagSampledAt = Date.now();
+      await state.recordLag(this.name, this.lagSampledAt, status.lagSeconds ?? 0);
+    }
     for (const [stage, consumer] of [['processor', this.stages.processor?.consumer], ['synchronizer', this.stages.sync?.consumer], ['mirror', this.stages.mirror?.consumer]] as const) {
       if (consumer) metrics.queueDepth.set({ plan: this.name, stage }, await consumer.pending());
     }

@@ -70,6 +70,11 @@ export class Runtime {
   }
 
   /** The runner of each plan (its status, a reconcile now). */
+  /** The plans running now, by name: their specs and clusters. */
+  planContexts(): ReadonlyMap<string, PlanContext> {
+    return new Map([...this.plans].map(([name, runner]) => [name, runner.context]));
+  }
+
   get runners(): ReadonlyMap<string, PlanRunner> {
     return this.plans;
   }

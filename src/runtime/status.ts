@@ -57,6 +57,8 @@ export interface PlanStatus {
   reconcile: ReconcileSummary | undefined;
   /** The cluster that did not answer when the plan last tried to start (the plan keeps trying), and since when. */
   unreachable: Unreachable | undefined;
+  /** The plan's Ready verdict when the status was written (the operator's Ready condition, without generation). */
+  ready?: { status: 'True' | 'False' | 'Unknown'; reason: string; message: string };
   updatedAt: string;
 }
 

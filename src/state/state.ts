@@ -7,6 +7,9 @@ import { Redis } from 'ioredis';
 import type { HeldDelete } from '../pipeline/delete-guard.ts';
 import { redactUrl } from '../util/redact.ts';
 
+/** Samples a plan's lag history keeps: an hour at one per 10 s. */
+const lagSamples = 360;
+
 export interface ApplyFailure {
   path: string;
   reason: string;
@@ -250,6 +253,21 @@ export class StateStore implements SyncState {
   }
 
   /** A plan's status as its runner last wrote it (lifeboat status), kept an hour; the plan joins the index. */
+  /** Appends one RPO sample to the plan's lag history, which keeps the newest `lagSamples` (an hour at one per 10 s). */
+  async recordLag(plan: string, atMs: number, lagSeconds: number): Promise<void> {
+    const key = this.key(plan, 'lag-history');
+    await this.redis.multi().rpush(key, `${Math.round(atMs / 1000)} ${Number(lagSeconds.toFixed(2))}`).ltrim(key, -lagSamples, -1).expire(key, 7200).exec();
+  }
+  /** Each plan's lag history, oldest first: [unix seconds, lag seconds]. */
+  async lagHistories(plans: readonly string[]): Promise<Map<string, [number, number][]>> {
+    const pipeline = this.redis.pipeline();
+    for (const plan of plans) pipeline.lrange(this.key(plan, 'lag-history'), 0, -1);
+    const answers = (await pipeline.exec()) ?? [];
+    return new Map(plans.map((plan, index) => [plan, ((answers[index]?.[1] as string[] | undefined) ?? []).map((entry) => {
+      const [at, lag] = entry.split(' ');
+      return [Number(at), Number(lag)] as [number, number];
+    })]));
+  }
   async savePlanStatus(plan: string, status: object): Promise<void> {
     await this.redis.multi().set(this.key(plan, 'status'), JSON.stringify(status), 'EX', 3600).sadd(plansIndexKey, plan).exec();
   }

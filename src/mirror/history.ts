@@ -1,0 +1,84 @@
+// A plan's mirror history (every revision of the plan: what it changed, when it reached the stand-by) and what
+// changed between two revisions, Secret values masked: what `lifeboat history`, `lifeboat diff` and the console show.
+import { mirrorPath, type UnversionedRef } from '../kube/ref.ts';
+import type { StateStore } from '../state/state.ts';
+import { type MirrorRepository, parseTrailers } from './repository.ts';
+import { maskSecretValues, unifiedDiff } from './textdiff.ts';
+
+export interface HistoryEntry {
+  revision: string;
+  time: string;
+  summary: string;
+  created: number;
+  updated: number;
+  deleted: number;
+  /** When the revision reached the destination (the first applied revision at or after it), or pending. */
+  applied: string | 'pending' | 'unknown';
+  planRevision: string | undefined;
+  /** The objects it changed, as its message lists them (`created apps/Deployment shop/web`), at most 50. */
+  changes: string[];
+}
+
+export async function planHistory(repository: MirrorRepository, plan: string, mirrorDir: string, options: { object?: UnversionedRef; appliedAt?: Map<string, string>; appliedHead?: string; limit?: number }): Promise<HistoryEntry[]> {
+  const log = await repository.log();
+  const objectPath = options.object ? mirrorPath(mirrorDir, options.object) : undefined;
+  const entries: HistoryEntry[] = [];
+  // Newest first: a revision reached the destination when the nearest newer-or-equal applied revision did.
+  let nearestApplied: string | undefined;
+  let reachedAppliedHead = options.appliedHead === undefined;
+  for (const commit of log) {
+    if (commit.oid === options.appliedHead) reachedAppliedHead = true;
+    if (options.appliedAt?.has(commit.oid)) nearestApplied = options.appliedAt.get(commit.oid);
+    const trailers = parseTrailers(commit.message);
+    if (trailers.Plan !== plan) continue;
+    if (objectPath && (await repository.oidAt(commit.oid, objectPath)) === (commit.parents[0] ? await repository.oidAt(commit.parents[0], objectPath) : undefined)) continue;
+    const lines = commit.message.split('\n');
+    const count = (type: string) => lines.filter((line) => line.startsWith(`${type} `)).length;
+    entries.push({
+      revision: commit.oid, time: new Date(commit.timestamp * 1000).toISOString(), summary: lines[0] ?? '',
+      created: count('created'), updated: count('updated'), deleted: count('deleted'),
+      applied: !options.appliedAt ? 'unknown' : !reachedAppliedHead ? 'pending' : nearestApplied ?? 'applied',
+      planRevision: trailers['Plan-Revision'],
+      changes: lines.filter((line) => /^(created|updated|deleted) /.test(line)).slice(0, 50),
+    });
+    if (options.limit && entries.length >= options.limit) break;
+  }
+  return entries;
+}
+
+/** When each mirror revision reached the stand-by, and the newest applied one, from the synchronizer's state. */
+export async function appliedRevisions(state: Pick<StateStore, 'appliedTimes' | 'getValue'>, plan: string): Promise<{ appliedAt: Map<string, string>; appliedHead: string | undefined }> {
+  const appliedAt = new Map([...(await state.appliedTimes(plan))].map(([revision, at]) => [revision, new Date(at).toISOString()]));
+  return { appliedAt, appliedHead: await state.getValue(plan, 'applied-head') };
+}
+
+export interface RevisionDiff {
+  /** The start (undefined: the empty tree, before the first revision). */
+  from: string | undefined;
+  to: string;
+  files: { path: string; change: 'created' | 'updated' | 'deleted'; diff: string }[];
+}
+
+/**
+ * What changed in the plan's directory from `start` to `end` (revisions as git takes them); without `end`, what
+ * `start` changed against its parent. Each file a unified diff with Secret values masked.
+ */
+export async function revisionDiff(repository: MirrorRepository, mirrorDir: string, start: string, end: string | undefined): Promise<RevisionDiff> {
+  const first = await repository.resolve(start);
+  let from: string | undefined;
+  let to: string;
+  if (end) {
+    from = first;
+    to = await repository.resolve(end);
+  } else {
+    to = first;
+    from = (await repository.log()).find((commit) => commit.oid === first)?.parents[0];
+  }
+  const files: RevisionDiff['files'] = [];
+  for (const change of await repository.diff(from, to, mirrorDir)) {
+    const before = change.oldOid ? maskSecretValues(await repository.readText(change.oldOid)) : undefined;
+    const after = change.newOid ? maskSecretValues(await repository.readText(change.newOid)) : undefined;
+    files.push({ path: change.path, change: !before ? 'created' : !after ? 'deleted' : 'updated', diff: unifiedDiff({ path: change.path, before, after }) });
+  }
+  return { from, to, files };
+}
