@@ -60,9 +60,11 @@ export interface Service {
 /** What --console-addr serves: the mode it shows and where its token comes from (default: printed at start). */
 export interface ConsoleSetup {
   mode: 'run' | 'operator';
-  token?: () => Promise<string>;
-  /** Where the token is said to be, instead of printing it (the operator's Secret). */
+  /** The token (undefined: none, the console is read-only); without this, a random one, printed. */
+  token?: () => Promise<string | undefined>;
+  /** Where the token is said to be, instead of printing it (the operator's Secret), and how to give one. */
   tokenWhere?: string;
+  noTokenHint?: string;
 }
 
 /** Runs a service until SIGTERM or SIGINT; `describe` is logged once it listens. */
@@ -112,12 +114,14 @@ export async function runDaemon(command: Command, flags: DaemonFlags, name: stri
   const { service, describe, console: consoleSetup } = await build({ shared, log, connectBus, state, mirror, metrics, pusher, identities, components: only });
   const server = await serveMetrics(metrics, flags.metricsAddr, () => service.readiness());
   const webConsole = flags.consoleAddr ? await serveConsole({
-    addr: flags.consoleAddr, token: await consoleSetup?.token?.(), mode: consoleSetup?.mode ?? 'run', state, connectBus, mirror, identities, log,
+    addr: flags.consoleAddr, token: consoleSetup?.token ? (await consoleSetup.token()) ?? null : undefined, noTokenHint: consoleSetup?.noTokenHint,
+    mode: consoleSetup?.mode ?? 'run', state, connectBus, mirror, identities, log,
     plans: () => service.planContexts?.() ?? new Map(),
   }) : undefined;
   if (webConsole) {
     const where = consoleSetup?.tokenWhere;
-    process.stderr.write(`console: ${webConsole.url} token: ${where ? `(${where})` : webConsole.token}\n`);
+    const token = !webConsole.token ? `none, read-only (${consoleSetup?.noTokenHint ?? 'set $LIFEBOAT_CONSOLE_TOKEN'})` : where ? `(${where})` : webConsole.token;
+    process.stderr.write(`console: ${webConsole.url} token: ${token}\n`);
   }
   log.info({ metrics: `http://${server.address}/metrics`, ...(webConsole ? { console: webConsole.url } : {}), mirror: mirror.gitdir, components: [...only], ...describe }, `lifeboat ${name} running`);
   let stopping: Promise<void> | undefined;

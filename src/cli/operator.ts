@@ -86,6 +86,7 @@ RecoveryExecutionJobs only (the stand-by's operator of the 3-cluster topology: n
         const consoleSetup = {
           mode: 'operator' as const, token: () => operatorConsoleToken(client, cluster.namespace),
           tokenWhere: process.env.LIFEBOAT_CONSOLE_TOKEN ? '$LIFEBOAT_CONSOLE_TOKEN' : `Secret ${cluster.namespace}/${consoleTokenSecret}, key token`,
+          noTokenHint: `create the Secret: kubectl -n ${cluster.namespace} create secret generic ${consoleTokenSecret} --from-literal=token=$(openssl rand -base64 24), then restart the operator`,
         };
         const describe = { cluster: cluster.where, server: client.server.origin, namespace: options.allNamespaces ? '*' : cluster.namespace, ...(plansSource ? { plans: plansSource } : {}) };
         if (plansSource) {

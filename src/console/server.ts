@@ -27,8 +27,10 @@ import type * as Api from './api.ts';
 export interface ConsoleOptions {
   /** host:port (a port alone: loopback); port 0 picks one. */
   addr: string;
-  /** The bearer token every action needs; random when not given. */
-  token?: string;
+  /** The bearer token every action needs; random when undefined; null: none, the console is read-only. */
+  token?: string | null;
+  /** Said to a person who acts without a token when there is none (null): how to give the console one. */
+  noTokenHint?: string;
   mode: Api.Overview['mode'];
   state: StateStore;
   /** NATS, connected on first use (approving deletes publishes them to the mirror writer). */
@@ -44,7 +46,8 @@ export interface ConsoleOptions {
 
 export interface ConsoleServer {
   url: string;
-  token: string;
+  /** undefined: the console is read-only (no token was configured). */
+  token: string | undefined;
   close(): Promise<void>;
 }
 
@@ -102,33 +105,17 @@ export function consoleToken(given: string | undefined = process.env.LIFEBOAT_CO
 export const consoleTokenSecret = 'lifeboat-console';
 
 /**
- * The operator's console token: $LIFEBOAT_CONSOLE_TOKEN, else the Secret lifeboat-console of its namespace, which
- * it creates with a random token when there is none (read it with kubectl get secret lifeboat-console -o
- * jsonpath='{.data.token}' | base64 -d). Replicas share it.
+ * The operator's console token: $LIFEBOAT_CONSOLE_TOKEN, else key `token` of the Secret lifeboat-console in its
+ * namespace (replicas share it; the operator only reads Secrets). Without either, the console is read-only.
  */
-export async function operatorConsoleToken(client: KubeClient, namespace: string): Promise<string> {
+export async function operatorConsoleToken(client: KubeClient, namespace: string): Promise<string | undefined> {
   if (process.env.LIFEBOAT_CONSOLE_TOKEN?.trim()) return process.env.LIFEBOAT_CONSOLE_TOKEN.trim();
-  const secretPath = `/api/v1/namespaces/${namespace}/secrets`;
-  const read = () => client.request<{ data?: Record<string, string> }>('GET', `${secretPath}/${consoleTokenSecret}`).then((secret) => secret.data?.token, (error: Error) => {
-    if (error instanceof KubeError && error.code === 404) return undefined;
-    throw error;
-  });
-  const existing = await read();
-  if (existing) return Buffer.from(existing, 'base64').toString('utf8').trim();
-  const token = consoleToken('');
   try {
-    await client.request('POST', secretPath, {
-      apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
-      metadata: { name: consoleTokenSecret, namespace, labels: { 'app.kubernetes.io/name': 'lifeboat', 'app.kubernetes.io/component': 'console' } },
-      data: { token: Buffer.from(token).toString('base64') },
-    });
-    return token;
+    const secret = await client.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${namespace}/secrets/${consoleTokenSecret}`);
+    const token = secret.data?.token ? Buffer.from(secret.data.token, 'base64').toString('utf8').trim() : '';
+    return token || undefined;
   } catch (error) {
-    // Another replica created it first: theirs is the token.
-    if (error instanceof KubeError && error.code === 409) {
-      const theirs = await read();
-      if (theirs) return Buffer.from(theirs, 'base64').toString('utf8').trim();
-    }
+    if (error instanceof KubeError && error.code === 404) return undefined;
     throw error;
   }
 }
@@ -139,7 +126,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
 
 class Console {
   private readonly options: ConsoleOptions;
-  private readonly token: Buffer;
+  private readonly token: Buffer | undefined;
   private readonly assetsDir: string;
   private readonly streams = new Set<http.ServerResponse>();
   private readonly server: http.Server;
@@ -155,7 +142,7 @@ class Console {
 
   constructor(options: ConsoleOptions) {
     this.options = options;
-    this.token = Buffer.from(options.token ?? consoleToken());
+    this.token = options.token === null ? undefined : Buffer.from(options.token ?? consoleToken());
     this.assetsDir = options.assetsDir ?? path.join(path.dirname(new URL(import.meta.url).pathname), 'web', 'dist');
     this.server = http.createServer((req, res) => void this.handle(req, res));
   }
@@ -171,7 +158,7 @@ class Console {
     }
     const address = this.server.address() as AddressInfo;
     const hostText = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return { url: `http://${hostText}:${address.port}/`, token: this.token.toString(), close: () => this.close() };
+    return { url: `http://${hostText}:${address.port}/`, token: this.token?.toString(), close: () => this.close() };
   }
 
   private async close(): Promise<void> {
@@ -253,6 +240,7 @@ class Console {
   }
 
   private authorize(req: http.IncomingMessage): void {
+    if (!this.token) throw new HttpError(401, `this console is read-only: it has no token (${this.options.noTokenHint ?? 'set $LIFEBOAT_CONSOLE_TOKEN'})`);
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw new HttpError(401, 'missing bearer token: every action needs the console token (printed when the console started; in the operator, the Secret lifeboat-console)');

@@ -393,6 +393,9 @@ export async function sandboxUp(dir: string, log: Logger = () => {}, options: Sa
 }
 
 /** Stops every process; removes the directory unless `keep` (then a later `up` resumes with the same data). */
+/** The demo's `lifeboat run --console-addr`, left running with the sandbox (`PID NODE-PATH`; `sandbox down` stops it). */
+export const demoRunPidFile = 'demo-run.pid';
+
 export async function sandboxDown(dir: string, options: { keep?: boolean } = {}, log: Logger = () => {}): Promise<void> {
   const state = readState(dir);
   if (!state) {
@@ -406,6 +409,13 @@ export async function sandboxDown(dir: string, options: { keep?: boolean } = {},
       await stopProcess(pid, binary);
       log(`stopped ${component}`);
     };
+    // What the demo left running on the sandbox (`lifeboat run` serving the console) goes first.
+    const companion = path.join(dir, demoRunPidFile);
+    if (fs.existsSync(companion)) {
+      const [pid, binary] = fs.readFileSync(companion, 'utf8').trim().split(' ');
+      await stop('the demo\'s lifeboat run (console)', Number(pid), binary);
+      fs.rmSync(companion, { force: true });
+    }
     const clusters = clustersOf(state).map((name) => ({ name, cluster: clusterState(state, name) }));
     await Promise.all(clusters.map(({ name, cluster }) => stop(`${name}/kube-controller-manager`, cluster.pids.controllerManager, binaries?.kubeControllerManager)));
     await Promise.all(clusters.map(({ name, cluster }) => stop(`${name}/kube-apiserver`, cluster.pids.apiserver, binaries?.kubeApiserver)));

@@ -202,3 +202,18 @@ test('recover: the preview counts what would be activated, a recovery without th
   t.is(job?.status.phase, 'Succeeded');
   t.is(await state.getValue(plan, 'failover'), started.body.job);
 });
+
+test('a console without a token (the operator without its Secret) is read-only and says how to give it one', async (t) => {
+  const handle = await pipeline({ secrets: { recipients: [demoRecipient] } });
+  handles.push(handle);
+  const server = await serveConsole({
+    addr: '127.0.0.1:0', token: null, noTokenHint: 'create the Secret lifeboat-console', mode: 'operator', state: handle.state, mirror: handle.mirror,
+    identities: [], log: silentLogger, connectBus: async () => handle.bus, plans: () => new Map(),
+  });
+  servers.push(server);
+  t.is(server.token, undefined);
+  const refused = await call<Api.ApiError>(server, '/api/session', { method: 'POST', body: {}, token: 'anything' });
+  t.is(refused.status, 401);
+  t.is(refused.body.error, 'this console is read-only: it has no token (create the Secret lifeboat-console)');
+  t.is((await call<Api.Overview>(server, '/api/overview', { token: null })).body.mode, 'operator');
+});
