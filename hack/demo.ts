@@ -8,40 +8,6 @@ reportErrorsPlainly();
 if (process.argv.includes('--operator')) {
   await import('./demo-operator.ts');
   process.exit(0);
-
-/**
- * Starts `lifeboat run --console-addr 127.0.0.1:9465` detached (the demo plan keeps replicating, the console shows
- * it), its pid in the sandbox directory for `sandbox down`; answers the console's URL and token once it listens.
- */
-async function startConsole(sandboxInfo: typeof info, mirrorPath: string): Promise<{ url: string; token: string }> {
-  const { spawn } = await import('node:child_process');
-  const { randomBytes } = await import('node:crypto');
-  const { demoRunPidFile } = await import('../src/sandbox/sandbox.ts');
-  const pidFile = path.join(defaultSandboxDir(), demoRunPidFile);
-  const addr = '127.0.0.1:9465';
-  // One demo run at a time: a second demo replaces the first one's.
-  if (fs.existsSync(pidFile)) {
-    const [pid] = fs.readFileSync(pidFile, 'utf8').split(' ');
-    try {
-      process.kill(Number(pid), 'SIGTERM');
-      await waitFor('the earlier demo run to stop', async () => !fs.existsSync(`/proc/${pid}`), 20_000, 100);
-    } catch {
-      // already gone
-    }
-  }
-  const token = randomBytes(18).toString('base64url');
-  const logFile = path.join(defaultSandboxDir(), 'demo-run.log');
-  const child = spawn(process.execPath, ['src/cli/main.ts', 'run', '--plans', 'plans/sandbox', '--mirror', path.relative(process.cwd(), mirrorPath),
-    '--identity', 'plans/sandbox/demo-identity.txt', '--metrics-addr', '127.0.0.1:0', '--console-addr', addr], {
-    detached: true, stdio: ['ignore', fs.openSync(logFile, 'a'), fs.openSync(logFile, 'a')],
-    env: { ...process.env, LIFEBOAT_CONSOLE_TOKEN: token, LIFEBOAT_REDIS_URL: sandboxInfo.redisUrl, LIFEBOAT_NATS_URL: sandboxInfo.natsUrl, KUBECONFIG: sandboxInfo.kubeconfig },
-  });
-  child.unref();
-  fs.writeFileSync(pidFile, `${child.pid} ${process.execPath}\n`);
-  const url = `http://${addr}/`;
-  await waitFor(`the console at ${url} (log: ${path.relative(process.cwd(), logFile)})`, () => fetch(`${url}api/overview`).then((response) => response.ok, () => false), 60_000, 250);
-  return { url, token };
-}
 }
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
 const step = (text: string) => console.log(`\n${bold(`▶ ${text}`)}`);
