@@ -828,26 +828,32 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
     errors.push(message);
     log(`error: ${message}`);
   }
+  const rows = tableRows(options, results);
+  const resultsDir = path.join(repoRoot, 'bench', 'results');
+  const file = path.join(resultsDir, `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  const writeReport = () => {
+    const written = {
+      timestamp: startedAt.toISOString(), run, options, machine: machineInfo(), kubernetesVersion,
+      workload: { counts: workload.counts, namespaces: workload.namespaces.length, replicas: workload.replicas },
+      targets, results, rows,
+      rss: { peakMiB: mib(rss.peak), phasesMiB: Object.fromEntries(Object.entries(rss.peaks).map(([phase, bytes]) => [phase, Math.round(mib(bytes))])), maxRssKiB: process.resourceUsage().maxRSS },
+      errors,
+    };
+    const json = `${JSON.stringify(written, null, 2)}\n`;
+    fs.mkdirSync(resultsDir, { recursive: true });
+    fs.writeFileSync(file, json);
+    if (options.json) {
+      fs.mkdirSync(path.dirname(path.resolve(options.json)), { recursive: true });
+      fs.writeFileSync(options.json, json);
+    }
+    return written;
+  };
+  // The results are on disk before anything is cleaned up (a cleanup that fails or hangs loses no figure), and
+  // written again after, with the cleanup's errors.
+  writeReport();
   errors.push(...(await cleanup.run()).map((failure) => `cleanup: ${failure}`));
   rss.stop();
-
-  const rows = tableRows(options, results);
-  const report = {
-    timestamp: startedAt.toISOString(), run, options, machine: machineInfo(), kubernetesVersion,
-    workload: { counts: workload.counts, namespaces: workload.namespaces.length, replicas: workload.replicas },
-    targets, results, rows,
-    rss: { peakMiB: mib(rss.peak), phasesMiB: Object.fromEntries(Object.entries(rss.peaks).map(([phase, bytes]) => [phase, Math.round(mib(bytes))])), maxRssKiB: process.resourceUsage().maxRSS },
-    errors,
-  };
-  const resultsDir = path.join(repoRoot, 'bench', 'results');
-  fs.mkdirSync(resultsDir, { recursive: true });
-  const file = path.join(resultsDir, `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-  const json = `${JSON.stringify(report, null, 2)}\n`;
-  fs.writeFileSync(file, json);
-  if (options.json) {
-    fs.mkdirSync(path.dirname(path.resolve(options.json)), { recursive: true });
-    fs.writeFileSync(options.json, json);
-  }
+  const report = writeReport();
   console.log(`\nLifeboat benchmark ${run} — ${report.machine.cpus} CPUs (${report.machine.cpuModel}), Node ${process.version}, Kubernetes ${kubernetesVersion ?? '?'}`);
   console.log(`${options.objects} objects in ${options.namespaces} namespaces; sync.concurrency ${options.concurrency}; lag phase ${options.rate}/s for ${options.duration}s. Peak RSS is the bench process including lifeboat.\n`);
   console.log(renderTable(rows));

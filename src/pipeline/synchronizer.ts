@@ -98,6 +98,7 @@ export class Synchronizer {
   /** Per pass planned and not finished, the changes (path → source time) not yet settled at the destination. */
   private readonly unsettled = new Map<Pass, Map<string, number>>();
   private known: Known | undefined;
+  private closed = false;
   /**
    * Each pass walks its objects with a few more workers than there are apply slots (a worker may be waiting for an
    * earlier pass's apply of the same path); the slots are shared by every pass.
@@ -182,15 +183,26 @@ export class Synchronizer {
   private enqueue(observed: Record<string, number>): { planned: Promise<void>; done: Promise<SyncReport> } {
     // A path changed again before it was applied: its lag counts from the first change not yet applied.
     for (const [path, at] of Object.entries(observed)) this.observed[path] = Math.min(this.observed[path] ?? at, at);
+    // Closed (the stage stopped, its state store about to close): no pass is planned any more.
+    if (this.closed) return { planned: Promise.resolve(), done: Promise.resolve({ revision: undefined, results: [] }) };
     if (this.queued) return this.queued;
     const planning = this.chain.then(() => {
       this.queued = undefined;
-      return this.plan();
+      return this.closed ? undefined : this.plan();
     });
     this.chain = planning.catch(() => undefined);
     const queued = { planned: planning.then(() => undefined), done: planning.then((started) => started?.done ?? { revision: undefined, results: [] }) };
+    // A caller takes one of the two (sync: done, dispatch: both): the other one's failure is the same error, already
+    // reported to that caller, not an unhandled rejection.
+    queued.planned.catch(() => undefined);
+    queued.done.catch(() => undefined);
     this.queued = queued;
     return queued;
+  }
+
+  /** No pass is planned after this; those planned finish (idle() waits for them). */
+  close(): void {
+    this.closed = true;
   }
 
   private waitFor(milestones: Milestone[]): Promise<unknown> {

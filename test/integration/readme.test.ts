@@ -6,6 +6,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { demoRunPidFile } from '../../src/sandbox/sandbox.ts';
 import { sandbox } from '../helpers/sandbox.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -84,8 +85,21 @@ test('after the demo, every command line of the README works as written', async 
   // A user's shell: the sandbox's environment comes from the README's own `eval "$(… sandbox env)"` lines.
   const env: NodeJS.ProcessEnv = { ...process.env, LIFEBOAT_SANDBOX_DIR: info.dir };
   for (const key of ['KUBECONFIG', 'LIFEBOAT_NATS_URL', 'LIFEBOAT_REDIS_URL']) delete env[key];
+  // The demo leaves a `lifeboat run` serving the console; it is stopped at the end (sandbox down would, too).
+  const demoRun = path.join(info.dir, demoRunPidFile);
+  t.teardown(() => {
+    const [pid] = fs.existsSync(demoRun) ? fs.readFileSync(demoRun, 'utf8').split(' ') : [];
+    if (pid) process.kill(Number(pid), 'SIGTERM');
+  });
   const demo = await shell('npm run demo', env, 8 * 60_000);
   t.is(demo.code, 0, `npm run demo failed:\n${demo.output.slice(-3000)}`);
+  // It ends with the console's URL and token, and the console answers with the demo plan.
+  const printed = /console: (http:\/\/127\.0\.0\.1:\d+\/)\s+token: (\S+)/.exec(demo.output);
+  t.truthy(printed, `the demo printed no console URL and token:\n${demo.output.slice(-1500)}`);
+  const overview = await (await fetch(`${printed![1]}api/overview`)).json() as { plans: { name: string }[] };
+  t.true(overview.plans.some((plan) => plan.name === 'demo'), 'the console shows the demo plan');
+  const session = await fetch(`${printed![1]}api/session`, { method: 'POST', headers: { Authorization: `Bearer ${printed![2]}` } });
+  t.is(session.status, 204, 'the printed token is the console\'s');
 
   const blocks = readmeCommands(fs.readFileSync(path.join(root, 'README.md'), 'utf8'));
   for (const block of blocks) {

@@ -96,3 +96,22 @@ test('each pass, once recorded, is summarized for benchmarks: its commit, object
     t.true(pass.startedAt >= before && pass.durationMs >= 0 && pass.startedAt + pass.durationMs <= Date.now());
   }
 });
+
+test('a pass that cannot be planned (Redis closed) fails its caller only: no unhandled rejection; after close() no pass is planned', async (t) => {
+  const { repository, state, synchronizer } = await synchronizerFor(t, 2);
+  const unhandled: unknown[] = [];
+  const record = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', record);
+  t.teardown(() => process.off('unhandledRejection', record));
+  await repository.commit([file('x', namespace(uniqueName('closed')))], 'one');
+  const other = await StateStore.connect((await sandbox()).redisUrl);
+  const closed = new Synchronizer({ plan: 'x', mirrorDir: 'x', repository, client: await kube('destination'), state: other, identities: [], concurrency: 2, log: silentLogger });
+  await other.close();
+  // The catch-up timer's call: sync() takes `done`; the planning failure must not also surface from `planned`.
+  await t.throwsAsync(closed.sync(), { message: /Connection is closed/ });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.deepEqual(unhandled, [], 'nothing unhandled');
+  synchronizer.close();
+  t.deepEqual(await synchronizer.sync(), { revision: undefined, results: [] }, 'closed: nothing planned');
+  t.is(await state.getValue('x', 'applied-head'), undefined);
+});

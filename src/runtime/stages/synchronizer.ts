@@ -159,6 +159,7 @@ export class SyncStage implements Runnable {
     }
     await this.subscription?.stop();
     this.subscription = undefined;
+    this.synchronizer?.close();
     // Passes in flight finish (and are recorded) before the state store can close behind them; a destination that
     // does not answer holds the stop 10 s at most (what is not recorded is applied again by the next holder).
     let timer: NodeJS.Timeout | undefined;
