@@ -16,6 +16,7 @@ import { apiGroup, apiVersion } from '../plan/schema.ts';
 import { formatTable } from './format.ts';
 import { defaultNamespace } from './operator.ts';
 import { UsageError } from './options.ts';
+import { describe } from './commands.ts';
 
 interface OperatorFlags {
   namespace: string;
@@ -261,7 +262,7 @@ function operatorOptions(command: Command): Command {
 const exitCodes = '\nExit codes: 0 ok; 1 failed (a cluster unreachable, a request refused, no token, a plan still naming the cluster); 2 usage. An error is one line on stderr; no token is ever printed.';
 
 export function registerCluster(program: Command): void {
-  const cluster = program.command('cluster').description('connect clusters to lifeboat operator (like argocd cluster add): add, list, remove');
+  const cluster = program.command('cluster').description(describe('cluster'));
 
   operatorOptions(cluster.command('add').description('give lifeboat a least-privilege identity in a cluster and register it with the operator as a ManagedCluster')
     .argument('<name>', 'the ManagedCluster name (what plans name as source.cluster or destination.cluster)')

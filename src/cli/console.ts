@@ -9,12 +9,13 @@ import { createLogger } from '../util/log.ts';
 import { connectState, openMirror, readPlans } from './context.ts';
 import { identitiesOf } from './daemon.ts';
 import { sharedOptions, sharedValues } from './options.ts';
+import { describe } from './commands.ts';
 
 /** How long the plans source read is reused (the console reads it for each page, at most this often). */
 const plansTtlMs = 10_000;
 
 export function registerConsole(program: Command): void {
-  sharedOptions(program.command('console').description('the web console: every plan\'s RPO live, mirror history and diffs, held deletes to approve or reject, recover and drill; read-only without its token'))
+  sharedOptions(program.command('console').description(describe('console')))
     .option('--addr <host:port>', 'where it listens (a port alone: loopback)', '127.0.0.1:9465')
     .option('--identity <file...>', 'age identities to decrypt Secrets for a recovery to a revision (default: $LIFEBOAT_AGE_IDENTITY_FILE)')
     .addHelpText('after', '\nThe token every action needs is printed at start; $LIFEBOAT_CONSOLE_TOKEN sets it (the same for every console of an installation).')

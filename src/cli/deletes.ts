@@ -8,6 +8,7 @@ import type { StateStore } from '../state/state.ts';
 import { connectState, findPlan } from './context.ts';
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues, type SharedValues, UsageError } from './options.ts';
+import { describe } from './commands.ts';
 
 interface DecisionOptions {
   all?: boolean;
@@ -40,7 +41,7 @@ async function decideHeld(plan: string, objects: string[], options: DecisionOpti
 }
 
 export function registerDeletes(program: Command): void {
-  const deletes = program.command('deletes').description('deletes held by the delete guard: list, approve or reject them');
+  const deletes = program.command('deletes').description(describe('deletes'));
   sharedOptions(deletes.command('list').argument('<plan>').description('the deletes the guard holds for a plan, and why'))
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (plan: string, options: { output: string }, command: Command) => {

@@ -6,6 +6,7 @@ import { appliedRevisions, planHistory, revisionDiff } from '../mirror/history.t
 import { findPlan, mirrorPathOf, openMirror, optionalState } from './context.ts';
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues, UsageError } from './options.ts';
+import { describe } from './commands.ts';
 
 /** `Kind[.group]/namespace/name` or `Kind[.group]/name` (cluster-scoped) → a ref. */
 export function parseObjectArgument(value: string): UnversionedRef {
@@ -31,7 +32,7 @@ export function revisionRange(revision: string, revision2: string | undefined): 
 }
 
 export function registerHistory(program: Command): void {
-  sharedOptions(program.command('history').argument('<plan>').description('every mirror revision of a plan: what it changed and when it reached the stand-by (from Redis, when it answers)'))
+  sharedOptions(program.command('history').argument('<plan>').description(describe('history')))
     .option('--mirror-path <dir>', 'the plan\'s directory in the mirror (default: the plan\'s mirror.path, else its name)')
     .option('--object <ref>', 'only revisions that changed this object: Kind[.group]/namespace/name')
     .option('--limit <n>', 'at most this many revisions', '50')
@@ -58,7 +59,7 @@ export function registerHistory(program: Command): void {
     });
 
   sharedOptions(program.command('diff').argument('<plan>').argument('<revision>', 'what this revision changed (against its parent); with revision2: the start; A..B: from A to B').argument('[revision2]', 'the end: everything from revision to revision2')
-    .description('what changed in a plan\'s mirror files: one revision against its parent, or from one revision to another (Secret values masked)'))
+    .description(describe('diff')))
     .option('--mirror-path <dir>', 'the plan\'s directory in the mirror (default: the plan\'s mirror.path, else its name)')
     .addHelpText('after', `
 Revisions: a full or short commit id, HEAD, HEAD~N, HEAD^, a branch or a tag (lifeboat history PLAN lists them).

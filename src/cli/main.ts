@@ -2,18 +2,9 @@
 // exit code that says what kind of failure it was (options.ts: ExitCode).
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { PrerequisiteError } from '../sandbox/binaries.ts';
-import { registerCluster } from './cluster.ts';
-import { registerConsole } from './console.ts';
-import { registerDeletes } from './deletes.ts';
+import { PrerequisiteError } from '../sandbox/prerequisites.ts';
+import { commandTable, type CommandModule, type CommandName } from './commands.ts';
 import { ExitCode, programHelp, UsageError } from './options.ts';
-import { registerHistory } from './history.ts';
-import { registerOperator } from './operator.ts';
-import { registerPlan } from './plan.ts';
-import { registerDrill, registerFailback, registerRecover } from './recover.ts';
-import { registerRollback } from './rollback.ts';
-import { registerRun } from './run.ts';
-import { registerSandbox } from './sandbox.ts';
 
 const version = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -31,6 +22,44 @@ function endQuietlyWhenTheReaderLeaves(): void {
   });
 }
 
+/** Each command module's registration (loaded on demand: a module brings its dependencies with it). */
+const modules: Record<CommandModule, () => Promise<(program: Command) => void>> = {
+  sandbox: async () => (await import('./sandbox.ts')).registerSandbox,
+  run: async () => (await import('./run.ts')).registerRun,
+  operator: async () => (await import('./operator.ts')).registerOperator,
+  plan: async () => (await import('./plan.ts')).registerPlan,
+  cluster: async () => (await import('./cluster.ts')).registerCluster,
+  deletes: async () => (await import('./deletes.ts')).registerDeletes,
+  recover: async () => {
+    const { registerRecover, registerDrill, registerFailback } = await import('./recover.ts');
+    return (program) => [registerRecover, registerDrill, registerFailback].forEach((register) => register(program));
+  },
+  history: async () => (await import('./history.ts')).registerHistory,
+  rollback: async () => (await import('./rollback.ts')).registerRollback,
+  console: async () => (await import('./console.ts')).registerConsole,
+};
+
+const isCommand = (name: string | undefined): name is CommandName => name !== undefined && Object.hasOwn(commandTable, name);
+
+/**
+ * The command being run is registered in full (its module loaded); the others, for the program's help and
+ * commander's "did you mean", by name and description only. `lifeboat help CMD` loads CMD's module.
+ */
+async function registerCommands(program: Command, argv: readonly string[]): Promise<void> {
+  const first = argv.find((arg) => !arg.startsWith('-'));
+  const wanted = first === 'help' ? argv[argv.indexOf('help') + 1] : first;
+  const module = isCommand(wanted) ? commandTable[wanted].module : undefined;
+  if (module) (await modules[module]())(program);
+  for (const [name, entry] of Object.entries(commandTable)) {
+    if (entry.module === module) continue;
+    const stub = program.command(name).description(entry.description);
+    if (entry.usage) stub.usage(`[options] ${entry.usage}`);
+  }
+  // The table's order, whichever module was loaded.
+  const order = Object.keys(commandTable);
+  (program.commands as Command[]).sort((a, b) => order.indexOf(a.name()) - order.indexOf(b.name()));
+}
+
 export async function main(argv: string[]): Promise<number> {
   endQuietlyWhenTheReaderLeaves();
   const program = new Command('lifeboat')
@@ -38,18 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     .version(version)
     .exitOverride()
     .addHelpText('after', programHelp);
-  registerSandbox(program);
-  registerRun(program);
-  registerOperator(program);
-  registerPlan(program);
-  registerCluster(program);
-  registerDeletes(program);
-  registerRecover(program);
-  registerDrill(program);
-  registerFailback(program);
-  registerHistory(program);
-  registerRollback(program);
-  registerConsole(program);
+  await registerCommands(program, argv);
   oneLineUsageErrors(program, 'lifeboat');
   try {
     await program.parseAsync(argv, { from: 'user' });

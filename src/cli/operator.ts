@@ -15,6 +15,7 @@ import { consoleTokenSecret, operatorConsoleToken } from '../console/server.ts';
 import { daemonOptions, runDaemon, type DaemonFlags } from './daemon.ts';
 import { urlWithoutCredentials } from '../util/redact.ts';
 import { sharedOptions, sharedValues, UsageError } from './options.ts';
+import { describe } from './commands.ts';
 
 /** The namespace outside a pod, when none is given. */
 export const defaultNamespace = 'lifeboat-system';
@@ -43,7 +44,7 @@ function ownCluster(flags: OperatorFlags) {
 
 export function registerOperator(program: Command): void {
   daemonOptions(sharedOptions(program.command('operator')
-    .description('run the plans defined as RecoveryPlan and ManagedCluster resources of a namespace, and write their status back'), ['plans', 'mirror', 'redis', 'nats']))
+    .description(describe('operator')), ['plans', 'mirror', 'redis', 'nats']))
     .option('--kubeconfig <file>', "the operator's own cluster (default: in a pod its service account, else $KUBECONFIG or ~/.kube/config)")
     .option('--context <name>', 'the kubeconfig context of that cluster (default: its current-context)')
     .option('--namespace <ns>', `the namespace whose resources it runs (default: its own in a pod, else ${defaultNamespace})`)

@@ -13,11 +13,12 @@ import { filesAtCommit } from '../plan/source.ts';
 import { hasErrors, loadPlans, readPlanFiles, summarize } from '../plan/load.ts';
 import { formatPlanError, Severity } from '../plan/parse.ts';
 import { registerPlanApply } from './plan-apply.ts';
+import { describe } from './commands.ts';
 
 const defaultPlansPath = 'plans';
 
 export function registerPlan(program: Command): void {
-  const plan = program.command('plan').description('check, inspect and apply recovery plans (RecoveryPlan, ManagedCluster, RecoveryExecutionJob files)');
+  const plan = program.command('plan').description(describe('plan'));
 
   plan.command('validate').description('check plan files as one set (references between files included) and report every error as file:line:col; exit 1 when any')
     .argument('[paths...]', `plan files or directories (*.yaml, *.yml, recursively; default: ${defaultPlansPath})`)

@@ -14,6 +14,7 @@ import { connectState, destinationOf, findPlan, openMirror, optionalBus, optiona
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues, UsageError } from './options.ts';
 import { identitiesOf } from './daemon.ts';
+import { describe } from './commands.ts';
 
 interface RecoverOptions {
   to?: string;
@@ -26,7 +27,7 @@ interface RecoverOptions {
 
 export function registerRecover(program: Command): void {
   sharedOptions(program.command('recover').argument('<plan>')
-    .description('activate the stand-by: undo every deactivation of the plan\'s objects, optionally after restoring a mirror revision (Redis, when it answers, marks the plan failed over)'))
+    .description(describe('recover')))
     .option('--to <revision>', 'first make the plan\'s objects equal to this mirror revision (commit id, HEAD~N, branch or tag)')
     .option('--at <time>', 'first restore the last mirror revision at or before this RFC 3339 time')
     .option('--dry-run', 'report what would change; change nothing')
@@ -67,7 +68,7 @@ export function registerRecover(program: Command): void {
 
 export function registerDrill(program: Command): void {
   sharedOptions(program.command('drill').argument('<plan>')
-    .description('a non-disruptive DR test: bring up an activated copy of the plan in scratch namespaces of the stand-by, time it, report failures, clean up'))
+    .description(describe('drill')))
     .option('--dry-run', 'server-side dry run of every copy (nothing but the scratch namespaces is created)')
     .option('--keep', 'leave the scratch namespaces for inspection')
     .option('--identity <file...>', 'age identities to decrypt Secrets (default: $LIFEBOAT_AGE_IDENTITY_FILE)')
@@ -123,7 +124,7 @@ async function confirm(question: string): Promise<boolean> {
 
 export function registerFailback(program: Command): void {
   sharedOptions(program.command('failback').argument('<plan>')
-    .description('undo a failover: clear the plan\'s failed-over mark so replication to the stand-by starts again (says what that overwrites; asks first)'))
+    .description(describe('failback')))
     .option('-y, --yes', 'do not ask for confirmation')
     .action(async (planName: string, options: { yes?: boolean }, command: Command) => {
       const shared = sharedValues(command);

@@ -6,6 +6,7 @@ import { commitMessage, type MirrorRepository } from '../mirror/repository.ts';
 import { revertChanges, rollbackChanges, type UndoPlan } from '../recovery/rollback.ts';
 import { connectState, findPlan, mirrorPathOf, openMirror, optionalBus } from './context.ts';
 import { sharedOptions, sharedValues, type SharedValues } from './options.ts';
+import { describe } from './commands.ts';
 
 interface UndoOptions {
   mirrorPath?: string;
@@ -49,7 +50,7 @@ async function commitUndo(plan: string, shared: SharedValues, repository: Mirror
 
 export function registerRollback(program: Command): void {
   undoOptions(program.command('rollback').argument('<plan>').requiredOption('--to <revision>', 'the mirror revision whose content the plan gets back (commit id, HEAD~N, branch or tag)')
-    .description('commit a tree equal to a past revision for one plan; the stand-by follows'))
+    .description(describe('rollback')))
     .action(async (plan: string, options: UndoOptions & { to: string }, command: Command) => {
       const shared = sharedValues(command);
       const { mirrorDir, repository } = await undoTarget(plan, shared, options);
@@ -63,7 +64,7 @@ export function registerRollback(program: Command): void {
     });
 
   undoOptions(program.command('revert').argument('<plan>').argument('<commit>', 'the mirror commit to undo (commit id, HEAD~N, branch or tag)')
-    .description('undo one mirror commit of a plan (refused when later commits changed the same objects)')
+    .description(describe('revert'))
     .option('--force', 'revert even though later commits changed the same objects'))
     .action(async (plan: string, commit: string, options: UndoOptions, command: Command) => {
       const shared = sharedValues(command);
@@ -77,7 +78,7 @@ export function registerRollback(program: Command): void {
       await commitUndo(plan, shared, repository, undo, `revert(${plan}): ${oid.slice(0, 12)}`, { Reverts: oid });
     });
 
-  sharedOptions(program.command('resume').argument('<plan>').description('let source changes in again for objects a rollback or revert paused'))
+  sharedOptions(program.command('resume').argument('<plan>').description(describe('resume')))
     .action(async (plan: string, _options: unknown, command: Command) => {
       const shared = sharedValues(command);
       await findPlan(shared, plan);

@@ -7,6 +7,7 @@ import { connectState, databasesWithPlans, readPlans, redisDatabase } from './co
 import { daemonOptions, runDaemon, type DaemonFlags } from './daemon.ts';
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues } from './options.ts';
+import { describe } from './commands.ts';
 
 /** Everything status names as failing: skipped objects, refused applies and dead letters. */
 function errorCount(plan: PlanStatus): number {
@@ -28,7 +29,7 @@ export function planState(plan: PlanStatus): string {
 }
 
 export function registerRun(program: Command): void {
-  daemonOptions(sharedOptions(program.command('run').description('replicate every plan: listener, processor, mirror writer and synchronizer (creates the mirror when missing)')))
+  daemonOptions(sharedOptions(program.command('run').description(describe('run'))))
     .option('--plan-poll-interval <ms>', 'how often the plans source is polled', '10000')
     .action(async (options: DaemonFlags & { planPollInterval: string }, command: Command) => {
       await runDaemon(command, options, 'run', async ({ shared, log, connectBus, state, mirror, metrics, pusher, identities, components: only }) => {
@@ -38,7 +39,7 @@ export function registerRun(program: Command): void {
       });
     });
 
-  sharedOptions(program.command('status').description('per plan: mirror head, applied head, objects by kind, lag and last errors (with --plans: only its plans)'))
+  sharedOptions(program.command('status').description(describe('status')))
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (options: { output: string }, command: Command) => {
       const shared = sharedValues(command);

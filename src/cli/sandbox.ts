@@ -3,11 +3,12 @@
 import type { Command } from 'commander';
 import { defaultSandboxDir, environmentLines, readState, sandboxDown, sandboxInfo, sandboxStatus, sandboxUp } from '../sandbox/sandbox.ts';
 import { formatTable } from './format.ts';
+import { describe } from './commands.ts';
 
 const stamp = () => new Date().toISOString().slice(11, 19);
 
 export function registerSandbox(program: Command): void {
-  const sandbox = program.command('sandbox').description('a local source and destination cluster (and a management cluster with `up --management`), NATS and Redis on loopback');
+  const sandbox = program.command('sandbox').description(describe('sandbox'));
   const dirOption = ['--dir <dir>', 'sandbox directory (default: $LIFEBOAT_SANDBOX_DIR or ./.lifeboat/sandbox)'] as const;
 
   sandbox.command('up').description('start the sandbox, or confirm it is up (idempotent); checks prerequisites first (as root it installs missing Debian packages; exit 3 names what is missing) and builds the binaries once').option(...dirOption)

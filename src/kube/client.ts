@@ -3,9 +3,21 @@
 // Credentials come from a kubeconfig context through @kubernetes/client-node's KubeConfig.
 import https from 'node:https';
 import http from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
+import { createRequire } from 'node:module';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { escapeForYamlReaders, parseJson, stringifyJson } from '../util/json.ts';
 import { apiVersionOf, type KubeObject } from './ref.ts';
+
+const requireModule = createRequire(import.meta.url);
+
+/**
+ * client-node's KubeConfig class, loaded at the first kubeconfig rather than at start: the package takes ~0.3 s and
+ * ~90 MB to load (its generated models come with it), which `lifeboat --help` and every command that never reads a
+ * kubeconfig should not pay. Synchronous: Node.js 24 requires an ES module as it imports one.
+ */
+export function kubeConfigClass(): typeof KubeConfig {
+  return (requireModule('@kubernetes/client-node') as typeof import('@kubernetes/client-node')).KubeConfig;
+}
 
 /** An error answered by the API server (or the transport), with the HTTP status when there is one. */
 export class KubeError extends Error {
@@ -79,7 +91,7 @@ interface Connection {
  * when it is missing. With `data`, `path` only names where the content came from (a Secret), for messages.
  */
 export function loadKubeConfig(options: { path?: string; data?: string; context?: string }): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new (kubeConfigClass())();
   if (options.path || options.data !== undefined) {
     // The parser's errors quote the file's lines: name the file and the problem, never its content.
     const problem = (error: { reason?: string; mark?: { line: number }; code?: string; message: string }) =>

@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { kubeConfigClass } from './client.ts';
 
 export const defaultServiceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -26,7 +27,7 @@ export function loadInClusterConfig(env: NodeJS.ProcessEnv = process.env): { kub
   for (const file of ['token', 'ca.crt']) {
     if (!fs.existsSync(path.join(dir, file))) throw new Error(`service-account ${file} not found in ${dir} (set LIFEBOAT_SERVICEACCOUNT_DIR, or give --kubeconfig)`);
   }
-  const kubeConfig = new KubeConfig();
+  const kubeConfig = new (kubeConfigClass())();
   kubeConfig.loadFromClusterAndUser(
     { name: 'in-cluster', server: `https://${net.isIPv6(host) ? `[${host}]` : host}:${port}`, caFile: path.join(dir, 'ca.crt'), skipTLSVerify: false },
     { name: 'service-account', authProvider: { name: 'tokenFile', config: { tokenFile: path.join(dir, 'token') } } },
