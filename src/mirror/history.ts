@@ -1,8 +1,9 @@
 // A plan's mirror history (every revision of the plan: what it changed, when it reached the stand-by) and what
 // changed between two revisions, Secret values masked: what `lifeboat history`, `lifeboat diff` and the console show.
-import { mirrorPath, type UnversionedRef } from '../kube/ref.ts';
+import { describeRef, mirrorPath, refFromMirrorPath, type UnversionedRef } from '../kube/ref.ts';
 import type { StateStore } from '../state/state.ts';
-import { type MirrorRepository, parseTrailers } from './repository.ts';
+import { indexedHistory } from './history-index.ts';
+import type { MirrorRepository } from './repository.ts';
 import { maskSecretValues, unifiedDiff } from './textdiff.ts';
 
 export interface HistoryEntry {
@@ -15,35 +16,44 @@ export interface HistoryEntry {
   /** When the revision reached the destination (the first applied revision at or after it), or pending. */
   applied: string | 'pending' | 'unknown';
   planRevision: string | undefined;
-  /** The objects it changed, as its message lists them (`created apps/Deployment shop/web`), at most 50. */
+  /** The objects it changed (`created Deployment.apps shop/web`), at most 50. */
   changes: string[];
 }
 
 export async function planHistory(repository: MirrorRepository, plan: string, mirrorDir: string, options: { object?: UnversionedRef; appliedAt?: Map<string, string>; appliedHead?: string; limit?: number }): Promise<HistoryEntry[]> {
-  const log = await repository.log();
+  // The history index holds what each commit changed: no tree is read or diffed for commits it already knows.
+  const history = await indexedHistory(repository);
   const objectPath = options.object ? mirrorPath(mirrorDir, options.object) : undefined;
   const entries: HistoryEntry[] = [];
   // Newest first: a revision reached the destination when the nearest newer-or-equal applied revision did.
   let nearestApplied: string | undefined;
   let reachedAppliedHead = options.appliedHead === undefined;
-  for (const commit of log) {
+  for (const commit of history) {
     if (commit.oid === options.appliedHead) reachedAppliedHead = true;
     if (options.appliedAt?.has(commit.oid)) nearestApplied = options.appliedAt.get(commit.oid);
-    const trailers = parseTrailers(commit.message);
-    if (trailers.Plan !== plan) continue;
-    if (objectPath && (await repository.oidAt(commit.oid, objectPath)) === (commit.parents[0] ? await repository.oidAt(commit.parents[0], objectPath) : undefined)) continue;
-    const lines = commit.message.split('\n');
-    const count = (type: string) => lines.filter((line) => line.startsWith(`${type} `)).length;
+    if (commit.plan !== plan) continue;
+    if (objectPath && !commit.changes.some((change) => change.slice(change.indexOf(' ') + 1) === objectPath)) continue;
+    const count = (type: string) => commit.changes.filter((change) => change.startsWith(`${type} `)).length;
     entries.push({
-      revision: commit.oid, time: new Date(commit.timestamp * 1000).toISOString(), summary: lines[0] ?? '',
+      revision: commit.oid, time: new Date(commit.time * 1000).toISOString(), summary: commit.summary,
       created: count('created'), updated: count('updated'), deleted: count('deleted'),
       applied: !options.appliedAt ? 'unknown' : !reachedAppliedHead ? 'pending' : nearestApplied ?? 'applied',
-      planRevision: trailers['Plan-Revision'],
-      changes: lines.filter((line) => /^(created|updated|deleted) /.test(line)).slice(0, 50),
+      planRevision: commit.planRevision,
+      changes: commit.changes.slice(0, 50).map(describeChange),
     });
     if (options.limit && entries.length >= options.limit) break;
   }
   return entries;
+}
+
+/** `created apps/… shop/web` → `created Deployment.apps shop/web`; a path that is not an object's stays a path. */
+function describeChange(change: string): string {
+  const space = change.indexOf(' ');
+  try {
+    return `${change.slice(0, space)} ${describeRef(refFromMirrorPath(change.slice(space + 1)).ref)}`;
+  } catch {
+    return change;
+  }
 }
 
 /** When each mirror revision reached the stand-by, and the newest applied one, from the synchronizer's state. */

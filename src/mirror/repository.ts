@@ -7,6 +7,7 @@ import path from 'node:path';
 import { inflateSync } from 'node:zlib';
 import git from 'isomorphic-git';
 import { decodeTree, emptyTreeOid, encodeTree, makeDirectory, ObjectCache, type ObjectBatch, ObjectWriter, type StoredObject, type TreeEntry } from './objects.ts';
+import { appendToIndex, indexedCommit } from './history-index.ts';
 import { exclusiveLock, parseRevision, RefConflictError } from './refs.ts';
 
 export { commitMessage, parseTrailers } from './commit-message.ts';
@@ -189,11 +190,13 @@ export class MirrorRepository {
     if (tree === undefined) this.hashObject('tree', Buffer.alloc(0), batch); // every file deleted: the empty tree
     applied.sort((a, b) => a.path.localeCompare(b.path));
     const message = typeof messageOf === 'string' ? messageOf : messageOf(applied);
-    const signature = `${identity(author.name)} <${identity(author.email)}> ${Math.floor(Date.now() / 1000)} +0000`;
+    const now = Math.floor(Date.now() / 1000);
+    const signature = `${identity(author.name)} <${identity(author.email)}> ${now} +0000`;
     const body = `tree ${tree ?? emptyTree}\n${parent ? `parent ${parent}\n` : ''}author ${signature}\ncommitter ${signature}\n\n${message.endsWith('\n') ? message : `${message}\n`}`;
     const oid = this.hashObject('commit', Buffer.from(body), batch);
     this.writer.store(batch);
     await this.updateRef(oid, parent);
+    appendToIndex(this.gitdir, [indexedCommit(oid, parent, now, message, applied)]);
     return { oid, changes: applied };
   }
 
@@ -408,6 +411,18 @@ export class MirrorRepository {
       commits.push({ oid: entry.oid, message: entry.commit.message, parents: entry.commit.parent });
     }
     return from === undefined ? commits : undefined;
+  }
+
+  /** One commit: its parents, committer time (Unix seconds) and message. */
+  async readCommit(oid: string): Promise<{ parents: string[]; timestamp: number; message: string }> {
+    const object = await this.readObject(oid);
+    if (object.type !== 'commit') throw new Error(`${oid} is a ${object.type}, not a commit`);
+    const text = object.content.toString('utf8');
+    const headerEnd = text.indexOf('\n\n');
+    const header = text.slice(0, headerEnd < 0 ? text.length : headerEnd);
+    const parents = [...header.matchAll(/^parent ([0-9a-f]{40})$/gm)].map((match) => match[1]!);
+    const timestamp = Number(/^committer .* (\d+) [+-]\d{4}$/m.exec(header)?.[1] ?? 0);
+    return { parents, timestamp, message: headerEnd < 0 ? '' : text.slice(headerEnd + 2) };
   }
 
   async log(depth?: number): Promise<{ oid: string; message: string; timestamp: number; parents: string[] }[]> {
