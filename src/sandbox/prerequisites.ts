@@ -17,7 +17,7 @@ export class PrerequisiteError extends Error {
 /** Commands the sandbox runs, and the Debian package that provides each. */
 export const debianPackages = { 'redis-server': 'redis-server', openssl: 'openssl', git: 'git' } as const;
 /** Commands only the tests run (the container image test), checked by `npm test` and .ci/run, not by the demo. */
-export const testDebianPackages = { podman: 'podman', runc: 'runc' } as const;
+export const testDebianPackages = { podman: 'podman', runc: 'runc', chromium: 'chromium' } as const;
 export type PackagedCommand = keyof typeof debianPackages | keyof typeof testDebianPackages;
 
 /** What the check is for: the sandbox alone (`npm run demo`, `lifeboat sandbox up`), or the test suite too. */
@@ -113,6 +113,7 @@ export function planPrerequisites(probe: PrerequisiteProbe, purpose: Prerequisit
     git: 'the mirror and the tests use git',
     podman: 'the image test builds and runs the container image with it',
     runc: 'podman runs the image test\'s containers with runc (crun fails on some machines\' cgroups)',
+    chromium: 'the console\'s browser tests drive it with playwright-core',
   };
   const packaged = { ...debianPackages, ...(purpose === 'tests' ? testDebianPackages : {}) };
   for (const [command, debianPackage] of Object.entries(packaged) as [PackagedCommand, string][]) {

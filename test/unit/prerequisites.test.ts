@@ -3,7 +3,7 @@
 import test from 'ava';
 import { builtBinaries, parseGoVersion, planPrerequisites, type PrerequisiteProbe } from '../../src/sandbox/prerequisites.ts';
 
-const everything = ['redis-server', 'openssl', 'git', 'podman', 'runc', 'go', 'apt-get'];
+const everything = ['redis-server', 'openssl', 'git', 'podman', 'runc', 'chromium', 'go', 'apt-get'];
 const machine = (overrides: Partial<PrerequisiteProbe> & { without?: string[]; with?: string[] } = {}): PrerequisiteProbe => {
   const { without = [], with: extra = [], ...rest } = overrides;
   return {
