@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.lifeboat/**', 'hack/bins/**'] },
+  { ignores: ['node_modules/**', '.lifeboat/**', 'hack/bins/**', 'src/console/web/dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -14,4 +14,9 @@ export default tseslint.config(
     },
   },
   { files: ['src/cli/**', 'hack/**', 'bench/**', 'bin/**'], rules: { 'no-console': 'off' } },
+  // The console's page runs in the browser.
+  {
+    files: ['src/console/web/**'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', location: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', EventSource: 'readonly', performance: 'readonly', requestAnimationFrame: 'readonly', URLSearchParams: 'readonly', HTMLElement: 'readonly' } },
+  },
 );

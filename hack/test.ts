@@ -43,7 +43,10 @@ const check = async (name: string, command: string, args: string[]) => {
 };
 
 await check('typecheck', bin('tsc'), ['--noEmit']);
+await check('typecheck (console page)', bin('tsc'), ['--noEmit', '-p', 'src/console/web']);
 await check('lint', bin('eslint'), ['.']);
+// The page the console and browser tests serve (npm ci builds it too, through prepare).
+await check('console page', process.execPath, [new URL('build-console.ts', import.meta.url).pathname]);
 
 const dir = defaultSandboxDir();
 const wasUp = (await sandboxStatus(dir))?.every((row) => row.healthy) ?? false;

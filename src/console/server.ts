@@ -338,8 +338,13 @@ class Console {
     if (!known) throw new HttpError(404, `no job ${job} was started from this console (kubectl get recoveryexecutionjobs -n ${jobsNamespace} shows every job)`);
     const context = this.requireContext(known.plan, await this.planContext(known.plan), 'a job');
     const client = await this.destination(context);
-    const found = await client.request<RecoveryExecutionJob>('GET', `/apis/lifeboat.dev/v1alpha1/namespaces/${jobsNamespace}/recoveryexecutionjobs/${encodeURIComponent(job)}`);
-    const status = found.status ?? {};
+    // Right after the start the job may not be written yet: it is Pending, not an error.
+    const found = await client.request<RecoveryExecutionJob>('GET', `/apis/lifeboat.dev/v1alpha1/namespaces/${jobsNamespace}/recoveryexecutionjobs/${encodeURIComponent(job)}`)
+      .catch((error: unknown) => {
+        if (error instanceof KubeError && error.code === 404) return undefined;
+        throw error;
+      });
+    const status = found?.status ?? { message: 'the RecoveryExecutionJob is being created' };
     return {
       job, plan: known.plan, phase: status.phase ?? 'Pending', counts: status.counts ?? {}, failures: status.failures ?? [], revision: status.revision ?? null,
       recoverySeconds: status.recoverySeconds ?? null, message: status.message ?? '', startTime: status.startTime ?? null, completionTime: status.completionTime ?? null,
