@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.lifeboat/**', 'hack/bins/**', 'src/console/web/dist/**'] },
+  { ignores: ['node_modules/**', '.lifeboat/**', 'hack/bins/**', 'dist/**', 'src/console/web/dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

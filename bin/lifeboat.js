@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-// Entry point of the `lifeboat` command. Node.js 24 runs the TypeScript sources directly; older Node cannot.
+// Entry point of the `lifeboat` command. In the repository Node.js 24 runs the TypeScript sources directly (older
+// Node cannot); the image ships the compiled JavaScript (`npm run build` → dist/) and no sources, and runs that.
+import fs from 'node:fs';
+
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
   process.stderr.write(`lifeboat: needs Node.js 24 (this is ${process.version}); run it through npm (\`npm run lifeboat -- …\`) or npx, which use the pinned Node\n`);
@@ -16,6 +19,7 @@ const args = process.argv.slice(2);
 if (args[0] === 'run' && tuning.length && !process.execArgv.some((flag) => tuning.includes(flag)) && typeof process.execve === 'function') {
   process.execve(process.execPath, [process.execPath, ...process.execArgv, ...tuning, process.argv[1], ...args], process.env);
 }
-const { main } = await import('../src/cli/main.ts');
+const sources = new URL('../src/cli/main.ts', import.meta.url);
+const { main } = await import(fs.existsSync(sources) ? sources.href : new URL('../dist/cli/main.js', import.meta.url).href);
 // Exit explicitly: open connections (NATS, Redis) must not keep a finished command alive.
 process.exit(await main(args));

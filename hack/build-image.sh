@@ -20,8 +20,11 @@ flock 9
 
 BASE=$(bash hack/build-base.sh)
 
-# The console's page (src/console/web/dist), which the image serves from src/.
-"$( [ -x node_modules/.bin/node ] && echo node_modules/.bin/node || echo node )" hack/build-console.ts >&2
+# The JavaScript the image runs (dist/, from tsc) and the console's page (src/console/web/dist).
+node=$( [ -x node_modules/.bin/node ] && echo node_modules/.bin/node || echo node )
+rm -rf dist
+"$node" node_modules/typescript/bin/tsc -p tsconfig.build.json >&2
+"$node" hack/build-console.ts >&2
 
 # Production dependencies, keyed by what decides them; older sets are removed.
 key=$(cat package.json package-lock.json | sha256sum | cut -c1-16)

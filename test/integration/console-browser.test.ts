@@ -9,36 +9,23 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { MirrorRepository } from '../../src/mirror/repository.ts';
 import { serveConsole, type ConsoleServer } from '../../src/console/server.ts';
-import { readIdentities } from '../../src/runtime/plans.ts';
 import { StateStore } from '../../src/state/state.ts';
 import { silentLogger } from '../../src/util/log.ts';
-import { configMap, createNamespace, demoIdentityFile, demoRecipient, deployment, eventually, get, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
+import { configMap, createNamespace, deployment, eventually, get } from '../helpers/pipeline.ts';
+import { consoleHarness } from '../helpers/console.ts';
 import { sandbox, uniqueName } from '../helpers/sandbox.ts';
 
 const docs = new URL('../../docs/', import.meta.url).pathname;
-const handles: PipelineHandle[] = [];
-const servers: ConsoleServer[] = [];
+const harness = consoleHarness();
+const { consoleFor } = harness;
 let browser: Browser | undefined;
 test.before(async () => {
   browser = await chromium.launch({ executablePath: process.env.LIFEBOAT_CHROMIUM ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
 });
 test.after.always(async () => {
   await browser?.close();
-  await Promise.all(servers.map((server) => server.close()));
-  await Promise.all(handles.map((handle) => handle.close()));
+  await harness.close();
 });
-
-async function consoleFor(spec: Record<string, unknown>): Promise<{ handle: PipelineHandle; server: ConsoleServer }> {
-  const handle = await pipeline({ secrets: { recipients: [demoRecipient] }, ...spec });
-  handles.push(handle);
-  await handle.start();
-  const server = await serveConsole({
-    addr: '127.0.0.1:0', mode: 'run', state: handle.state, mirror: handle.mirror, identities: readIdentities([demoIdentityFile]), log: silentLogger,
-    connectBus: async () => handle.bus, plans: () => handle.runtime.planContexts(),
-  });
-  servers.push(server);
-  return { handle, server };
-}
 
 /** A page with a console tab; `token` typed into the token field (as a person pastes it), or none: read-only. */
 async function open(server: ConsoleServer, route: string, token?: string): Promise<Page> {
@@ -123,15 +110,16 @@ test('held deletes: without the token Approve is refused (401) and says why; wit
   const page = await open(server, `/#/plans/${plan}/deletes`, server.token);
   await page.getByTestId('held').locator('tbody tr').first().waitFor();
   await shot(page, 'console-deletes.png');
+  // A namespace's held deletes: its objects and the Namespace itself.
+  const rowsOf = (ns: string) => page.locator(`[data-testid="held"] tbody tr[data-path*="/${ns}/"], [data-testid="held"] tbody tr[data-path$="/${ns}.yaml"]`);
   const select = async (ns: string) => {
-    for (const row of await page.getByTestId('held').locator('tbody tr').all()) {
-      const path = (await row.getAttribute('data-path')) ?? '';
-      if (path.includes(`/${ns}/`) || path.endsWith(`/${ns}.yaml`)) await row.getByRole('checkbox').check();
-    }
+    const rows = rowsOf(ns);
+    for (let index = 0; index < (await rows.count()); index++) await rows.nth(index).getByRole('checkbox').check();
   };
   await select(kept);
   await page.locator('[data-action="reject-selected"]').click();
   await page.getByRole('status').filter({ hasText: /rejected/ }).waitFor();
+  await eventually('the rejected ones gone from the list', () => rowsOf(kept).count(), (count) => count === 0, 30_000);
   await select(doomed);
   await page.locator('[data-action="approve-selected"]').click();
   await page.getByRole('status').filter({ hasText: /approved 2 deletes/ }).waitFor();
@@ -196,7 +184,7 @@ test.serial('first paint of the overview with 50 plans is under 1 s', async (t) 
     addr: '127.0.0.1:0', mode: 'console', state, mirror: await MirrorRepository.open(path.join(dir, 'mirror.git')), identities: [], log: silentLogger,
     connectBus: () => Promise.reject(new Error('no actions in this test')), plans: () => new Map(),
   });
-  servers.push(server);
+  harness.servers.push(server);
   const paints: number[] = [];
   for (let round = 0; round < 3; round++) {
     const page = await open(server, '/');

@@ -5,28 +5,13 @@ import test from 'ava';
 import type * as Api from '../../src/console/api.ts';
 import { serveConsole, type ConsoleServer } from '../../src/console/server.ts';
 import { silentLogger } from '../../src/util/log.ts';
-import { readIdentities } from '../../src/runtime/plans.ts';
-import { configMap, createNamespace, demoIdentityFile, demoRecipient, deployment, eventually, get, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
+import { configMap, createNamespace, demoRecipient, deployment, eventually, get, pipeline } from '../helpers/pipeline.ts';
+import { consoleHarness } from '../helpers/console.ts';
 import { uniqueName } from '../helpers/sandbox.ts';
 
-const handles: PipelineHandle[] = [];
-const servers: ConsoleServer[] = [];
-test.after.always(async () => {
-  await Promise.all(servers.map((server) => server.close()));
-  await Promise.all(handles.map((handle) => handle.close()));
-});
-
-async function consoleFor(spec: Record<string, unknown>): Promise<{ handle: PipelineHandle; server: ConsoleServer }> {
-  const handle = await pipeline({ secrets: { recipients: [demoRecipient] }, ...spec });
-  handles.push(handle);
-  await handle.start();
-  const server = await serveConsole({
-    addr: '127.0.0.1:0', mode: 'run', state: handle.state, mirror: handle.mirror, identities: readIdentities([demoIdentityFile]), log: silentLogger,
-    connectBus: async () => handle.bus, plans: () => handle.runtime.planContexts(),
-  });
-  servers.push(server);
-  return { handle, server };
-}
+const harness = consoleHarness();
+const { consoleFor } = harness;
+test.after.always(() => harness.close());
 
 async function call<T>(server: ConsoleServer, route: string, init: { method?: string; body?: unknown; token?: string | null } = {}): Promise<{ status: number; body: T; headers: Headers }> {
   const token = init.token === undefined ? server.token : init.token;
@@ -206,12 +191,12 @@ test('recover: the preview counts what would be activated, a recovery without th
 
 test('a console without a token (the operator without its Secret) is read-only and says how to give it one', async (t) => {
   const handle = await pipeline({ secrets: { recipients: [demoRecipient] } });
-  handles.push(handle);
+  harness.handles.push(handle);
   const server = await serveConsole({
     addr: '127.0.0.1:0', token: null, noTokenHint: 'create the Secret lifeboat-console', mode: 'operator', state: handle.state, mirror: handle.mirror,
     identities: [], log: silentLogger, connectBus: async () => handle.bus, plans: () => new Map(),
   });
-  servers.push(server);
+  harness.servers.push(server);
   t.is(server.token, undefined);
   const refused = await call<Api.ApiError>(server, '/api/session', { method: 'POST', body: {}, token: 'anything' });
   t.is(refused.status, 401);

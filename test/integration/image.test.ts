@@ -33,12 +33,14 @@ test('the image: lifeboat --help exits 0 on a read-only root, as user 65532, wit
     const writable = (dir) => { try { fs.writeFileSync(dir + '/probe', ''); return true; } catch { return false; } };
     console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), node: process.version,
       data: writable('/var/lib/lifeboat'), app: writable('/app'), root: writable('/'),
+      compiled: fs.existsSync('/app/dist/cli/main.js'), sources: fs.existsSync('/app/src'), page: fs.existsSync('/app/dist/console/web/dist/index.html'),
       devDependencies: ['typescript', 'ava', 'eslint', 'node'].filter((name) => fs.existsSync('/app/node_modules/' + name)),
       dependencies: ['@kubernetes/client-node', 'pino', 'isomorphic-git'].filter((name) => fs.existsSync('/app/node_modules/' + name)) }));
   `]);
   t.is(probe.code, 0, probe.stderr);
   const seen = JSON.parse(probe.stdout) as Record<string, unknown>;
   t.like(seen, { uid: 65532, gid: 65532, data: true, app: false, root: false, devDependencies: [] });
+  t.like(seen, { compiled: true, sources: false, page: true }, 'compiled JavaScript and the console page, no TypeScript to strip at start');
   t.deepEqual(seen.dependencies, ['@kubernetes/client-node', 'pino', 'isomorphic-git']);
   t.regex(String(seen.node), /^v24\./);
 
