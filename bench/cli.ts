@@ -159,7 +159,7 @@ export async function cliBench(options: CliOptions, log: (message: string) => vo
   // Commands run where no ./plans exists (the default plans source is then skipped), with the sandbox's Redis.
   const cwd = path.join(dir, 'work');
   fs.mkdirSync(cwd);
-  const env = { ...process.env, LIFEBOAT_REDIS_URL: options.redisUrl, LIFEBOAT_LOG_LEVEL: 'error' };
+  const env: NodeJS.ProcessEnv = { ...process.env, LIFEBOAT_REDIS_URL: options.redisUrl, LIFEBOAT_LOG_LEVEL: 'error' };
   delete env.LIFEBOAT_PLANS;
   delete env.LIFEBOAT_MIRROR;
   const state = await StateStore.connect(options.redisUrl);
