@@ -45,6 +45,8 @@ import { ChangeTracker, type StageBreakdown } from './changes.ts';
 import { MethodTimer, type MethodTiming } from './probes.ts';
 import { recoveryBench, type RecoveryResult } from './recovery.ts';
 import { distribution, machineInfo, mib, PhaseMeter, renderTable, RssSampler, type Distribution, type PhaseLoad, type Row } from './report.ts';
+import { cliBench, type CliResult } from './cli.ts';
+import { renderCli, renderTargets, targetRows, type TargetInputs } from './targets.ts';
 import { keyOf, kinds, makeWorkload, runLabel, type Workload } from './workload.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
@@ -61,7 +63,9 @@ interface Options {
   namespaces: number;
   rate: number;
   duration: number;
-  only: 'initial' | 'lag' | 'recovery' | undefined;
+  only: 'initial' | 'lag' | 'recovery' | 'cli' | undefined;
+  /** Commits in the CLI phase's mirror. */
+  cliCommits: number;
   /** Deactivated Deployments woken by the recovery scenario. */
   recoveryDeployments: number;
   json: string | undefined;
@@ -97,11 +101,12 @@ function parseOptions(argv: string[]): Options {
       'cpu-profile': { type: 'string' },
       trace: { type: 'string' },
       'recovery-deployments': { type: 'string', default: '1000' },
+      'cli-commits': { type: 'string', default: '10000' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
-    console.log(`usage: npm run bench -- [--objects N] [--namespaces M] [--rate R] [--duration S] [--only initial|lag|recovery] [--json PATH]
+    console.log(`usage: npm run bench -- [--objects N] [--namespaces M] [--rate R] [--duration S] [--only initial|lag|recovery|cli] [--json PATH]
                          [--concurrency C] [--create-concurrency C] [--replicas K] [--log-level LEVEL] [--keep]
 
   --objects N             objects in the source (default 5000): 30% ConfigMaps, 20% Secrets, 20% Deployments,
@@ -109,7 +114,8 @@ function parseOptions(argv: string[]): Options {
   --namespaces M          fresh namespaces they are spread over (default 50)
   --rate R                ConfigMap changes per second in the lag phase (default 100)
   --duration S            seconds of changes in the lag phase (default 60)
-  --only initial|lag|recovery  run one scenario (lag still needs the initial sync, but skips the ceiling)
+  --only initial|lag|recovery|cli  run one scenario (lag still needs the initial sync, but skips the ceiling)
+  --cli-commits N         commits in the CLI phase's mirror (default 10000)
   --recovery-deployments N     deactivated Deployments woken by the recovery scenario (default 1000)
   --json PATH             also write the results JSON here (always written to bench/results/)
   --concurrency C         the plan's sync.concurrency, and the ceiling's (default 16)
@@ -136,11 +142,11 @@ function parseOptions(argv: string[]): Options {
     return value;
   };
   if (values['destination-controllers'] !== 'paused' && values['destination-controllers'] !== 'running') throw new UsageError(`--destination-controllers must be paused or running (got ${values['destination-controllers']})`);
-  if (values.only !== undefined && values.only !== 'initial' && values.only !== 'lag' && values.only !== 'recovery') throw new UsageError(`--only must be initial, lag or recovery (got ${values.only})`);
+  if (values.only !== undefined && values.only !== 'initial' && values.only !== 'lag' && values.only !== 'recovery' && values.only !== 'cli') throw new UsageError(`--only must be initial, lag, recovery or cli (got ${values.only})`);
   const options: Options = {
     objects: integer('objects', values.objects, 5), namespaces: integer('namespaces', values.namespaces, 1),
     rate: positive('rate', values.rate), duration: positive('duration', values.duration),
-    only: values.only, json: values.json, recoveryDeployments: integer('recovery-deployments', values['recovery-deployments'], 1),
+    only: values.only, json: values.json, recoveryDeployments: integer('recovery-deployments', values['recovery-deployments'], 1), cliCommits: integer('cli-commits', values['cli-commits'], 1),
     concurrency: integer('concurrency', values.concurrency, 1), createConcurrency: integer('create-concurrency', values['create-concurrency'], 1),
     replicas: integer('replicas', values.replicas, 0), logLevel: values['log-level'] ?? 'error', keep: values.keep ?? false,
     cpuProfile: values['cpu-profile'], trace: values.trace, pauseControllers: values['destination-controllers'] === 'paused',
@@ -749,7 +755,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
   const errors: string[] = [];
   const run = `bench-${randomBytes(3).toString('hex')}`;
   const plan = run;
-  const results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult; recovery?: RecoveryResult; sourceCreate?: { seconds: number; objectsPerSecond: number; settleSeconds: number } } = {};
+  const results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult; recovery?: RecoveryResult; cli?: CliResult; sourceCreate?: { seconds: number; objectsPerSecond: number; settleSeconds: number } } = {};
   let kubernetesVersion: string | undefined;
   const workload = makeWorkload(run, options.objects, options.namespaces, options.replicas);
   log(`run ${run}: ${options.objects} objects (${Object.entries(workload.counts).map(([kind, count]) => `${count} ${kind}`).join(', ')}) in ${options.namespaces} namespaces`);
@@ -777,7 +783,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
       if (left || leftDestination) log(`cleanup: ${left + leftDestination} namespaces still terminating; the clusters finish deleting them`);
     });
 
-    if (options.only !== 'recovery') {
+    if (options.only !== 'recovery' && options.only !== 'cli') {
       // The source objects, created before anything is timed.
       await createNamespaces(source, workload.namespaces, { [runLabel]: run }, 16);
       const createStarted = performance.now();
@@ -822,6 +828,10 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
         writer.close();
       }
     }
+    if (options.only === undefined || options.only === 'cli') {
+      rss.mark('cli');
+      results.cli = await cliBench({ commits: options.cliCommits, paths: 300, plans: 50, repetitions: 5, redisUrl: info.redisUrl, kubeconfig: info.kubeconfig, keep: options.keep }, log);
+    }
     rss.mark('cleanup');
   } catch (error) {
     const message = signal.aborted ? 'interrupted' : (error as Error).stack ?? String(error);
@@ -829,13 +839,14 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
     log(`error: ${message}`);
   }
   const rows = tableRows(options, results);
+  const targetTable = targetRows(targetInputs(options, results));
   const resultsDir = path.join(repoRoot, 'bench', 'results');
   const file = path.join(resultsDir, `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
   const writeReport = () => {
     const written = {
       timestamp: startedAt.toISOString(), run, options, machine: machineInfo(), kubernetesVersion,
       workload: { counts: workload.counts, namespaces: workload.namespaces.length, replicas: workload.replicas },
-      targets, results, rows,
+      targets, results, rows, targetTable,
       rss: { peakMiB: mib(rss.peak), phasesMiB: Object.fromEntries(Object.entries(rss.peaks).map(([phase, bytes]) => [phase, Math.round(mib(bytes))])), maxRssKiB: process.resourceUsage().maxRSS },
       errors,
     };
@@ -857,6 +868,8 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
   console.log(`\nLifeboat benchmark ${run} — ${report.machine.cpus} CPUs (${report.machine.cpuModel}), Node ${process.version}, Kubernetes ${kubernetesVersion ?? '?'}`);
   console.log(`${options.objects} objects in ${options.namespaces} namespaces; sync.concurrency ${options.concurrency}; lag phase ${options.rate}/s for ${options.duration}s. Peak RSS is the bench process including lifeboat.\n`);
   console.log(renderTable(rows));
+  if (results.cli) console.log(`CLI (child processes, ${results.cli.repetitions} runs each interleaved with its baseline; mirror of ${results.cli.commits} commits over ${results.cli.paths} ConfigMaps, ${results.cli.plans} plans):\n${renderCli(results.cli)}`);
+  console.log(`Targets (issue 19):\n${renderTargets(targetTable)}`);
   if (results.lag) {
     const lag = results.lag;
     const internals = lag.diagnostics;
@@ -881,6 +894,21 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
   console.log(`results: ${path.relative(process.cwd(), file)}${options.json ? ` and ${options.json}` : ''}`);
   if (errors.length) console.log(`\n${errors.length} error(s):\n${errors.map((error) => `  ${error.split('\n')[0]}`).join('\n')}`);
   return errors.length ? 1 : 0;
+}
+
+/** What the targets table reads from this run's results. */
+function targetInputs(options: Options, results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult; recovery?: RecoveryResult; cli?: CliResult }): TargetInputs {
+  const { ceiling, initial, lag, recovery, cli } = results;
+  return {
+    objects: options.objects, rate: options.rate, recoveryDeployments: options.recoveryDeployments,
+    phases: {
+      initial: options.only === undefined || options.only === 'initial', lag: options.only === undefined || options.only === 'lag',
+      recovery: options.only === undefined || options.only === 'recovery', cli: options.only === undefined || options.only === 'cli',
+    },
+    initial: initial && { seconds: initial.seconds, complete: initial.complete, processCpuSeconds: initial.load.processCpuSeconds },
+    ceiling: ceiling && { seconds: ceiling.seconds, processCpuSeconds: ceiling.load.processCpuSeconds },
+    lagP99Ms: lag?.endToEndMs.p99, recoveryRatio: recovery?.ratio, recoveryFailed: recovery?.failed, cli,
+  };
 }
 
 function tableRows(options: Options, results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult; recovery?: RecoveryResult }): Row[] {

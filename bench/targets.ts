@@ -1,0 +1,112 @@
+// The targets of issue 19, each a row with the figure this run measured and PASS/FAIL: `not run` when its phase did
+// not run this time, `not measured` when `npm run bench` computes no such figure. PASS is printed only for a figure
+// measured in this run.
+import type { CliMeasurement, CliResult } from './cli.ts';
+
+export type Verdict = 'PASS' | 'FAIL' | 'not run' | 'not measured';
+
+export interface TargetRow {
+  target: string;
+  limit: string;
+  /** The figure as measured (with what it was measured on), or why there is none. */
+  measured: string;
+  result: Verdict;
+}
+
+/** What the targets read from a run: the phases' figures, each absent when its phase did not run. */
+export interface TargetInputs {
+  objects: number;
+  rate: number;
+  recoveryDeployments: number;
+  phases: { initial: boolean; lag: boolean; recovery: boolean; cli: boolean };
+  initial?: { seconds: number; complete: boolean; processCpuSeconds: number };
+  ceiling?: { seconds: number; processCpuSeconds: number };
+  lagP99Ms?: number;
+  recoveryRatio?: number;
+  recoveryFailed?: number;
+  cli?: CliResult;
+}
+
+const verdict = (ok: boolean): Verdict => (ok ? 'PASS' : 'FAIL');
+
+export function targetRows(inputs: TargetInputs): TargetRow[] {
+  const rows: TargetRow[] = [];
+  const { initial, ceiling, phases } = inputs;
+  const syncRatio = initial && ceiling && initial.complete ? initial.seconds / ceiling.seconds : undefined;
+  const initialRow = (objects: number, limit: string, extra?: string): TargetRow => {
+    const target = `initial sync ÷ ceiling, ${objects.toLocaleString('en')} objects`;
+    if (!phases.initial) return { target, limit, measured: '-', result: 'not run' };
+    if (inputs.objects !== objects) return { target, limit, measured: `this run had ${inputs.objects.toLocaleString('en')} objects (--objects ${objects})`, result: 'not run' };
+    if (initial && !initial.complete) return { target, limit, measured: 'initial sync timed out', result: 'FAIL' };
+    if (syncRatio === undefined) return { target, limit, measured: 'no ceiling this run', result: 'not run' };
+    const measured = `${syncRatio.toFixed(2)} (${initial!.seconds.toFixed(1)} s ÷ ${ceiling!.seconds.toFixed(1)} s, one run)`;
+    if (syncRatio > 1.2) return { target, limit, measured, result: 'FAIL' };
+    return extra ? { target, limit, measured: `${measured}; ${extra}`, result: 'not measured' } : { target, limit, measured, result: 'PASS' };
+  };
+  rows.push(initialRow(5000, '≤ 1.2'));
+  rows.push(initialRow(50_000, '≤ 1.2, time ÷ time at 5,000 ≤ 11', 'time ÷ time at 5,000 needs both sizes in one run, which the bench does not do'));
+
+  const lagTarget = 'lag p99 at 100 changes/s, end to end';
+  if (!phases.lag) rows.push({ target: lagTarget, limit: '≤ 300 ms', measured: '-', result: 'not run' });
+  else if (inputs.rate !== 100) rows.push({ target: lagTarget, limit: '≤ 300 ms', measured: `this run changed ${inputs.rate}/s (--rate 100)`, result: 'not run' });
+  else if (inputs.lagP99Ms === undefined) rows.push({ target: lagTarget, limit: '≤ 300 ms', measured: 'no lag figure (the lag phase did not finish)', result: 'FAIL' });
+  else rows.push({ target: lagTarget, limit: '≤ 300 ms', measured: `${inputs.lagP99Ms.toFixed(0)} ms`, result: verdict(inputs.lagP99Ms <= 300) });
+
+  rows.push({ target: 'highest change rate held with p99 ≤ 1 s ÷ highest rate direct writes hold', limit: '≥ 0.8', measured: 'the bench runs one rate, no rate search', result: 'not measured' });
+
+  const recoveryTarget = `recovery (1,000 Deployments) ÷ direct patches`;
+  if (!phases.recovery || inputs.recoveryRatio === undefined) rows.push({ target: recoveryTarget, limit: '≤ 1.1', measured: '-', result: 'not run' });
+  else if (inputs.recoveryDeployments !== 1000) rows.push({ target: recoveryTarget, limit: '≤ 1.1', measured: `this run woke ${inputs.recoveryDeployments} (--recovery-deployments 1000)`, result: 'not run' });
+  else rows.push({ target: recoveryTarget, limit: '≤ 1.1', measured: `${inputs.recoveryRatio.toFixed(2)}${inputs.recoveryFailed ? `, ${inputs.recoveryFailed} failed` : ''}`, result: verdict(!inputs.recoveryFailed && inputs.recoveryRatio <= 1.1) });
+
+  // npm run bench runs lifeboat inside its own process; `lifeboat run` alone is measured by npm run bench:rss.
+  rows.push({ target: 'peak RSS of lifeboat run at 10,000 / 50,000 objects', limit: '≤ 150 MB / ≤ 400 MB', measured: 'lifeboat runs in the bench process here; see npm run bench:rss', result: 'not measured' });
+
+  const cliRow = (target: string, limit: number, measurement: CliMeasurement | undefined): TargetRow => {
+    if (!phases.cli || !inputs.cli) return { target, limit: `≤ ${limit} ms`, measured: '-', result: 'not run' };
+    if (!measurement) return { target, limit: `≤ ${limit} ms`, measured: 'not in this run', result: 'not run' };
+    const { subject, baseline } = measurement;
+    return {
+      target, limit: `≤ ${limit} ms`, result: verdict(subject.medianMs <= limit),
+      measured: `${subject.medianMs.toFixed(0)} ms median (${subject.minMs.toFixed(0)}-${subject.maxMs.toFixed(0)}, ${subject.runsMs.length} runs); ${measurement.ratio.toFixed(1)}× baseline ${baseline.medianMs.toFixed(0)} ms`,
+    };
+  };
+  const find = (prefix: string) => inputs.cli?.measurements.find((measurement) => measurement.name.startsWith(prefix));
+  rows.push(cliRow('history --object over 10,000 commits (index present)', 200, find('history --object over 10000 commits (index present)')));
+  rows.push(cliRow('history --object over 10,000 commits (cold: index rebuilt)', 200, find('history --object over 10000 commits (cold')));
+  rows.push(cliRow('history latest 50 of 10,000 commits', 200, find('history latest 50 of 10000')));
+  rows.push(cliRow('status with 50 plans', 200, find('status with 50 plans')));
+  rows.push(cliRow('CLI start: lifeboat --help', 150, find('CLI start: lifeboat --help')));
+
+  const cpuTarget = 'lifeboat CPU-seconds per 1,000 objects ÷ ceiling client\'s';
+  if (!phases.initial) rows.push({ target: cpuTarget, limit: '≤ 2', measured: '-', result: 'not run' });
+  else if (!initial || !ceiling || !initial.complete || ceiling.processCpuSeconds <= 0) rows.push({ target: cpuTarget, limit: '≤ 2', measured: 'no ceiling, or the initial sync did not finish', result: 'not run' });
+  else {
+    const per1000 = (seconds: number) => (seconds / inputs.objects) * 1000;
+    const ratio = initial.processCpuSeconds / ceiling.processCpuSeconds;
+    rows.push({ target: cpuTarget, limit: '≤ 2', result: verdict(ratio <= 2),
+      measured: `${ratio.toFixed(2)} (${per1000(initial.processCpuSeconds).toFixed(2)} ÷ ${per1000(ceiling.processCpuSeconds).toFixed(2)} s; bench process CPU in each phase, its destination watches included)` });
+  }
+  return rows;
+}
+
+export function renderTargets(rows: readonly TargetRow[]): string {
+  const headers = ['TARGET', 'LIMIT', 'MEASURED', 'RESULT'];
+  const cells = rows.map((row) => [row.target, row.limit, row.measured, row.result]);
+  const widths = headers.map((header, column) => Math.max(header.length, ...cells.map((row) => row[column]!.length)));
+  const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  return [line(headers), ...cells.map(line)].join('\n') + '\n';
+}
+
+/** The CLI phase's own table: each command's median and spread beside its baseline's. */
+export function renderCli(result: CliResult): string {
+  const headers = ['COMMAND', 'MEDIAN MS', 'MIN-MAX MS', 'BASELINE', 'BASELINE MS', 'RATIO'];
+  const cells = result.measurements.map((measurement) => [
+    measurement.name, measurement.subject.medianMs.toFixed(0), `${measurement.subject.minMs.toFixed(0)}-${measurement.subject.maxMs.toFixed(0)}`,
+    measurement.baselineCommand.replace(/--git-dir=\S+ /, ''), measurement.baseline.medianMs.toFixed(0), measurement.ratio.toFixed(2),
+  ]);
+  const numeric = new Set([1, 2, 4, 5]);
+  const widths = headers.map((header, column) => Math.max(header.length, ...cells.map((row) => row[column]!.length)));
+  const line = (row: string[]) => row.map((cell, column) => numeric.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  return [line(headers), ...cells.map(line)].join('\n') + '\n';
+}
