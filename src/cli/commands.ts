@@ -4,7 +4,7 @@
 export const commandTable = {
   sandbox: { module: 'sandbox', usage: '', description: 'a local source and destination cluster (and a management cluster with `up --management`), NATS and Redis on loopback' },
   run: { module: 'run', usage: '', description: 'replicate every plan: listener, processor, mirror writer and synchronizer (creates the mirror when missing)' },
-  status: { module: 'run', usage: '', description: 'per plan: mirror head, applied head, objects by kind, lag and last errors (with --plans: only its plans)' },
+  status: { module: 'status', usage: '', description: 'per plan: mirror head, applied head, objects by kind, lag and last errors (with --plans: only its plans)' },
   operator: { module: 'operator', usage: '', description: 'run the plans defined as RecoveryPlan and ManagedCluster resources of a namespace, and write their status back' },
   plan: { module: 'plan', usage: '', description: 'check, inspect and apply recovery plans (RecoveryPlan, ManagedCluster, RecoveryExecutionJob files)' },
   cluster: { module: 'cluster', usage: '', description: 'connect clusters to lifeboat operator (like argocd cluster add): add, list, remove' },

@@ -3,16 +3,18 @@
 // servers a command can do without.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Bus } from '../bus/bus.ts';
-import { KubeClient } from '../kube/client.ts';
-import { MirrorRepository } from '../mirror/repository.ts';
-import { evaluatePlans, kubeConfigOf, type PlanContext } from '../runtime/plans.ts';
-import { createPlanSource, parsePlanSource } from '../plan/source.ts';
-import { StateStore } from '../state/state.ts';
+// The modules behind these (plans and their evaluation, NATS, Redis, git, Kubernetes) are loaded when a command
+// first needs them: `lifeboat history` never loads NATS or the Kubernetes client.
+import type { Bus } from '../bus/bus.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { MirrorRepository } from '../mirror/repository.ts';
+import type { PlanContext } from '../runtime/plans.ts';
+import type { StateStore } from '../state/state.ts';
 import type { SharedValues } from './options.ts';
 
 /** Every plan of the plans source, by name; refuses a source with errors. */
 export async function readPlans(plans: string): Promise<Map<string, PlanContext>> {
+  const [{ createPlanSource, parsePlanSource }, { evaluatePlans }] = await Promise.all([import('../plan/source.ts'), import('../runtime/plans.ts')]);
   const snapshot = await createPlanSource(parsePlanSource(plans)).snapshot();
   const evaluated = evaluatePlans(snapshot, process.cwd());
   const first = evaluated.errors[0];
@@ -27,6 +29,8 @@ export async function readPlans(plans: string): Promise<Map<string, PlanContext>
  */
 export async function findPlan(shared: SharedValues, name: string): Promise<PlanContext | undefined> {
   if (shared.explicit.plans) return requirePlan(shared, name);
+  // The default source is a directory that may not be here: then nothing is loaded to find that out.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(shared.plans) && !fs.existsSync(shared.plans)) return undefined;
   try {
     return (await readPlans(shared.plans)).get(name);
   } catch {
@@ -56,12 +60,14 @@ export async function openMirror(dir: string, options: { create?: boolean } = {}
   if (!options.create && !(fs.existsSync(path.join(gitdir, 'HEAD')) && fs.existsSync(path.join(gitdir, 'objects')))) {
     throw new Error(`no mirror repository at ${gitdir} (\`lifeboat run\` creates it; set --mirror or LIFEBOAT_MIRROR)`);
   }
+  const { MirrorRepository } = await import('../mirror/repository.ts');
   return MirrorRepository.open(gitdir);
 }
 
 /** A client for the plan's destination cluster. */
 export async function destinationOf(context: PlanContext): Promise<KubeClient> {
   if ('error' in context.destination) throw new Error(context.destination.error);
+  const [{ KubeClient }, { kubeConfigOf }] = await Promise.all([import('../kube/client.ts'), import('../runtime/plans.ts')]);
   return KubeClient.create(kubeConfigOf(context.destination));
 }
 
@@ -75,6 +81,7 @@ export function redisDatabase(url: string): number {
  * log it and go on in database 0, showing another database's state as if it were the one asked for.
  */
 export async function connectState(url: string): Promise<StateStore> {
+  const { StateStore } = await import('../state/state.ts');
   const state = await StateStore.connect(url);
   const database = redisDatabase(url);
   try {
@@ -101,7 +108,7 @@ export function optionalState(url: string, without: string): Promise<StateStore 
 
 /** NATS for a command that can do without it, like `optionalState`. */
 export function optionalBus(url: string, without: string): Promise<Bus | undefined> {
-  return Bus.connect(url).catch((error: Error) => {
+  return import('../bus/bus.ts').then(({ Bus }) => Bus.connect(url)).catch((error: Error) => {
     process.stderr.write(`warning: ${error.message}; ${without}\n`);
     return undefined;
   });

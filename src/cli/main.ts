@@ -26,6 +26,7 @@ function endQuietlyWhenTheReaderLeaves(): void {
 const modules: Record<CommandModule, () => Promise<(program: Command) => void>> = {
   sandbox: async () => (await import('./sandbox.ts')).registerSandbox,
   run: async () => (await import('./run.ts')).registerRun,
+  status: async () => (await import('./status.ts')).registerStatus,
   operator: async () => (await import('./operator.ts')).registerOperator,
   plan: async () => (await import('./plan.ts')).registerPlan,
   cluster: async () => (await import('./cluster.ts')).registerCluster,

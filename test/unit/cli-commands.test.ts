@@ -12,7 +12,7 @@ test('each command module registers exactly the commands of the table, with its 
   const registered = new Command('lifeboat');
   const { registerRecover, registerDrill, registerFailback } = await import('../../src/cli/recover.ts');
   for (const register of [
-    (await import('../../src/cli/sandbox.ts')).registerSandbox, (await import('../../src/cli/run.ts')).registerRun, (await import('../../src/cli/operator.ts')).registerOperator,
+    (await import('../../src/cli/sandbox.ts')).registerSandbox, (await import('../../src/cli/run.ts')).registerRun, (await import('../../src/cli/status.ts')).registerStatus, (await import('../../src/cli/operator.ts')).registerOperator,
     (await import('../../src/cli/plan.ts')).registerPlan, (await import('../../src/cli/cluster.ts')).registerCluster, (await import('../../src/cli/deletes.ts')).registerDeletes,
     registerRecover, registerDrill, registerFailback, (await import('../../src/cli/history.ts')).registerHistory, (await import('../../src/cli/rollback.ts')).registerRollback,
     (await import('../../src/cli/console.ts')).registerConsole,

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { ObjectFailures, objectName } from '../../src/pipeline/failures.ts';
-import { planState } from '../../src/cli/run.ts';
+import { planState } from '../../src/cli/status.ts';
 import type { PlanStatus } from '../../src/runtime/status.ts';
 
 test('a failing object is counted per stage, keeps its first time, and clears when it goes through', (t) => {
