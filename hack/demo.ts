@@ -44,9 +44,13 @@ const source = await connect('source');
 const destination = await connect('destination');
 
 step('Cleaning up a previous demo run');
+// Its background `lifeboat run` first: it would hold the demo plan's leases and write the mirror removed below.
+await stopDemoRun();
 const state = await StateStore.connect(info.redisUrl);
 await cleanDemo(source, destination, state);
-const mirrorDir = path.resolve('.lifeboat', 'demo-mirror.git');
+// The mirror every lifeboat command reads by default (--mirror, $LIFEBOAT_MIRROR): the README's history, diff and
+// recover lines then read the one the demo and its background run write.
+const mirrorDir = path.resolve('.lifeboat', 'mirror.git');
 fs.rmSync(mirrorDir, { recursive: true, force: true });
 
 step('Deploying a small shop into the SOURCE cluster');
@@ -133,7 +137,8 @@ console.log('  (read-only without the token; paste it into the page to approve d
 step('Done. The sandbox keeps running:');
 console.log(`\n${environmentLines(info)}\n`);
 console.log('  npm run lifeboat -- status');
-console.log('  npm run lifeboat -- recover demo --plans plans/sandbox --mirror .lifeboat/demo-mirror.git   # wake the stand-by');
+console.log('  npm run lifeboat -- history demo                       # the mirror .lifeboat/mirror.git, which the background run writes');
+console.log('  npm run lifeboat -- recover demo --dry-run             # what waking the stand-by would do');
 console.log('  npm run lifeboat -- sandbox down');
 process.exit(0);
 
@@ -141,22 +146,28 @@ process.exit(0);
  * Starts `lifeboat run --console-addr 127.0.0.1:9465` detached (the demo plan keeps replicating, the console shows
  * it), its pid in the sandbox directory for `sandbox down`; answers the console's URL and token once it listens.
  */
+/** Stops the background `lifeboat run` an earlier demo left (one demo run at a time). */
+async function stopDemoRun(): Promise<void> {
+  const { demoRunPidFile } = await import('../src/sandbox/sandbox.ts');
+  const pidFile = path.join(defaultSandboxDir(), demoRunPidFile);
+  if (!fs.existsSync(pidFile)) return;
+  const [pid] = fs.readFileSync(pidFile, 'utf8').split(' ');
+  try {
+    process.kill(Number(pid), 'SIGTERM');
+    await waitFor('the earlier demo run to stop', async () => !fs.existsSync(`/proc/${pid}`), 20_000, 100);
+  } catch {
+    // already gone
+  }
+  fs.rmSync(pidFile, { force: true });
+}
+
 async function startConsole(sandboxInfo: typeof info, mirrorPath: string): Promise<{ url: string; token: string }> {
   const { spawn } = await import('node:child_process');
   const { randomBytes } = await import('node:crypto');
   const { demoRunPidFile } = await import('../src/sandbox/sandbox.ts');
   const pidFile = path.join(defaultSandboxDir(), demoRunPidFile);
   const addr = '127.0.0.1:9465';
-  // One demo run at a time: a second demo replaces the first one's.
-  if (fs.existsSync(pidFile)) {
-    const [pid] = fs.readFileSync(pidFile, 'utf8').split(' ');
-    try {
-      process.kill(Number(pid), 'SIGTERM');
-      await waitFor('the earlier demo run to stop', async () => !fs.existsSync(`/proc/${pid}`), 20_000, 100);
-    } catch {
-      // already gone
-    }
-  }
+  await stopDemoRun();
   const token = randomBytes(18).toString('base64url');
   const logFile = path.join(defaultSandboxDir(), 'demo-run.log');
   const child = spawn(process.execPath, ['src/cli/main.ts', 'run', '--plans', 'plans/sandbox', '--mirror', path.relative(process.cwd(), mirrorPath),

@@ -12,12 +12,12 @@ const repo = new URL('../../', import.meta.url).pathname;
 
 const which = (name: string) => (process.env.PATH ?? '').split(':').map((entry) => path.join(entry, name)).find((file) => fs.existsSync(file));
 
-/** A PATH with node, go, git, openssl, podman, runc, bash and apt-get — and no redis-server. */
+/** A PATH with node, go, git, openssl, podman, runc, chromium, bash and apt-get — and no redis-server. */
 function pathWithoutRedis(dir: string): string {
   const bin = path.join(dir, 'bin');
   fs.mkdirSync(bin, { recursive: true });
   fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-  for (const name of ['go', 'git', 'openssl', 'podman', 'runc', 'bash', 'apt-get', 'env']) {
+  for (const name of ['go', 'git', 'openssl', 'podman', 'runc', 'chromium', 'bash', 'apt-get', 'env']) {
     const found = which(name);
     if (found) fs.symlinkSync(found, path.join(bin, name));
   }
