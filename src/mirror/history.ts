@@ -82,7 +82,8 @@ export async function revisionDiff(repository: MirrorRepository, mirrorDir: stri
     to = await repository.resolve(end);
   } else {
     to = first;
-    from = (await repository.log()).find((commit) => commit.oid === first)?.parents[0];
+    // Its parent, from the commit itself (not a walk of the whole log).
+    from = (await repository.readCommit(first)).parents[0];
   }
   const files: RevisionDiff['files'] = [];
   for (const change of await repository.diff(from, to, mirrorDir)) {
