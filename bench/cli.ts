@@ -108,7 +108,7 @@ async function measure(name: string, subject: Invocation, baseline: Invocation, 
 const configMapPath = (plan: string, namespace: string, index: number) => `${plan}/namespaces/${namespace}/ConfigMap/cm-${index}.yaml`;
 
 /** A mirror of `commits` commits of plan `plan`, each touching 1-3 of `paths` ConfigMaps, as lifeboat writes them. */
-async function buildMirror(gitdir: string, plan: string, namespace: string, commits: number, paths: number): Promise<void> {
+export async function buildMirror(gitdir: string, plan: string, namespace: string, commits: number, paths: number): Promise<void> {
   const mirror = await MirrorRepository.open(gitdir);
   let seed = 1;
   const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31; // reproducible from run to run

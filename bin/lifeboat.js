@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// Entry point of the `lifeboat` command. In the repository Node.js 24 runs the TypeScript sources directly (older
-// Node cannot); the image ships the compiled JavaScript (`npm run build` → dist/) and no sources, and runs that.
+// Entry point of the `lifeboat` command. It runs the compiled JavaScript (`npm run build` → dist/; `npm ci` builds
+// it through prepare, and the image ships only that) when it is at least as new as every TypeScript source, and the
+// sources themselves otherwise (Node.js 24 strips their types at every start: ~50 ms and ~25 MB more). So an edited
+// source is never shadowed by a stale build.
 import fs from 'node:fs';
+import path from 'node:path';
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
@@ -19,7 +22,26 @@ const args = process.argv.slice(2);
 if (args[0] === 'run' && tuning.length && !process.execArgv.some((flag) => tuning.includes(flag)) && typeof process.execve === 'function') {
   process.execve(process.execPath, [process.execPath, ...process.execArgv, ...tuning, process.argv[1], ...args], process.env);
 }
-const sources = new URL('../src/cli/main.ts', import.meta.url);
-const { main } = await import(fs.existsSync(sources) ? sources.href : new URL('../dist/cli/main.js', import.meta.url).href);
+const root = path.join(import.meta.dirname, '..');
+
+/** The newest modification time of the TypeScript sources under `dir` (the console page is built apart). */
+function newestSource(dir) {
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (file !== path.join(root, 'src', 'console', 'web')) newest = Math.max(newest, newestSource(file));
+    } else if (entry.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(file).mtimeMs);
+  }
+  return newest;
+}
+
+function entryPoint() {
+  const compiled = path.join(root, 'dist', 'cli', 'main.js');
+  const built = fs.statSync(compiled, { throwIfNoEntry: false })?.mtimeMs;
+  if (!fs.existsSync(path.join(root, 'src'))) return compiled;
+  return built !== undefined && built >= newestSource(path.join(root, 'src')) ? compiled : path.join(root, 'src', 'cli', 'main.ts');
+}
+const { main } = await import(new URL(`file://${entryPoint()}`).href);
 // Exit explicitly: open connections (NATS, Redis) must not keep a finished command alive.
 process.exit(await main(args));

@@ -47,6 +47,8 @@ await check('typecheck (console page)', bin('tsc'), ['--noEmit', '-p', 'src/cons
 await check('lint', bin('eslint'), ['.']);
 // The page the console and browser tests serve (npm ci builds it too, through prepare).
 await check('console page', process.execPath, [new URL('build-console.ts', import.meta.url).pathname]);
+// The compiled JavaScript bin/lifeboat.js runs (and the image ships): the CLI tests run what users run.
+await check('compile (dist/)', bin('tsc'), ['-p', 'tsconfig.build.json']);
 
 const dir = defaultSandboxDir();
 const wasUp = (await sandboxStatus(dir))?.every((row) => row.healthy) ?? false;

@@ -23,6 +23,23 @@ export async function readPlans(plans: string): Promise<Map<string, PlanContext>
 }
 
 /**
+ * The names of the plans a plans source defines, read from its files without evaluating them (no schemas, no
+ * clusters): what `lifeboat status --plans` filters by. A file that does not parse names no plan.
+ */
+export async function planNames(plans: string): Promise<Set<string>> {
+  const [{ createPlanSource, parsePlanSource }, { parseYamlFile }] = await Promise.all([import('../plan/source.ts'), import('../plan/parse.ts')]);
+  const snapshot = await createPlanSource(parsePlanSource(plans)).snapshot();
+  const names = new Set<string>();
+  for (const file of snapshot.files) {
+    for (const { value } of parseYamlFile(file).documents) {
+      const document = value as { kind?: unknown; metadata?: { name?: unknown } } | null;
+      if (document?.kind === 'RecoveryPlan' && typeof document.metadata?.name === 'string') names.add(document.metadata.name);
+    }
+  }
+  return names;
+}
+
+/**
  * The plan `name` when the plans source defines it. When --plans / $LIFEBOAT_PLANS was given, a source that cannot be
  * read or lacks the plan is an error (naming the plans it has); left at its default, such a source gives undefined
  * and the plan is known only by its name (its mirror path is then the name).

@@ -2,7 +2,7 @@
 // Its own module so that it loads only Redis and the plans, not the pipeline (`lifeboat status` in ~0.1 s).
 import type { Command } from 'commander';
 import type { PlanStatus } from '../runtime/status.ts';
-import { connectState, databasesWithPlans, readPlans, redisDatabase } from './context.ts';
+import { connectState, databasesWithPlans, planNames, redisDatabase } from './context.ts';
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues } from './options.ts';
 import { describe } from './commands.ts';
@@ -32,7 +32,7 @@ export function registerStatus(program: Command): void {
     .action(async (options: { output: string }, command: Command) => {
       const shared = sharedValues(command);
       // Only the plans of a plans source that was asked for; otherwise every plan Redis knows.
-      const only = shared.explicit.plans ? new Set((await readPlans(shared.plans)).keys()) : undefined;
+      const only = shared.explicit.plans ? await planNames(shared.plans) : undefined;
       const state = await connectState(shared.redis);
       try {
         const plans = await state.planStatuses<PlanStatus>(only);

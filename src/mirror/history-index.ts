@@ -58,12 +58,27 @@ export function appendToIndex(gitdir: string, commits: readonly IndexedCommit[])
   fs.appendFileSync(path.join(gitdir, historyIndexName), commits.map(lineOf).join(''));
 }
 
-/** What this process read of each repository's index, and how far into the file. */
-const cache = new WeakMap<MirrorRepository, { size: number; byOid: Map<string, IndexedCommit> }>();
+/**
+ * What this process read of each repository's index, and how far into the file. Lines are kept as text and parsed
+ * when the walk reaches them: `lifeboat history` (the latest 50 of 10,000 commits) parses 50 lines, not 10,000.
+ */
+const cache = new WeakMap<MirrorRepository, { size: number; byOid: Map<string, string | IndexedCommit> }>();
 
-function readIndex(repository: MirrorRepository): Map<string, IndexedCommit> {
+/** `{"o":"<oid>",…`: every line starts with its commit id (lineOf writes it first). */
+const oidStart = '{"o":"'.length;
+
+function decode(raw: string): IndexedCommit | undefined {
+  try {
+    const line = JSON.parse(raw) as Line;
+    return { oid: line.o, parent: line.p, time: line.t, plan: line.n, planRevision: line.r, summary: line.s, changes: line.c };
+  } catch {
+    return undefined; // a damaged line: that commit is read from git again
+  }
+}
+
+function readIndex(repository: MirrorRepository): Map<string, string | IndexedCommit> {
   const file = path.join(repository.gitdir, historyIndexName);
-  const known = cache.get(repository) ?? { size: 0, byOid: new Map<string, IndexedCommit>() };
+  const known = cache.get(repository) ?? { size: 0, byOid: new Map<string, string | IndexedCommit>() };
   let size: number;
   try {
     size = fs.statSync(file).size;
@@ -83,13 +98,7 @@ function readIndex(repository: MirrorRepository): Map<string, IndexedCommit> {
       // Only whole lines: a line being appended right now is read the next time.
       const end = text.lastIndexOf('\n') + 1;
       for (const raw of text.slice(0, end).split('\n')) {
-        if (!raw) continue;
-        try {
-          const line = JSON.parse(raw) as Line;
-          known.byOid.set(line.o, { oid: line.o, parent: line.p, time: line.t, plan: line.n, planRevision: line.r, summary: line.s, changes: line.c });
-        } catch {
-          // A damaged line: that commit is read from git again.
-        }
+        if (raw.startsWith('{"o":"')) known.byOid.set(raw.slice(oidStart, oidStart + 40), raw);
       }
       known.size += Buffer.byteLength(text.slice(0, end));
     } finally {
@@ -100,27 +109,40 @@ function readIndex(repository: MirrorRepository): Map<string, IndexedCommit> {
   return known.byOid;
 }
 
-/** The branch's history, newest first (first parents from the head), each commit with what it changed. */
-export async function indexedHistory(repository: MirrorRepository): Promise<IndexedCommit[]> {
+/**
+ * The branch's history, newest first (first parents from the head), each commit with what it changed; lazily, so a
+ * caller that needs the newest few stops the walk there. Commits missing from the index are read from git as the walk
+ * reaches them and appended when it ends (or is stopped).
+ */
+export async function* walkHistory(repository: MirrorRepository): AsyncGenerator<IndexedCommit> {
   const byOid = readIndex(repository);
-  const history: IndexedCommit[] = [];
   const missing: IndexedCommit[] = [];
-  let oid = await repository.head();
-  while (oid) {
-    let commit = byOid.get(oid);
-    if (!commit) {
-      const read = await repository.readCommit(oid);
-      const changed = await repository.diff(read.parents[0], oid);
-      commit = indexedCommit(oid, read.parents[0], read.timestamp, read.message, changed);
+  try {
+    let oid = await repository.head();
+    while (oid) {
+      const known = byOid.get(oid);
+      let commit = typeof known === 'string' ? decode(known) : known;
+      if (commit?.oid !== oid) {
+        const read = await repository.readCommit(oid);
+        const changed = await repository.diff(read.parents[0], oid);
+        commit = indexedCommit(oid, read.parents[0], read.timestamp, read.message, changed);
+        missing.push(commit);
+      }
       byOid.set(oid, commit);
-      missing.push(commit);
+      yield commit;
+      oid = commit.parent;
     }
-    history.push(commit);
-    oid = commit.parent;
+  } finally {
+    // Oldest first, as they would have been appended.
+    appendToIndex(repository.gitdir, missing.reverse());
+    const entry = cache.get(repository);
+    if (entry && missing.length) entry.size = fs.statSync(path.join(repository.gitdir, historyIndexName)).size;
   }
-  // Oldest first, as they would have been appended.
-  appendToIndex(repository.gitdir, missing.reverse());
-  const known = cache.get(repository);
-  if (known && missing.length) known.size = fs.statSync(path.join(repository.gitdir, historyIndexName)).size;
+}
+
+/** The whole history, newest first (walkHistory to the root). */
+export async function indexedHistory(repository: MirrorRepository): Promise<IndexedCommit[]> {
+  const history: IndexedCommit[] = [];
+  for await (const commit of walkHistory(repository)) history.push(commit);
   return history;
 }

@@ -2,7 +2,7 @@
 // changed between two revisions, Secret values masked: what `lifeboat history`, `lifeboat diff` and the console show.
 import { describeRef, mirrorPath, refFromMirrorPath, type UnversionedRef } from '../kube/ref.ts';
 import type { StateStore } from '../state/state.ts';
-import { indexedHistory } from './history-index.ts';
+import { walkHistory } from './history-index.ts';
 import type { MirrorRepository } from './repository.ts';
 import { maskSecretValues, unifiedDiff } from './textdiff.ts';
 
@@ -21,14 +21,14 @@ export interface HistoryEntry {
 }
 
 export async function planHistory(repository: MirrorRepository, plan: string, mirrorDir: string, options: { object?: UnversionedRef; appliedAt?: Map<string, string>; appliedHead?: string; limit?: number }): Promise<HistoryEntry[]> {
-  // The history index holds what each commit changed: no tree is read or diffed for commits it already knows.
-  const history = await indexedHistory(repository);
+  // The history index holds what each commit changed: no tree is read or diffed for commits it already knows, and
+  // the walk stops at the limit.
   const objectPath = options.object ? mirrorPath(mirrorDir, options.object) : undefined;
   const entries: HistoryEntry[] = [];
   // Newest first: a revision reached the destination when the nearest newer-or-equal applied revision did.
   let nearestApplied: string | undefined;
   let reachedAppliedHead = options.appliedHead === undefined;
-  for (const commit of history) {
+  for await (const commit of walkHistory(repository)) {
     if (commit.oid === options.appliedHead) reachedAppliedHead = true;
     if (options.appliedAt?.has(commit.oid)) nearestApplied = options.appliedAt.get(commit.oid);
     if (commit.plan !== plan) continue;

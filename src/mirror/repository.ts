@@ -5,10 +5,10 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { inflateSync } from 'node:zlib';
-import git from 'isomorphic-git';
 import { decodeTree, emptyTreeOid, encodeTree, makeDirectory, ObjectCache, type ObjectBatch, ObjectWriter, type StoredObject, type TreeEntry } from './objects.ts';
 import { appendToIndex, indexedCommit } from './history-index.ts';
 import { exclusiveLock, parseRevision, RefConflictError } from './refs.ts';
+import { isoGit } from '../util/git.ts';
 
 export { commitMessage, parseTrailers } from './commit-message.ts';
 
@@ -64,7 +64,7 @@ export class MirrorRepository {
     const branch = options.branch ?? 'main';
     if (!fs.existsSync(path.join(gitdir, 'HEAD'))) {
       fs.mkdirSync(gitdir, { recursive: true });
-      await git.init({ fs, gitdir, bare: true, defaultBranch: branch });
+      await (await isoGit()).init({ fs, gitdir, bare: true, defaultBranch: branch });
     }
     return new MirrorRepository(gitdir, branch);
   }
@@ -108,7 +108,7 @@ export class MirrorRepository {
     if (!oid) throw unknown();
     oid = await this.peelToCommit(oid, () => unknown());
     for (const parent of parsed.parents) {
-      const { commit } = await git.readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache });
+      const { commit } = await (await isoGit()).readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache });
       const next = commit.parent[parent - 1];
       if (!next) throw unknown(`: commit ${oid.slice(0, 12)} has ${commit.parent.length ? `only ${commit.parent.length} parent(s)` : 'no parent'}`);
       oid = next;
@@ -118,16 +118,16 @@ export class MirrorRepository {
 
   /** The object a revision's base names, or undefined. A ref wins over a commit id prefix of the same spelling, as in git. */
   private async resolveBase(base: string): Promise<string | undefined> {
-    if (base === 'HEAD' || base === '@') return (await this.head()) ?? (await git.resolveRef({ fs, gitdir: this.gitdir, ref: 'HEAD' }).catch(() => undefined));
+    if (base === 'HEAD' || base === '@') return (await this.head()) ?? (await (await isoGit()).resolveRef({ fs, gitdir: this.gitdir, ref: 'HEAD' }).catch(() => undefined));
     const hex = /^[0-9a-f]{4,40}$/i.test(base);
     // resolveRef returns any 40-digit hex string as it is, existing or not: those go to expandOid, which checks.
     if (!(hex && base.length === 40)) {
-      const ref = await git.resolveRef({ fs, gitdir: this.gitdir, ref: base }).catch(() => undefined);
+      const ref = await (await isoGit()).resolveRef({ fs, gitdir: this.gitdir, ref: base }).catch(() => undefined);
       if (ref) return ref;
     }
     if (!hex) return undefined;
     try {
-      return await git.expandOid({ fs, gitdir: this.gitdir, oid: base.toLowerCase(), cache: this.cache });
+      return await (await isoGit()).expandOid({ fs, gitdir: this.gitdir, oid: base.toLowerCase(), cache: this.cache });
     } catch (error) {
       if ((error as { code?: string }).code === 'AmbiguousError') throw new Error(`revision "${base}" is ambiguous in ${this.gitdir}: give more digits of the commit id`, { cause: error });
       return undefined;
@@ -139,7 +139,7 @@ export class MirrorRepository {
     for (let depth = 0; depth < 16; depth++) {
       let object;
       try {
-        object = await git.readObject({ fs, gitdir: this.gitdir, oid, cache: this.cache });
+        object = await (await isoGit()).readObject({ fs, gitdir: this.gitdir, oid, cache: this.cache });
       } catch {
         throw unknown();
       }
@@ -291,7 +291,7 @@ export class MirrorRepository {
       object = { type: raw.subarray(0, space).toString('latin1'), content: raw.subarray(nul + 1) };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      const read = await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'content', cache: this.cache });
+      const read = await (await isoGit()).readObject({ fs, gitdir: this.gitdir, oid, format: 'content', cache: this.cache });
       object = { type: read.type, content: Buffer.from(read.object as Uint8Array) };
     }
     this.objects.set(oid, object);
@@ -404,7 +404,7 @@ export class MirrorRepository {
    * among the newest `limit` (then the caller cannot tell whose they are).
    */
   async commitsBetween(from: string | undefined, to: string, limit = 1000): Promise<{ oid: string; message: string; parents: string[] }[] | undefined> {
-    const entries = await git.log({ fs, gitdir: this.gitdir, ref: to, depth: limit, cache: this.cache });
+    const entries = await (await isoGit()).log({ fs, gitdir: this.gitdir, ref: to, depth: limit, cache: this.cache });
     const commits: { oid: string; message: string; parents: string[] }[] = [];
     for (const entry of entries) {
       if (entry.oid === from) return commits;
@@ -427,7 +427,7 @@ export class MirrorRepository {
 
   async log(depth?: number): Promise<{ oid: string; message: string; timestamp: number; parents: string[] }[]> {
     if (!(await this.head())) return [];
-    const entries = await git.log({ fs, gitdir: this.gitdir, ref: this.ref, depth, cache: this.cache });
+    const entries = await (await isoGit()).log({ fs, gitdir: this.gitdir, ref: this.ref, depth, cache: this.cache });
     return entries.map((entry) => ({ oid: entry.oid, message: entry.commit.message, timestamp: entry.commit.committer.timestamp, parents: entry.commit.parent }));
   }
 }

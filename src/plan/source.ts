@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import git from 'isomorphic-git';
-import http from 'isomorphic-git/http/node';
+import { isoGit } from '../util/git.ts';
+
 
 export interface PlanFile {
   /** Path as shown in messages: relative to the working directory for a tree, `<subdir>/<file>` in a repository. */
@@ -129,6 +129,7 @@ function directorySource(dir: string): PlanSource {
 export async function filesAtCommit(gitdir: string, oid: string, subdir: string): Promise<PlanFile[]> {
   const files: PlanFile[] = [];
   const prefix = subdir ? `${subdir}/` : '';
+  const git = await isoGit();
   await git.walk({
     fs, gitdir, trees: [git.TREE({ ref: oid })],
     map: async (filepath, [entry]) => {
@@ -146,6 +147,7 @@ export async function filesAtCommit(gitdir: string, oid: string, subdir: string)
 
 async function headOf(gitdir: string, branch: string | undefined): Promise<string> {
   const ref = branch ? `refs/heads/${branch}` : 'HEAD';
+  const git = await isoGit();
   try {
     return await git.resolveRef({ fs, gitdir, ref });
   } catch {
@@ -172,6 +174,7 @@ function remoteSource(url: string, branch: string | undefined, subdir: string, e
   return {
     description: `${url}${branch ? `#${branch}` : ''}${subdir ? `:${subdir}` : ''}`,
     async snapshot() {
+      const [git, { default: http }] = await Promise.all([isoGit(), import('isomorphic-git/http/node')]);
       if (!isGitDir(gitdir)) await git.init({ fs, gitdir, bare: true });
       await git.addRemote({ fs, gitdir, remote: 'origin', url, force: true });
       let result;
