@@ -48,6 +48,10 @@ import { distribution, machineInfo, mib, PhaseMeter, renderTable, RssSampler, ty
 import { cliBench, type CliResult } from './cli.ts';
 import { renderCli, renderTargets, targetRows, type TargetInputs } from './targets.ts';
 import { keyOf, kinds, makeWorkload, runLabel, type Workload } from './workload.ts';
+import { place, pinningUnavailable, type Placement } from './placement.ts';
+import { veleroBench, veleroBinaries, type VeleroResult } from './velero.ts';
+import { jobsNamespace, Restorer } from '../src/recovery/restorer.ts';
+import { silentLogger } from '../src/util/log.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const demoIdentityFile = path.join(repoRoot, 'plans', 'sandbox', 'demo-identity.txt');
@@ -56,14 +60,20 @@ const ceilingFieldManager = 'bench-ceiling';
 const initialSyncDeadlineMs = 10 * 60_000;
 const settleDeadlineMs = 4 * 60_000;
 const lagDrainDeadlineMs = 60_000;
-const targets = { ratio: 1.5, lagP99Ms: 1000, rateShare: 0.95, recoveryRatio: 1.3 };
+const targets = { ratio: 1.2, lagP99Ms: 300, rateShare: 0.95, recoveryRatio: 1.1 };
 
 interface Options {
   objects: number;
   namespaces: number;
   rate: number;
   duration: number;
-  only: 'initial' | 'lag' | 'recovery' | 'cli' | undefined;
+  only: 'initial' | 'lag' | 'recovery' | 'cli' | 'velero' | undefined;
+  /** Rounds of the initial sync (ceiling, then lifeboat), per placement. */
+  rounds: number;
+  /** The placements the initial-sync rounds run in (pinned needs 2 CPUs and taskset). */
+  placements: Placement[];
+  /** Run Velero's backup and restore beside lifeboat's initial sync and recover. */
+  velero: boolean;
   /** Commits in the CLI phase's mirror. */
   cliCommits: number;
   /** Deactivated Deployments woken by the recovery scenario. */
@@ -102,11 +112,15 @@ function parseOptions(argv: string[]): Options {
       trace: { type: 'string' },
       'recovery-deployments': { type: 'string', default: '1000' },
       'cli-commits': { type: 'string', default: '10000' },
+      rounds: { type: 'string', default: '3' },
+      pin: { type: 'string', default: 'both' },
+      velero: { type: 'string', default: 'on' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
-    console.log(`usage: npm run bench -- [--objects N] [--namespaces M] [--rate R] [--duration S] [--only initial|lag|recovery|cli] [--json PATH]
+    console.log(`usage: npm run bench -- [--objects N] [--namespaces M] [--rate R] [--duration S] [--only initial|lag|recovery|cli|velero] [--json PATH]
+                         [--rounds N] [--pin both|pinned|unpinned] [--velero on|off]
                          [--concurrency C] [--create-concurrency C] [--replicas K] [--log-level LEVEL] [--keep]
 
   --objects N             objects in the source (default 5000): 30% ConfigMaps, 20% Secrets, 20% Deployments,
@@ -114,7 +128,16 @@ function parseOptions(argv: string[]): Options {
   --namespaces M          fresh namespaces they are spread over (default 50)
   --rate R                ConfigMap changes per second in the lag phase (default 100)
   --duration S            seconds of changes in the lag phase (default 60)
-  --only initial|lag|recovery|cli  run one scenario (lag still needs the initial sync, but skips the ceiling)
+  --only initial|lag|recovery|cli|velero  run one scenario (lag and velero still need lifeboat's initial sync, one
+                          round without the ceiling)
+  --rounds N              rounds of the initial sync, ceiling then lifeboat, in each placement (default 3); medians
+                          and spread are reported
+  --pin both|pinned|unpinned
+                          pinned: the clusters' processes on CPU 0, lifeboat (this process), NATS and Redis on the
+                          others (taskset); unpinned: anywhere; both (default): every round in each, interleaved
+  --velero on|off         Velero v1.18 backup + restore of the same objects, and lifeboat recover at a point in
+                          time, after the other phases (default on; builds velero once with hack/build-velero.sh,
+                          ~5 min, cached; off when Go is missing)
   --cli-commits N         commits in the CLI phase's mirror (default 10000)
   --recovery-deployments N     deactivated Deployments woken by the recovery scenario (default 1000)
   --json PATH             also write the results JSON here (always written to bench/results/)
@@ -142,11 +165,14 @@ function parseOptions(argv: string[]): Options {
     return value;
   };
   if (values['destination-controllers'] !== 'paused' && values['destination-controllers'] !== 'running') throw new UsageError(`--destination-controllers must be paused or running (got ${values['destination-controllers']})`);
-  if (values.only !== undefined && values.only !== 'initial' && values.only !== 'lag' && values.only !== 'recovery' && values.only !== 'cli') throw new UsageError(`--only must be initial, lag, recovery or cli (got ${values.only})`);
+  if (values.only !== undefined && !['initial', 'lag', 'recovery', 'cli', 'velero'].includes(values.only)) throw new UsageError(`--only must be initial, lag, recovery, cli or velero (got ${values.only})`);
+  if (!['both', 'pinned', 'unpinned'].includes(values.pin ?? '')) throw new UsageError(`--pin must be both, pinned or unpinned (got ${values.pin})`);
+  if (values.velero !== 'on' && values.velero !== 'off') throw new UsageError(`--velero must be on or off (got ${values.velero})`);
   const options: Options = {
     objects: integer('objects', values.objects, 5), namespaces: integer('namespaces', values.namespaces, 1),
     rate: positive('rate', values.rate), duration: positive('duration', values.duration),
-    only: values.only, json: values.json, recoveryDeployments: integer('recovery-deployments', values['recovery-deployments'], 1), cliCommits: integer('cli-commits', values['cli-commits'], 1),
+    only: values.only as Options['only'], json: values.json, rounds: integer('rounds', values.rounds, 1),
+    placements: values.pin === 'both' ? ['unpinned', 'pinned'] : [values.pin as Placement], velero: values.velero === 'on', recoveryDeployments: integer('recovery-deployments', values['recovery-deployments'], 1), cliCommits: integer('cli-commits', values['cli-commits'], 1),
     concurrency: integer('concurrency', values.concurrency, 1), createConcurrency: integer('create-concurrency', values['create-concurrency'], 1),
     replicas: integer('replicas', values.replicas, 0), logLevel: values['log-level'] ?? 'error', keep: values.keep ?? false,
     cpuProfile: values['cpu-profile'], trace: values.trace, pauseControllers: values['destination-controllers'] === 'paused',
@@ -468,7 +494,126 @@ class DestinationTracker {
   }
 }
 
+interface Round {
+  round: number;
+  placement: Placement;
+  ceiling: CeilingResult | undefined;
+  initial: InitialResult;
+  /** lifeboat ÷ ceiling of this round. */
+  ratio: number | undefined;
+}
+
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** The rounds of one placement: medians and spread of each figure, and the round with the median ratio. */
+interface PlacementSummary {
+  placement: Placement;
+  rounds: number;
+  ceilingSeconds: Spread | undefined;
+  lifeboatSeconds: Spread;
+  ratio: Spread | undefined;
+  /** CPU seconds per 1,000 objects: lifeboat (this process), its engine (NATS + Redis), the ceiling's client. */
+  lifeboatCpuPer1000: Spread;
+  engineCpuPer1000: Spread;
+  ceilingCpuPer1000: Spread | undefined;
+  medianRound: Round;
+}
+
+function spread(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { median: sorted[Math.floor((sorted.length - 1) / 2)]!, min: sorted[0]!, max: sorted.at(-1)! };
+}
+
+function summarize(rounds: readonly Round[], objects: number): PlacementSummary[] {
+  const placements = [...new Set(rounds.map((round) => round.placement))];
+  return placements.map((placement) => {
+    const mine = rounds.filter((round) => round.placement === placement && round.initial.complete);
+    const all = mine.length ? mine : rounds.filter((round) => round.placement === placement);
+    const per1000 = (seconds: number) => (seconds / objects) * 1000;
+    const ceilings = all.flatMap((round) => (round.ceiling ? [round.ceiling] : []));
+    const ratios = all.flatMap((round) => (round.ratio === undefined ? [] : [round.ratio]));
+    const ratio = ratios.length ? spread(ratios) : undefined;
+    const medianRound = ratio ? all.find((round) => round.ratio === ratio.median)! : all.find((round) => round.initial.seconds === spread(all.map((r) => r.initial.seconds)).median)!;
+    return {
+      placement, rounds: all.length, ratio, medianRound,
+      ceilingSeconds: ceilings.length ? spread(ceilings.map((ceiling) => ceiling.seconds)) : undefined,
+      lifeboatSeconds: spread(all.map((round) => round.initial.seconds)),
+      lifeboatCpuPer1000: spread(all.map((round) => per1000(round.initial.load.processCpuSeconds))),
+      engineCpuPer1000: spread(all.map((round) => per1000(round.initial.engineCpuSeconds ?? 0))),
+      ceilingCpuPer1000: ceilings.length ? spread(ceilings.map((ceiling) => per1000(ceiling.load.processCpuSeconds))) : undefined,
+    };
+  });
+}
+
+/** Deletes the namespaces from the destination between rounds and waits until they are gone (the next round creates them). */
+async function emptyDestination(destination: KubeClient, namespaces: readonly string[]): Promise<void> {
+  const started = performance.now();
+  const left = await deleteNamespaces(destination, namespaces, 300_000);
+  if (left) throw new Error(`${left} namespaces still terminating in the destination after 300 s; the next round cannot start`);
+  log(`destination: ${namespaces.length} namespaces deleted in ${((performance.now() - started) / 1000).toFixed(1)}s (untimed)`);
+}
+
+interface VeleroPhase {
+  /** Why Velero did not run (no Go, the build failed): the comparison is then lifeboat's side alone. */
+  notRun?: string;
+  velero?: VeleroResult;
+  /** `lifeboat recover` at a point in time (the stand-by woken at the latest mirror revision at or before now). */
+  recover?: { seconds: number; phase: string; revision: string | undefined; awake: number; deployments: number };
+}
+
+async function veleroPhase(info: SandboxInfo, options: Options, workload: Workload, source: KubeClient, destination: KubeClient, live: { pipeline: Pipeline; plan: string }, signal: AbortSignal): Promise<VeleroPhase> {
+  let binaries;
+  try {
+    binaries = await veleroBinaries(log);
+  } catch (error) {
+    log(`velero: not run: ${(error as Error).message}`);
+    return { notRun: (error as Error).message };
+  }
+  const result: VeleroPhase = { velero: await veleroBench({ binaries, kubeconfig: info.kubeconfig, source, destination, workload, sandboxPids, log, signal }) };
+  const writer = await client(info, 'destination-writer', options.concurrency + 8);
+  const jobName = `bench-${live.plan}-at`;
+  try {
+    const at = new Date().toISOString();
+    log(`lifeboat: recover ${live.plan} --at ${at}`);
+    const started = performance.now();
+    const restorer = new Restorer({
+      plan: live.plan, mirrorDir: live.plan, jobName, destination: writer, repository: live.pipeline.mirror, state: live.pipeline.state,
+      identities: readIdentities([demoIdentityFile]), concurrency: options.concurrency, log: silentLogger,
+    });
+    const status = await restorer.run({ at, dryRun: false });
+    const seconds = (performance.now() - started) / 1000;
+    const namespaces = new Set(workload.namespaces);
+    const deployments = (await listAll<{ metadata: { namespace?: string }; spec: { replicas?: number } }>(destination, '/apis/apps/v1/deployments', { labelSelector: `${planLabel}=${live.plan}` })).items.filter((item) => namespaces.has(item.metadata.namespace ?? ''));
+    const awake = deployments.filter((item) => (item.spec.replicas ?? 1) === options.replicas).length;
+    log(`lifeboat: recover --at: ${status.phase} in ${seconds.toFixed(1)} s, ${awake} of ${deployments.length} Deployments awake`);
+    result.recover = { seconds, phase: status.phase ?? '?', revision: status.revision, awake, deployments: deployments.length };
+    return result;
+  } finally {
+    await destination.request('DELETE', `/apis/lifeboat.dev/v1alpha1/namespaces/${jobsNamespace}/recoveryexecutionjobs/${jobName}`).catch(() => undefined);
+    writer.close();
+  }
+}
+
+interface Results {
+  sourceCreate?: { seconds: number; objectsPerSecond: number; settleSeconds: number };
+  rounds?: Round[];
+  placements?: PlacementSummary[];
+  /** The median round of the last placement (pinned when it ran): what the table and the targets show. */
+  ceiling?: CeilingResult;
+  initial?: InitialResult;
+  lag?: LagResult;
+  recovery?: RecoveryResult;
+  cli?: CliResult;
+  velero?: VeleroPhase;
+}
+
 interface InitialResult {
+  /** CPU seconds NATS and Redis used during the phase (lifeboat's engine). */
+  engineCpuSeconds?: number;
   /** False when the deadline passed first: `objects` is then what had arrived. */
   complete: boolean;
   expectedObjects: number;
@@ -755,7 +900,8 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
   const errors: string[] = [];
   const run = `bench-${randomBytes(3).toString('hex')}`;
   const plan = run;
-  const results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult; recovery?: RecoveryResult; cli?: CliResult; sourceCreate?: { seconds: number; objectsPerSecond: number; settleSeconds: number } } = {};
+  const results: Results = {};
+  let velero: { pipeline: Pipeline; plan: string } | undefined;
   let kubernetesVersion: string | undefined;
   const workload = makeWorkload(run, options.objects, options.namespaces, options.replicas);
   log(`run ${run}: ${options.objects} objects (${Object.entries(workload.counts).map(([kind, count]) => `${count} ${kind}`).join(', ')}) in ${options.namespaces} namespaces`);
@@ -798,26 +944,78 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
       writePlans(plansDir, info, plan, run, options.concurrency);
       const compiled = await compiledPlan(plansDir, plan);
 
-      if (options.only !== 'lag') results.ceiling = await ceiling(info, options, workload, compiled, destination, rss, signal);
+      // Rounds: in each, for each placement, the ceiling and then lifeboat, each into a destination emptied of the
+      // previous round's objects (deleted untimed, and waited for). Single-phase runs (lag, velero) take one round
+      // of lifeboat alone.
+      const withCeiling = options.only !== 'lag' && options.only !== 'velero';
+      const rounds = withCeiling ? options.rounds : 1;
+      let placements = withCeiling ? options.placements : [options.placements.at(-1)!];
+      const unavailable = placements.includes('pinned') ? await pinningUnavailable() : undefined;
+      if (unavailable) {
+        log(`placement: not pinning (${unavailable}); every round unpinned`);
+        placements = ['unpinned'];
+      }
+      const engine = Object.fromEntries(Object.entries(sandboxPids).filter(([name]) => name === 'nats-server' || name === 'redis'));
+      let pipeline: Pipeline | undefined;
+      let tracker: DestinationTracker | undefined;
+      let livePlan = plan;
+      results.rounds = [];
+      for (let round = 1; round <= rounds; round++) {
+        for (const placement of placements) {
+          const last = round === rounds && placement === placements.at(-1);
+          await place(placement, sandboxPids);
+          log(`round ${round}/${rounds}, ${placement}`);
+          let ceilingResult: CeilingResult | undefined;
+          if (withCeiling) {
+            ceilingResult = await ceiling(info, options, workload, compiled, destination, rss, signal);
+            await emptyDestination(destination, workload.namespaces.map((namespace) => `${namespace}-ceiling`));
+          }
+          livePlan = `${plan}-${round}${placement === 'pinned' ? 'p' : 'u'}`;
+          const roundDir = path.join(dir, livePlan);
+          writePlans(path.join(roundDir, 'plans'), info, livePlan, run, options.concurrency);
+          pipeline = await startPipeline(info, options, livePlan, roundDir, cleanup);
+          tracker = new DestinationTracker(workload);
+          await tracker.start(destination, livePlan, new Set(workload.namespaces));
+          const roundTracker = tracker;
+          const roundPipeline = pipeline;
+          cleanup.add('stop the destination watches', () => roundTracker.stop());
+          cleanup.add('stop lifeboat', () => roundPipeline.runtime.stop());
+          log(`lifeboat: starting the pipeline (plan ${livePlan}, sync.concurrency ${options.concurrency}, commitInterval 200ms, maxBatch 1000)`);
+          const engineMeter = new PhaseMeter(engine);
+          const initial = await controllersPaused(options, () => initialSync(roundPipeline, roundTracker, livePlan, rss, new CpuProfile(options.cpuProfile, `${livePlan}-initial`), signal));
+          initial.engineCpuSeconds = Object.entries(engineMeter.stop().coresByProcess).filter(([name]) => name in engine).reduce((sum, [, cores]) => sum + cores, 0) * initial.seconds;
+          initial.verifiedCounts = await verifyCounts(destination, livePlan, workload);
+          const short = Object.entries(initial.verifiedCounts).filter(([kind, count]) => count !== (kind === 'Namespace' ? workload.namespaces.length : workload.counts[kind]));
+          if (initial.complete && short.length) throw new Error(`destination counts differ from the source: ${short.map(([kind, count]) => `${kind} ${count}`).join(', ')}`);
+          results.rounds.push({ round, placement, ceiling: ceilingResult, initial, ratio: ceilingResult ? initial.seconds / ceilingResult.seconds : undefined });
+          log(`round ${round}/${rounds}, ${placement}: ${ceilingResult ? `ceiling ${ceilingResult.seconds.toFixed(1)} s, ` : ''}lifeboat ${initial.seconds.toFixed(1)} s${ceilingResult ? `, ratio ${(initial.seconds / ceilingResult.seconds).toFixed(2)}` : ''}`);
+          if (!initial.complete) break;
+          if (!last) {
+            await roundTracker.stop();
+            await roundPipeline.runtime.stop();
+            await emptyDestination(destination, workload.namespaces);
+          }
+        }
+        if (results.rounds.at(-1)?.initial.complete === false) break;
+      }
+      const summary = summarize(results.rounds, options.objects);
+      results.placements = summary;
+      // The table's rows and the targets read the last placement (pinned when it ran): its median round.
+      const main = summary.at(-1);
+      results.initial = main?.medianRound.initial;
+      results.ceiling = main?.medianRound.ceiling;
 
-      const pipeline = await startPipeline(info, options, plan, dir, cleanup);
-      const tracker = new DestinationTracker(workload);
-      await tracker.start(destination, plan, new Set(workload.namespaces));
-      cleanup.add('stop the destination watches', () => tracker.stop());
-      cleanup.add('stop lifeboat', () => pipeline.runtime.stop());
-      log(`lifeboat: starting the pipeline (sync.concurrency ${options.concurrency}, commitInterval 200ms, maxBatch 1000)`);
-      results.initial = await controllersPaused(options, () => initialSync(pipeline, tracker, plan, rss, new CpuProfile(options.cpuProfile, `${run}-initial`), signal));
-      results.initial.verifiedCounts = await verifyCounts(destination, plan, workload);
-      const short = Object.entries(results.initial.verifiedCounts).filter(([kind, count]) => count !== (kind === 'Namespace' ? workload.namespaces.length : workload.counts[kind]));
-      if (results.initial.complete && short.length) throw new Error(`destination counts differ from the source: ${short.map(([kind, count]) => `${kind} ${count}`).join(', ')}`);
-
-      if (options.only !== 'initial' && !results.initial.complete) log('lag: skipped, the initial sync did not finish');
-      else if (options.only !== 'initial') {
+      const lastInitial = results.rounds.at(-1)?.initial;
+      if ((options.only === undefined || options.only === 'lag') && !lastInitial?.complete) log('lag: skipped, the initial sync did not finish');
+      else if ((options.only === undefined || options.only === 'lag') && pipeline && tracker) {
         // Steady state, as for the source: the destination's controllers first create a ReplicaSet for every
         // replicated Deployment (scaled to zero); measuring lag while they churn measures them, not lifeboat.
         await settle('destination after the initial sync', destination, workload.run, new Set(workload.namespaces), { replicaSets: workload.counts.Deployment ?? 0, pods: 0 }, signal);
         await sleep(2000); // let the last commits of the initial sync drain
-        results.lag = await steadyLag(options, pipeline, tracker, source, workload, plan, rss, signal);
+        results.lag = await steadyLag(options, pipeline, tracker, source, workload, livePlan, rss, signal);
+      }
+      if ((options.only === undefined || options.only === 'velero') && pipeline && lastInitial?.complete) {
+        velero = { pipeline, plan: livePlan };
       }
     }
     if (options.only === undefined || options.only === 'recovery') {
@@ -831,6 +1029,14 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
     if (options.only === undefined || options.only === 'cli') {
       rss.mark('cli');
       results.cli = await cliBench({ commits: options.cliCommits, paths: 300, plans: 50, repetitions: 5, redisUrl: info.redisUrl, kubeconfig: info.kubeconfig, keep: options.keep }, log);
+    }
+    if (options.velero && (options.only === undefined || options.only === 'velero')) {
+      if (!velero) log('velero: skipped, lifeboat\'s initial sync did not finish');
+      else {
+        rss.mark('velero');
+        await place('unpinned', sandboxPids);
+        results.velero = await veleroPhase(info, options, workload, source, destination, velero, signal);
+      }
     }
     rss.mark('cleanup');
   } catch (error) {
@@ -870,6 +1076,8 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
   console.log(renderTable(rows));
   if (results.cli) console.log(`CLI (child processes, ${results.cli.repetitions} runs each interleaved with its baseline; mirror of ${results.cli.commits} commits over ${results.cli.paths} ConfigMaps, ${results.cli.plans} plans):\n${renderCli(results.cli)}`);
   console.log(`Targets (issue 19):\n${renderTargets(targetTable)}`);
+  if (results.rounds?.length) console.log(`Initial-sync rounds (in the order they ran):\n${renderRounds(results.rounds, options.objects)}`);
+  if (results.velero) console.log(`Velero side by side (${options.objects} objects):\n${renderVelero(results)}`);
   if (results.lag) {
     const lag = results.lag;
     const internals = lag.diagnostics;
@@ -896,8 +1104,45 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
   return errors.length ? 1 : 0;
 }
 
+function renderRounds(rounds: readonly Round[], objects: number): string {
+  const per1000 = (seconds: number | undefined) => (seconds === undefined ? '-' : ((seconds / objects) * 1000).toFixed(2));
+  return renderRows(['ROUND', 'PLACEMENT', 'CEILING S', 'LIFEBOAT S', 'RATIO', 'CPU S/1000 LIFEBOAT', 'NATS+REDIS', 'CEILING CLIENT'], rounds.map((round) => [
+    String(round.round), round.placement, round.ceiling?.seconds.toFixed(1) ?? '-', `${round.initial.seconds.toFixed(1)}${round.initial.complete ? '' : ' (timed out)'}`, round.ratio?.toFixed(2) ?? '-',
+    per1000(round.initial.load.processCpuSeconds), per1000(round.initial.engineCpuSeconds), per1000(round.ceiling?.load.processCpuSeconds),
+  ]));
+}
+
+/** RPO and RTO of Velero and Lifeboat from this run, one row each. */
+function veleroRows(results: Results): string[][] {
+  const phase = results.velero;
+  const velero = phase?.velero;
+  const lagP99 = results.lag?.endToEndMs.p99;
+  const initial = results.rounds?.at(-1)?.initial;
+  const rows: string[][] = [];
+  const veleroCell = (text: string) => (velero ? text : `not run${phase?.notRun ? ` (${phase.notRun})` : ''}`);
+  rows.push(['RPO (data lost in a disaster)', veleroCell(`the schedule interval (a backup of these objects takes ${velero?.backupSeconds.toFixed(1)} s, so at least that)`),
+    lagP99 === undefined ? 'lag phase not run' : `replication lag p99 ${lagP99.toFixed(0)} ms at ${results.lag!.requestedRate}/s`]);
+  rows.push(['RTO (stand-by serving)', veleroCell(`restore ${velero?.restoreSeconds.toFixed(1)} s (${velero?.restoredObjects} objects, ${velero?.restorePhase})`),
+    phase?.recover ? `lifeboat recover --at ${phase.recover.seconds.toFixed(1)} s (${phase.recover.awake} of ${phase.recover.deployments} Deployments awake, ${phase.recover.phase})` : 'not run']);
+  rows.push(['copy source → stand-by', veleroCell(`backup ${velero?.backupSeconds.toFixed(1)} s + restore ${velero?.restoreSeconds.toFixed(1)} s = ${((velero?.backupSeconds ?? 0) + (velero?.restoreSeconds ?? 0)).toFixed(1)} s`),
+    initial ? `initial sync ${initial.seconds.toFixed(1)} s, then continuous` : 'not run']);
+  rows.push(['CPU seconds', veleroCell(`velero server: backup ${velero?.backupServerCpuSeconds ?? '?'} s, restore ${velero?.restoreServerCpuSeconds ?? '?'} s`),
+    initial ? `lifeboat initial sync ${initial.load.processCpuSeconds.toFixed(1)} s (+ NATS and Redis ${(initial.engineCpuSeconds ?? 0).toFixed(2)} s)` : 'not run']);
+  return rows;
+}
+
+function renderVelero(results: Results): string {
+  return renderRows(['', 'VELERO v1.18.3 (backup + restore)', 'LIFEBOAT'], veleroRows(results));
+}
+
+function renderRows(headers: string[], cells: string[][]): string {
+  const widths = headers.map((header, column) => Math.max(header.length, ...cells.map((row) => row[column]!.length)));
+  const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  return [line(headers), ...cells.map(line)].join('\n') + '\n';
+}
+
 /** What the targets table reads from this run's results. */
-function targetInputs(options: Options, results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult; recovery?: RecoveryResult; cli?: CliResult }): TargetInputs {
+function targetInputs(options: Options, results: Results): TargetInputs {
   const { ceiling, initial, lag, recovery, cli } = results;
   return {
     objects: options.objects, rate: options.rate, recoveryDeployments: options.recoveryDeployments,
@@ -906,19 +1151,28 @@ function targetInputs(options: Options, results: { ceiling?: CeilingResult; init
       recovery: options.only === undefined || options.only === 'recovery', cli: options.only === undefined || options.only === 'cli',
     },
     initial: initial && { seconds: initial.seconds, complete: initial.complete, processCpuSeconds: initial.load.processCpuSeconds },
+    placements: results.placements,
     ceiling: ceiling && { seconds: ceiling.seconds, processCpuSeconds: ceiling.load.processCpuSeconds },
     lagP99Ms: lag?.endToEndMs.p99, recoveryRatio: recovery?.ratio, recoveryFailed: recovery?.failed, cli,
   };
 }
 
-function tableRows(options: Options, results: { ceiling?: CeilingResult; initial?: InitialResult; lag?: LagResult; recovery?: RecoveryResult }): Row[] {
+function tableRows(options: Options, results: Results): Row[] {
   const rows: Row[] = [];
   const { ceiling, initial, lag, recovery } = results;
-  if (ceiling) {
+  for (const figures of results.placements ?? []) {
+    if (!figures.ceilingSeconds || !figures.ratio) continue;
+    const mid = figures.medianRound;
+    rows.push({ scenario: `initial sync, ${figures.placement}, ${figures.rounds} rounds: ceiling`, objects: mid.ceiling!.objects, seconds: figures.ceilingSeconds.median, perSecond: mid.ceiling!.objects / figures.ceilingSeconds.median, ratio: 1,
+      lagP50Ms: undefined, lagP99Ms: undefined, peakRssMiB: mid.ceiling!.peakRssMiB, target: '-', result: '-' });
+    rows.push({ scenario: `initial sync, ${figures.placement}, ${figures.rounds} rounds: lifeboat`, objects: mid.initial.objects, seconds: figures.lifeboatSeconds.median, perSecond: mid.initial.objects / figures.lifeboatSeconds.median, ratio: figures.ratio.median,
+      lagP50Ms: undefined, lagP99Ms: undefined, peakRssMiB: mid.initial.peakRssMiB, target: `median ratio ≤ ${targets.ratio}`, result: figures.ratio.median <= targets.ratio ? 'PASS' : 'FAIL' });
+  }
+  if (ceiling && !results.placements?.some((figures) => figures.ratio)) {
     rows.push({ scenario: 'initial sync: ceiling (direct SSA)', objects: ceiling.objects, seconds: ceiling.seconds, perSecond: ceiling.objectsPerSecond, ratio: 1,
       lagP50Ms: undefined, lagP99Ms: undefined, peakRssMiB: ceiling.peakRssMiB, target: '-', result: '-' });
   }
-  if (initial) {
+  if (initial && !results.placements?.some((figures) => figures.ratio)) {
     const ratio = ceiling ? initial.seconds / ceiling.seconds : undefined;
     rows.push({ scenario: `initial sync: lifeboat${initial.complete ? '' : ' (timed out)'}`, objects: initial.objects, seconds: initial.seconds, perSecond: initial.objectsPerSecond, ratio,
       lagP50Ms: undefined, lagP99Ms: undefined, peakRssMiB: initial.peakRssMiB, target: `ratio ≤ ${targets.ratio}`,
