@@ -50,6 +50,8 @@ import { renderCli, renderTargets, targetRows, type TargetInputs } from './targe
 import { keyOf, kinds, makeWorkload, runLabel, type Workload } from './workload.ts';
 import { place, pinningUnavailable, type Placement } from './placement.ts';
 import { veleroBench, veleroBinaries, type VeleroResult } from './velero.ts';
+import { rssBench, type RssResult } from './rss.ts';
+import { directRateSearch, rateLimits, searchRate, type RateSearch } from './rate.ts';
 import { jobsNamespace, Restorer } from '../src/recovery/restorer.ts';
 import { silentLogger } from '../src/util/log.ts';
 
@@ -67,7 +69,11 @@ interface Options {
   namespaces: number;
   rate: number;
   duration: number;
-  only: 'initial' | 'lag' | 'recovery' | 'cli' | 'velero' | undefined;
+  only: 'initial' | 'lag' | 'recovery' | 'cli' | 'velero' | 'rss' | undefined;
+  /** Search the highest change rate lifeboat and direct writes hold (after the lag phase). */
+  rateSearch: boolean;
+  /** Objects in the memory phase's plan (`lifeboat run` as a child process); 0 skips it. */
+  rssObjects: number;
   /** Rounds of the initial sync (ceiling, then lifeboat), per placement. */
   rounds: number;
   /** The placements the initial-sync rounds run in (pinned needs 2 CPUs and taskset). */
@@ -115,12 +121,14 @@ function parseOptions(argv: string[]): Options {
       rounds: { type: 'string', default: '3' },
       pin: { type: 'string', default: 'both' },
       velero: { type: 'string', default: 'on' },
+      'rss-objects': { type: 'string', default: '10000' },
+      'rate-search': { type: 'string', default: 'on' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
-    console.log(`usage: npm run bench -- [--objects N] [--namespaces M] [--rate R] [--duration S] [--only initial|lag|recovery|cli|velero] [--json PATH]
-                         [--rounds N] [--pin both|pinned|unpinned] [--velero on|off]
+    console.log(`usage: npm run bench -- [--objects N] [--namespaces M] [--rate R] [--duration S] [--only initial|lag|recovery|cli|velero|rss] [--json PATH]
+                         [--rounds N] [--pin both|pinned|unpinned] [--velero on|off] [--rss-objects N] [--rate-search on|off]
                          [--concurrency C] [--create-concurrency C] [--replicas K] [--log-level LEVEL] [--keep]
 
   --objects N             objects in the source (default 5000): 30% ConfigMaps, 20% Secrets, 20% Deployments,
@@ -135,6 +143,10 @@ function parseOptions(argv: string[]): Options {
   --pin both|pinned|unpinned
                           pinned: the clusters' processes on CPU 0, lifeboat (this process), NATS and Redis on the
                           others (taskset); unpinned: anywhere; both (default): every round in each, interleaved
+  --rss-objects N         objects synced by \`lifeboat run\` (a child process, bin/lifeboat.js) whose peak RSS is measured
+                          (default 10000; 0 skips the memory phase)
+  --rate-search on|off    after the lag phase, double the change rate from 100/s (10 s steps) until lifeboat's p99
+                          passes 1 s, and the same for direct writes to the destination (default on)
   --velero on|off         Velero v1.18 backup + restore of the same objects, and lifeboat recover at a point in
                           time, after the other phases (default on; builds velero once with hack/build-velero.sh,
                           ~5 min, cached; off when Go is missing)
@@ -165,14 +177,15 @@ function parseOptions(argv: string[]): Options {
     return value;
   };
   if (values['destination-controllers'] !== 'paused' && values['destination-controllers'] !== 'running') throw new UsageError(`--destination-controllers must be paused or running (got ${values['destination-controllers']})`);
-  if (values.only !== undefined && !['initial', 'lag', 'recovery', 'cli', 'velero'].includes(values.only)) throw new UsageError(`--only must be initial, lag, recovery, cli or velero (got ${values.only})`);
+  if (values.only !== undefined && !['initial', 'lag', 'recovery', 'cli', 'velero', 'rss'].includes(values.only)) throw new UsageError(`--only must be initial, lag, recovery, cli, velero or rss (got ${values.only})`);
   if (!['both', 'pinned', 'unpinned'].includes(values.pin ?? '')) throw new UsageError(`--pin must be both, pinned or unpinned (got ${values.pin})`);
+  if (values['rate-search'] !== 'on' && values['rate-search'] !== 'off') throw new UsageError(`--rate-search must be on or off (got ${values['rate-search']})`);
   if (values.velero !== 'on' && values.velero !== 'off') throw new UsageError(`--velero must be on or off (got ${values.velero})`);
   const options: Options = {
     objects: integer('objects', values.objects, 5), namespaces: integer('namespaces', values.namespaces, 1),
     rate: positive('rate', values.rate), duration: positive('duration', values.duration),
     only: values.only as Options['only'], json: values.json, rounds: integer('rounds', values.rounds, 1),
-    placements: values.pin === 'both' ? ['unpinned', 'pinned'] : [values.pin as Placement], velero: values.velero === 'on', recoveryDeployments: integer('recovery-deployments', values['recovery-deployments'], 1), cliCommits: integer('cli-commits', values['cli-commits'], 1),
+    placements: values.pin === 'both' ? ['unpinned', 'pinned'] : [values.pin as Placement], velero: values.velero === 'on', rssObjects: integer('rss-objects', values['rss-objects'], 0), rateSearch: values['rate-search'] === 'on', recoveryDeployments: integer('recovery-deployments', values['recovery-deployments'], 1), cliCommits: integer('cli-commits', values['cli-commits'], 1),
     concurrency: integer('concurrency', values.concurrency, 1), createConcurrency: integer('create-concurrency', values['create-concurrency'], 1),
     replicas: integer('replicas', values.replicas, 0), logLevel: values['log-level'] ?? 'error', keep: values.keep ?? false,
     cpuProfile: values['cpu-profile'], trace: values.trace, pauseControllers: values['destination-controllers'] === 'paused',
@@ -609,6 +622,10 @@ interface Results {
   recovery?: RecoveryResult;
   cli?: CliResult;
   velero?: VeleroPhase;
+  /** The highest change rates held with p99 ≤ 1 s. */
+  rates?: { lifeboat: RateSearch; direct: RateSearch };
+  /** Peak RSS of \`lifeboat run\` (a child process) through an initial sync. */
+  memory?: RssResult;
 }
 
 interface InitialResult {
@@ -800,6 +817,9 @@ async function verifyCounts(destination: KubeClient, plan: string, workload: Wor
   return counts;
 }
 
+/** The last change number written by steadyLag, in any call. */
+let lagSequence = 0;
+
 async function steadyLag(options: Options, pipeline: Pipeline, tracker: DestinationTracker, source: KubeClient, workload: Workload, plan: string, rss: RssSampler, signal: AbortSignal): Promise<LagResult> {
   const configMaps = workload.objects.filter((object) => object.kind === 'ConfigMap').map((object) => ({ key: keyOf(object), path: `/api/v1/namespaces/${object.metadata.namespace}/configmaps/${object.metadata.name}` }));
   if (configMaps.length === 0) throw new Error('the lag phase needs ConfigMaps: use more --objects');
@@ -839,7 +859,8 @@ async function steadyLag(options: Options, pipeline: Pipeline, tracker: Destinat
       if (wait > 1) await sleep(wait);
       while (inFlight.size >= 64) await Promise.race(inFlight);
       const target = configMaps[index % configMaps.length]!;
-      const seq = index + 1;
+      // Numbered across calls: a later step (the rate search) never writes the value a ConfigMap already has.
+      const seq = ++lagSequence;
       const sentAt = performance.now();
       lastSend = sentAt;
       const change = tracked.sent(target.key, seq, sentAt);
@@ -929,7 +950,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
       if (left || leftDestination) log(`cleanup: ${left + leftDestination} namespaces still terminating; the clusters finish deleting them`);
     });
 
-    if (options.only !== 'recovery' && options.only !== 'cli') {
+    if (options.only !== 'recovery' && options.only !== 'cli' && options.only !== 'rss') {
       // The source objects, created before anything is timed.
       await createNamespaces(source, workload.namespaces, { [runLabel]: run }, 16);
       const createStarted = performance.now();
@@ -1013,6 +1034,19 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
         await settle('destination after the initial sync', destination, workload.run, new Set(workload.namespaces), { replicaSets: workload.counts.Deployment ?? 0, pods: 0 }, signal);
         await sleep(2000); // let the last commits of the initial sync drain
         results.lag = await steadyLag(options, pipeline, tracker, source, workload, livePlan, rss, signal);
+        if (options.rateSearch && options.only === undefined) {
+          const [livePipeline, liveTracker] = [pipeline, tracker];
+          const lifeboatRates = await searchRate(async (rate) => {
+            const step = await steadyLag({ ...options, rate, duration: rateLimits.stepSeconds, trace: undefined }, livePipeline, liveTracker, source, workload, livePlan, rss, signal);
+            return { rate, sent: step.sent, achievedRate: step.achievedRate, p99Ms: step.endToEndMs.p99, unseen: step.unseen };
+          }, log, 'lifeboat');
+          const writer = await client(info, 'destination-writer', 72);
+          try {
+            results.rates = { lifeboat: lifeboatRates, direct: await directRateSearch(writer, destination, run, log, signal) };
+          } finally {
+            writer.close();
+          }
+        }
       }
       if ((options.only === undefined || options.only === 'velero') && pipeline && lastInitial?.complete) {
         velero = { pipeline, plan: livePlan };
@@ -1029,6 +1063,11 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
     if (options.only === undefined || options.only === 'cli') {
       rss.mark('cli');
       results.cli = await cliBench({ commits: options.cliCommits, paths: 300, plans: 50, repetitions: 5, redisUrl: info.redisUrl, kubeconfig: info.kubeconfig, keep: options.keep }, log);
+    }
+    if (options.rssObjects > 0 && (options.only === undefined || options.only === 'rss')) {
+      rss.mark('rss');
+      await place('unpinned', sandboxPids);
+      results.memory = await rssBench(info, options.rssObjects, Math.min(100, Math.max(1, Math.round(options.rssObjects / 100))), 10, (line) => log(`memory: ${line}`));
     }
     if (options.velero && (options.only === undefined || options.only === 'velero')) {
       if (!velero) log('velero: skipped, lifeboat\'s initial sync did not finish');
@@ -1149,10 +1188,14 @@ function targetInputs(options: Options, results: Results): TargetInputs {
     phases: {
       initial: options.only === undefined || options.only === 'initial', lag: options.only === undefined || options.only === 'lag',
       recovery: options.only === undefined || options.only === 'recovery', cli: options.only === undefined || options.only === 'cli',
+      rates: options.rateSearch && options.only === undefined,
+      memory: options.rssObjects > 0 && (options.only === undefined || options.only === 'rss'),
     },
     initial: initial && { seconds: initial.seconds, complete: initial.complete, processCpuSeconds: initial.load.processCpuSeconds },
     placements: results.placements,
     ceiling: ceiling && { seconds: ceiling.seconds, processCpuSeconds: ceiling.load.processCpuSeconds },
+    rates: results.rates && { lifeboat: results.rates.lifeboat.held, direct: results.rates.direct.held, maxRate: rateLimits.max },
+    memory: results.memory && { objects: results.memory.objects, peakMiB: results.memory.peakMiB, heapUsedMiB: results.memory.heapUsedMiB },
     lagP99Ms: lag?.endToEndMs.p99, recoveryRatio: recovery?.ratio, recoveryFailed: recovery?.failed, cli,
   };
 }
