@@ -1,10 +1,13 @@
 // A small raw-JSON Kubernetes REST client. The generated typed clients drop unknown fields and turn timestamps
 // into Dates, which a DR tool cannot afford; this client returns exactly what the API server sent.
-// Credentials come from a kubeconfig context through @kubernetes/client-node's KubeConfig.
+// Credentials come from a kubeconfig context (kubeconfig.ts; @kubernetes/client-node's KubeConfig for sign-in programs).
 import https from 'node:https';
 import http from 'node:http';
 import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeconfigFile, type Kubeconfig } from './kubeconfig.ts';
 import { escapeForYamlReaders, parseJson, stringifyJson } from '../util/json.ts';
 import { apiVersionOf, type KubeObject } from './ref.ts';
 
@@ -79,7 +82,7 @@ export interface ClientOptions {
 }
 
 interface Connection {
-  kubeConfig: KubeConfig;
+  kubeConfig: Kubeconfig;
   agent: https.Agent | http.Agent;
   watchAgent: https.Agent | http.Agent;
   headers: Record<string, string>;
@@ -88,30 +91,48 @@ interface Connection {
 
 /**
  * Loads a kubeconfig (a file path, its content as `data`, or the default chain) and selects a context; a clear error
- * when it is missing. With `data`, `path` only names where the content came from (a Secret), for messages.
+ * when it is missing. With `data`, `path` only names where the content came from (a Secret), for messages. Read by
+ * lifeboat's own reader (kubeconfig.ts); client-node's KubeConfig reads the default chain and any context whose user
+ * signs in through a program.
  */
-export function loadKubeConfig(options: { path?: string; data?: string; context?: string }): KubeConfig {
-  const kc = new (kubeConfigClass())();
-  if (options.path || options.data !== undefined) {
-    // The parser's errors quote the file's lines: name the file and the problem, never its content.
-    const problem = (error: { reason?: string; mark?: { line: number }; code?: string; message: string }) =>
-      error.mark ? `not YAML (${error.reason ?? 'syntax error'} at line ${error.mark.line + 1})` : ({ ENOENT: 'no such file', EISDIR: 'it is a directory', EACCES: 'permission denied' } as Record<string, string>)[error.code ?? ''] ?? `cannot be read (${error.code ?? 'not a kubeconfig'})`;
-    try {
-      if (options.data !== undefined) kc.loadFromString(options.data);
-      else kc.loadFromFile(options.path!);
-    } catch (error) {
-      throw new Error(`kubeconfig ${options.path ?? '(data)'}: ${problem(error as Error)}`, { cause: error });
-    }
-    if (!kc.getClusters().length || !kc.getContexts().length) throw new Error(`kubeconfig ${options.path ?? '(data)'}: not a kubeconfig (it needs clusters, contexts and users)`);
-  } else kc.loadFromDefault();
+export function loadKubeConfig(options: { path?: string; data?: string; context?: string }): Kubeconfig {
+  if (!options.path && options.data === undefined) return selectContext(defaultChain(), options);
+  const where = options.path ?? '(data)';
+  // The parser's errors quote the file's lines: name the file and the problem, never its content.
+  const problem = (error: { code?: string; linePos?: { line: number }[]; message: string }) =>
+    error.linePos ? `not YAML (${error.code ?? 'syntax error'} at line ${error.linePos[0]?.line ?? '?'})` : ({ ENOENT: 'no such file', EISDIR: 'it is a directory', EACCES: 'permission denied' } as Record<string, string>)[error.code ?? ''] ?? `cannot be read (${error.code ?? 'not a kubeconfig'})`;
+  let kubeconfig: KubeconfigFile;
+  let content: string;
+  try {
+    content = options.data ?? fs.readFileSync(options.path!, 'utf8');
+    kubeconfig = KubeconfigFile.parse(content, options.path && options.data === undefined ? path.dirname(path.resolve(options.path)) : process.cwd());
+  } catch (error) {
+    throw new Error(`kubeconfig ${where}: ${problem(error as Error)}`, { cause: error });
+  }
+  if (!kubeconfig.getClusters().length || !kubeconfig.getContexts().length) throw new Error(`kubeconfig ${where}: not a kubeconfig (it needs clusters, contexts and users)`);
+  selectContext(kubeconfig, options);
+  if (!kubeconfig.needsSignInProgram()) return kubeconfig;
+  const full = new (kubeConfigClass())();
+  if (options.data !== undefined) full.loadFromString(content);
+  else full.loadFromFile(options.path!);
+  return selectContext(full, options);
+}
+
+function defaultChain(): Kubeconfig {
+  const full = new (kubeConfigClass())();
+  full.loadFromDefault();
+  return full;
+}
+
+function selectContext<T extends Kubeconfig>(kubeconfig: T, options: { path?: string; context?: string }): T {
   if (options.context) {
-    if (!kc.getContextObject(options.context)) {
-      const known = kc.getContexts().map((c) => c.name).join(', ') || 'none';
+    if (!kubeconfig.getContextObject(options.context)) {
+      const known = kubeconfig.getContexts().map((c) => c.name).join(', ') || 'none';
       throw new Error(`kubeconfig ${options.path ?? '(default)'} has no context "${options.context}" (contexts: ${known})`);
     }
-    kc.setCurrentContext(options.context);
+    kubeconfig.setCurrentContext(options.context);
   }
-  return kc;
+  return kubeconfig;
 }
 
 export class KubeClient {
@@ -137,7 +158,7 @@ export class KubeClient {
     return new KubeClient(this.connection, policy);
   }
 
-  static async create(kubeConfig: KubeConfig, options: ClientOptions = {}): Promise<KubeClient> {
+  static async create(kubeConfig: Kubeconfig, options: ClientOptions = {}): Promise<KubeClient> {
     const tls: https.RequestOptions = {};
     await kubeConfig.applyToHTTPSOptions(tls);
     const server = kubeConfig.getCurrentCluster()?.server ?? '';

@@ -4,8 +4,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { kubeConfigClass } from './client.ts';
+import { KubeconfigFile, type Kubeconfig } from './kubeconfig.ts';
 
 export const defaultServiceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -19,7 +18,7 @@ export function inCluster(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /** The in-cluster KubeConfig and the pod's namespace (from the service-account directory, when it has one). */
-export function loadInClusterConfig(env: NodeJS.ProcessEnv = process.env): { kubeConfig: KubeConfig; namespace: string | undefined } {
+export function loadInClusterConfig(env: NodeJS.ProcessEnv = process.env): { kubeConfig: Kubeconfig; namespace: string | undefined } {
   const dir = serviceAccountDir(env);
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT ?? '443';
@@ -27,10 +26,9 @@ export function loadInClusterConfig(env: NodeJS.ProcessEnv = process.env): { kub
   for (const file of ['token', 'ca.crt']) {
     if (!fs.existsSync(path.join(dir, file))) throw new Error(`service-account ${file} not found in ${dir} (set LIFEBOAT_SERVICEACCOUNT_DIR, or give --kubeconfig)`);
   }
-  const kubeConfig = new (kubeConfigClass())();
-  kubeConfig.loadFromClusterAndUser(
+  const kubeConfig = KubeconfigFile.inCluster(
     { name: 'in-cluster', server: `https://${net.isIPv6(host) ? `[${host}]` : host}:${port}`, caFile: path.join(dir, 'ca.crt'), skipTLSVerify: false },
-    { name: 'service-account', authProvider: { name: 'tokenFile', config: { tokenFile: path.join(dir, 'token') } } },
+    path.join(dir, 'token'),
   );
   const namespaceFile = path.join(dir, 'namespace');
   const namespace = fs.existsSync(namespaceFile) ? fs.readFileSync(namespaceFile, 'utf8').trim() || undefined : undefined;

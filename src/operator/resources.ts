@@ -4,7 +4,7 @@
 // secretRef cluster's kubeconfig comes from the namespace's Secrets as given. Pure.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { Kubeconfig } from '../kube/kubeconfig.ts';
 import { type KubeObject, nameOf, generationOf } from '../kube/ref.ts';
 import { loadPlans, resolveKubeconfigPath, Severity, type PlanError } from '../plan/load.ts';
 import type { ManagedCluster } from '../plan/schema.ts';
@@ -56,7 +56,7 @@ export interface Surroundings {
   /** Relative kubeconfig paths are relative to it (the working directory). */
   baseDir: string;
   /** The operator's own configuration, for `inCluster: true`; described as `where` in messages. */
-  own?: { kubeConfig: KubeConfig; where: string };
+  own?: { kubeConfig: Kubeconfig; where: string };
 }
 
 /**

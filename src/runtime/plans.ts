@@ -2,7 +2,7 @@
 // snapshot (a directory, a git repository; next: custom resources).
 import fs from 'node:fs';
 import path from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { Kubeconfig } from '../kube/kubeconfig.ts';
 import { KubeClient, KubeError, loadKubeConfig } from '../kube/client.ts';
 import { hasErrors, loadPlans, originKey, resolveKubeconfigPath, type PlanError } from '../plan/load.ts';
 import type { ManagedCluster, RecoveryPlan } from '../plan/schema.ts';
@@ -16,11 +16,11 @@ export interface ClusterAccess {
   /** The kubeconfig's content (from a ManagedCluster's secretRef), used instead of the file. Never logged. */
   kubeconfigData?: string;
   /** `inCluster: true`: the operator's own configuration (its ServiceAccount in a pod), used instead of either. */
-  own?: KubeConfig;
+  own?: Kubeconfig;
 }
 
 /** The credentials of a cluster access, from its file or its data (or the operator's own). */
-export function kubeConfigOf(access: ClusterAccess): KubeConfig {
+export function kubeConfigOf(access: ClusterAccess): Kubeconfig {
   return access.own ?? loadKubeConfig({ path: access.kubeconfig, data: access.kubeconfigData, context: access.context });
 }
 
