@@ -1138,7 +1138,9 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
       .filter(([, cores]) => cores >= 0.05).sort((a, b) => b[1] - a[1]).map(([name, cores]) => `${name} ${cores.toFixed(2)}`).join(', ');
     console.log(`cores used during ${phase} (machine ${load.machineBusy === undefined ? '?' : `${(load.machineBusy * 100).toFixed(0)} % busy`}): ${top}`);
   }
-  console.log(`results: ${path.relative(process.cwd(), file)}${options.json ? ` and ${options.json}` : ''}`);
+  const markdownFile = file.replace(/\.json$/, '.md');
+  fs.writeFileSync(markdownFile, markdownReport(report.machine, kubernetesVersion, startedAt, targetTable, results, options));
+  console.log(`results: ${path.relative(process.cwd(), file)}${options.json ? ` and ${options.json}` : ''}; the tables as Markdown (for the README): ${path.relative(process.cwd(), markdownFile)}`);
   if (errors.length) console.log(`\n${errors.length} error(s):\n${errors.map((error) => `  ${error.split('\n')[0]}`).join('\n')}`);
   return errors.length ? 1 : 0;
 }
@@ -1172,6 +1174,25 @@ function veleroRows(results: Results): string[][] {
 
 function renderVelero(results: Results): string {
   return renderRows(['', 'VELERO v1.18.3 (backup + restore)', 'LIFEBOAT'], veleroRows(results));
+}
+
+/** The targets, the rounds and the Velero comparison as Markdown tables, with the machine, date and command. */
+function markdownReport(machine: ReturnType<typeof machineInfo>, kubernetesVersion: string | undefined, startedAt: Date, targetTable: ReturnType<typeof targetRows>, results: Results, options: Options): string {
+  const table = (headers: string[], rows: string[][]) => [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.map((cell) => cell.replace(/\|/g, '\\|')).join(' | ')} |`)].join('\n');
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const parts = [
+    `\`${command}\` on ${startedAt.toISOString().slice(0, 10)}: ${machine.cpus} CPUs (${machine.cpuModel}), ${(machine.totalMemoryMiB / 1024).toFixed(0)} GiB, Node ${machine.node}, Kubernetes ${kubernetesVersion ?? '?'}; ${options.objects.toLocaleString('en')} objects in ${options.namespaces} namespaces.`,
+    table(['target', 'limit', 'measured', 'result'], targetTable.map((row) => [row.target, row.limit, row.measured, row.result])),
+  ];
+  if (results.rounds?.length) {
+    const per1000 = (seconds: number | undefined) => (seconds === undefined ? '-' : ((seconds / options.objects) * 1000).toFixed(2));
+    parts.push(table(['round', 'placement', 'ceiling s', 'lifeboat s', 'ratio', 'CPU s per 1,000: lifeboat', 'NATS + Redis', 'ceiling client'], results.rounds.map((round) => [
+      String(round.round), round.placement, round.ceiling?.seconds.toFixed(1) ?? '-', round.initial.seconds.toFixed(1), round.ratio?.toFixed(2) ?? '-',
+      per1000(round.initial.load.processCpuSeconds), per1000(round.initial.engineCpuSeconds), per1000(round.ceiling?.load.processCpuSeconds),
+    ])));
+  }
+  if (results.velero) parts.push(table(['', 'Velero v1.18.3', 'Lifeboat'], veleroRows(results)));
+  return `${parts.join('\n\n')}\n`;
 }
 
 function renderRows(headers: string[], cells: string[][]): string {
