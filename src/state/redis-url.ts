@@ -13,9 +13,12 @@ export const sentinelScheme = 'redis+sentinel:';
 const sentinelForm = 'redis+sentinel://[USER:PASSWORD@]HOST:PORT,HOST:PORT,…/MASTER[/DB][?sentinelPassword=…]';
 
 export class RedisUrlError extends Error {
-  constructor(message: string) {
+  /** What is wrong, and the expected form, without the URL (for a caller that names it already). */
+  readonly reason: string;
+  constructor(message: string, reason: string) {
     super(message);
     this.name = 'RedisUrlError';
+    this.reason = reason;
   }
 }
 
@@ -26,7 +29,7 @@ export class RedisUrlError extends Error {
  */
 export function parseRedisUrl(url: string): RedisTarget {
   if (!url.toLowerCase().startsWith(`${sentinelScheme}//`)) return { type: 'server', url };
-  const bad = (why: string) => new RedisUrlError(`malformed Redis Sentinel URL ${redactPassword(url)}: ${why} (expected ${sentinelForm})`);
+  const bad = (why: string) => new RedisUrlError(`malformed Redis Sentinel URL ${redactPassword(url)}: ${why} (expected ${sentinelForm})`, `${why} (expected ${sentinelForm})`);
   const rest = url.slice(sentinelScheme.length + 2);
   const [beforeQuery, query = ''] = splitOnce(rest, '?');
   const [authority, pathPart = ''] = splitOnce(beforeQuery, '/');
