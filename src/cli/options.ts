@@ -57,6 +57,14 @@ export function serverUrlProblem(name: 'redis' | 'nats', value: string): string 
       return error instanceof RedisUrlError ? error.reason : (error as Error).message;
     }
   }
+  // A NATS cluster: several servers, comma-separated, each a URL of its own.
+  if (name === 'nats' && value.includes(',')) {
+    for (const server of value.split(',').map((entry) => entry.trim())) {
+      const problem = serverUrlProblem('nats', server);
+      if (problem) return `server ${quoteShort(server)} of the list: ${problem}`;
+    }
+    return undefined;
+  }
   let url: URL;
   try {
     url = new URL(value);
