@@ -223,7 +223,8 @@ export class Bus {
     const deadline = Date.now() + publishRetryMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.js.publish(subject, body, dedupId ? { msgID: dedupId } : undefined);
+        // 2 s per attempt: an acknowledgement lost with a dying server is asked for again soon, not after 5 s.
+        return await this.js.publish(subject, body, { timeout: 2000, ...(dedupId ? { msgID: dedupId } : {}) });
       } catch (error) {
         if (!transientPublishError(error) || Date.now() > deadline || this.connection.isClosed()) throw error;
         await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 1000)));
@@ -383,7 +384,9 @@ export class Bus {
     const loop = (async () => {
       while (!stopped) {
         try {
-          messages = await consumer.consume({ max_messages: maxMessages });
+          // Pulls that expire after 3 s (heartbeats every 1.5 s): when the server holding them dies, or the consumer's
+          // leader moves to another server, the loss is noticed in seconds and the pull made again, not after 30 s.
+          messages = await consumer.consume({ max_messages: maxMessages, expires: 3000 });
           for await (const message of messages) {
             // After stop the iterator still yields what it had buffered: hand those back at once, so they are
             // redelivered now instead of after the ack wait.

@@ -181,7 +181,9 @@ async function body(t: import('ava').ExecutionContext) {
   const servers = await startServers();
   const ns = uniqueName('clustered');
   const handle = await pipeline({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } }, { natsUrl: servers.natsUrl, redisUrl: servers.redisUrl });
-  cleanups.push(() => handle.close());
+  // handle.close may fail half-way on a cluster that lost a server: its connections are closed on their own too
+  // (an ioredis client left open would keep reconnecting to the stopped sentinels, and this process alive).
+  cleanups.push(() => handle.state.close(), () => handle.bus.close(), () => handle.close());
   // The streams are replicated on the three servers.
   const info = await handle.bus.jsm.streams.info(streams.events.name);
   t.is(info.config.num_replicas, 3);
@@ -203,6 +205,7 @@ async function body(t: import('ava').ExecutionContext) {
   await eventually('the initial objects at the stand-by', equal, Boolean, 60_000);
 
   const report: string[] = [];
+  const slow: string[] = [];
   for (const fault of faults) {
     const running = load(handle, ns, next);
     let killed: Awaited<ReturnType<typeof kill>> | undefined;
@@ -220,7 +223,9 @@ async function body(t: import('ava').ExecutionContext) {
       report.push(line);
       t.is(running.errors(), 0, 'the source took every write');
       t.true(after.samples > afterKillMs / 200, 'the stand-by was read throughout');
-      t.true(after.underOneSecondAfter <= 10_000, `${fault}: lag back under 1 s within 10 s of the kill (was ${after.underOneSecondAfter} ms)`);
+      if (after.underOneSecondAfter > 10_000) t.log(`lifeboat run's last lines:\n${child.output().trim().split('\n').slice(-12).join('\n')}`);
+      // Checked after every fault ran (an assertion that fails ends the test): each case's figures are reported.
+      if (after.underOneSecondAfter > 10_000) slow.push(`${fault}: lag under 1 s only ${after.underOneSecondAfter} ms after the kill`);
       // Nothing lost: once the writes stop the stand-by shows every last value.
       await eventually(`the stand-by equal to the source after the ${fault} was killed`, equal, Boolean, 30_000);
       t.pass(`${fault}: the stand-by equals the source`);
@@ -235,4 +240,5 @@ async function body(t: import('ava').ExecutionContext) {
     await sleep(2000);
   }
   t.log(`summary:\n${report.join('\n')}`);
+  t.deepEqual(slow, [], 'the lag back under 1 s within 10 s of each kill');
 }
