@@ -131,11 +131,11 @@ export class StateStore implements SyncState {
       lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: options.waitWhileDown ? null : 3, enableOfflineQueue: true,
       retryStrategy: (times) => Math.min(times * 200, 2000),
     };
-    // A sentinel URL: ioredis asks the sentinels for the primary on every (re)connect, and hears of a failover from
-    // them (+switch-master) instead of waiting for the old primary's connection to time out.
+    // A sentinel URL: ioredis asks the sentinels for the primary on every (re)connect (a failover closes the old
+    // primary's connections). Not its failoverDetector: with it, a client was once left "closed" after a kill -9.
     const target = parseRedisUrl(url);
     const redis = target.type === 'sentinel'
-      ? new Redis({ ...common, ...target.options, failoverDetector: true, sentinelRetryStrategy: (times) => Math.min(times * 200, 2000) })
+      ? new Redis({ ...common, ...target.options, sentinelRetryStrategy: (times) => Math.min(times * 200, 2000) })
       : new Redis(url, common);
     // Connection errors while Redis restarts are retried by ioredis; without a listener it would print every
     // reconnect attempt as unhandled. The first one is kept: connect() itself rejects only with "Connection is
