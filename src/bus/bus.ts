@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType,
-  type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
+  type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type PubAck, type StreamInfo,
 } from '@nats-io/jetstream';
 import { credentialsOf, redactUrl } from '../util/redact.ts';
 import { parseJson, stringifyJson } from '../util/json.ts';
@@ -26,6 +26,16 @@ export type StreamName = keyof typeof streams;
  * the layout the object store uses underneath). Kept an hour longer than the stage streams keep the references.
  */
 export const blobStream = { name: 'LIFEBOAT_BLOBS', subject: 'lifeboat.blobs' } as const;
+
+/** How long a publish is retried while JetStream cannot acknowledge it (an election takes a few seconds). */
+const publishRetryMs = 30_000;
+
+/** Errors of a JetStream without a leader for the stream just now, or of a connection between servers. */
+export function transientPublishError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const text = `${error.name} ${error.message} ${(error.cause as Error | undefined)?.message ?? ''}`;
+  return /no responders|timeout|timed out|jetstream is not enabled|not available|no suitable peers|503|leadership|disconnect|reconnect/i.test(text);
+}
 
 /** Room left under the server's max_payload for headers (the de-duplication id) and the protocol line. */
 const headroomBytes = 16 * 1024;
@@ -119,7 +129,7 @@ export class Bus {
    * Connects as the user the URL names (nats://USER:PASSWORD@HOST:PORT, several servers comma-separated), or says
    * in one line why not: unreachable, or credentials refused (the password masked).
    */
-  static async connect(url: string, name = 'lifeboat'): Promise<Bus> {
+  static async connect(url: string, name = 'lifeboat', options: { replicas?: number } = {}): Promise<Bus> {
     let connection: NatsConnection;
     try {
       // noAsyncTraces: no Error (with its stack) captured per request; every publish is one, and they cost 4 % of
@@ -132,30 +142,52 @@ export class Bus {
         : `cannot reach NATS at ${redactUrl(url)}: ${reason} (set --nats or LIFEBOAT_NATS_URL)`, { cause: error });
     }
     const bus = new Bus(connection, jetstream(connection), await jetstreamManager(connection));
-    await bus.ensureStreams();
+    await bus.ensureStreams(options.replicas ?? bus.clusterReplicas(natsServers(url).servers.length));
     return bus;
+  }
+
+  /**
+   * How many replicas the streams get: one per server of the cluster the connection joined (the servers it
+   * announces, or the URL's list when longer), three at most (JetStream's own advice: more costs writes, not
+   * safety); 1 on a server that is not clustered (JetStream refuses replicas there).
+   */
+  clusterReplicas(serversInUrl = 1): number {
+    const info = this.connection.info;
+    if (!info?.cluster) return 1;
+    return Math.max(1, Math.min(3, Math.max(info.connect_urls?.length ?? 1, serversInUrl)));
   }
 
   /**
    * Creates the streams when missing (idempotent). Messages are kept a day; duplicates are dropped for 2 minutes.
    * Blobs are kept 25 hours (longer than any reference to them), the newest per chunk subject, read by direct get.
+   * `replicas` copies of each stream on a cluster; a stream made with fewer (on a single server that became a
+   * cluster) is scaled up to them, one made with more is left as it is (scaling down is an operator's decision).
    */
-  async ensureStreams(): Promise<void> {
+  async ensureStreams(replicas = 1): Promise<void> {
     const configs = [
       ...Object.values(streams).map((stream) => ({
         name: stream.name, subjects: [`${stream.subject}.>`], retention: RetentionPolicy.Limits, storage: StorageType.File,
-        max_age: nanos(24 * 3600_000), duplicate_window: nanos(120_000),
+        max_age: nanos(24 * 3600_000), duplicate_window: nanos(120_000), num_replicas: replicas,
       })),
       {
         name: blobStream.name, subjects: [`${blobStream.subject}.>`], retention: RetentionPolicy.Limits, storage: StorageType.File,
-        max_age: nanos(25 * 3600_000), duplicate_window: nanos(120_000), max_msgs_per_subject: 1, allow_direct: true,
+        max_age: nanos(25 * 3600_000), duplicate_window: nanos(120_000), max_msgs_per_subject: 1, allow_direct: true, num_replicas: replicas,
       },
     ];
     for (const config of configs) {
+      let existing: StreamInfo | undefined;
       try {
-        await this.jsm.streams.info(config.name);
+        existing = await this.jsm.streams.info(config.name);
       } catch {
-        await this.jsm.streams.add(config);
+        try {
+          await this.jsm.streams.add(config);
+        } catch (error) {
+          throw new Error(`cannot create the JetStream stream ${config.name} with ${replicas} replica(s): ${(error as Error).message}`, { cause: error });
+        }
+        continue;
+      }
+      if (existing.config.num_replicas < replicas) {
+        await this.jsm.streams.update(config.name, { ...existing.config, num_replicas: replicas });
       }
     }
   }
@@ -176,8 +208,28 @@ export class Bus {
    */
   async publishSerialized(stream: StreamName, plan: string, json: string, dedupId?: string): Promise<boolean> {
     const body = Buffer.byteLength(json) > this.maxMessageBytes ? JSON.stringify(await this.storeBlob(plan, Buffer.from(json))) : json;
-    const ack = await this.js.publish(subjectFor(stream, plan), body, dedupId ? { msgID: dedupId } : undefined);
+    const ack = await this.publishAcknowledged(subjectFor(stream, plan), body, dedupId);
     return !ack.duplicate;
+  }
+
+  /**
+   * Publishes and waits for the stream's acknowledgement, trying again while nothing can acknowledge it: a stream
+   * leader being elected (a server of the cluster died), or the connection moving to another server, answer "no
+   * responders" or nothing at all for a few seconds. The de-duplication id makes a retried publish count once (a
+   * message without one may be stored twice; every handler is idempotent). Any other error, or one that lasts
+   * longer than `publishRetryMs`, is the caller's.
+   */
+  private async publishAcknowledged(subject: string, body: string | Uint8Array, dedupId: string | undefined): Promise<PubAck> {
+    const deadline = Date.now() + publishRetryMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // 2 s per attempt: an acknowledgement lost with a dying server is asked for again soon, not after 5 s.
+        return await this.js.publish(subject, body, { timeout: 2000, ...(dedupId ? { msgID: dedupId } : {}) });
+      } catch (error) {
+        if (!transientPublishError(error) || Date.now() > deadline || this.connection.isClosed()) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 1000)));
+      }
+    }
   }
 
   /**
@@ -188,8 +240,8 @@ export class Bus {
     const sha256 = createHash('sha256').update(data).digest('hex');
     const size = this.maxMessageBytes;
     const chunks = Math.max(1, Math.ceil(data.length / size));
-    await Promise.all(Array.from({ length: chunks }, (_, index) => this.js.publish(
-      `${blobStream.subject}.${plan}.${sha256}.${index}`, data.subarray(index * size, (index + 1) * size), { msgID: `${plan}:${sha256}:${index}` })));
+    await Promise.all(Array.from({ length: chunks }, (_, index) => this.publishAcknowledged(
+      `${blobStream.subject}.${plan}.${sha256}.${index}`, data.subarray(index * size, (index + 1) * size), `${plan}:${sha256}:${index}`)));
     return { type: 'bus.blob', id: sha256, chunks, bytes: data.length, sha256 };
   }
 
@@ -332,7 +384,9 @@ export class Bus {
     const loop = (async () => {
       while (!stopped) {
         try {
-          messages = await consumer.consume({ max_messages: maxMessages });
+          // Pulls that expire after 3 s (heartbeats every 1.5 s): when the server holding them dies, or the consumer's
+          // leader moves to another server, the loss is noticed in seconds and the pull made again, not after 30 s.
+          messages = await consumer.consume({ max_messages: maxMessages, expires: 3000 });
           for await (const message of messages) {
             // After stop the iterator still yields what it had buffered: hand those back at once, so they are
             // redelivered now instead of after the ack wait.

@@ -11,6 +11,7 @@ import type { MirrorRepository } from '../mirror/repository.ts';
 import type { PlanContext } from '../runtime/plans.ts';
 import type { StateStore } from '../state/state.ts';
 import type { SharedValues } from './options.ts';
+import { redisDatabase } from '../state/redis-url.ts';
 
 /** Every plan of the plans source, by name; refuses a source with errors. */
 export async function readPlans(plans: string): Promise<Map<string, PlanContext>> {
@@ -89,9 +90,7 @@ export async function destinationOf(context: PlanContext): Promise<KubeClient> {
 }
 
 /** The database a Redis URL names (its path; 0 when it has none). */
-export function redisDatabase(url: string): number {
-  return Number(new URL(url).pathname.slice(1) || 0);
-}
+export { redisDatabase };
 
 /**
  * Redis at `url`, in the database it names: a database Redis does not have is an error here, where ioredis would

@@ -3,6 +3,7 @@
 // reads them, with whether a person chose each value or it is the default, through `sharedValues`.
 import { type Command, Option } from 'commander';
 import { quoteShort } from '../util/quote.ts';
+import { parseRedisUrl, RedisUrlError, sentinelScheme } from '../state/redis-url.ts';
 
 /** What `lifeboat` exits with. */
 export const ExitCode = { ok: 0, failed: 1, usage: 2, prerequisite: 3 } as const;
@@ -15,7 +16,7 @@ export class UsageError extends Error {
 export const sharedFlags = {
   plans: { flags: '--plans <source>', env: 'LIFEBOAT_PLANS', default: 'plans', description: 'the plans: a directory, a bare repository PATH[#branch][:subdir], or https://host/repo[#branch][:subdir] (token: $LIFEBOAT_PLANS_TOKEN)' },
   mirror: { flags: '--mirror <dir>', env: 'LIFEBOAT_MIRROR', default: '.lifeboat/mirror.git', description: 'the mirror: a bare git repository (only run creates it)' },
-  redis: { flags: '--redis <url>', env: 'LIFEBOAT_REDIS_URL', default: 'redis://127.0.0.1:6379', description: 'Redis: synchronization state' },
+  redis: { flags: '--redis <url>', env: 'LIFEBOAT_REDIS_URL', default: 'redis://127.0.0.1:6379', description: 'Redis: synchronization state (with Sentinel: redis+sentinel://[USER:PASSWORD@]HOST:PORT,HOST:PORT,…/MASTER[/DB])' },
   nats: { flags: '--nats <url>', env: 'LIFEBOAT_NATS_URL', default: 'nats://127.0.0.1:4222', description: 'NATS with JetStream: the pipeline\'s streams' },
 } as const;
 
@@ -48,6 +49,22 @@ const serverSchemes = { redis: ['redis:', 'rediss:'], nats: ['nats:', 'tls:', 'w
 /** Why `value` is not a URL for --redis or --nats, or undefined. Pure: the command line is checked before any connection. */
 export function serverUrlProblem(name: 'redis' | 'nats', value: string): string | undefined {
   const example = name === 'redis' ? 'redis://127.0.0.1:6379 or redis://host:6379/2 for database 2' : 'nats://127.0.0.1:4222';
+  if (name === 'redis' && value.toLowerCase().startsWith(sentinelScheme)) {
+    try {
+      parseRedisUrl(value);
+      return undefined;
+    } catch (error) {
+      return error instanceof RedisUrlError ? error.reason : (error as Error).message;
+    }
+  }
+  // A NATS cluster: several servers, comma-separated, each a URL of its own.
+  if (name === 'nats' && value.includes(',')) {
+    for (const server of value.split(',').map((entry) => entry.trim())) {
+      const problem = serverUrlProblem('nats', server);
+      if (problem) return `server ${quoteShort(server)} of the list: ${problem}`;
+    }
+    return undefined;
+  }
   let url: URL;
   try {
     url = new URL(value);

@@ -1,9 +1,17 @@
 // `lifeboat sandbox up|down|status|env`: the local two-cluster sandbox the demo and the tests run on, and with
-// `up --management` a third cluster for the 3-cluster topology (a management cluster running Lifeboat's operator).
-import type { Command } from 'commander';
+// `up --management` a third cluster for the 3-cluster topology (a management cluster running Lifeboat's operator),
+// `up --nats-cluster 3` and `up --redis-sentinel` the clustered forms of NATS and Redis.
+import { InvalidArgumentError, type Command } from 'commander';
 import { defaultSandboxDir, environmentLines, readState, sandboxDown, sandboxInfo, sandboxStatus, sandboxUp } from '../sandbox/sandbox.ts';
 import { formatTable } from './format.ts';
 import { describe } from './commands.ts';
+
+/** A cluster of 3 to 7 nodes (JetStream needs a majority: 2 nodes survive no loss). */
+function parseClusterSize(value: string): number {
+  const size = Number(value);
+  if (!Number.isInteger(size) || size < 3 || size > 7) throw new InvalidArgumentError('a number of nodes from 3 to 7 (a cluster of 2 cannot lose one)');
+  return size;
+}
 
 const stamp = () => new Date().toISOString().slice(11, 19);
 
@@ -13,10 +21,14 @@ export function registerSandbox(program: Command): void {
 
   sandbox.command('up').description('start the sandbox, or confirm it is up (idempotent); checks prerequisites first (as root it installs missing Debian packages; exit 3 names what is missing) and builds the binaries once').option(...dirOption)
     .option('--management', 'also a management cluster (context `management`), for the 3-cluster topology; a sandbox that has one keeps it in every later `up`')
-    .action(async (options: { dir?: string; management?: boolean }) => {
+    .option('--nats-cluster <n>', 'NATS as a cluster of n nats-servers on loopback (streams replicated on up to 3; `env` gives their URLs comma-separated) instead of one server; kept by every later `up`', parseClusterSize)
+    .option('--redis-sentinel', 'Redis as a primary, a replica and three sentinels (`env` gives a redis+sentinel:// URL) instead of one server; kept by every later `up`')
+    .action(async (options: { dir?: string; management?: boolean; natsCluster?: number; redisSentinel?: boolean }) => {
       const dir = options.dir ?? defaultSandboxDir();
       const started = Date.now();
-      const info = await sandboxUp(dir, (line) => process.stderr.write(`${stamp()} ${line}\n`), { management: options.management });
+      const info = await sandboxUp(dir, (line) => process.stderr.write(`${stamp()} ${line}\n`), {
+        management: options.management, natsCluster: options.natsCluster, redisSentinel: options.redisSentinel,
+      });
       process.stderr.write(`${stamp()} sandbox ready in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
       process.stdout.write(`${environmentLines(info)}\n`);
     });

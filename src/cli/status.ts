@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import type { PlanStatus } from '../runtime/status.ts';
 import { connectState, databasesWithPlans, planNames, redisDatabase } from './context.ts';
+import { withDatabase } from '../state/redis-url.ts';
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues } from './options.ts';
 import { describe } from './commands.ts';
@@ -45,9 +46,8 @@ export function registerStatus(program: Command): void {
           // An empty database beside one with plans is a mistyped --redis, not an idle installation.
           const elsewhere = await databasesWithPlans(state, shared.redis);
           if (elsewhere.length) {
-            const suggestion = new URL(shared.redis);
-            suggestion.pathname = `/${elsewhere[0]}`;
-            throw new Error(`no plan is running in database ${redisDatabase(shared.redis)} of ${shared.redis}, but database ${elsewhere.join(', ')} has some: did you mean --redis ${suggestion.href}?`);
+            const suggestion = withDatabase(shared.redis, elsewhere[0]!);
+            throw new Error(`no plan is running in database ${redisDatabase(shared.redis)} of ${shared.redis}, but database ${elsewhere.join(', ')} has some: did you mean --redis ${suggestion}?`);
           }
           process.stdout.write('no plan is running (start one with `lifeboat run`)\n');
         }

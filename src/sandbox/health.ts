@@ -22,13 +22,13 @@ export function httpOk(url: string): Promise<boolean> {
   return fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
 }
 
-/** PING, as lifeboat's user when the server runs with authentication (then an unauthenticated PING is refused). */
-export function redisPing(port: number, password?: string): Promise<boolean> {
+/** PING, as lifeboat's user (or `user`) when the server runs with authentication (then an unauthenticated PING is refused). */
+export function redisPing(port: number, password?: string, user = redisUserName('lifeboat')): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     socket.setTimeout(2000, () => socket.destroy());
     const expected = password === undefined ? '+PONG\r\n' : '+OK\r\n+PONG\r\n';
-    socket.once('connect', () => socket.write(`${password === undefined ? '' : `AUTH ${redisUserName('lifeboat')} ${password}\r\n`}PING\r\n`));
+    socket.once('connect', () => socket.write(`${password === undefined ? '' : `AUTH ${user} ${password}\r\n`}PING\r\n`));
     let answer = '';
     socket.on('data', (data) => {
       answer += data.toString();

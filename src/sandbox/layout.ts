@@ -3,6 +3,7 @@
 // operator, which syncs source → destination) only when one was asked for (`sandbox up --management`).
 import path from 'node:path';
 import type { Binaries } from './binaries.ts';
+import type { NatsNode, RedisSentinelSet } from './clustered.ts';
 
 /** Every cluster a sandbox may have, in the order they are started, listed and stopped. */
 export const clusterNames = ['source', 'destination', 'management'] as const;
@@ -25,8 +26,10 @@ export interface SandboxState {
   /** Once a cluster is here, every later `up` keeps it (and starts it again when it is stopped). */
   clusters: Record<Exclude<ClusterName, OptionalClusterName>, ClusterState> & Partial<Record<OptionalClusterName, ClusterState>>;
   /** `auth`: the fingerprint of the users and permissions the running server was started with (none: no authentication). */
-  nats: { client: number; monitor: number; pid?: number; auth?: string };
-  redis: { port: number; pid?: number; auth?: string };
+  /** `cluster`: `up --nats-cluster N` — N nodes in its place (the single server is not started then). */
+  nats: { client: number; monitor: number; pid?: number; auth?: string; cluster?: NatsNode[] };
+  /** `sentinel`: `up --redis-sentinel` — a primary, a replica and three sentinels in its place. */
+  redis: { port: number; pid?: number; auth?: string; sentinel?: RedisSentinelSet };
   binaries?: Binaries;
 }
 

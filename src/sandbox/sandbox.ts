@@ -4,7 +4,7 @@
 // which syncs source → destination), kept by every later `up` once the sandbox has it. `up` is idempotent: components that are running and
 // healthy are kept, the rest are (re)started; a start that fails stops what it started and removes a fresh directory.
 // Kubeconfigs and RBAC are in access.ts, health probes in health.ts, names and directories in layout.ts.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { applyRbac, writeKubeconfigs } from './access.ts';
@@ -17,6 +17,10 @@ import { locateBinaries, type Binaries } from './binaries.ts';
 import { ensureClusterCertificates, type ClientUser } from './certs.ts';
 import { ensureCredentials, natsAuthorization, readCredentials, redisAcl, redisUserName, urlWith, type SandboxCredentials } from './credentials.ts';
 import { ensurePrerequisites } from './prerequisites.ts';
+import {
+  natsClusterNodes, natsClusterUrl, natsNodeHealthy, redisSentinelPorts, redisSentinelUrl, sentinelMaster, sentinelPrimaryPort, startNatsCluster,
+  startRedisSentinel, type RedisSentinelSet,
+} from './clustered.ts';
 import { freePort, isRunning, portInUse, residentBytes, startDetached, stopProcess, tail, waitFor } from './process.ts';
 
 export { clusterNames, clustersOf, type ClusterName, type SandboxState };
@@ -55,6 +59,13 @@ function usersOf(name: ClusterName): ClientUser[] {
 export interface SandboxUpOptions {
   /** Adds the management cluster; a sandbox that has it keeps it in every later `up`, with or without this. */
   management?: boolean;
+  /**
+   * NATS as a cluster of this many nodes (streams replicated on up to 3) instead of one server; kept by every later
+   * `up` once the sandbox has it.
+   */
+  natsCluster?: number;
+  /** Redis as a primary, a replica and three sentinels instead of one server; kept by every later `up`. */
+  redisSentinel?: boolean;
 }
 
 export interface SandboxInfo {
@@ -91,8 +102,12 @@ export function sandboxInfo(dir: string, state: SandboxState): SandboxInfo {
   return {
     dir,
     kubeconfig: path.join(dir, 'kubeconfig'),
-    natsUrl: urlWith('nats', state.nats.client, 'lifeboat', state.nats.auth ? credentials?.nats.lifeboat : undefined),
-    redisUrl: urlWith('redis', state.redis.port, redisUserName('lifeboat'), state.redis.auth ? credentials?.redis.lifeboat : undefined),
+    natsUrl: state.nats.cluster
+      ? natsClusterUrl(state.nats.cluster, credentials ? { user: 'lifeboat', password: credentials.nats.lifeboat } : undefined)
+      : urlWith('nats', state.nats.client, 'lifeboat', state.nats.auth ? credentials?.nats.lifeboat : undefined),
+    redisUrl: state.redis.sentinel
+      ? redisSentinelUrl(state.redis.sentinel, credentials ? { user: redisUserName('lifeboat'), password: credentials.redis.lifeboat } : undefined)
+      : urlWith('redis', state.redis.port, redisUserName('lifeboat'), state.redis.auth ? credentials?.redis.lifeboat : undefined),
     ...(kubectlOrServer ? { binDir: path.dirname(kubectlOrServer) } : {}),
   };
 }
@@ -150,6 +165,8 @@ function portsOf(state: SandboxState): Set<number> {
   return new Set([
     ...clustersOf(state).flatMap((name) => Object.values(clusterState(state, name).ports)),
     state.nats.client, state.nats.monitor, state.redis.port,
+    ...(state.nats.cluster ?? []).flatMap((node) => [node.client, node.monitor, node.route]),
+    ...(state.redis.sentinel ? [state.redis.sentinel.ports.primary, state.redis.sentinel.ports.replica, ...state.redis.sentinel.ports.sentinels] : []),
   ]);
 }
 
@@ -300,7 +317,7 @@ function serviceStarters(dir: string, state: SandboxState, binaries: Binaries, c
   const natsLog = path.join(dir, 'nats', 'nats-server.log');
   const redisLog = path.join(dir, 'redis', 'redis-server.log');
   const auth = writeServiceAuth(dir, credentials);
-  return [
+  const starters: Starter[] = [
     {
       component: 'nats-server', binary: binaries.natsServer, log: natsLog, timeoutMs: 30_000,
       running: () => isRunning(state.nats.pid, binaries.natsServer),
@@ -330,6 +347,48 @@ function serviceStarters(dir: string, state: SandboxState, binaries: Binaries, c
       healthy: () => redisPing(state.redis.port, credentials.redis.lifeboat),
     },
   ];
+  // The clustered forms take the single servers' place (started by startClustered).
+  return starters.filter((starter) => (starter.component === 'nats-server' ? !state.nats.cluster : !state.redis.sentinel));
+}
+
+/** The administrator of the sandbox's sentinel set (replication and failover), its password generated once. */
+function sentinelAdmin(dir: string): { user: string; password: string } {
+  const file = path.join(dir, 'redis', 'sentinel-admin.json');
+  if (!fs.existsSync(file)) fs.writeFileSync(file, JSON.stringify({ user: 'lifeboat-sentinel', password: randomBytes(24).toString('base64url') }), { mode: 0o600 });
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as { user: string; password: string };
+}
+
+/** Starts the members of the NATS cluster and the sentinel set that are not running (each waits until it is usable). */
+async function startClustered(dir: string, state: SandboxState, binaries: Binaries, started: { pid: number; binary: string }[], log: Logger): Promise<void> {
+  const record = (pids: (number | undefined)[], binary: string, before: Set<number | undefined>) => {
+    for (const pid of pids) if (pid && !before.has(pid)) started.push({ pid, binary });
+  };
+  const natsJob = (async () => {
+    const nodes = state.nats.cluster;
+    if (!nodes) return;
+    const before = new Set(nodes.map((node) => node.pid));
+    try {
+      await startNatsCluster({ binary: binaries.natsServer, dir: path.join(dir, 'nats-cluster'), config: path.join(dir, 'nats', 'auth.conf'), nodes });
+    } finally {
+      record(nodes.map((node) => node.pid), binaries.natsServer, before);
+    }
+    log(`NATS cluster of ${nodes.length} up (${nodes.map((node) => `${node.name} pid ${node.pid}`).join(', ')})`);
+  })();
+  const redisJob = (async () => {
+    const set = state.redis.sentinel;
+    if (!set) return;
+    const before = new Set([set.pids.primary, set.pids.replica, ...set.pids.sentinels]);
+    try {
+      await startRedisSentinel({
+        binary: binaries.redisServer, dir, set, acl: { file: path.join(dir, 'redis', 'users.acl'), admin: sentinelAdmin(dir) },
+      });
+    } finally {
+      record([set.pids.primary, set.pids.replica, ...set.pids.sentinels], binaries.redisServer, before);
+    }
+    log(`Redis with Sentinel up (primary on ${await sentinelPrimaryPort(set)}, master name ${set.master})`);
+  })();
+  const results = await Promise.allSettled([natsJob, redisJob]);
+  for (const result of results) if (result.status === 'rejected') throw result.reason;
 }
 
 /**
@@ -348,6 +407,14 @@ export async function sandboxUp(dir: string, log: Logger = () => {}, options: Sa
     if (options.management && !state.clusters.management) {
       state.clusters.management = await newCluster('management', portsOf(state));
       added.push('management');
+    }
+    if (options.natsCluster !== undefined && options.natsCluster > 1 && state.nats.cluster?.length !== options.natsCluster) {
+      if (state.nats.cluster) throw new Error(`the sandbox's NATS is a cluster of ${state.nats.cluster.length}: \`sandbox down\` it to make one of ${options.natsCluster}`);
+      state.nats.cluster = await natsClusterNodes(options.natsCluster, portsOf(state));
+    }
+    if (options.redisSentinel && !state.redis.sentinel) {
+      const sentinel: RedisSentinelSet = { master: sentinelMaster, ports: await redisSentinelPorts(portsOf(state)), pids: { sentinels: [] } };
+      state.redis.sentinel = sentinel;
     }
     const clusters = clustersOf(state);
     for (const name of clusters) {
@@ -373,6 +440,7 @@ export async function sandboxUp(dir: string, log: Logger = () => {}, options: Sa
       await Promise.all(clusters.map((name) => applyRbac(dir, name)));
       await startAll(phase('controller-manager'), log, started);
       await services;
+      await startClustered(dir, state, binaries, started, log);
       writeState(dir, state);
     } catch (error) {
       log('start failed; stopping what this run started');
@@ -423,10 +491,18 @@ export async function sandboxDown(dir: string, options: { keep?: boolean } = {},
       ...clusters.map(({ name, cluster }) => stop(`${name}/etcd`, cluster.pids.etcd, binaries?.etcd)),
       stop('nats-server', state.nats.pid, binaries?.natsServer),
       stop('redis-server', state.redis.pid, binaries?.redisServer),
+      ...(state.nats.cluster ?? []).map((node) => stop(`nats-server ${node.name}`, node.pid, binaries?.natsServer)),
+      ...(state.redis.sentinel ? [
+        stop('redis-server (sentinel primary)', state.redis.sentinel.pids.primary, binaries?.redisServer),
+        stop('redis-server (sentinel replica)', state.redis.sentinel.pids.replica, binaries?.redisServer),
+        ...state.redis.sentinel.pids.sentinels.map((pid, index) => stop(`redis-sentinel ${index + 1}`, pid, binaries?.redisServer)),
+      ] : []),
     ]);
     for (const { cluster } of clusters) cluster.pids = {};
     delete state.nats.pid;
     delete state.redis.pid;
+    for (const node of state.nats.cluster ?? []) delete node.pid;
+    if (state.redis.sentinel) state.redis.sentinel.pids = { sentinels: [] };
     delete state.nats.auth;
     delete state.redis.auth;
     writeState(dir, state);
@@ -452,8 +528,22 @@ export async function sandboxStatus(dir: string): Promise<ComponentStatus[] | un
     row(`${name}/kube-apiserver`, cluster.pids.apiserver, binaries.kubeApiserver, `https://127.0.0.1:${cluster.ports.apiserver}`, probes.apiserver);
     row(`${name}/kube-controller-manager`, cluster.pids.controllerManager, binaries.kubeControllerManager, `https://127.0.0.1:${cluster.ports.controllerManager}`, probes.controllerManager);
   }
-  row('nats-server', state.nats.pid, binaries.natsServer, `nats://127.0.0.1:${state.nats.client}`, () => httpOk(`http://127.0.0.1:${state.nats.monitor}/healthz?js-enabled-only=true`));
-  const redisPassword = state.redis.auth ? readCredentials(dir)?.redis.lifeboat : undefined;
-  row('redis-server', state.redis.pid, binaries.redisServer, `redis://127.0.0.1:${state.redis.port}`, () => redisPing(state.redis.port, redisPassword));
+  if (state.nats.cluster) {
+    for (const node of state.nats.cluster) row(`nats-server ${node.name}`, node.pid, binaries.natsServer, `nats://127.0.0.1:${node.client}`, () => natsNodeHealthy(node));
+  } else {
+    row('nats-server', state.nats.pid, binaries.natsServer, `nats://127.0.0.1:${state.nats.client}`, () => httpOk(`http://127.0.0.1:${state.nats.monitor}/healthz?js-enabled-only=true`));
+  }
+  const redisPassword = state.redis.auth || state.redis.sentinel ? readCredentials(dir)?.redis.lifeboat : undefined;
+  const sentinel = state.redis.sentinel;
+  if (sentinel) {
+    const primaryPort = await sentinelPrimaryPort(sentinel);
+    for (const member of ['primary', 'replica'] as const) {
+      const port = sentinel.ports[member];
+      row(`redis-server ${port === primaryPort ? 'primary' : 'replica'}`, sentinel.pids[member], binaries.redisServer, `redis://127.0.0.1:${port}`, () => redisPing(port, redisPassword));
+    }
+    sentinel.ports.sentinels.forEach((port, index) => row(`redis-sentinel ${index + 1}`, sentinel.pids.sentinels[index], binaries.redisServer, `redis://127.0.0.1:${port}`, () => redisPing(port)));
+  } else {
+    row('redis-server', state.redis.pid, binaries.redisServer, `redis://127.0.0.1:${state.redis.port}`, () => redisPing(state.redis.port, redisPassword));
+  }
   return Promise.all(rows);
 }

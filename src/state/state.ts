@@ -3,9 +3,9 @@
 // Nothing here is the only copy of anything: losing it costs a full re-apply, never data.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { HeldDelete } from '../pipeline/delete-guard.ts';
-import { redactUrl } from '../util/redact.ts';
+import { parseRedisUrl, redactPassword } from './redis-url.ts';
 
 /** Samples a plan's lag history keeps: an hour at one per 10 s. */
 const lagSamples = 360;
@@ -66,7 +66,7 @@ export class CommandState implements SyncState {
 /** Why the first connection failed, in one line that names the server (password masked) and the setting to change. */
 function connectFailure(url: string, error: Error): string {
   const reason = error.message.replace(/\.$/, '');
-  const where = redactUrl(url);
+  const where = redactPassword(url);
   if (/^(WRONGPASS|NOAUTH|NOPERM)/.test(reason)) {
     return `Redis at ${where} refused lifeboat's credentials: ${reason} (give the user and password in --redis or LIFEBOAT_REDIS_URL: redis://USER:PASSWORD@HOST:PORT)`;
   }
@@ -127,10 +127,16 @@ export class StateStore implements SyncState {
    */
   static async connect(url: string, options: { waitWhileDown?: boolean; onOutage?: (event: 'down' | 'up', error?: Error) => void } = {}): Promise<StateStore> {
     // connectTimeout: an address that drops packets fails the first connect in seconds, not never.
-    const redis = new Redis(url, {
+    const common: RedisOptions = {
       lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: options.waitWhileDown ? null : 3, enableOfflineQueue: true,
       retryStrategy: (times) => Math.min(times * 200, 2000),
-    });
+    };
+    // A sentinel URL: ioredis asks the sentinels for the primary on every (re)connect (a failover closes the old
+    // primary's connections). Not its failoverDetector: with it, a client was once left "closed" after a kill -9.
+    const target = parseRedisUrl(url);
+    const redis = target.type === 'sentinel'
+      ? new Redis({ ...common, ...target.options, sentinelRetryStrategy: (times) => Math.min(times * 200, 2000) })
+      : new Redis(url, common);
     // Connection errors while Redis restarts are retried by ioredis; without a listener it would print every
     // reconnect attempt as unhandled. The first one is kept: connect() itself rejects only with "Connection is
     // closed", which says nothing about why.

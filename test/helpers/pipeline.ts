@@ -42,7 +42,7 @@ export interface PipelineHandle {
 }
 
 /** Writes clusters.yaml and the plan (spec given, source/destination filled in) and prepares a runtime. */
-export async function pipeline(spec: Record<string, unknown>, options: { plan?: string; dir?: string; mirrorRemote?: string; logFile?: boolean; natsUrl?: string } = {}): Promise<PipelineHandle> {
+export async function pipeline(spec: Record<string, unknown>, options: { plan?: string; dir?: string; mirrorRemote?: string; logFile?: boolean; natsUrl?: string; redisUrl?: string } = {}): Promise<PipelineHandle> {
   const info = await sandbox();
   const plan = options.plan ?? uniqueName('p');
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), `lifeboat-${plan}-`));
@@ -54,7 +54,7 @@ export async function pipeline(spec: Record<string, unknown>, options: { plan?: 
   fs.writeFileSync(path.join(plansDir, 'clusters.yaml'), `${stringify(cluster('source', 'source-reader'))}---\n${stringify(cluster('destination', 'destination-writer'))}`);
   writePlan(plansDir, plan, spec);
   const mirror = await MirrorRepository.open(path.join(dir, 'mirror.git'));
-  const state = await StateStore.connect(info.redisUrl);
+  const state = await StateStore.connect(options.redisUrl ?? info.redisUrl);
   const bus = await Bus.connect(options.natsUrl ?? info.natsUrl);
   const metrics = createMetrics();
   const logFile = options.logFile && !process.env.LIFEBOAT_TEST_LOG ? path.join(dir, 'lifeboat.log') : undefined;

@@ -21,12 +21,12 @@ export interface LifeboatProcess {
 
 /**
  * Starts `lifeboat run` on the pipeline's plans and mirror (the one the handle reads), metrics on a free port;
- * `args` are added to its command line (`--components listener`).
+ * `args` are added to its command line (`--components listener`); `natsUrl`/`redisUrl` instead of the sandbox's.
  */
-export async function startLifeboat(handle: Pick<PipelineHandle, 'plansDir' | 'mirror'>, options: { mirror?: string; args?: string[] } = {}): Promise<LifeboatProcess> {
+export async function startLifeboat(handle: Pick<PipelineHandle, 'plansDir' | 'mirror'>, options: { mirror?: string; args?: string[]; natsUrl?: string; redisUrl?: string } = {}): Promise<LifeboatProcess> {
   const info = await sandbox();
   const port = await freePort();
-  const env = { ...process.env, LIFEBOAT_NATS_URL: info.natsUrl, LIFEBOAT_REDIS_URL: info.redisUrl, LIFEBOAT_LOG_LEVEL: process.env.LIFEBOAT_TEST_CHILD_LOG_LEVEL ?? 'info' };
+  const env = { ...process.env, LIFEBOAT_NATS_URL: options.natsUrl ?? info.natsUrl, LIFEBOAT_REDIS_URL: options.redisUrl ?? info.redisUrl, LIFEBOAT_LOG_LEVEL: process.env.LIFEBOAT_TEST_CHILD_LOG_LEVEL ?? 'info' };
   const child = spawn(process.execPath, [cli, 'run', '--plans', handle.plansDir, '--mirror', options.mirror ?? handle.mirror.gitdir,
     '--metrics-addr', `127.0.0.1:${port}`, '--identity', demoIdentityFile, '--plan-poll-interval', '500', ...(options.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

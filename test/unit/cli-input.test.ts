@@ -22,6 +22,10 @@ test('a restore time is an RFC 3339 date-time; anything Date.parse would also ta
 test('--redis and --nats take URLs of their own schemes; a Redis URL\'s path is a database number', (t) => {
   for (const url of ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://127.0.0.1:6379/2', 'rediss://user:secret@redis.example.com:6380/0']) t.is(serverUrlProblem('redis', url), undefined, url);
   for (const url of ['nats://127.0.0.1:4222', 'tls://nats.example.com:4222', 'wss://nats.example.com']) t.is(serverUrlProblem('nats', url), undefined, url);
+  t.is(serverUrlProblem('nats', 'nats://u:p@127.0.0.1:4222,nats://u:p@127.0.0.1:4223, nats://u:p@127.0.0.1:4224'), undefined);
+  t.regex(serverUrlProblem('nats', 'nats://127.0.0.1:4222,127.0.0.1:4223') ?? '', /^server "127\.0\.0\.1:4223" of the list: not a URL/);
+  for (const url of ['redis+sentinel://a:26379,b:26379,c:26379/lifeboat', 'redis+sentinel://u:p@a:1/m/2']) t.is(serverUrlProblem('redis', url), undefined, url);
+  t.regex(serverUrlProblem('redis', 'redis+sentinel://a:1,b:2') ?? '', /^no master name after the addresses \(expected redis\+sentinel:/);
   t.regex(serverUrlProblem('redis', 'not a url')!, /^not a URL \(e\.g\. redis:/);
   t.regex(serverUrlProblem('redis', 'localhost:6379')!, /^not a redis:\/\/ or rediss:\/\/ URL/);
   t.regex(serverUrlProblem('redis', 'nats://127.0.0.1:4222')!, /^not a redis:\/\/ or rediss:\/\/ URL/);
