@@ -10,6 +10,23 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Runs `action` over `items` with at most `limit` in flight; results in input order. Stops early when aborted. */
+/**
+ * Calls `send(index)` `count` times, the i-th at `started + i / rate` seconds, with at most `maxInFlight` unfinished
+ * (a slow server holds the sender back instead of piling up requests); resolves when every call has finished. `send`
+ * handles its own errors. Stops sending when `signal` aborts.
+ */
+export async function paced(count: number, rate: number, maxInFlight: number, signal: AbortSignal, send: (index: number) => Promise<unknown>, started = performance.now()): Promise<void> {
+  const inFlight = new Set<Promise<unknown>>();
+  for (let index = 0; index < count && !signal.aborted; index++) {
+    const wait = started + (index * 1000) / rate - performance.now();
+    if (wait > 1) await sleep(wait);
+    while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+    const request: Promise<unknown> = send(index).finally(() => inFlight.delete(request));
+    inFlight.add(request);
+  }
+  await Promise.all(inFlight);
+}
+
 export async function mapLimit<T, R>(items: readonly T[], limit: number, action: (item: T, index: number) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;

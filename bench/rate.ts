@@ -11,7 +11,7 @@
 // figure is known to within a factor of two.
 import { performance } from 'node:perf_hooks';
 import type { KubeClient } from '../src/kube/client.ts';
-import { CollectionWatch, createNamespaces, deleteNamespaces, mapLimit, sleep } from './kube.ts';
+import { CollectionWatch, createNamespaces, deleteNamespaces, mapLimit, paced, sleep } from './kube.ts';
 import { distribution, type Distribution } from './report.ts';
 import { runLabel } from './workload.ts';
 
@@ -65,23 +65,14 @@ export async function directStep(writer: KubeClient, admin: KubeClient, namespac
   });
   await watch.start();
   try {
-    const changes = Math.round(rate * seconds);
-    const inFlight = new Set<Promise<void>>();
     let sent = 0;
     const started = performance.now();
-    for (let index = 0; index < changes && !signal.aborted; index++) {
-      const wait = started + (index * 1000) / rate - performance.now();
-      if (wait > 1) await sleep(wait);
-      while (inFlight.size >= 64) await Promise.race(inFlight);
+    await paced(Math.round(rate * seconds), rate, 64, signal, (index) => {
       const name = names[index % names.length]!;
       const seq = `${rate}-${index}`;
       sentAt.set(`${name}=${seq}`, performance.now());
-      const request = writer.request('PATCH', path(name), { data: { seq } }, { contentType: 'application/merge-patch+json', discardBody: true })
-        .then(() => void sent++, () => undefined)
-        .finally(() => inFlight.delete(request));
-      inFlight.add(request);
-    }
-    await Promise.all(inFlight);
+      return writer.request('PATCH', path(name), { data: { seq } }, { contentType: 'application/merge-patch+json', discardBody: true }).then(() => void sent++, () => undefined);
+    }, started);
     const sendSeconds = (performance.now() - started) / 1000;
     const drainDeadline = performance.now() + 10_000;
     while (sentAt.size && performance.now() < drainDeadline) await sleep(50);

@@ -114,7 +114,8 @@ function machineCpu(): { busy: number; total: number } | undefined {
 }
 
 /** CPU seconds (user + system) a process has used, from /proc/<pid>/stat; undefined when it cannot be read. */
-function cpuSecondsOf(pid: number): number | undefined {
+/** CPU seconds (user + system) a process has used, from /proc; undefined when it is gone. */
+export function cpuSecondsOf(pid: number): number | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -40,13 +40,13 @@ import { formatPlanError, hasErrors, loadPlans, readPlanFiles } from '../src/pla
 import { defaultSandboxDir, readState, sandboxUp, type SandboxInfo } from '../src/sandbox/sandbox.ts';
 import { StateStore } from '../src/state/state.ts';
 import { createLogger } from '../src/util/log.ts';
-import { CollectionWatch, createNamespaces, deleteNamespaces, listAll, mapLimit, sleep, type WatchEventType } from './kube.ts';
+import { CollectionWatch, createNamespaces, deleteNamespaces, listAll, mapLimit, paced, sleep, type WatchEventType } from './kube.ts';
 import { ChangeTracker, type StageBreakdown } from './changes.ts';
 import { MethodTimer, type MethodTiming } from './probes.ts';
 import { recoveryBench, type RecoveryResult } from './recovery.ts';
-import { distribution, machineInfo, mib, PhaseMeter, renderTable, RssSampler, type Distribution, type PhaseLoad, type Row } from './report.ts';
+import { distribution, machineInfo, mib, PhaseMeter, quantile, renderTable, RssSampler, type Distribution, type PhaseLoad, type Row } from './report.ts';
 import { cliBench, type CliResult } from './cli.ts';
-import { renderCli, renderTargets, targetRows, type TargetInputs } from './targets.ts';
+import { renderCli, renderColumns, renderTargets, targetRows, type PlacementFigures, type Spread, type TargetInputs } from './targets.ts';
 import { keyOf, kinds, makeWorkload, runLabel, type Workload } from './workload.ts';
 import { place, pinningUnavailable, type Placement } from './placement.ts';
 import { veleroBench, veleroBinaries, type VeleroResult } from './velero.ts';
@@ -516,29 +516,14 @@ interface Round {
   ratio: number | undefined;
 }
 
-interface Spread {
-  median: number;
-  min: number;
-  max: number;
-}
-
-/** The rounds of one placement: medians and spread of each figure, and the round with the median ratio. */
-interface PlacementSummary {
+/** The rounds of one placement (see PlacementFigures), and the round with the median ratio. */
+interface PlacementSummary extends PlacementFigures {
   placement: Placement;
-  rounds: number;
-  ceilingSeconds: Spread | undefined;
-  lifeboatSeconds: Spread;
-  ratio: Spread | undefined;
-  /** CPU seconds per 1,000 objects: lifeboat (this process), its engine (NATS + Redis), the ceiling's client. */
-  lifeboatCpuPer1000: Spread;
-  engineCpuPer1000: Spread;
-  ceilingCpuPer1000: Spread | undefined;
   medianRound: Round;
 }
 
 function spread(values: readonly number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { median: sorted[Math.floor((sorted.length - 1) / 2)]!, min: sorted[0]!, max: sorted.at(-1)! };
+  return { median: quantile(values, 0.5)!, min: Math.min(...values), max: Math.max(...values) };
 }
 
 function summarize(rounds: readonly Round[], objects: number): PlacementSummary[] {
@@ -846,25 +831,23 @@ async function steadyLag(options: Options, pipeline: Pipeline, tracker: Destinat
     rss.mark('lifeboat-lag');
     await profile.start();
     const meter = new PhaseMeter(sandboxPids);
-    const inFlight = new Set<Promise<void>>();
     let sent = 0;
     let sendErrors = 0;
     let lastSend = 0;
     const started = performance.now();
     let lastProgress = started;
-    for (let index = 0; index < changes; index++) {
-      if (signal.aborted) break;
-      const due = started + (index * 1000) / options.rate;
-      const wait = due - performance.now();
-      if (wait > 1) await sleep(wait);
-      while (inFlight.size >= 64) await Promise.race(inFlight);
+    await paced(changes, options.rate, 64, signal, (index) => {
       const target = configMaps[index % configMaps.length]!;
       // Numbered across calls: a later step (the rate search) never writes the value a ConfigMap already has.
       const seq = ++lagSequence;
       const sentAt = performance.now();
       lastSend = sentAt;
       const change = tracked.sent(target.key, seq, sentAt);
-      const request = source.request('PATCH', target.path, { data: { 'bench-counter': String(seq) } }, { contentType: 'application/merge-patch+json' })
+      if (sentAt - lastProgress >= 5000) {
+        lastProgress = sentAt;
+        log(`lag: ${index + 1}/${changes} changes sent, ${tracked.seen} seen in the destination, ${tracked.outstanding} outstanding`);
+      }
+      return source.request('PATCH', target.path, { data: { 'bench-counter': String(seq) } }, { contentType: 'application/merge-patch+json' })
         .then(() => {
           sent++;
           change.patchedAt = performance.now();
@@ -872,15 +855,8 @@ async function steadyLag(options: Options, pipeline: Pipeline, tracker: Destinat
           sendErrors++;
           if (sendErrors <= 5) log(`lag: PATCH ${target.key}: ${error.message}`);
           tracked.failed(target.key, change);
-        })
-        .finally(() => inFlight.delete(request));
-      inFlight.add(request);
-      if (sentAt - lastProgress >= 5000) {
-        lastProgress = sentAt;
-        log(`lag: ${index + 1}/${changes} changes sent, ${tracked.seen} seen in the destination, ${tracked.outstanding} outstanding`);
-      }
-    }
-    await Promise.all(inFlight);
+        });
+    }, started);
     signal.throwIfAborted();
     const sendSeconds = (lastSend - started) / 1000 + 1 / options.rate;
     const drainDeadline = performance.now() + lagDrainDeadlineMs;
@@ -976,7 +952,6 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
         log(`placement: not pinning (${unavailable}); every round unpinned`);
         placements = ['unpinned'];
       }
-      const engine = Object.fromEntries(Object.entries(sandboxPids).filter(([name]) => name === 'nats-server' || name === 'redis'));
       let pipeline: Pipeline | undefined;
       let tracker: DestinationTracker | undefined;
       let livePlan = plan;
@@ -1002,9 +977,9 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
           cleanup.add('stop the destination watches', () => roundTracker.stop());
           cleanup.add('stop lifeboat', () => roundPipeline.runtime.stop());
           log(`lifeboat: starting the pipeline (plan ${livePlan}, sync.concurrency ${options.concurrency}, commitInterval 200ms, maxBatch 1000)`);
-          const engineMeter = new PhaseMeter(engine);
           const initial = await controllersPaused(options, () => initialSync(roundPipeline, roundTracker, livePlan, rss, new CpuProfile(options.cpuProfile, `${livePlan}-initial`), signal));
-          initial.engineCpuSeconds = Object.entries(engineMeter.stop().coresByProcess).filter(([name]) => name in engine).reduce((sum, [, cores]) => sum + cores, 0) * initial.seconds;
+          // The phase's own meter counts every sandbox process: NATS and Redis are lifeboat's engine.
+          initial.engineCpuSeconds = ((initial.load.coresByProcess['nats-server'] ?? 0) + (initial.load.coresByProcess.redis ?? 0)) * initial.seconds;
           initial.verifiedCounts = await verifyCounts(destination, livePlan, workload);
           const short = Object.entries(initial.verifiedCounts).filter(([kind, count]) => count !== (kind === 'Namespace' ? workload.namespaces.length : workload.counts[kind]));
           if (initial.complete && short.length) throw new Error(`destination counts differ from the source: ${short.map(([kind, count]) => `${kind} ${count}`).join(', ')}`);
@@ -1147,7 +1122,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
 
 function renderRounds(rounds: readonly Round[], objects: number): string {
   const per1000 = (seconds: number | undefined) => (seconds === undefined ? '-' : ((seconds / objects) * 1000).toFixed(2));
-  return renderRows(['ROUND', 'PLACEMENT', 'CEILING S', 'LIFEBOAT S', 'RATIO', 'CPU S/1000 LIFEBOAT', 'NATS+REDIS', 'CEILING CLIENT'], rounds.map((round) => [
+  return renderColumns(['ROUND', 'PLACEMENT', 'CEILING S', 'LIFEBOAT S', 'RATIO', 'CPU S/1000 LIFEBOAT', 'NATS+REDIS', 'CEILING CLIENT'], rounds.map((round) => [
     String(round.round), round.placement, round.ceiling?.seconds.toFixed(1) ?? '-', `${round.initial.seconds.toFixed(1)}${round.initial.complete ? '' : ' (timed out)'}`, round.ratio?.toFixed(2) ?? '-',
     per1000(round.initial.load.processCpuSeconds), per1000(round.initial.engineCpuSeconds), per1000(round.ceiling?.load.processCpuSeconds),
   ]));
@@ -1173,7 +1148,7 @@ function veleroRows(results: Results): string[][] {
 }
 
 function renderVelero(results: Results): string {
-  return renderRows(['', 'VELERO v1.18.3 (backup + restore)', 'LIFEBOAT'], veleroRows(results));
+  return renderColumns(['', 'VELERO v1.18.3 (backup + restore)', 'LIFEBOAT'], veleroRows(results));
 }
 
 /** The targets, the rounds and the Velero comparison as Markdown tables, with the machine, date and command. */
@@ -1193,12 +1168,6 @@ function markdownReport(machine: ReturnType<typeof machineInfo>, kubernetesVersi
   }
   if (results.velero) parts.push(table(['', 'Velero v1.18.3', 'Lifeboat'], veleroRows(results)));
   return `${parts.join('\n\n')}\n`;
-}
-
-function renderRows(headers: string[], cells: string[][]): string {
-  const widths = headers.map((header, column) => Math.max(header.length, ...cells.map((row) => row[column]!.length)));
-  const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
-  return [line(headers), ...cells.map(line)].join('\n') + '\n';
 }
 
 /** What the targets table reads from this run's results. */

@@ -37,6 +37,8 @@ export interface Spread {
   max: number;
 }
 
+/** The initial-sync rounds of one placement: medians and spread; CPU seconds per 1,000 objects of lifeboat (its
+ * process), its engine (NATS + Redis) and the ceiling's client. */
 export interface PlacementFigures {
   placement: string;
   rounds: number;
@@ -137,10 +139,13 @@ export function targetRows(inputs: TargetInputs): TargetRow[] {
 }
 
 export function renderTargets(rows: readonly TargetRow[]): string {
-  const headers = ['TARGET', 'LIMIT', 'MEASURED', 'RESULT'];
-  const cells = rows.map((row) => [row.target, row.limit, row.measured, row.result]);
+  return renderColumns(['TARGET', 'LIMIT', 'MEASURED', 'RESULT'], rows.map((row) => [row.target, row.limit, row.measured, row.result]));
+}
+
+/** A plain-text table: each column as wide as its widest cell, two spaces apart. */
+export function renderColumns(headers: readonly string[], cells: readonly string[][]): string {
   const widths = headers.map((header, column) => Math.max(header.length, ...cells.map((row) => row[column]!.length)));
-  const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  const line = (row: readonly string[]) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
   return [line(headers), ...cells.map(line)].join('\n') + '\n';
 }
 

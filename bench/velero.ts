@@ -24,7 +24,7 @@ import { KubeError, type KubeClient } from '../src/kube/client.ts';
 import type { KubeObject } from '../src/kube/ref.ts';
 import { freePort } from '../src/sandbox/process.ts';
 import { deleteNamespaces, listAll, sleep } from './kube.ts';
-import { PhaseMeter, type PhaseLoad } from './report.ts';
+import { cpuSecondsOf, PhaseMeter, type PhaseLoad } from './report.ts';
 import { kinds, runLabel, type Workload } from './workload.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
@@ -90,17 +90,6 @@ async function stop(server: Server | undefined): Promise<void> {
   const killed = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
   await server.exited;
   clearTimeout(killed);
-}
-
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
 }
 
 const apply = (client: KubeClient, collection: string, object: KubeObject) => client.request('PATCH', `${collection}/${object.metadata.name}`, object, {
@@ -190,7 +179,7 @@ export async function veleroBench(options: {
     await available(source);
     const kindsIncluded = ['namespaces', ...kinds.map((spec) => spec.collection.split('/').at(-1)!)];
     let meter = new PhaseMeter({ ...options.sandboxPids, 'velero server': server.child.pid! });
-    let cpuBefore = cpuSeconds(server.child.pid);
+    let cpuBefore = cpuSecondsOf(server.child.pid!);
     let started = performance.now();
     await source.request('POST', veleroPath('backups'), {
       apiVersion: 'velero.io/v1', kind: 'Backup', metadata: { name, namespace },
@@ -198,7 +187,7 @@ export async function veleroBench(options: {
     });
     const backup = await until('the backup', async () => (await source.request<{ status?: Status }>('GET', veleroPath('backups', name))).status ?? {}, (status) => terminal.has(status.phase ?? ''), signal);
     const backupSeconds = (performance.now() - started) / 1000;
-    const backupServerCpuSeconds = diff(cpuBefore, cpuSeconds(server.child.pid));
+    const backupServerCpuSeconds = diff(cpuBefore, cpuSecondsOf(server.child.pid!));
     const backupLoad = meter.stop();
     log(`velero: backup ${backup.phase} in ${backupSeconds.toFixed(1)} s (${backup.progress?.itemsBackedUp ?? '?'} items)`);
     if (backup.phase !== 'Completed') throw new Error(`velero: backup ended ${backup.phase}; see ${path.join(dir, 'velero-source.log')}`);
@@ -211,7 +200,7 @@ export async function veleroBench(options: {
     const syncSeconds = (performance.now() - started) / 1000;
     log(`velero: the destination's server synced the backup in ${syncSeconds.toFixed(1)} s; restoring into ${mapped.length} namespaces <namespace>-velero`);
     meter = new PhaseMeter({ ...options.sandboxPids, 'velero server': server.child.pid! });
-    cpuBefore = cpuSeconds(server.child.pid);
+    cpuBefore = cpuSecondsOf(server.child.pid!);
     started = performance.now();
     await destination.request('POST', veleroPath('restores'), {
       apiVersion: 'velero.io/v1', kind: 'Restore', metadata: { name, namespace },
@@ -219,7 +208,7 @@ export async function veleroBench(options: {
     });
     const restore = await until('the restore', async () => (await destination.request<{ status?: Status }>('GET', veleroPath('restores', name))).status ?? {}, (status) => terminal.has(status.phase ?? ''), signal);
     const restoreSeconds = (performance.now() - started) / 1000;
-    const restoreServerCpuSeconds = diff(cpuBefore, cpuSeconds(server.child.pid));
+    const restoreServerCpuSeconds = diff(cpuBefore, cpuSecondsOf(server.child.pid!));
     const restoreLoad = meter.stop();
     const inMapped = new Set(mapped);
     let restoredObjects = 0;

@@ -23,6 +23,7 @@ if (args[0] === 'run' && tuning.length && !process.execArgv.some((flag) => tunin
   process.execve(process.execPath, [process.execPath, ...process.execArgv, ...tuning, process.argv[1], ...args], process.env);
 }
 const root = path.join(import.meta.dirname, '..');
+const consolePage = path.join(root, 'src', 'console', 'web');
 
 /** The newest modification time of the TypeScript sources under `dir` (the console page is built apart). */
 function newestSource(dir) {
@@ -30,7 +31,7 @@ function newestSource(dir) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const file = path.join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (file !== path.join(root, 'src', 'console', 'web')) newest = Math.max(newest, newestSource(file));
+      if (file !== consolePage) newest = Math.max(newest, newestSource(file));
     } else if (entry.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(file).mtimeMs);
   }
   return newest;

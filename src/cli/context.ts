@@ -89,9 +89,6 @@ export async function destinationOf(context: PlanContext): Promise<KubeClient> {
   return KubeClient.create(kubeConfigOf(context.destination));
 }
 
-/** The database a Redis URL names (its path; 0 when it has none). */
-export { redisDatabase };
-
 /**
  * Redis at `url`, in the database it names: a database Redis does not have is an error here, where ioredis would
  * log it and go on in database 0, showing another database's state as if it were the one asked for.

@@ -2,8 +2,8 @@
 // Its own module so that it loads only Redis and the plans, not the pipeline (`lifeboat status` in ~0.1 s).
 import type { Command } from 'commander';
 import type { PlanStatus } from '../runtime/status.ts';
-import { connectState, databasesWithPlans, planNames, redisDatabase } from './context.ts';
-import { withDatabase } from '../state/redis-url.ts';
+import { connectState, databasesWithPlans, planNames } from './context.ts';
+import { redisDatabase, withDatabase } from '../state/redis-url.ts';
 import { formatTable } from './format.ts';
 import { sharedOptions, sharedValues } from './options.ts';
 import { describe } from './commands.ts';

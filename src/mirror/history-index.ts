@@ -65,7 +65,7 @@ export function appendToIndex(gitdir: string, commits: readonly IndexedCommit[])
 const cache = new WeakMap<MirrorRepository, { size: number; byOid: Map<string, string | IndexedCommit> }>();
 
 /** `{"o":"<oid>",…`: every line starts with its commit id (lineOf writes it first). */
-const oidStart = '{"o":"'.length;
+const lineStart = '{"o":"';
 
 function decode(raw: string): IndexedCommit | undefined {
   try {
@@ -98,7 +98,7 @@ function readIndex(repository: MirrorRepository): Map<string, string | IndexedCo
       // Only whole lines: a line being appended right now is read the next time.
       const end = text.lastIndexOf('\n') + 1;
       for (const raw of text.slice(0, end).split('\n')) {
-        if (raw.startsWith('{"o":"')) known.byOid.set(raw.slice(oidStart, oidStart + 40), raw);
+        if (raw.startsWith(lineStart)) known.byOid.set(raw.slice(lineStart.length, lineStart.length + 40), raw);
       }
       known.size += Buffer.byteLength(text.slice(0, end));
     } finally {
