@@ -3,17 +3,13 @@
 // three sentinels that fail over to the replica when the primary stops answering). Used by `sandbox up
 // --nats-cluster N` / `--redis-sentinel` and directly by the fault tests, which kill their members.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { freePort, isRunning, startDetached, stopProcess, waitFor } from './process.ts';
 import { httpOk, redisPing } from './health.ts';
+import type { NatsNode, RedisSentinelPorts, RedisSentinelSet } from './layout.ts';
 
-export interface NatsNode {
-  name: string;
-  client: number;
-  monitor: number;
-  route: number;
-  pid?: number;
-}
+export type { NatsNode, RedisSentinelPorts, RedisSentinelSet };
 
 export interface NatsClusterOptions {
   binary: string;
@@ -121,19 +117,6 @@ export async function natsStreamLeader(nodes: NatsNode[], stream: string): Promi
 
 export async function stopNatsCluster(nodes: NatsNode[], binary: string): Promise<void> {
   await Promise.all(nodes.map((node) => stopProcess(node.pid, binary, 10_000)));
-}
-
-export interface RedisSentinelPorts {
-  primary: number;
-  replica: number;
-  sentinels: [number, number, number];
-}
-
-export interface RedisSentinelSet {
-  /** The name the sentinels know the primary by. */
-  master: string;
-  ports: RedisSentinelPorts;
-  pids: { primary?: number; replica?: number; sentinels: (number | undefined)[] };
 }
 
 export interface RedisSentinelOptions {
@@ -248,7 +231,6 @@ export async function stopRedisSentinel(set: RedisSentinelSet, binary: string): 
 
 /** One command on a sentinel, the raw RESP answer (undefined when it does not answer within a second). */
 async function sentinelCommand(port: number, args: string[]): Promise<string | undefined> {
-  const net = await import('node:net');
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     let answer = '';

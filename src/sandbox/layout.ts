@@ -3,7 +3,6 @@
 // operator, which syncs source → destination) only when one was asked for (`sandbox up --management`).
 import path from 'node:path';
 import type { Binaries } from './binaries.ts';
-import type { NatsNode, RedisSentinelSet } from './clustered.ts';
 
 /** Every cluster a sandbox may have, in the order they are started, listed and stopped. */
 export const clusterNames = ['source', 'destination', 'management'] as const;
@@ -53,3 +52,25 @@ export const leastPrivilegeUsers: Partial<Record<ClusterName, { name: string; us
   source: { name: 'source-reader', user: 'lifeboat-source-reader' },
   destination: { name: 'destination-writer', user: 'lifeboat-destination-writer' },
 };
+
+/** One nats-server of the sandbox's JetStream cluster (src/sandbox/clustered.ts starts them). */
+export interface NatsNode {
+  name: string;
+  client: number;
+  monitor: number;
+  route: number;
+  pid?: number;
+}
+
+export interface RedisSentinelPorts {
+  primary: number;
+  replica: number;
+  sentinels: [number, number, number];
+}
+
+export interface RedisSentinelSet {
+  /** The name the sentinels know the primary by. */
+  master: string;
+  ports: RedisSentinelPorts;
+  pids: { primary?: number; replica?: number; sentinels: (number | undefined)[] };
+}
