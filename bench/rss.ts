@@ -16,7 +16,8 @@ import { freePort, waitFor } from '../src/sandbox/process.ts';
 import { StateStore } from '../src/state/state.ts';
 import { createNamespaces, deleteNamespaces, mapLimit } from './kube.ts';
 
-function memory(pid: number): { rss: number; hwm: number } {
+/** A process's resident memory and its high-water mark, in MiB. */
+export function memory(pid: number): { rss: number; hwm: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
   return { rss: field('VmRSS'), hwm: field('VmHWM') };
@@ -33,6 +34,24 @@ export interface RssResult {
   heapUsedMiB: number;
   heapTotalMiB: number;
   externalMiB: number;
+}
+
+/**
+ * `lifeboat run` as a person starts it (bin/lifeboat.js: the compiled dist/ when fresh), on the sandbox's NATS and
+ * Redis, its metrics and /readyz on `metricsPort`, errors to this process's stderr.
+ */
+export function spawnLifeboatRun(info: SandboxInfo, plans: string, mirror: string, metricsPort: number): ChildProcess {
+  return spawn(process.execPath, [path.join(repoRoot, 'bin/lifeboat.js'), 'run', '--plans', plans, '--mirror', mirror,
+    '--metrics-addr', `127.0.0.1:${metricsPort}`, '--identity', path.join(repoRoot, 'plans/sandbox/demo-identity.txt')],
+  { env: { ...process.env, LIFEBOAT_NATS_URL: info.natsUrl, LIFEBOAT_REDIS_URL: info.redisUrl, LIFEBOAT_LOG_LEVEL: 'error' }, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/** Stops a child started by spawnLifeboatRun (SIGTERM: it drains and exits) and waits for it. */
+export async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
 }
 
 export async function rssBench(info: SandboxInfo, objects: number, namespaceCount: number, waitSeconds: number, log: (line: string) => void): Promise<RssResult> {
@@ -67,9 +86,7 @@ export async function rssBench(info: SandboxInfo, objects: number, namespaceCoun
     }].map((document) => stringify(document)).join('---\n'));
     const port = await freePort();
     const started = Date.now();
-    child = spawn(process.execPath, [path.join(repoRoot, 'bin/lifeboat.js'), 'run', '--plans', plans, '--mirror', path.join(dir, 'mirror.git'),
-      '--metrics-addr', `127.0.0.1:${port}`, '--identity', path.join(repoRoot, 'plans/sandbox/demo-identity.txt')],
-    { env: { ...process.env, LIFEBOAT_NATS_URL: info.natsUrl, LIFEBOAT_REDIS_URL: info.redisUrl, LIFEBOAT_LOG_LEVEL: 'error' }, stdio: ['ignore', 'ignore', 'inherit'] });
+    child = spawnLifeboatRun(info, plans, path.join(dir, 'mirror.git'), port);
     await waitFor('lifeboat ready', () => fetch(`http://127.0.0.1:${port}/readyz`).then((response) => response.status === 200, () => false), 15 * 60_000, 250);
     const ready = { ...memory(child.pid!), at: Date.now() };
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -84,11 +101,7 @@ export async function rssBench(info: SandboxInfo, objects: number, namespaceCoun
       heapUsedMiB: gauge('lifeboat_nodejs_heap_size_used_bytes'), heapTotalMiB: gauge('lifeboat_nodejs_heap_size_total_bytes'), externalMiB: gauge('lifeboat_nodejs_external_memory_bytes'),
     };
   } finally {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stopChild(child);
     log('cleanup');
     await Promise.all([deleteNamespaces(source, namespaces, 180_000), deleteNamespaces(destination, namespaces, 180_000)]);
     const state = await StateStore.connect(info.redisUrl);

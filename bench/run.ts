@@ -17,6 +17,7 @@
 //
 // Lifeboat runs in this process, so "peak RSS" is the bench process including lifeboat. Missed targets print FAIL;
 // the exit code is non-zero only when the run itself failed. Everything the run created is removed at the end.
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -37,6 +38,7 @@ import { readIdentities } from '../src/runtime/plans.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
 import { annotations, planLabel } from '../src/pipeline/transforms.ts';
 import { formatPlanError, hasErrors, loadPlans, readPlanFiles } from '../src/plan/load.ts';
+import { freePort } from '../src/sandbox/process.ts';
 import { defaultSandboxDir, readState, sandboxUp, type SandboxInfo } from '../src/sandbox/sandbox.ts';
 import { StateStore } from '../src/state/state.ts';
 import { createLogger } from '../src/util/log.ts';
@@ -44,13 +46,13 @@ import { CollectionWatch, createNamespaces, deleteNamespaces, listAll, mapLimit,
 import { ChangeTracker, type StageBreakdown } from './changes.ts';
 import { MethodTimer, type MethodTiming } from './probes.ts';
 import { recoveryBench, type RecoveryResult } from './recovery.ts';
-import { distribution, machineInfo, mib, PhaseMeter, quantile, renderTable, RssSampler, type Distribution, type PhaseLoad, type Row } from './report.ts';
+import { cpuSecondsOf, distribution, machineInfo, mib, PhaseMeter, quantile, renderTable, RssSampler, type Distribution, type PhaseLoad, type Row } from './report.ts';
 import { cliBench, type CliResult } from './cli.ts';
 import { renderCli, renderColumns, renderTargets, targetRows, type PlacementFigures, type Spread, type TargetInputs } from './targets.ts';
 import { keyOf, kinds, makeWorkload, runLabel, type Workload } from './workload.ts';
 import { place, pinningUnavailable, type Placement } from './placement.ts';
 import { veleroBench, veleroBinaries, type VeleroResult } from './velero.ts';
-import { rssBench, type RssResult } from './rss.ts';
+import { memory, rssBench, spawnLifeboatRun, stopChild, type RssResult } from './rss.ts';
 import { directRateSearch, rateLimits, searchRate, type RateSearch } from './rate.ts';
 import { jobsNamespace, Restorer } from '../src/recovery/restorer.ts';
 import { silentLogger } from '../src/util/log.ts';
@@ -60,6 +62,7 @@ const demoIdentityFile = path.join(repoRoot, 'plans', 'sandbox', 'demo-identity.
 const demoRecipient = 'age12ruvwe3f4fdkav59t5ue56p6djfq2rhjssy444v455c3zahgv9nsh5qclp';
 const ceilingFieldManager = 'bench-ceiling';
 const initialSyncDeadlineMs = 10 * 60_000;
+const scaleSyncDeadlineMs = 30 * 60_000;
 const settleDeadlineMs = 4 * 60_000;
 const lagDrainDeadlineMs = 60_000;
 const targets = { ratio: 1.2, lagP99Ms: 300, rateShare: 0.95, recoveryRatio: 1.1 };
@@ -69,11 +72,14 @@ interface Options {
   namespaces: number;
   rate: number;
   duration: number;
-  only: 'initial' | 'lag' | 'recovery' | 'cli' | 'velero' | 'rss' | undefined;
+  only: 'initial' | 'lag' | 'recovery' | 'cli' | 'velero' | 'rss' | 'scale' | undefined;
   /** Search the highest change rate lifeboat and direct writes hold (after the lag phase). */
   rateSearch: boolean;
   /** Objects in the memory phase's plan (`lifeboat run` as a child process); 0 skips it. */
   rssObjects: number;
+  /** Objects of the one scale round (ceiling, then lifeboat run as a child process); 0 skips it. */
+  scaleObjects: number;
+  scaleNamespaces: number;
   /** Rounds of the initial sync (ceiling, then lifeboat), per placement. */
   rounds: number;
   /** The placements the initial-sync rounds run in (pinned needs 2 CPUs and taskset). */
@@ -122,13 +128,15 @@ function parseOptions(argv: string[]): Options {
       pin: { type: 'string', default: 'both' },
       velero: { type: 'string', default: 'on' },
       'rss-objects': { type: 'string', default: '10000' },
+      'scale-objects': { type: 'string', default: '50000' },
+      'scale-namespaces': { type: 'string', default: '100' },
       'rate-search': { type: 'string', default: 'on' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
-    console.log(`usage: npm run bench -- [--objects N] [--namespaces M] [--rate R] [--duration S] [--only initial|lag|recovery|cli|velero|rss] [--json PATH]
-                         [--rounds N] [--pin both|pinned|unpinned] [--velero on|off] [--rss-objects N] [--rate-search on|off]
+    console.log(`usage: npm run bench -- [--objects N] [--namespaces M] [--rate R] [--duration S] [--only initial|lag|recovery|cli|velero|rss|scale] [--json PATH]
+                         [--rounds N] [--pin both|pinned|unpinned] [--velero on|off] [--rss-objects N] [--scale-objects N] [--rate-search on|off]
                          [--concurrency C] [--create-concurrency C] [--replicas K] [--log-level LEVEL] [--keep]
 
   --objects N             objects in the source (default 5000): 30% ConfigMaps, 20% Secrets, 20% Deployments,
@@ -145,6 +153,9 @@ function parseOptions(argv: string[]): Options {
                           others (taskset); unpinned: anywhere; both (default): every round in each, interleaved
   --rss-objects N         objects synced by \`lifeboat run\` (a child process, bin/lifeboat.js) whose peak RSS is measured
                           (default 10000; 0 skips the memory phase)
+  --scale-objects N       objects of one more round, after the others, in the judged placement: the ceiling, then
+                          \`lifeboat run\` as a child process, timed alike, its peak RSS read (default 50000; 0 skips it)
+  --scale-namespaces M    namespaces of that round (default 100)
   --rate-search on|off    after the lag phase, double the change rate from 100/s (10 s steps) until lifeboat's p99
                           passes 1 s, and the same for direct writes to the destination (default on)
   --velero on|off         Velero v1.18 backup + restore of the same objects, and lifeboat recover at a point in
@@ -177,7 +188,7 @@ function parseOptions(argv: string[]): Options {
     return value;
   };
   if (values['destination-controllers'] !== 'paused' && values['destination-controllers'] !== 'running') throw new UsageError(`--destination-controllers must be paused or running (got ${values['destination-controllers']})`);
-  if (values.only !== undefined && !['initial', 'lag', 'recovery', 'cli', 'velero', 'rss'].includes(values.only)) throw new UsageError(`--only must be initial, lag, recovery, cli, velero or rss (got ${values.only})`);
+  if (values.only !== undefined && !['initial', 'lag', 'recovery', 'cli', 'velero', 'rss', 'scale'].includes(values.only)) throw new UsageError(`--only must be initial, lag, recovery, cli, velero, rss or scale (got ${values.only})`);
   if (!['both', 'pinned', 'unpinned'].includes(values.pin ?? '')) throw new UsageError(`--pin must be both, pinned or unpinned (got ${values.pin})`);
   if (values['rate-search'] !== 'on' && values['rate-search'] !== 'off') throw new UsageError(`--rate-search must be on or off (got ${values['rate-search']})`);
   if (values.velero !== 'on' && values.velero !== 'off') throw new UsageError(`--velero must be on or off (got ${values.velero})`);
@@ -185,12 +196,13 @@ function parseOptions(argv: string[]): Options {
     objects: integer('objects', values.objects, 5), namespaces: integer('namespaces', values.namespaces, 1),
     rate: positive('rate', values.rate), duration: positive('duration', values.duration),
     only: values.only as Options['only'], json: values.json, rounds: integer('rounds', values.rounds, 1),
-    placements: values.pin === 'both' ? ['unpinned', 'pinned'] : [values.pin as Placement], velero: values.velero === 'on', rssObjects: integer('rss-objects', values['rss-objects'], 0), rateSearch: values['rate-search'] === 'on', recoveryDeployments: integer('recovery-deployments', values['recovery-deployments'], 1), cliCommits: integer('cli-commits', values['cli-commits'], 1),
+    placements: values.pin === 'both' ? ['unpinned', 'pinned'] : [values.pin as Placement], velero: values.velero === 'on', rssObjects: integer('rss-objects', values['rss-objects'], 0),
+    scaleObjects: integer('scale-objects', values['scale-objects'], 0), scaleNamespaces: integer('scale-namespaces', values['scale-namespaces'], 1), rateSearch: values['rate-search'] === 'on', recoveryDeployments: integer('recovery-deployments', values['recovery-deployments'], 1), cliCommits: integer('cli-commits', values['cli-commits'], 1),
     concurrency: integer('concurrency', values.concurrency, 1), createConcurrency: integer('create-concurrency', values['create-concurrency'], 1),
     replicas: integer('replicas', values.replicas, 0), logLevel: values['log-level'] ?? 'error', keep: values.keep ?? false,
     cpuProfile: values['cpu-profile'], trace: values.trace, pauseControllers: values['destination-controllers'] === 'paused',
   };
-  if (options.namespaces > 999) throw new UsageError('--namespaces must be at most 999');
+  if (options.namespaces > 999 || options.scaleNamespaces > 999) throw new UsageError('--namespaces and --scale-namespaces must be at most 999');
   return options;
 }
 
@@ -555,6 +567,94 @@ async function emptyDestination(destination: KubeClient, namespaces: readonly st
   log(`destination: ${namespaces.length} namespaces deleted in ${((performance.now() - started) / 1000).toFixed(1)}s (untimed)`);
 }
 
+interface ScalePhase {
+  objects: number;
+  namespaces: number;
+  ceiling: CeilingResult;
+  /** `lifeboat run` (a child process): from its start until the destination watches saw every object. */
+  lifeboat: { seconds: number; complete: boolean; objects: number; expectedObjects: number; peakMiB: number; cpuSeconds: number | undefined };
+  ratio: number;
+  placement: Placement;
+  /** lifeboat's median time in the main rounds of the same placement (--objects, 5,000 by default), and its ratio to this. */
+  mainSeconds: number | undefined;
+  mainObjects: number;
+  timeRatio: number | undefined;
+}
+
+/**
+ * One round at `--scale-objects` (default 50,000) in the judged placement: the ceiling, then `lifeboat run` as a child
+ * process started by bin/lifeboat.js, timed the same way (until the destination watches saw every object), its peak
+ * RSS (VmHWM) read when done: the 50,000-object rows of the targets. Its own namespaces, created untimed.
+ */
+async function scalePhase(info: SandboxInfo, options: Options, run: string, placement: Placement, mainSeconds: number | undefined, source: KubeClient, destination: KubeClient, rss: RssSampler, cleanup: Cleanup, signal: AbortSignal): Promise<ScalePhase> {
+  const scaleRun = `${run}x`;
+  const workload = makeWorkload(scaleRun, options.scaleObjects, options.scaleNamespaces, options.replicas);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lifeboat-${scaleRun}-`));
+  let child: ChildProcess | undefined;
+  cleanup.add(`scale: stop lifeboat run, delete ${scaleRun}-* in both clusters, forget its state`, async () => {
+    await stopChild(child);
+    if (options.keep) return log(`scale: kept namespaces ${scaleRun}-* and ${dir}`);
+    const [left, leftDestination] = await Promise.all([
+      deleteNamespaces(source, workload.namespaces, 300_000),
+      deleteNamespaces(destination, [...workload.namespaces, ...workload.namespaces.map((namespace) => `${namespace}-ceiling`)], 300_000),
+    ]);
+    if (left || leftDestination) log(`scale: ${left + leftDestination} namespaces still terminating; the clusters finish deleting them`);
+    const state = await StateStore.connect(info.redisUrl);
+    await state.forget(scaleRun).finally(() => state.close());
+    const bus = await Bus.connect(info.natsUrl, 'lifeboat-bench');
+    await bus.removePlan(scaleRun).finally(() => bus.close());
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  log(`scale: ${workload.objects.length} objects in ${workload.namespaces.length} namespaces (${Object.entries(workload.counts).map(([kind, count]) => `${count} ${kind}`).join(', ')})`);
+  await place('unpinned', sandboxPids);
+  await createNamespaces(source, workload.namespaces, { [runLabel]: scaleRun }, 16);
+  const createStarted = performance.now();
+  await mapLimit(workload.objects, options.createConcurrency, (object) => source.request('POST', kinds.find((spec) => spec.kind === object.kind)!.namespaced(object.metadata.namespace!), object), signal);
+  log(`scale: created them in the source in ${((performance.now() - createStarted) / 1000).toFixed(1)}s (untimed)`);
+  const deployments = workload.counts.Deployment ?? 0;
+  await settle('scale: source controllers', source, scaleRun, new Set(workload.namespaces), { replicaSets: deployments, pods: deployments * options.replicas }, signal);
+
+  await place(placement, sandboxPids);
+  const plansDir = path.join(dir, 'plans');
+  writePlans(plansDir, info, scaleRun, scaleRun, options.concurrency);
+  const ceilingResult = await ceiling(info, options, workload, await compiledPlan(plansDir, scaleRun), destination, rss, signal);
+  await emptyDestination(destination, workload.namespaces.map((namespace) => `${namespace}-ceiling`));
+
+  const tracker = new DestinationTracker(workload);
+  await tracker.start(destination, scaleRun, new Set(workload.namespaces));
+  cleanup.add('scale: stop the destination watches', () => tracker.stop());
+  const port = await freePort();
+  log(`scale: lifeboat run (a child process, ${placement}; plan ${scaleRun}, sync.concurrency ${options.concurrency})`);
+  const lifeboat = await controllersPaused(options, async () => {
+    const started = performance.now();
+    child = spawnLifeboatRun(info, plansDir, path.join(dir, 'mirror.git'), port);
+    const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
+    const deadline = started + scaleSyncDeadlineMs;
+    let lastLog = started;
+    while (!tracker.complete && performance.now() < deadline && child.exitCode === null && child.signalCode === null) {
+      signal.throwIfAborted();
+      if (performance.now() - lastLog > 15_000) {
+        lastLog = performance.now();
+        log(`scale: ${tracker.objects}/${tracker.expectedObjects} objects in the destination after ${((lastLog - started) / 1000).toFixed(0)}s, lifeboat run RSS ${memory(child.pid!).rss.toFixed(0)} MB`);
+      }
+      await sleep(50);
+    }
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`scale: lifeboat run exited (${child.exitCode ?? child.signalCode}) before the destination had every object`);
+    const seconds = ((tracker.complete ? tracker.completedAt! : performance.now()) - started) / 1000;
+    const peak = memory(child.pid!).hwm;
+    const cpuSeconds = cpuSecondsOf(child.pid!);
+    await stopChild(child);
+    await exited;
+    return { seconds, complete: tracker.complete, objects: tracker.objects, expectedObjects: tracker.expectedObjects, peakMiB: peak, cpuSeconds };
+  });
+  await tracker.stop();
+  await place('unpinned', sandboxPids);
+  const ratio = lifeboat.seconds / ceilingResult.seconds;
+  const timeRatio = mainSeconds === undefined ? undefined : lifeboat.seconds / mainSeconds;
+  log(`scale: ceiling ${ceilingResult.seconds.toFixed(1)} s, lifeboat ${lifeboat.seconds.toFixed(1)} s${lifeboat.complete ? '' : ' (timed out)'}, ratio ${ratio.toFixed(2)}${timeRatio === undefined ? '' : `, ${timeRatio.toFixed(1)}× its time at ${options.objects}`}; lifeboat run peak RSS ${lifeboat.peakMiB.toFixed(0)} MB`);
+  return { objects: workload.objects.length, namespaces: workload.namespaces.length, ceiling: ceilingResult, lifeboat, ratio, placement, mainSeconds, timeRatio, mainObjects: options.objects };
+}
+
 interface VeleroPhase {
   /** Why Velero did not run (no Go, the build failed): the comparison is then lifeboat's side alone. */
   notRun?: string;
@@ -611,6 +711,8 @@ interface Results {
   rates?: { lifeboat: RateSearch; direct: RateSearch };
   /** Peak RSS of \`lifeboat run\` (a child process) through an initial sync. */
   memory?: RssResult;
+  /** One round at --scale-objects (50,000): ceiling, lifeboat run, its peak RSS. */
+  scale?: ScalePhase;
 }
 
 interface InitialResult {
@@ -926,7 +1028,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
       if (left || leftDestination) log(`cleanup: ${left + leftDestination} namespaces still terminating; the clusters finish deleting them`);
     });
 
-    if (options.only !== 'recovery' && options.only !== 'cli' && options.only !== 'rss') {
+    if (options.only !== 'recovery' && options.only !== 'cli' && options.only !== 'rss' && options.only !== 'scale') {
       // The source objects, created before anything is timed.
       await createNamespaces(source, workload.namespaces, { [runLabel]: run }, 16);
       const createStarted = performance.now();
@@ -1051,6 +1153,14 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
         await place('unpinned', sandboxPids);
         results.velero = await veleroPhase(info, options, workload, source, destination, velero, signal);
       }
+    }
+    if (options.scaleObjects > 0 && (options.only === undefined || options.only === 'scale')) {
+      rss.mark('scale');
+      // The judged placement (pinned when it can be), as the main rounds' medians are judged.
+      const wanted = options.placements.at(-1)!;
+      const placement = wanted === 'pinned' && (await pinningUnavailable()) ? 'unpinned' : wanted;
+      const mainSeconds = results.placements?.find((figures) => figures.placement === placement)?.lifeboatSeconds.median;
+      results.scale = await scalePhase(info, options, run, placement, mainSeconds, source, destination, rss, cleanup, signal);
     }
     rss.mark('cleanup');
   } catch (error) {
@@ -1180,12 +1290,17 @@ function targetInputs(options: Options, results: Results): TargetInputs {
       recovery: options.only === undefined || options.only === 'recovery', cli: options.only === undefined || options.only === 'cli',
       rates: options.rateSearch && options.only === undefined,
       memory: options.rssObjects > 0 && (options.only === undefined || options.only === 'rss'),
+      scale: options.scaleObjects > 0 && (options.only === undefined || options.only === 'scale'),
     },
     initial: initial && { seconds: initial.seconds, complete: initial.complete, processCpuSeconds: initial.load.processCpuSeconds },
     placements: results.placements,
     ceiling: ceiling && { seconds: ceiling.seconds, processCpuSeconds: ceiling.load.processCpuSeconds },
     rates: results.rates && { lifeboat: results.rates.lifeboat.held, direct: results.rates.direct.held, maxRate: rateLimits.max },
     memory: results.memory && { objects: results.memory.objects, peakMiB: results.memory.peakMiB, heapUsedMiB: results.memory.heapUsedMiB },
+    scale: results.scale && {
+      objects: results.scale.objects, ceilingSeconds: results.scale.ceiling.seconds, lifeboatSeconds: results.scale.lifeboat.seconds, complete: results.scale.lifeboat.complete,
+      peakMiB: results.scale.lifeboat.peakMiB, placement: results.scale.placement, mainSeconds: results.scale.mainSeconds, mainObjects: results.scale.mainObjects,
+    },
     lagP99Ms: lag?.endToEndMs.p99, recoveryRatio: recovery?.ratio, recoveryFailed: recovery?.failed, cli,
   };
 }

@@ -38,6 +38,23 @@ export function isRunning(pid: number | undefined, binary: string): boolean {
   }
 }
 
+/**
+ * The pids of this machine's processes whose command line mentions `text` (a directory of their own: a config file
+ * or data directory under it), this process left out. Finds what pid bookkeeping missed, for a last sweep and a check.
+ */
+export function processesMentioning(text: string): number[] {
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) found.push(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return found;
+}
+
 /** SIGTERM to the process group, SIGKILL after `graceMs`. Resolves once the process is gone. */
 export async function stopProcess(pid: number | undefined, binary: string, graceMs = 20_000): Promise<void> {
   if (!pid || !isRunning(pid, binary)) return;

@@ -15,7 +15,7 @@ import {
   stopNatsCluster, stopRedisSentinel, type NatsNode, type RedisSentinelSet,
 } from '../../src/sandbox/clustered.ts';
 import { ensureCredentials, natsAuthorization, redisAcl, redisUserName } from '../../src/sandbox/credentials.ts';
-import { isRunning } from '../../src/sandbox/process.ts';
+import { isRunning, processesMentioning } from '../../src/sandbox/process.ts';
 import { readState } from '../../src/sandbox/sandbox.ts';
 import { configMap, createNamespace, eventually, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
 import { startLifeboat, type LifeboatProcess } from '../helpers/processes.ts';
@@ -71,7 +71,13 @@ async function startServers(): Promise<Cluster> {
     startNatsCluster({ binary: binaries.natsServer, dir: path.join(dir, 'nats'), config, size: 3 }),
     startRedisSentinel({ binary: binaries.redisServer, dir, acl, downAfterMs: 1000 }),
   ]);
-  cleanups.push(() => stopNatsCluster(nodes, binaries.natsServer), () => stopRedisSentinel(sentinel, binaries.redisServer), () => fs.rmSync(dir, { recursive: true, force: true }));
+  cleanups.push(
+    () => stopNatsCluster(nodes, binaries.natsServer),
+    () => stopRedisSentinel(sentinel, binaries.redisServer),
+    // A last sweep for anything the pid bookkeeping missed (every server's config and data are under `dir`).
+    () => processesMentioning(dir).forEach((pid) => process.kill(pid, 'SIGKILL')),
+    () => fs.rmSync(dir, { recursive: true, force: true }),
+  );
   return {
     dir, natsBinary: binaries.natsServer, redisBinary: binaries.redisServer, nodes, sentinel, config, acl,
     natsUrl: natsClusterUrl(nodes, { user: 'lifeboat', password: credentials.nats.lifeboat }),
@@ -243,4 +249,9 @@ async function body(t: import('ava').ExecutionContext) {
   }
   t.log(`summary:\n${report.join('\n')}`);
   t.deepEqual(slow, [], 'the lag back under 1 s within its budget after each kill');
+  // The servers restarted after each kill are stopped with the rest: no nats-server or redis-server outlives the test.
+  child.kill('SIGKILL');
+  await Promise.allSettled([handle.state.close(), handle.bus.close()]);
+  await Promise.all([stopNatsCluster(servers.nodes, servers.natsBinary), stopRedisSentinel(servers.sentinel, servers.redisBinary)]);
+  t.deepEqual(processesMentioning(servers.dir), [], `no server left running with its files under ${servers.dir}`);
 }
