@@ -1157,8 +1157,13 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
     if (options.scaleObjects > 0 && (options.only === undefined || options.only === 'scale')) {
       rss.mark('scale');
       // The judged placement (pinned when it can be), as the main rounds' medians are judged.
-      const wanted = options.placements.at(-1)!;
-      const placement = wanted === 'pinned' && (await pinningUnavailable()) ? 'unpinned' : wanted;
+      // The placement the main rounds were judged in; with --only scale, the last asked for, if it can be had.
+      let placement = results.rounds?.at(-1)?.placement ?? options.placements.at(-1)!;
+      const unavailable = placement === 'pinned' ? await pinningUnavailable() : undefined;
+      if (unavailable) {
+        log(`scale: not pinning (${unavailable})`);
+        placement = 'unpinned';
+      }
       const mainSeconds = results.placements?.find((figures) => figures.placement === placement)?.lifeboatSeconds.median;
       results.scale = await scalePhase(info, options, run, placement, mainSeconds, source, destination, rss, cleanup, signal);
     }
