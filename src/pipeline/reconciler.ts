@@ -32,6 +32,8 @@ export interface SourceReport {
   /** Kinds that could not be listed: their mirror files are left alone. */
   failedKinds: string[];
   durationMs: number;
+  /** Why the source was not listed this time (a plan's first start, on an empty mirror): nothing could be missed. */
+  skipped?: string;
 }
 
 /** Both halves; a half this process does not run is `{ error: 'not run here' }`-like, naming who does. */

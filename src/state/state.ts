@@ -17,7 +17,7 @@ export interface ApplyFailure {
   at: string;
 }
 
-type StateValue = 'mirror-head' | 'applied-head' | 'plan-revision' | 'failover' | 'failback' | 'listed-at';
+export type StateValue = 'mirror-head' | 'applied-head' | 'plan-revision' | 'failover' | 'failback' | 'listed-at';
 
 /** What the synchronizer keeps between passes. */
 export interface SyncState {

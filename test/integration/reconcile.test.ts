@@ -223,3 +223,22 @@ test('an unchanged plan reconciles to nothing: no object republished (Secrets co
   t.deepEqual([report.destination.drifted, report.destination.missing, report.destination.orphaned], [[], [], []]);
   t.is(report.destination.checked, 7, 'namespace, 3 ConfigMaps, 2 Secrets, 1 Deployment');
 });
+
+test('a plan\'s first start lists the source once: on an empty mirror the first reconcile is skipped (and reported so), the stand-by still complete', async (t) => {
+  const ns = uniqueName('first');
+  const source = await kube('source');
+  t.teardown(() => source.close());
+  await createNamespace(source, ns);
+  await createConfigMaps(source, ns, 5);
+  const handle = await started({ resources: { include: [{ namespaces: [ns] }] }, secrets: { mode: 'exclude' } });
+  await eventually('the 5 ConfigMaps at the stand-by', () => configMapNames(handle.destination, ns, 'lifeboat.dev/plan'), (names) => names.length === 5);
+  const saved = await eventually('the reconcile report saved', async () => JSON.parse((await handle.state.getValue(handle.plan, 'reconcile' as StateValue)) ?? 'null') as { source?: { skipped?: string; listed: number } } | null, (report) => report?.source !== undefined);
+  t.regex(saved?.source?.skipped ?? '', /mirror was empty/);
+  t.is(saved?.source?.listed, 0, 'the source was not listed a second time');
+  // A reconcile asked for later (or at the interval) lists the source as before.
+  const report = await runner(handle).reconcile();
+  if ('error' in report.source) return t.fail(report.source.error);
+  t.is(report.source.skipped, undefined);
+  t.true(report.source.listed >= 5, `listed ${report.source.listed}`);
+  t.deepEqual([report.source.changed, report.source.deleted], [[], []], 'the initial list missed nothing');
+});

@@ -1,6 +1,9 @@
 // Reconciler (the source half): on start, once the source has been listed into the pipeline, and then every
 // `reconcile.interval`, the source is listed again and what the mirror misses is published (src/pipeline/
-// reconciler.ts). One per plan across every process (the runner wraps it in a lease).
+// reconciler.ts). One per plan across every process (the runner wraps it in a lease). A plan whose mirror had no
+// file when this stage started skips the first one: the listener's initial list was the whole source, and an empty
+// mirror has nothing it could have missed or kept too long (a second list would only cost the source's API server
+// and this process a full pass over every object, in the middle of the initial sync).
 import { FailureStage } from '../../pipeline/failures.ts';
 import { Reconciler, type SourceReport } from '../../pipeline/reconciler.ts';
 import { parseDuration } from '../../plan/duration.ts';
@@ -53,9 +56,15 @@ export class ReconcilerStage implements Runnable {
       log: log.child({ component: 'reconciler' }),
     });
     const intervalMs = parseDuration(plan.spec.reconcile.interval);
+    let skipFirst = await mirrorEmpty(this.ports);
     const loop = async () => {
       if (this.stopped) return;
-      await this.reconcile();
+      if (skipFirst) {
+        skipFirst = false;
+        const skipped = 'the mirror was empty at start: the initial list covered the whole source';
+        log.info({ component: 'reconciler', nextInMs: intervalMs }, `first reconcile of the source skipped: ${skipped}`);
+        this.options.onReport?.({ revision: await mirror.head().catch(() => undefined), listed: 0, changed: [], deleted: [], failedKinds: [], durationMs: 0, skipped });
+      } else await this.reconcile();
       this.reconciledOnce = true;
       if (!this.stopped) this.timer = setTimeout(() => void loop(), intervalMs);
     };
@@ -85,6 +94,16 @@ export class ReconcilerStage implements Runnable {
 
   readiness(): Readiness {
     return this.reconciledOnce ? ready : notReady('first reconcile in progress');
+  }
+}
+
+/** True when the mirror has no file of the plan at its head (a plan starting for the first time). */
+async function mirrorEmpty(ports: PlanPorts): Promise<boolean> {
+  try {
+    const head = await ports.mirror.head();
+    return head === undefined || (await ports.mirror.files(head, ports.compiled.mirrorDir)).size === 0;
+  } catch {
+    return false; // cannot tell: reconcile
   }
 }
 
