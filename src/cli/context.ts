@@ -28,11 +28,14 @@ export async function readPlans(plans: string): Promise<Map<string, PlanContext>
  * clusters): what `lifeboat status --plans` filters by. A file that does not parse names no plan.
  */
 export async function planNames(plans: string): Promise<Set<string>> {
-  const [{ createPlanSource, parsePlanSource }, { parseYamlFile }] = await Promise.all([import('../plan/source.ts'), import('../plan/parse.ts')]);
+  const [{ createPlanSource, parsePlanSource }, { readYamlSubset }] = await Promise.all([import('../plan/source.ts'), import('../util/yaml.ts')]);
   const snapshot = await createPlanSource(parsePlanSource(plans)).snapshot();
   const names = new Set<string>();
   for (const file of snapshot.files) {
-    for (const { value } of parseYamlFile(file).documents) {
+    // Plain files (no comments, anchors or flow style) by the mirror's fast reader, the rest by the plan parser.
+    const documents = file.text.split(/^---\n/m).filter((text) => text.trim() !== '').map(readYamlSubset);
+    const values = documents.includes(undefined) ? (await import('../plan/parse.ts')).parseYamlFile(file).documents.map(({ value }) => value) : documents;
+    for (const value of values) {
       const document = value as { kind?: unknown; metadata?: { name?: unknown } } | null;
       if (document?.kind === 'RecoveryPlan' && typeof document.metadata?.name === 'string') names.add(document.metadata.name);
     }

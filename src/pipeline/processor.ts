@@ -41,7 +41,7 @@ export function destinationForm(plan: CompiledPlan, source: KubeObject, namespac
   const { object, ownerReferences } = normalize(source, { sorted: false }); // sorted once, at the end
   const owners = ownersAnnotation(ownerReferences);
   if (owners) object.metadata.annotations = { ...(object.metadata.annotations ?? {}), [annotations.owners]: owners };
-  const transformed = plan.transforms(object as TransformObject, namespaced) as KubeObject;
+  const transformed = plan.transforms(object as TransformObject, namespaced, true) as KubeObject; // normalize's copy, changed in place
   // Encrypted Secret data names the Secret it belongs to; a namespace mapping moves it, so record where it came from.
   if (source.kind === 'Secret' && transformed.metadata.namespace !== source.metadata.namespace && source.metadata.namespace) {
     transformed.metadata.annotations = { ...(transformed.metadata.annotations ?? {}), [annotations.sourceNamespace]: source.metadata.namespace };

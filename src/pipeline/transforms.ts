@@ -195,14 +195,17 @@ export function candidateOf(object: KubeObject, namespaced: boolean): Candidate 
   };
 }
 
-export type CompiledTransforms = (object: KubeObject, namespaced: boolean) => KubeObject;
+/** `owned`: the caller hands the object over (a copy of its own), so it is changed in place instead of copied. */
+export type CompiledTransforms = (object: KubeObject, namespaced: boolean, owned?: boolean) => KubeObject;
 
 /** Compiles the plan's transforms once; the result applies them in order to one object. */
 export function compileTransforms(transforms: readonly Transform[]): CompiledTransforms {
   const compiled = transforms.map((transform) => ({ transform, select: transform.select ? compileSelector(transform.select) : undefined }));
-  return (input, namespaced) => {
-    const source = candidateOf(input, namespaced);
-    let object = structuredClone(input);
+  return (input, namespaced, owned = false) => {
+    const candidate = candidateOf(input, namespaced);
+    // Selectors match the object as it came in, before any transform changed its labels.
+    const source = owned && candidate.labels ? { ...candidate, labels: { ...candidate.labels } } : candidate;
+    let object = owned ? input : structuredClone(input);
     for (const { transform, select } of compiled) {
       if (select && !select.matches(source)) continue;
       if (transform.deactivate) deactivate(object, transform.deactivate);

@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { KubeClient } from '../../src/kube/client.ts';
 import type { PlanRunner } from '../../src/runtime/plan-runner.ts';
+import type { StateValue } from '../../src/state/state.ts';
 import { configMap, createNamespace, demoRecipient, deployment, eventually, get, pipeline, type PipelineHandle } from '../helpers/pipeline.ts';
 import { kube, sandbox, uniqueName } from '../helpers/sandbox.ts';
 

@@ -55,3 +55,16 @@ test('bin runs dist/ when it is as new as every source, the sources when one is 
   fs.rmSync(path.join(root, 'src'), { recursive: true });
   t.is(await ran(root), 'compiled status');
 });
+
+test('bin keeps V8\'s compiled code of the modules it loads in a per-user cache (LIFEBOAT_COMPILE_CACHE), and runs without one when it is ""', async (t) => {
+  const root = layout();
+  const cache = path.join(root, 'cache');
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  fs.rmSync(path.join(root, 'src'), { recursive: true });
+  const files = (dir: string): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile()).map((entry) => entry.name) : []);
+  const env = (value: string) => ({ ...process.env, LIFEBOAT_COMPILE_CACHE: value });
+  t.is((await run(process.execPath, [path.join(root, 'bin', 'lifeboat.js'), 'status'], { env: env('') })).stdout.trim(), 'compiled status');
+  t.deepEqual(files(cache), [], 'no cache when turned off');
+  t.is((await run(process.execPath, [path.join(root, 'bin', 'lifeboat.js'), 'status'], { env: env(cache) })).stdout.trim(), 'compiled status');
+  t.true(files(cache).length > 0, 'the compiled main module is cached');
+});

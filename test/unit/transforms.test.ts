@@ -154,3 +154,15 @@ test('an include of only cluster-scoped kinds does not bring every Namespace alo
   const scope = compileScope({ resources: { include: [{ kinds: ['rbac.authorization.k8s.io/ClusterRole'] }], exclude: [] } });
   t.false(scope.includes({ group: '', kind: 'Namespace', namespace: undefined, name: 'default', labels: undefined, namespaced: false }));
 });
+
+test('handed over (owned), the object is changed in place, and selects still match its labels as it came in', (t) => {
+  const transforms = compileTransforms([
+    { jsonPatch: [{ op: 'remove', path: '/metadata/labels/app' }, { op: 'add', path: '/metadata/labels/tier', value: 'dr' }] }, // in the labels map itself
+    { select: { labelSelector: 'app=web' }, deactivate: {} },
+  ] as Transform[]);
+  const input = deployment();
+  const out = transforms(input, true, true);
+  t.is(out, input, 'no copy');
+  t.deepEqual(out.metadata.labels, { tier: 'dr' });
+  t.is((out.spec as { replicas: number }).replicas, 0, 'the select saw app=web, which the first transform removed');
+});
