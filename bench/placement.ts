@@ -7,17 +7,25 @@ import { execFile } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
 
+/**
+ * The machine's CPUs, not this process's share: os.availableParallelism() follows this process's affinity, which a
+ * pinned round has narrowed to the tool side (1 of 2), and would then make `unpinned` put everything on CPU 0.
+ */
+export function machineCpus(): number {
+  return os.cpus().length || os.availableParallelism();
+}
+
 export type Placement = 'pinned' | 'unpinned';
 
 /** Why pinning cannot be done here, or undefined when it can. */
 export async function pinningUnavailable(): Promise<string | undefined> {
-  if (os.availableParallelism() < 2) return `this machine has ${os.availableParallelism()} CPU`;
+  if (machineCpus() < 2) return `this machine has ${machineCpus()} CPU`;
   return promisify(execFile)('taskset', ['-p', String(process.pid)]).then(() => undefined, () => 'taskset (util-linux) is not installed');
 }
 
 /** `processes`: name → pid, the cluster side named `<cluster>/<component>` as the bench's sandbox pids are. */
 export async function place(placement: Placement, processes: Record<string, number>): Promise<Record<string, string>> {
-  const cpus = os.availableParallelism();
+  const cpus = machineCpus();
   const all = `0-${cpus - 1}`;
   const tools = cpus > 2 ? `1-${cpus - 1}` : '1';
   const placed: Record<string, string> = {};
