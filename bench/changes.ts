@@ -1,12 +1,13 @@
 // Follows each ConfigMap change of the lag phase through the pipeline: sent to the source, published by the
 // listener (events subject), by the processor (objects subject), committed by the mirror writer (commits subject),
-// and seen in the destination (a watch). The subjects are read with plain NATS subscriptions, which see every
-// JetStream publish without touching lifeboat's consumers. A stage that shows value v of a ConfigMap also accounts
+// and seen in the destination (a watch). The streams are read with ordered consumers of the plan's subjects (the
+// bus's users may not subscribe to stage subjects, only consume them), which never touch lifeboat's durable
+// consumers; a message counts at the time JetStream stored it, not when the bench read it. A stage that shows value v of a ConfigMap also accounts
 // for every earlier change of it (a later value supersedes an earlier one). A commit is matched to its changes by
 // the listener's observation time, which the event and the commit's `observed` map both carry.
 import { performance } from 'node:perf_hooks';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { subjectFor } from '../src/bus/bus.ts';
+import { DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
+import { streams, subjectFor, type Bus, type StreamName } from '../src/bus/bus.ts';
 import { refFromMirrorPath } from '../src/kube/ref.ts';
 import { objectMessagesOf, sourceEventsOf } from '../src/pipeline/messages.ts';
 import { distribution, type Distribution } from './report.ts';
@@ -45,16 +46,30 @@ export interface StageBreakdown {
 export class ChangeTracker {
   private readonly byKey = new Map<string, Change[]>();
   private readonly done: Change[] = [];
-  private readonly subscriptions: Subscription[] = [];
+  private readonly readers: ConsumerMessages[] = [];
   private outstandingCount = 0;
 
-  /** Subscribes to the plan's subjects; call before the first change. */
-  follow(connection: NatsConnection, plan: string): void {
+  /** Reads the plan's subjects from now on; call (and await) before the first change. */
+  async follow(bus: Bus, plan: string): Promise<void> {
     const decode = (data: Uint8Array) => JSON.parse(Buffer.from(data).toString('utf8')) as Record<string, unknown>;
-    this.subscriptions.push(connection.subscribe(subjectFor('events', plan), { callback: (error, message) => {
-      if (error) return;
-      const at = performance.now();
-      for (const event of sourceEventsOf(decode(message.data))) {
+    const read = async (stream: StreamName, handle: (message: Record<string, unknown>, at: number) => void) => {
+      const consumer = await bus.js.consumers.get(streams[stream].name, { filter_subjects: [subjectFor(stream, plan)], deliver_policy: DeliverPolicy.New });
+      const messages = await consumer.consume();
+      this.readers.push(messages);
+      void (async () => {
+        for await (const message of messages) {
+          // JetStream's store time, on this process's performance.now() clock.
+          const at = Number(message.info.timestampNanos) / 1e6 - performance.timeOrigin;
+          try {
+            handle(decode(message.data), at);
+          } catch {
+            // not a message of this tracker's kind (a blob reference, say): the stage stays unmeasured for it
+          }
+        }
+      })();
+    };
+    await read('events', (message, at) => {
+      for (const event of sourceEventsOf(message)) {
         const object = event.object as { metadata: { namespace?: string; name?: string }; kind?: string; data?: Record<string, string> };
         if (object.kind !== 'ConfigMap') continue;
         const key = `${object.metadata.namespace ?? ''}/${object.metadata.name ?? ''}`;
@@ -63,21 +78,17 @@ export class ChangeTracker {
         const change = this.byKey.get(key)?.find((candidate) => candidate.seq === value);
         if (change) change.observedAt ??= event.observedAt;
       }
-    } }));
-    this.subscriptions.push(connection.subscribe(subjectFor('objects', plan), { callback: (error, message) => {
-      if (error) return;
-      const at = performance.now();
-      for (const object of objectMessagesOf(decode(message.data))) {
+    });
+    await read('objects', (message, at) => {
+      for (const object of objectMessagesOf(message)) {
         if (object.type !== 'object.changed' || !object.path.includes('/ConfigMap/')) continue;
         const value = /bench-counter: "?(\d+)"?/.exec(object.content)?.[1];
         const key = keyOfPath(object.path);
         if (key && value) this.reached('object', key, Number(value), at);
       }
-    } }));
-    this.subscriptions.push(connection.subscribe(subjectFor('commits', plan), { callback: (error, message) => {
-      if (error) return;
-      const at = performance.now();
-      const commit = decode(message.data) as { observed?: Record<string, number> };
+    });
+    await read('commits', (message, at) => {
+      const commit = message as { observed?: Record<string, number> };
       // A commit names, per path, the listener's observation time of the first change of its batch: that change is
       // in this commit (and any earlier one of the same ConfigMap is committed or superseded by now).
       for (const [path, observedAt] of Object.entries(commit.observed ?? {})) {
@@ -90,7 +101,7 @@ export class ChangeTracker {
           change.commit ??= at;
         }
       }
-    } }));
+    });
   }
 
   /** Registers a change about to be sent. */
@@ -177,8 +188,8 @@ export class ChangeTracker {
     }));
   }
 
-  stop(): void {
-    for (const subscription of this.subscriptions) subscription.unsubscribe();
+  async stop(): Promise<void> {
+    await Promise.all(this.readers.splice(0).map((messages) => messages.close().catch(() => undefined)));
   }
 }
 

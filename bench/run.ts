@@ -44,6 +44,8 @@ import { StateStore } from '../src/state/state.ts';
 import { createLogger } from '../src/util/log.ts';
 import { CollectionWatch, createNamespaces, deleteNamespaces, listAll, mapLimit, paced, sleep, type WatchEventType } from './kube.ts';
 import { ChangeTracker, type StageBreakdown } from './changes.ts';
+import { Destination } from '../src/pipeline/sync/destination.ts';
+import { parseDuration } from '../src/plan/duration.ts';
 import { MethodTimer, type MethodTiming } from './probes.ts';
 import { recoveryBench, type RecoveryResult } from './recovery.ts';
 import { cpuSecondsOf, distribution, machineInfo, mib, PhaseMeter, quantile, renderTable, RssSampler, type Distribution, type PhaseLoad, type Row } from './report.ts';
@@ -92,6 +94,8 @@ interface Options {
   recoveryDeployments: number;
   json: string | undefined;
   concurrency: number;
+  /** The plan's sync.commitInterval, as written in a plan (`200ms`). */
+  commitInterval: string;
   createConcurrency: number;
   replicas: number;
   logLevel: string;
@@ -115,6 +119,7 @@ function parseOptions(argv: string[]): Options {
       only: { type: 'string' },
       json: { type: 'string' },
       concurrency: { type: 'string', default: '16' },
+      'commit-interval': { type: 'string', default: '200ms' },
       'create-concurrency': { type: 'string', default: '32' },
       replicas: { type: 'string', default: '1' },
       'log-level': { type: 'string', default: 'error' },
@@ -137,7 +142,7 @@ function parseOptions(argv: string[]): Options {
   if (values.help) {
     console.log(`usage: npm run bench -- [--objects N] [--namespaces M] [--rate R] [--duration S] [--only initial|lag|recovery|cli|velero|rss|scale] [--json PATH]
                          [--rounds N] [--pin both|pinned|unpinned] [--velero on|off] [--rss-objects N] [--scale-objects N] [--rate-search on|off]
-                         [--concurrency C] [--create-concurrency C] [--replicas K] [--log-level LEVEL] [--keep]
+                         [--concurrency C] [--commit-interval D] [--create-concurrency C] [--replicas K] [--log-level LEVEL] [--keep]
 
   --objects N             objects in the source (default 5000): 30% ConfigMaps, 20% Secrets, 20% Deployments,
                           15% Services (headless), 15% ServiceAccounts
@@ -165,6 +170,7 @@ function parseOptions(argv: string[]): Options {
   --recovery-deployments N     deactivated Deployments woken by the recovery scenario (default 1000)
   --json PATH             also write the results JSON here (always written to bench/results/)
   --concurrency C         the plan's sync.concurrency, and the ceiling's (default 16)
+  --commit-interval D     the plan's sync.commitInterval: how long the mirror gathers changes into one commit (default 200ms)
   --create-concurrency C  requests in flight while creating the source objects (default 32)
   --replicas K            replicas of each source Deployment (default 1; the stand-by gets 0)
   --log-level LEVEL       lifeboat's log level, to stderr (default error)
@@ -187,6 +193,14 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--${name} must be a positive number (got ${text})`);
     return value;
   };
+  const commitInterval = (text: string | undefined) => {
+    try {
+      if (parseDuration(text ?? '') > 0) return text!;
+    } catch (error) {
+      throw new UsageError(`--commit-interval: ${(error as Error).message}`);
+    }
+    throw new UsageError(`--commit-interval must be longer than 0 (got ${text})`);
+  };
   if (values['destination-controllers'] !== 'paused' && values['destination-controllers'] !== 'running') throw new UsageError(`--destination-controllers must be paused or running (got ${values['destination-controllers']})`);
   if (values.only !== undefined && !['initial', 'lag', 'recovery', 'cli', 'velero', 'rss', 'scale'].includes(values.only)) throw new UsageError(`--only must be initial, lag, recovery, cli, velero, rss or scale (got ${values.only})`);
   if (!['both', 'pinned', 'unpinned'].includes(values.pin ?? '')) throw new UsageError(`--pin must be both, pinned or unpinned (got ${values.pin})`);
@@ -198,7 +212,7 @@ function parseOptions(argv: string[]): Options {
     only: values.only as Options['only'], json: values.json, rounds: integer('rounds', values.rounds, 1),
     placements: values.pin === 'both' ? ['unpinned', 'pinned'] : [values.pin as Placement], velero: values.velero === 'on', rssObjects: integer('rss-objects', values['rss-objects'], 0),
     scaleObjects: integer('scale-objects', values['scale-objects'], 0), scaleNamespaces: integer('scale-namespaces', values['scale-namespaces'], 1), rateSearch: values['rate-search'] === 'on', recoveryDeployments: integer('recovery-deployments', values['recovery-deployments'], 1), cliCommits: integer('cli-commits', values['cli-commits'], 1),
-    concurrency: integer('concurrency', values.concurrency, 1), createConcurrency: integer('create-concurrency', values['create-concurrency'], 1),
+    concurrency: integer('concurrency', values.concurrency, 1), commitInterval: commitInterval(values['commit-interval']), createConcurrency: integer('create-concurrency', values['create-concurrency'], 1),
     replicas: integer('replicas', values.replicas, 0), logLevel: values['log-level'] ?? 'error', keep: values.keep ?? false,
     cpuProfile: values['cpu-profile'], trace: values.trace, pauseControllers: values['destination-controllers'] === 'paused',
   };
@@ -327,7 +341,7 @@ async function settle(what: string, cluster: KubeClient, run: string, namespaces
   return seconds;
 }
 
-function writePlans(plansDir: string, info: SandboxInfo, plan: string, run: string, concurrency: number): void {
+function writePlans(plansDir: string, info: SandboxInfo, plan: string, run: string, concurrency: number, commitInterval: string): void {
   fs.mkdirSync(plansDir, { recursive: true });
   const cluster = (name: string, context: string) => ({
     apiVersion: 'lifeboat.dev/v1alpha1', kind: 'ManagedCluster', metadata: { name }, spec: { kubeconfig: { path: info.kubeconfig, context } },
@@ -340,7 +354,7 @@ function writePlans(plansDir: string, info: SandboxInfo, plan: string, run: stri
       resources: { include: [{ namespaces: [`${run}-*`] }, { kinds: ['Namespace'], names: [`${run}-*`] }] },
       transforms: [{ deactivate: {} }],
       secrets: { mode: 'encrypt', recipients: [demoRecipient] },
-      sync: { commitInterval: '200ms', maxBatch: 1000, concurrency },
+      sync: { commitInterval, maxBatch: 1000, concurrency },
     },
   }));
 }
@@ -616,7 +630,7 @@ async function scalePhase(info: SandboxInfo, options: Options, run: string, plac
 
   await place(placement, sandboxPids);
   const plansDir = path.join(dir, 'plans');
-  writePlans(plansDir, info, scaleRun, scaleRun, options.concurrency);
+  writePlans(plansDir, info, scaleRun, scaleRun, options.concurrency, options.commitInterval);
   const ceilingResult = await ceiling(info, options, workload, await compiledPlan(plansDir, scaleRun), destination, rss, signal);
   await emptyDestination(destination, workload.namespaces.map((namespace) => `${namespace}-ceiling`));
 
@@ -823,6 +837,8 @@ async function startPipeline(info: SandboxInfo, options: Options, plan: string, 
   for (const method of ['head', 'files', 'diff', 'readText', 'commit']) pipeline.timer.wrap(mirror, method, `mirror.${method}`);
   for (const method of ['inventory', 'failures', 'recordApplied', 'recordFailures', 'saveCheckpoint', 'getValue', 'setValue']) pipeline.timer.wrap(state, method, `state.${method}`);
   pipeline.timer.wrap(bus, 'publish', (args) => `bus.publish ${String(args[0])}`);
+  pipeline.timer.wrap(bus, 'publishSerialized', (args) => `bus.publishSerialized ${String(args[0])}`);
+  for (const method of ['render', 'apply']) pipeline.timer.wrap(Destination.prototype, method, `destination.${method}`);
   // Raw observations of the lag histogram, while the lag phase records them.
   const observe = metrics.lag.observe.bind(metrics.lag) as (labels: Record<string, string>, value: number) => void;
   metrics.lag.observe = ((labels: Record<string, string>, value: number) => {
@@ -912,7 +928,7 @@ async function steadyLag(options: Options, pipeline: Pipeline, tracker: Destinat
   if (configMaps.length === 0) throw new Error('the lag phase needs ConfigMaps: use more --objects');
   const changes = Math.max(1, Math.round(options.rate * options.duration));
   const tracked = new ChangeTracker();
-  tracked.follow(pipeline.bus.connection, plan);
+  await tracked.follow(pipeline.bus, plan);
   tracker.onConfigMap = (type, object, at) => {
     const value = Number((object as { data?: Record<string, string> }).data?.['bench-counter']);
     if (type !== 'DELETED' && Number.isFinite(value)) tracked.applied(keyOf(object), value, at);
@@ -982,7 +998,7 @@ async function steadyLag(options: Options, pipeline: Pipeline, tracker: Destinat
     return result;
   } finally {
     tracker.onConfigMap = undefined;
-    tracked.stop();
+    await tracked.stop();
     if (options.trace) {
       fs.mkdirSync(path.dirname(path.resolve(options.trace)), { recursive: true });
       fs.writeFileSync(options.trace, tracked.records().map((record) => JSON.stringify(record)).join('\n') + '\n');
@@ -1040,7 +1056,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
       results.sourceCreate = { seconds: createSeconds, objectsPerSecond: workload.objects.length / createSeconds, settleSeconds: sourceSettle };
 
       const plansDir = path.join(dir, 'plans');
-      writePlans(plansDir, info, plan, run, options.concurrency);
+      writePlans(plansDir, info, plan, run, options.concurrency, options.commitInterval);
       const compiled = await compiledPlan(plansDir, plan);
 
       // Rounds: in each, for each placement, the ceiling and then lifeboat, each into a destination emptied of the
@@ -1070,7 +1086,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
           }
           livePlan = `${plan}-${round}${placement === 'pinned' ? 'p' : 'u'}`;
           const roundDir = path.join(dir, livePlan);
-          writePlans(path.join(roundDir, 'plans'), info, livePlan, run, options.concurrency);
+          writePlans(path.join(roundDir, 'plans'), info, livePlan, run, options.concurrency, options.commitInterval);
           pipeline = await startPipeline(info, options, livePlan, roundDir, cleanup);
           tracker = new DestinationTracker(workload);
           await tracker.start(destination, livePlan, new Set(workload.namespaces));
@@ -1078,7 +1094,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
           const roundPipeline = pipeline;
           cleanup.add('stop the destination watches', () => roundTracker.stop());
           cleanup.add('stop lifeboat', () => roundPipeline.runtime.stop());
-          log(`lifeboat: starting the pipeline (plan ${livePlan}, sync.concurrency ${options.concurrency}, commitInterval 200ms, maxBatch 1000)`);
+          log(`lifeboat: starting the pipeline (plan ${livePlan}, sync.concurrency ${options.concurrency}, commitInterval ${options.commitInterval}, maxBatch 1000)`);
           const initial = await controllersPaused(options, () => initialSync(roundPipeline, roundTracker, livePlan, rss, new CpuProfile(options.cpuProfile, `${livePlan}-initial`), signal));
           // The phase's own meter counts every sandbox process: NATS and Redis are lifeboat's engine.
           initial.engineCpuSeconds = ((initial.load.coresByProcess['nats-server'] ?? 0) + (initial.load.coresByProcess.redis ?? 0)) * initial.seconds;
