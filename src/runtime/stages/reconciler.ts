@@ -56,14 +56,16 @@ export class ReconcilerStage implements Runnable {
       log: log.child({ component: 'reconciler' }),
     });
     const intervalMs = parseDuration(plan.spec.reconcile.interval);
-    let skipFirst = await mirrorEmpty(this.ports);
+    // The head the emptiness was read at (undefined: no commit yet), or false: not empty, or it cannot tell.
+    let skipFirst = await emptyMirrorHead(this.ports);
     const loop = async () => {
       if (this.stopped) return;
-      if (skipFirst) {
+      if (skipFirst !== false) {
+        const revision = skipFirst.head;
         skipFirst = false;
         const skipped = 'the mirror was empty at start: the initial list covered the whole source';
         log.info({ component: 'reconciler', nextInMs: intervalMs }, `first reconcile of the source skipped: ${skipped}`);
-        this.options.onReport?.({ revision: await mirror.head().catch(() => undefined), listed: 0, changed: [], deleted: [], failedKinds: [], durationMs: 0, skipped });
+        this.options.onReport?.({ revision, listed: 0, changed: [], deleted: [], failedKinds: [], durationMs: 0, skipped });
       } else await this.reconcile();
       this.reconciledOnce = true;
       if (!this.stopped) this.timer = setTimeout(() => void loop(), intervalMs);
@@ -97,11 +99,11 @@ export class ReconcilerStage implements Runnable {
   }
 }
 
-/** True when the mirror has no file of the plan at its head (a plan starting for the first time). */
-async function mirrorEmpty(ports: PlanPorts): Promise<boolean> {
+/** The mirror's head when it has no file of the plan there (a plan starting for the first time), else false. */
+async function emptyMirrorHead(ports: PlanPorts): Promise<{ head: string | undefined } | false> {
   try {
     const head = await ports.mirror.head();
-    return head === undefined || (await ports.mirror.files(head, ports.compiled.mirrorDir)).size === 0;
+    return head === undefined || (await ports.mirror.files(head, ports.compiled.mirrorDir)).size === 0 ? { head } : false;
   } catch {
     return false; // cannot tell: reconcile
   }
