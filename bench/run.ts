@@ -573,6 +573,22 @@ function summarize(rounds: readonly Round[], objects: number): PlacementSummary[
   });
 }
 
+/**
+ * Creates the workload in the source (its namespaces, then its objects by kind), untimed by the rounds, and waits
+ * until the source's controllers have made every Deployment's ReplicaSet and Pods: nothing of theirs falls into a
+ * timed phase. `label` starts the log lines.
+ */
+async function createSourceWorkload(source: KubeClient, workload: Workload, options: Options, label: string, signal: AbortSignal): Promise<{ seconds: number; objectsPerSecond: number; settleSeconds: number }> {
+  await createNamespaces(source, workload.namespaces, { [runLabel]: workload.run }, 16);
+  const started = performance.now();
+  await mapLimit(workload.objects, options.createConcurrency, (object) => source.request('POST', kinds.find((spec) => spec.kind === object.kind)!.namespaced(object.metadata.namespace!), object), signal);
+  const seconds = (performance.now() - started) / 1000;
+  log(`${label}: created ${workload.objects.length} objects in ${seconds.toFixed(1)}s (${(workload.objects.length / seconds).toFixed(1)}/s, untimed)`);
+  const deployments = workload.counts.Deployment ?? 0;
+  const settleSeconds = await settle(`${label} controllers`, source, workload.run, new Set(workload.namespaces), { replicaSets: deployments, pods: deployments * options.replicas }, signal);
+  return { seconds, objectsPerSecond: workload.objects.length / seconds, settleSeconds };
+}
+
 /** Deletes the namespaces from the destination between rounds and waits until they are gone (the next round creates them). */
 async function emptyDestination(destination: KubeClient, namespaces: readonly string[]): Promise<void> {
   const started = performance.now();
@@ -621,12 +637,7 @@ async function scalePhase(info: SandboxInfo, options: Options, run: string, plac
   });
   log(`scale: ${workload.objects.length} objects in ${workload.namespaces.length} namespaces (${Object.entries(workload.counts).map(([kind, count]) => `${count} ${kind}`).join(', ')})`);
   await place('unpinned', sandboxPids);
-  await createNamespaces(source, workload.namespaces, { [runLabel]: scaleRun }, 16);
-  const createStarted = performance.now();
-  await mapLimit(workload.objects, options.createConcurrency, (object) => source.request('POST', kinds.find((spec) => spec.kind === object.kind)!.namespaced(object.metadata.namespace!), object), signal);
-  log(`scale: created them in the source in ${((performance.now() - createStarted) / 1000).toFixed(1)}s (untimed)`);
-  const deployments = workload.counts.Deployment ?? 0;
-  await settle('scale: source controllers', source, scaleRun, new Set(workload.namespaces), { replicaSets: deployments, pods: deployments * options.replicas }, signal);
+  await createSourceWorkload(source, workload, options, 'scale: source', signal);
 
   await place(placement, sandboxPids);
   const plansDir = path.join(dir, 'plans');
@@ -1046,14 +1057,7 @@ async function main(options: Options, signal: AbortSignal): Promise<number> {
 
     if (options.only !== 'recovery' && options.only !== 'cli' && options.only !== 'rss' && options.only !== 'scale') {
       // The source objects, created before anything is timed.
-      await createNamespaces(source, workload.namespaces, { [runLabel]: run }, 16);
-      const createStarted = performance.now();
-      await mapLimit(workload.objects, options.createConcurrency, (object) => source.request('POST', kinds.find((spec) => spec.kind === object.kind)!.namespaced(object.metadata.namespace!), object), signal);
-      const createSeconds = (performance.now() - createStarted) / 1000;
-      log(`source: created ${workload.objects.length} objects in ${createSeconds.toFixed(1)}s (${(workload.objects.length / createSeconds).toFixed(1)}/s)`);
-      const deployments = workload.counts.Deployment ?? 0;
-      const sourceSettle = await settle('source controllers', source, run, new Set(workload.namespaces), { replicaSets: deployments, pods: deployments * options.replicas }, signal);
-      results.sourceCreate = { seconds: createSeconds, objectsPerSecond: workload.objects.length / createSeconds, settleSeconds: sourceSettle };
+      results.sourceCreate = await createSourceWorkload(source, workload, options, 'source', signal);
 
       const plansDir = path.join(dir, 'plans');
       writePlans(plansDir, info, plan, run, options.concurrency, options.commitInterval);
