@@ -53,7 +53,7 @@ export interface DestinationOptions {
   client: KubeClient;
   repository: MirrorRepository;
   identities: readonly string[];
-  /** Apply requests in flight at once, shared by every pass. */
+  /** Requests in flight at once (applies, deletes, foreign-object listings), shared by every pass. */
   concurrency: number;
   log: Logger;
   hold?: HoldOptions;
@@ -61,7 +61,7 @@ export interface DestinationOptions {
 
 export class Destination {
   private readonly options: DestinationOptions;
-  /** The shared apply slots: only the request holds one (rendering happens outside). */
+  /** The shared request slots: only the request holds one (rendering happens outside). */
   readonly slots: Semaphore;
   private resources: ResourceIndex | undefined;
   private discovering: Promise<ResourceIndex> | undefined;

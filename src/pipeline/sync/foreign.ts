@@ -3,7 +3,6 @@
 // object; kinds the destination does not serve yet are left out, and their objects are checked one by one.
 import { metadataOnly } from '../../kube/client.ts';
 import { refKey, type UnversionedRef } from '../../kube/ref.ts';
-import { Semaphore } from '../../util/limit.ts';
 import type { Logger } from '../../util/log.ts';
 import { compareForApply } from '../order.ts';
 import { planLabel } from '../transforms.ts';
@@ -22,7 +21,7 @@ const groupKey = (ref: UnversionedRef) => `${ref.group}/${ref.kind}/${ref.namesp
  * Namespace by namespace, the cost follows the plan, not the cluster (a list across the cluster returns every other
  * application's objects); only a kind in very many namespaces is listed once across the cluster, when allowed.
  */
-export function foreignObjects(destination: Destination, refs: UnversionedRef[], options: { plan: string; concurrency: number; log: Logger }): Ownership {
+export function foreignObjects(destination: Destination, refs: UnversionedRef[], options: { plan: string; log: Logger }): Ownership {
   const collections = new Map<string, UnversionedRef>();
   const namespacesPerKind = new Map<string, number>();
   for (const ref of [...refs].sort(compareForApply)) {
@@ -32,7 +31,9 @@ export function foreignObjects(destination: Destination, refs: UnversionedRef[],
     namespacesPerKind.set(kind, (namespacesPerKind.get(kind) ?? 0) + 1);
   }
   const query = { labelSelector: `${planLabel}!=${options.plan}` };
-  const requests = new Semaphore(options.concurrency);
+  // The destination's request slots, shared with every pass's applies and listings: overlapping passes never have
+  // more requests in flight against the destination than sync.concurrency (each with its own limit, they multiplied).
+  const requests = destination.slots;
   /** refKeys of the foreign objects of `ref`'s kind in its namespace, or across the cluster; undefined when not listed. */
   // Never rejects: a destination that cannot be discovered or listed (an API server just restarted whose RBAC cache is
   // still empty answers 403) leaves the collection unlisted, and each object is then looked at on its own.
