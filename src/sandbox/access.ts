@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { apply, orThrow } from '../kube/apply.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import type { KubeObject } from '../kube/ref.ts';
+import { writeFileAtomic } from '../util/file.ts';
 import { clusterDir, clustersOf, clusterState, leastPrivilegeUsers, type ClusterName, type SandboxState } from './layout.ts';
 
 function kubeconfigUser(certs: string, file: string) {
@@ -43,12 +44,12 @@ export function writeKubeconfigs(dir: string, state: SandboxState): void {
     ...leastPrivileged.map(({ cluster, name }) => ({ name, context: { cluster, user: name } })),
   ];
   const kubeconfig = { apiVersion: 'v1', kind: 'Config', clusters, users: kubeUsers, contexts, 'current-context': 'source', preferences: {} };
-  fs.writeFileSync(path.join(dir, 'kubeconfig'), stringify(kubeconfig, { lineWidth: 0 }), { mode: 0o600 });
+  writeFileAtomic(path.join(dir, 'kubeconfig'), stringify(kubeconfig, { lineWidth: 0 }), 0o600);
   // Per-cluster admin kubeconfig for kube-controller-manager.
   for (const name of names) {
     const single = { ...kubeconfig, clusters: clusters.filter((c) => c.name === name), users: kubeUsers.filter((u) => u.name === `${name}-admin`),
       contexts: contexts.filter((c) => c.name === name), 'current-context': name };
-    fs.writeFileSync(path.join(clusterDir(dir, name), 'admin.kubeconfig'), stringify(single, { lineWidth: 0 }), { mode: 0o600 });
+    writeFileAtomic(path.join(clusterDir(dir, name), 'admin.kubeconfig'), stringify(single, { lineWidth: 0 }), 0o600);
   }
 }
 

@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { busComponents, permissionsOf, type BusComponent } from '../bus/permissions.ts';
+import { writeFileAtomic } from '../util/file.ts';
 
 /** The Redis users: `lifeboat` (every command lifeboat runs, on its own keys) and `status` (read-only, for dashboards). */
 export const redisUsers = ['lifeboat', 'status'] as const;
@@ -44,7 +45,7 @@ export function ensureCredentials(dir: string): SandboxCredentials {
     nats: Object.fromEntries(busComponents.map((component) => [component, password()])) as Record<BusComponent, string>,
     redis: Object.fromEntries(redisUsers.map((user) => [user, password()])) as Record<RedisUser, string>,
   };
-  fs.writeFileSync(credentialsFile(dir), JSON.stringify(credentials, null, 2), { mode: 0o600 });
+  writeFileAtomic(credentialsFile(dir), JSON.stringify(credentials, null, 2), 0o600);
   return credentials;
 }
 

@@ -22,6 +22,7 @@ import {
   startRedisSentinel, type RedisSentinelSet,
 } from './clustered.ts';
 import { freePort, isRunning, portInUse, residentBytes, startDetached, stopProcess, tail, waitFor } from './process.ts';
+import { writeFileAtomic } from '../util/file.ts';
 
 export { clusterNames, clustersOf, type ClusterName, type SandboxState };
 
@@ -134,9 +135,7 @@ export function readState(dir: string): SandboxState | undefined {
 }
 
 function writeState(dir: string, state: SandboxState): void {
-  const temporary = `${stateFile(dir)}.tmp`;
-  fs.writeFileSync(temporary, JSON.stringify(state, null, 2));
-  fs.renameSync(temporary, stateFile(dir));
+  writeFileAtomic(stateFile(dir), JSON.stringify(state, null, 2));
 }
 
 async function pickPort(preferred: number, taken: Set<number>): Promise<number> {
