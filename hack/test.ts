@@ -12,12 +12,40 @@ console.log('== prerequisites');
 checkPrerequisites((line) => console.log(`   ${line}`), 'tests');
 const { defaultSandboxDir, environmentLines, readState, sandboxDown, sandboxStatus, sandboxUp } = await import('../src/sandbox/sandbox.ts');
 
+// ava waits for a test file's process to exit by itself: one that leaves a connection open (a helper that failed
+// half-way through) would hold the run until CI's limit. Silence this long ends ava with a failure instead; the
+// longest test here takes about 3 minutes, ava's own timeout is 3 minutes without progress.
+const silenceMs = Number(process.env.LIFEBOAT_TEST_SILENCE_S ?? 600) * 1000;
+// ava runs in its own process group (so that its workers can be stopped with it): an interrupt is passed on to it.
+const groups = new Set<number>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    for (const group of groups) {
+      try { process.kill(-group, signal); } catch { /* already gone */ }
+    }
+    process.exit(130);
+  });
+}
+
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, onLine?: (line: string) => void): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', onLine ? 'pipe' : 'inherit', 'inherit'] });
+    const child = spawn(command, args, { env, stdio: ['ignore', onLine ? 'pipe' : 'inherit', 'inherit'], detached: onLine !== undefined });
     if (onLine && child.stdout) {
       let buffered = '';
+      let silent: NodeJS.Timeout | undefined;
+      const watch = () => {
+        clearTimeout(silent);
+        silent = setTimeout(() => {
+          onLine(`not ok 0 - ${command.split('/').pop()} printed nothing for ${silenceMs / 1000} s: a test file did not finish or left a connection open; stopped`);
+          console.log(`✘ ${command.split('/').pop()} printed nothing for ${silenceMs / 1000} s: a test file did not finish or left a connection open (its process and workers are stopped)`);
+          try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
+        }, silenceMs);
+      };
+      watch();
+      groups.add(child.pid!);
+      child.on('close', () => { clearTimeout(silent); groups.delete(child.pid!); });
       child.stdout.on('data', (chunk: Buffer) => {
+        watch();
         process.stdout.write(chunk);
         buffered += chunk.toString();
         const lines = buffered.split('\n');

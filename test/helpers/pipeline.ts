@@ -55,7 +55,17 @@ export async function pipeline(spec: Record<string, unknown>, options: { plan?: 
   writePlan(plansDir, plan, spec);
   const mirror = await MirrorRepository.open(path.join(dir, 'mirror.git'));
   const state = await StateStore.connect(options.redisUrl ?? info.redisUrl);
-  const bus = await Bus.connect(options.natsUrl ?? info.natsUrl);
+  const bus = await Bus.connect(options.natsUrl ?? info.natsUrl).catch(async (error: unknown) => { await state.close(); throw error; });
+  // A helper that fails half-way must close what it opened: an open connection keeps the test file's process, and
+  // with it ava, from ever exiting.
+  const clients = await Promise.allSettled([kube('source'), kube('destination')]);
+  const failed = clients.find((client) => client.status === 'rejected');
+  if (failed) {
+    for (const client of clients) if (client.status === 'fulfilled') client.value.close();
+    await Promise.allSettled([bus.close(), state.close()]);
+    throw failed.reason;
+  }
+  const [source, destination] = clients.map((client) => (client as PromiseFulfilledResult<KubeClient>).value) as [KubeClient, KubeClient];
   const metrics = createMetrics();
   const logFile = options.logFile && !process.env.LIFEBOAT_TEST_LOG ? path.join(dir, 'lifeboat.log') : undefined;
   const log = process.env.LIFEBOAT_TEST_LOG ? createLogger({ level: 'debug' })
@@ -65,7 +75,7 @@ export async function pipeline(spec: Record<string, unknown>, options: { plan?: 
     pusher: options.mirrorRemote ? new MirrorPusher(mirror, options.mirrorRemote) : undefined,
   });
   const handle: PipelineHandle = {
-    plan, dir, plansDir, logFile, mirror, state, bus, metrics, runtime: make(), source: await kube('source'), destination: await kube('destination'),
+    plan, dir, plansDir, logFile, mirror, state, bus, metrics, runtime: make(), source, destination,
     async start() {
       await handle.runtime.start();
       await waitFor('the initial sync', () => handle.runtime.ready(), 120_000, 100);
