@@ -2,6 +2,7 @@
 // tests with ava, and end with one plain line `N passed, N failed` (ava's own summary omits passes on failure).
 // A sandbox this run started is stopped at the end unless LIFEBOAT_KEEP_SANDBOX=1.
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { PrerequisiteError } from '../src/sandbox/prerequisites.ts';
 import { checkPrerequisites, reportErrorsPlainly } from './prereqs.ts';
 
@@ -29,21 +30,21 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, onLine?: (line: string) => void): Promise<number> {
   return new Promise((resolve) => {
+    let silent: NodeJS.Timeout | undefined;
     const child = spawn(command, args, { env, stdio: ['ignore', onLine ? 'pipe' : 'inherit', 'inherit'], detached: onLine !== undefined });
     if (onLine && child.stdout) {
       let buffered = '';
-      let silent: NodeJS.Timeout | undefined;
+      const silence = `${path.basename(command)} printed nothing for ${silenceMs / 1000} s: a test file did not finish or left a connection open (its process and workers are stopped)`;
       const watch = () => {
         clearTimeout(silent);
         silent = setTimeout(() => {
-          onLine(`not ok 0 - ${command.split('/').pop()} printed nothing for ${silenceMs / 1000} s: a test file did not finish or left a connection open; stopped`);
-          console.log(`✘ ${command.split('/').pop()} printed nothing for ${silenceMs / 1000} s: a test file did not finish or left a connection open (its process and workers are stopped)`);
+          onLine(`not ok 0 - ${silence}`);   // counted as a failure
+          console.log(`✘ ${silence}`);
           try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
         }, silenceMs);
       };
       watch();
       groups.add(child.pid!);
-      child.on('close', () => { clearTimeout(silent); groups.delete(child.pid!); });
       child.stdout.on('data', (chunk: Buffer) => {
         watch();
         process.stdout.write(chunk);
@@ -54,7 +55,11 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.e
       });
       child.stdout.on('end', () => buffered && onLine(buffered));
     }
-    child.on('close', (code) => resolve(code ?? 1));
+    child.on('close', (code) => {
+      clearTimeout(silent);
+      groups.delete(child.pid!);
+      resolve(code ?? 1);
+    });
   });
 }
 

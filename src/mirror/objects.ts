@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
+import { writeFileAtomic } from '../util/file.ts';
 
 export interface TreeEntry {
   mode: string;
@@ -123,9 +124,7 @@ export class ObjectWriter {
       makeDirectory(dir);
       this.objectDirs.add(dir);
     }
-    const temporary = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(temporary, deflateSync(Buffer.concat([Buffer.from(`${type} ${content.length}\0`), content]), { level: 1 }));
-    fs.renameSync(temporary, file);
+    writeFileAtomic(file, deflateSync(Buffer.concat([Buffer.from(`${type} ${content.length}\0`), content]), { level: 1 }));
   }
 
   /**
@@ -181,10 +180,8 @@ export class ObjectWriter {
     const dir = path.join(this.gitdir, 'objects', 'pack');
     makeDirectory(dir);
     const base = path.join(dir, `pack-${packChecksum.toString('hex')}`);
-    for (const [file, content] of [[`${base}.pack`, Buffer.concat([header, ...parts, packChecksum])], [`${base}.idx`, index]] as const) {
-      fs.writeFileSync(`${file}.${process.pid}.tmp`, content);
-      fs.renameSync(`${file}.${process.pid}.tmp`, file);
-    }
+    writeFileAtomic(`${base}.pack`, Buffer.concat([header, ...parts, packChecksum]));
+    writeFileAtomic(`${base}.idx`, index);
     for (const entry of entries) this.packed.add(entry.oid);
   }
 }

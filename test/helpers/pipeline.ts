@@ -55,17 +55,20 @@ export async function pipeline(spec: Record<string, unknown>, options: { plan?: 
   writePlan(plansDir, plan, spec);
   const mirror = await MirrorRepository.open(path.join(dir, 'mirror.git'));
   const state = await StateStore.connect(options.redisUrl ?? info.redisUrl);
-  const bus = await Bus.connect(options.natsUrl ?? info.natsUrl).catch(async (error: unknown) => { await state.close(); throw error; });
-  // A helper that fails half-way must close what it opened: an open connection keeps the test file's process, and
-  // with it ava, from ever exiting.
-  const clients = await Promise.allSettled([kube('source'), kube('destination')]);
-  const failed = clients.find((client) => client.status === 'rejected');
-  if (failed) {
-    for (const client of clients) if (client.status === 'fulfilled') client.value.close();
-    await Promise.allSettled([bus.close(), state.close()]);
-    throw failed.reason;
+  // A helper that fails half-way closes what it opened: an open connection keeps the test file's process, and with it
+  // ava, from ever exiting.
+  let bus: Bus | undefined;
+  let source: KubeClient | undefined;
+  let destination: KubeClient;
+  try {
+    bus = await Bus.connect(options.natsUrl ?? info.natsUrl);
+    source = await kube('source');
+    destination = await kube('destination');
+  } catch (error) {
+    source?.close();
+    await Promise.allSettled([bus?.close(), state.close()]);
+    throw error;
   }
-  const [source, destination] = clients.map((client) => (client as PromiseFulfilledResult<KubeClient>).value) as [KubeClient, KubeClient];
   const metrics = createMetrics();
   const logFile = options.logFile && !process.env.LIFEBOAT_TEST_LOG ? path.join(dir, 'lifeboat.log') : undefined;
   const log = process.env.LIFEBOAT_TEST_LOG ? createLogger({ level: 'debug' })

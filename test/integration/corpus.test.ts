@@ -106,24 +106,23 @@ async function failingGroupVersions(client: KubeClient): Promise<string[]> {
     const groups = await client.request<{ groups: { versions: { groupVersion: string }[] }[] }>('GET', '/apis');
     return ['v1', ...groups.groups.flatMap((group) => group.versions.map((version) => version.groupVersion))];
   };
-  const failure = async (groupVersion: string) => {
+  const failing = async (groupVersions: string[]) => new Map((await Promise.all(groupVersions.map(async (groupVersion) => {
     try {
       await client.request('GET', groupVersion === 'v1' ? '/api/v1' : `/apis/${groupVersion}`, undefined, { retry: false });
-      return undefined;
+      return [];
     } catch (error) {
-      return `${groupVersion}: ${(error as Error).message}`;
+      return [[groupVersion, (error as Error).message] as const];
     }
-  };
-  let failing = (await Promise.all((await listed()).map(failure))).filter((found) => found !== undefined);
+  }))).flat());
+  let failed = await failing(await listed());
   // Other tests run at the same time on this stand-by and delete their definitions: a group version whose definition
   // went away meanwhile answers 404 until discovery stops listing it. What fails for 5 s while still listed is broken.
-  for (let attempt = 0; failing.length > 0 && attempt < 10; attempt++) {
+  for (let attempt = 0; failed.size > 0 && attempt < 10; attempt++) {
     await new Promise((resolve) => setTimeout(resolve, 500));
     const still = new Set(await listed());
-    failing = (await Promise.all(failing.map((line) => line.slice(0, line.indexOf(': '))).filter((groupVersion) => still.has(groupVersion)).map(failure)))
-      .filter((found) => found !== undefined);
+    failed = await failing([...failed.keys()].filter((groupVersion) => still.has(groupVersion)));
   }
-  return failing.sort();
+  return [...failed].map(([groupVersion, message]) => `${groupVersion}: ${message}`).sort();
 }
 
 /** A namespace created and deleted at the stand-by is gone within a minute (nothing stalls namespace deletion). */
