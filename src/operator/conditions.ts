@@ -36,6 +36,8 @@ export interface RecoveryPlanStatus {
   appliedRevision?: string;
   lagSeconds?: number;
   lastSyncTime?: string;
+  /** When the plan was first Ready (its initial sync done); kept from then on, whoever writes the status. */
+  initialSyncTime?: string;
   objects?: number;
   heldDeletes?: number;
 }
@@ -107,9 +109,12 @@ export function planConditions(observation: PlanObservation, previous: readonly 
   return conditions;
 }
 
-/** The whole status; `previous` is the resource's current one (transition times, lastSyncTime). */
+/** The whole status; `previous` is the resource's current one (transition times, lastSyncTime, initialSyncTime). */
 export function planStatus(observation: PlanObservation, previous: Partial<RecoveryPlanStatus> | undefined, now: string): RecoveryPlanStatus {
   const status: RecoveryPlanStatus = { observedGeneration: observation.generation, conditions: planConditions(observation, previous?.conditions ?? [], now) };
+  // Kept through every later state (an invalid spec, a restart, another replica writing): the initial sync is once.
+  const initialSyncTime = previous?.initialSyncTime ?? (status.conditions[0]!.status === 'True' ? now : undefined);
+  if (initialSyncTime) status.initialSyncTime = initialSyncTime;
   const running = observation.type === 'running' ? observation.status : undefined;
   if (!running) return status;
   if (running.mirrorHead) status.mirrorRevision = running.mirrorHead;
@@ -123,14 +128,18 @@ export function planStatus(observation: PlanObservation, previous: Partial<Recov
   return status;
 }
 
-/** An Event to record for a change of the Ready condition: reason, message and type (kubectl describe shows them). */
-export function readyEvent(previous: readonly Condition[], next: readonly Condition[]): { type: 'Normal' | 'Warning'; reason: string; message: string } | undefined {
+/**
+ * An Event to record for a change of the Ready condition: reason, message and type (kubectl describe shows them).
+ * `initialSyncDone`: the plan was Ready before (the previous status has an initialSyncTime), so becoming Ready again is
+ * "in sync again", not the initial sync, however it got there (a listener relisting after a lease moved says Syncing).
+ */
+export function readyEvent(previous: readonly Condition[], next: readonly Condition[], initialSyncDone: boolean): { type: 'Normal' | 'Warning'; reason: string; message: string } | undefined {
   const before = previous.find((entry) => entry.type === ConditionType.ready);
   const after = next.find((entry) => entry.type === ConditionType.ready);
   if (!after || (before && before.status === after.status && before.reason === after.reason)) return undefined;
   if (after.reason === Reason.syncing) return undefined; // progress, not a state change worth an Event
   if (after.reason === Reason.synced) {
-    const first = !before || before.reason === Reason.syncing;
+    const first = !initialSyncDone;
     return { type: 'Normal', reason: first ? 'InitialSyncDone' : Reason.synced, message: `${first ? 'initial sync done' : 'in sync again'}: ${after.message}` };
   }
   return { type: after.reason === Reason.suspended ? 'Normal' : 'Warning', reason: after.reason, message: after.message };

@@ -290,7 +290,7 @@ export class Operator {
       throw error;
     }
     this.lastWrite.set(name, Date.now());
-    const event = readyEvent(previous?.conditions ?? [], next.conditions);
+    const event = readyEvent(previous?.conditions ?? [], next.conditions, previous?.initialSyncTime !== undefined);
     if (event) await this.recordEvent(object, event);
   }
 

@@ -195,6 +195,7 @@ export const RecoveryPlanStatusSchema = z.strictObject({
   appliedRevision: z.string().optional().describe('Last mirror commit applied at the destination.'),
   lagSeconds: z.number().min(0).optional().describe('The RPO right now: seconds since the source time of the oldest change not yet applied at the destination; 0 when caught up.'),
   lastSyncTime: z.string().optional().describe('When the destination last received a new mirror revision.'),
+  initialSyncTime: z.string().optional().describe('When the plan was first Ready: its initial sync done (the InitialSyncDone Event). Kept from then on.'),
   objects: z.number().int().min(0).optional().describe('Objects in the mirror.'),
   heldDeletes: z.number().int().min(0).optional().describe('Deletes held by the guard, waiting for approval.'),
   conditions,

@@ -133,14 +133,18 @@ async function fill(source: KubeClient, namespaces: readonly string[], count: nu
   }));
 }
 
-/** A failed test keeps each operator's log in the test's directory, and shows its last lines. */
+/**
+ * A failed test keeps each operator's log in the test's directory, and shows its last warnings and errors only: few
+ * lines, so the assertion's message after them stays in view where a CI log is shown cut in the middle.
+ */
 function logsOnFailure(t: ExecutionContext, cluster: OperatorCluster, operators: () => OperatorProcess[]): void {
   t.teardown(() => {
     if (t.passed) return;
     for (const operator of operators()) {
       const file = path.join(cluster.dir, `operator-${operator.pid}.log`);
       fs.writeFileSync(file, operator.output());
-      t.log(`operator pid ${operator.pid}: ${file}, last lines:\n${operator.logTail()}`);
+      const warnings = operator.output().split('\n').filter((line) => /"level":(40|50|60)/.test(line)).slice(-4).map((line) => line.slice(0, 300));
+      t.log(`operator pid ${operator.pid}: ${file}; its last warnings and errors:${warnings.length ? `\n${warnings.join('\n')}` : ' none'}`);
     }
   });
 }

@@ -77,12 +77,30 @@ test('verdicts follow the order of what matters: invalid, suspended, failed over
 
 test('Events: the first Synced is the initial sync, the others name their reason; progress records none', (t) => {
   const ready = (status: Condition['status'], reason: string, message = 'm'): Condition[] => [{ type: 'Ready', status, reason, message, lastTransitionTime: now, observedGeneration: 1 }];
-  t.like(readyEvent(ready('Unknown', 'Syncing'), ready('True', 'Synced', 'applied x')), { type: 'Normal', reason: 'InitialSyncDone', message: 'initial sync done: applied x' });
-  t.like(readyEvent(ready('False', 'DeletesHeld'), ready('True', 'Synced')), { type: 'Normal', reason: 'Synced' });
-  t.like(readyEvent([], ready('False', 'InvalidSpec', 'spec.x: y')), { type: 'Warning', reason: 'InvalidSpec', message: 'spec.x: y' });
-  t.like(readyEvent(ready('True', 'Synced'), ready('False', 'DeletesHeld')), { type: 'Warning', reason: 'DeletesHeld' });
-  t.is(readyEvent(ready('True', 'Synced', 'a'), ready('True', 'Synced', 'b')), undefined, 'a new message alone is no state change');
-  t.is(readyEvent([], ready('Unknown', 'Syncing')), undefined);
+  t.like(readyEvent(ready('Unknown', 'Syncing'), ready('True', 'Synced', 'applied x'), false), { type: 'Normal', reason: 'InitialSyncDone', message: 'initial sync done: applied x' });
+  t.like(readyEvent(ready('False', 'DeletesHeld'), ready('True', 'Synced'), true), { type: 'Normal', reason: 'Synced', message: 'in sync again: m' });
+  t.like(readyEvent(ready('False', 'DeletesHeld'), ready('True', 'Synced'), false), { reason: 'InitialSyncDone' }, 'first Ready after held deletes were approved');
+  t.like(readyEvent([], ready('False', 'InvalidSpec', 'spec.x: y'), false), { type: 'Warning', reason: 'InvalidSpec', message: 'spec.x: y' });
+  t.like(readyEvent(ready('True', 'Synced'), ready('False', 'DeletesHeld'), true), { type: 'Warning', reason: 'DeletesHeld' });
+  t.is(readyEvent(ready('True', 'Synced', 'a'), ready('True', 'Synced', 'b'), true), undefined, 'a new message alone is no state change');
+  t.is(readyEvent([], ready('Unknown', 'Syncing'), false), undefined);
+});
+
+test('the initial sync is recorded once: Ready, then Syncing again (a listener relisting after a lease moved), then Ready is "in sync again"', (t) => {
+  // The status as the operator writes it, one observation after another, each from the status it wrote before.
+  const observations = [running(undefined), running(planStatusOf()), running(planStatusOf(), { ready: false }), running(planStatusOf()),
+    { type: 'invalid', generation: 4, errors: ['spec: x'] } as PlanObservation, running(planStatusOf())];
+  let status: ReturnType<typeof planStatus> | undefined;
+  const events: string[] = [];
+  const times = observations.map((_, index) => `2026-12-07T00:00:0${index}Z`);
+  for (const [index, observation] of observations.entries()) {
+    const next = planStatus(observation, status, times[index]!);
+    const event = readyEvent(status?.conditions ?? [], next.conditions, status?.initialSyncTime !== undefined);
+    if (event) events.push(event.reason);
+    status = next;
+  }
+  t.deepEqual(events, ['InitialSyncDone', 'Synced', 'InvalidSpec', 'Synced']);
+  t.is(status!.initialSyncTime, times[1], 'initialSyncTime: when it was first Ready, kept through Syncing and an invalid spec');
 });
 
 // ---------------------------------------------------------------------------------------------------------------
