@@ -117,6 +117,7 @@ export function targetRows(inputs: TargetInputs): TargetRow[] {
   rows.push(cliRow('history latest 50 of 10,000 commits', 200, find('history latest 50 of 10000')));
   rows.push(cliRow('status with 50 plans', 200, find('status with 50 plans')));
   rows.push(cliRow('CLI start: lifeboat --help', 150, find('CLI start: lifeboat --help')));
+  rows.push(cliRow('CLI start: the README\'s invocation (lifeboat on PATH)', 150, find('CLI start: the README')));
 
   const cpuTarget = 'lifeboat CPU-seconds per 1,000 objects ÷ ceiling client\'s';
   if (!phases.initial) rows.push({ target: cpuTarget, limit: '≤ 2', measured: '-', result: 'not run' });

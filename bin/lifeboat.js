@@ -10,7 +10,7 @@ import path from 'node:path';
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
-  process.stderr.write(`lifeboat: needs Node.js 24 (this is ${process.version}); run it through npm (\`npm run lifeboat -- …\`) or npx, which use the pinned Node\n`);
+  process.stderr.write(`lifeboat: needs Node.js 24 (this is ${process.version}); put the project's node_modules/.bin first on PATH (\`export PATH="$PWD/node_modules/.bin:$PATH"\`), or run it through npm (\`npm run lifeboat -- …\`), which use the pinned Node\n`);
   process.exit(3);
 }
 

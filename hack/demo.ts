@@ -136,10 +136,11 @@ console.log('  (read-only without the token; paste it into the page to approve d
 
 step('Done. The sandbox keeps running:');
 console.log(`\n${environmentLines(info)}\n`);
-console.log('  npm run lifeboat -- status');
-console.log('  npm run lifeboat -- history demo                       # the mirror .lifeboat/mirror.git, which the background run writes');
-console.log('  npm run lifeboat -- recover demo --dry-run             # what waking the stand-by would do');
-console.log('  npm run lifeboat -- sandbox down');
+console.log('  export PATH="$PWD/node_modules/.bin:$PATH"   # the lifeboat command (npm ci linked it), in this shell');
+console.log('  lifeboat status');
+console.log('  lifeboat history demo                        # the mirror .lifeboat/mirror.git, which the background run writes');
+console.log('  lifeboat recover demo --dry-run              # what waking the stand-by would do');
+console.log('  lifeboat sandbox down');
 process.exit(0);
 
 /**

@@ -1,7 +1,9 @@
 // The README keeps its word: after the demo, every command line of its fenced `bash` blocks, run as written in a
 // shell on the sandbox, succeeds. Lines that set up or tear down the whole machine are not run here (CI runs the
 // first two itself; `sandbox down` would stop the sandbox under the other tests); a command that runs until
-// Ctrl-C (`run`) passes when it is still running, without an error, after 20 s.
+// Ctrl-C (`run`) passes when it is still running, without an error, after 20 s. The shell is a user's: npm's
+// node_modules/.bin is not on its PATH unless the README's own `export PATH=…` line puts it there, and what an
+// `eval`/`export` line sets holds for the lines and blocks after it, as in one terminal read top to bottom.
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -46,7 +48,7 @@ export function readmeCommands(markdown: string): CommandLine[][] {
 /** Set-up and tear-down of the whole machine: CI runs these itself. */
 const notHere = [/^npm ci\b/, /^npm test\b/, /^bash \.ci\/run\b/, /sandbox down\b/];
 /** Commands that run until stopped. */
-const longRunning = /\blifeboat -- (run|operator|console)\b/;
+const longRunning = /^lifeboat (run|operator|console)\b/;
 
 function shell(script: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; output: string; timedOut: boolean }> {
   return new Promise((resolve) => {
@@ -85,6 +87,8 @@ test('after the demo, every command line of the README works as written', async 
   // A user's shell: the sandbox's environment comes from the README's own `eval "$(… sandbox env)"` lines.
   const env: NodeJS.ProcessEnv = { ...process.env, LIFEBOAT_SANDBOX_DIR: info.dir };
   for (const key of ['KUBECONFIG', 'LIFEBOAT_NATS_URL', 'LIFEBOAT_REDIS_URL']) delete env[key];
+  // npm test runs under npm, which puts node_modules/.bin (lifeboat, the pinned node) first on PATH; a user's shell has neither.
+  env.PATH = (env.PATH ?? '').split(path.delimiter).filter((entry) => !entry.endsWith(path.join('node_modules', '.bin'))).join(path.delimiter);
   // The demo leaves a `lifeboat run` serving the console; it is stopped at the end (sandbox down would, too).
   const demoRun = path.join(info.dir, demoRunPidFile);
   t.teardown(() => {
@@ -102,9 +106,9 @@ test('after the demo, every command line of the README works as written', async 
   t.is(session.status, 204, 'the printed token is the console\'s');
 
   const blocks = readmeCommands(fs.readFileSync(path.join(root, 'README.md'), 'utf8'));
+  // One terminal, as a user reads the README: an `eval`/`export` line holds for every line after it.
+  let prelude = 'set -o pipefail\n';
   for (const block of blocks) {
-    // One shell per block, as a user pastes it: an `eval`/`export` line holds for the lines after it.
-    let prelude = 'set -o pipefail\n';
     for (const { line, command } of block) {
       if (notHere.some((pattern) => pattern.test(command))) continue;
       const result = await shell(`${prelude}${command}`, env, longRunning.test(command) ? 20_000 : 120_000);
