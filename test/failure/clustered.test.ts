@@ -3,12 +3,14 @@
 // sandbox. While 100 ConfigMap changes a second go on in the source, `lifeboat run` (a child process) loses, by kill
 // -9, the JetStream meta leader, then the leader of the events stream, then the Redis primary. After each: nothing
 // lost (the stand-by equals the source) and the end-to-end lag (source write → stand-by shows it) back under 1 s
-// within 10 s of the kill for Redis, 20 s for NATS (see recoveryBudgetMs). These tests kill servers: `npm test` runs them alone.
+// within 10 s of the kill for Redis, 20 s for NATS (see recoveryBudgetMs), and for NATS within 10 s of the moment
+// JetStream can move changes on again (every stream acknowledges a probe publish, every consumer of the plan answers). These tests kill servers: `npm test` runs them alone.
 import test from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { streams } from '../../src/bus/bus.ts';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { durableName, streams, type StreamName } from '../../src/bus/bus.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import {
   natsClusterUrl, natsMetaLeader, natsStreamLeader, redisPrimaryRole, redisSentinelUrl, startNatsCluster, startRedisSentinel,
@@ -31,9 +33,13 @@ const beforeKillMs = 5000;
 const afterKillMs = 25_000;
 /**
  * How soon after each kill the lag must be under 1 s again. The issue asks 10 s for each. Losing a NATS server
- * that leads (the meta group or the events stream) measured 7.9–18.4 s on a 2-core machine (the elections, then
- * the consumers' pulls made again), so the two NATS cases are held to 20 s until that is faster; the Redis
- * failover (3.4–3.6 s) to the 10 s asked for. NOT the issue's target for NATS: the report says so.
+ * that leads (the meta group, or the events stream) measured 5.1–12.4 s on a 2-core machine. Most of it is the
+ * server's: a stream or consumer whose leader died answers nothing until its Raft group elects another, and
+ * nats-server waits 4–9 s (a random election timeout, hard-coded: minElectionTimeoutDefault and
+ * maxElectionTimeoutDefault in server/raft.go of v2.15.2) before a follower campaigns. Every stream and consumer
+ * was led again 4.9–9.1 s after the kill; lifeboat's own part after that, 0.0–4.0 s. So the two NATS cases are held
+ * to 20 s from the kill and to the issue's 10 s from that moment; the Redis failover (2.7–3.5 s) to 10 s from the
+ * kill. NOT the issue's target for NATS: the report says so.
  */
 const recoveryBudgetMs = (fault: Fault) => (fault === 'Redis primary' ? 10_000 : 20_000);
 
@@ -155,6 +161,26 @@ function lagAfter(samples: { at: number; lag: number }[], from: number): { worst
   return { worst, underOneSecondAfter: lastOver ? lastOver.at - from + 100 : 0, samples: after.length };
 }
 
+/** Stage → the stream its durable consumer reads. */
+const consumed: [StreamName, string][] = [['events', 'processor'], ['objects', 'mirror'], ['commits', 'synchronizer']];
+
+/**
+ * Resolves when JetStream can move a change on again after a kill: every stream acknowledges a publish (retried
+ * every 250 ms, as lifeboat's own are), and every durable consumer of the plan answers its info, i.e. has a leader
+ * (asked every 250 ms with a 500 ms timeout). Each stream and each consumer is a Raft group of its own, elected
+ * separately; before all have leaders, nothing lifeboat does moves every change on.
+ */
+async function jetStreamAnswers(handle: PipelineHandle, jsm: JetStreamManager, probe: string): Promise<void> {
+  await Promise.all((Object.keys(streams) as StreamName[]).map((stream) => handle.bus.publish(stream, probe, { type: 'test.probe' })));
+  await Promise.all(consumed.map(async ([stream, stage]) => {
+    for (let attempt = 0; attempt < 120; attempt++) {
+      if (await jsm.consumers.info(streams[stream].name, durableName(stage, handle.plan)).then(() => true, () => false)) return;
+      await sleep(250);
+    }
+    throw new Error(`the ${stage} consumer of ${streams[stream].name} never answered`);
+  }));
+}
+
 type Fault = 'JetStream meta leader' | `stream leader of ${string}` | 'Redis primary';
 
 /** Kills -9 the process `victim` names, and returns what it killed (for the log) and how to bring it back. */
@@ -212,6 +238,10 @@ async function body(t: import('ava').ExecutionContext) {
   };
   await eventually('the initial objects at the stand-by', equal, Boolean, 60_000);
 
+  // A plan of no pipeline: after a NATS kill, a publish to each stream under it says when the streams take writes again.
+  const probe = uniqueName('probe');
+  const probeJsm = await jetstreamManager(handle.bus.connection, { timeout: 500 });
+  cleanups.push(() => handle.bus.removePlan(probe));
   const report: string[] = [];
   const slow: string[] = [];
   for (const fault of faults) {
@@ -222,11 +252,13 @@ async function body(t: import('ava').ExecutionContext) {
       const before = lagAfter(running.samples, 0);
       const killedAt = Date.now();
       killed = await kill(fault, servers);
+      const answered = fault === 'Redis primary' ? undefined : jetStreamAnswers(handle, probeJsm, probe).then(() => Date.now() - killedAt, (error: Error) => void t.log(`the JetStream probe failed: ${error.message}`));
       await sleep(afterKillMs);
+      const answeredAfter = await answered;
       const written = running.written();
       await running.stop();
       const after = lagAfter(running.samples, killedAt);
-      const line = `${fault}: killed ${killed.what}; ${written} changes written (${running.errors()} failed writes); worst lag before the kill ${before.worst} ms, after it ${after.worst} ms; lag under 1 s ${(after.underOneSecondAfter / 1000).toFixed(1)} s after the kill (${after.samples} samples)`;
+      const line = `${fault}: killed ${killed.what}; ${written} changes written (${running.errors()} failed writes); worst lag before the kill ${before.worst} ms, after it ${after.worst} ms; lag under 1 s ${(after.underOneSecondAfter / 1000).toFixed(1)} s after the kill (${after.samples} samples)${answered ? `; every stream and consumer led again ${answeredAfter === undefined ? 'never (the probe failed)' : `${(answeredAfter / 1000).toFixed(1)} s after the kill, so lifeboat's part ${(Math.max(0, after.underOneSecondAfter - answeredAfter) / 1000).toFixed(1)} s`}` : ''}`;
       t.log(line);
       report.push(line);
       t.is(running.errors(), 0, 'the source took every write');
@@ -234,6 +266,8 @@ async function body(t: import('ava').ExecutionContext) {
       if (after.underOneSecondAfter > recoveryBudgetMs(fault)) t.log(`lifeboat run's last lines:\n${child.output().trim().split('\n').slice(-12).join('\n')}`);
       // Checked after every fault ran (an assertion that fails ends the test): each case's figures are reported.
       if (after.underOneSecondAfter > recoveryBudgetMs(fault)) slow.push(`${fault}: lag under 1 s only ${after.underOneSecondAfter} ms after the kill (budget ${recoveryBudgetMs(fault)} ms)`);
+      // The issue's 10 s, for what lifeboat controls: from the moment JetStream can move changes on again.
+      if (answered && (answeredAfter === undefined || after.underOneSecondAfter - answeredAfter > 10_000)) slow.push(`${fault}: lag under 1 s more than 10 s after every stream and consumer was led again (${answeredAfter} ms after the kill)`);
       // Nothing lost: once the writes stop the stand-by shows every last value.
       await eventually(`the stand-by equal to the source after the ${fault} was killed`, equal, Boolean, 30_000);
       t.pass(`${fault}: the stand-by equals the source`);
