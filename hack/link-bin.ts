@@ -8,16 +8,6 @@ import path from 'node:path';
 const root = path.join(import.meta.dirname, '..');
 const binDir = path.join(root, 'node_modules', '.bin');
 const link = path.join(binDir, 'lifeboat');
-const target = path.relative(binDir, path.join(root, 'bin', 'lifeboat.js'));
 fs.mkdirSync(binDir, { recursive: true });
-const current = (() => {
-  try {
-    return fs.readlinkSync(link);
-  } catch {
-    return undefined;
-  }
-})();
-if (current !== target) {
-  fs.rmSync(link, { force: true });
-  fs.symlinkSync(target, link);
-}
+fs.rmSync(link, { force: true });
+fs.symlinkSync(path.relative(binDir, path.join(root, 'bin', 'lifeboat.js')), link);
