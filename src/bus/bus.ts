@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
-  AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType,
+  AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType,
   type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type PubAck, type StreamInfo,
 } from '@nats-io/jetstream';
 import { credentialsOf, redactUrl } from '../util/redact.ts';
@@ -29,6 +29,12 @@ export const blobStream = { name: 'LIFEBOAT_BLOBS', subject: 'lifeboat.blobs' } 
 
 /** How long a publish is retried while JetStream cannot acknowledge it (an election takes a few seconds). */
 const publishRetryMs = 30_000;
+
+/**
+ * How long the streams' creation waits for a JetStream cluster to take them: its servers started together join in a
+ * few seconds, and a lifeboat started with them (a pod beside a StatefulSet restarting) need not fail meanwhile.
+ */
+const streamsReadyMs = 30_000;
 
 /** Errors of a JetStream without a leader for the stream just now, or of a connection between servers. */
 export function transientPublishError(error: unknown): boolean {
@@ -141,9 +147,16 @@ export class Bus {
         ? `NATS at ${redactUrl(url)} refused lifeboat's credentials: ${reason} (give the user and password in --nats or LIFEBOAT_NATS_URL: nats://USER:PASSWORD@HOST:PORT)`
         : `cannot reach NATS at ${redactUrl(url)}: ${reason} (set --nats or LIFEBOAT_NATS_URL)`, { cause: error });
     }
-    const bus = new Bus(connection, jetstream(connection), await jetstreamManager(connection));
-    await bus.ensureStreams(options.replicas ?? bus.clusterReplicas(natsServers(url).servers.length));
-    return bus;
+    // A bus that cannot be made closes its connection: one left open reconnects forever (maxReconnectAttempts -1)
+    // and keeps the process that gave up on it alive.
+    try {
+      const bus = new Bus(connection, jetstream(connection), await jetstreamManager(connection));
+      await bus.ensureStreams(options.replicas ?? bus.clusterReplicas(natsServers(url).servers.length));
+      return bus;
+    } catch (error) {
+      await connection.close().catch(() => undefined);
+      throw error;
+    }
   }
 
   /**
@@ -175,19 +188,39 @@ export class Bus {
       },
     ];
     for (const config of configs) {
-      let existing: StreamInfo | undefined;
-      try {
-        existing = await this.jsm.streams.info(config.name);
-      } catch {
+      await this.whileClusterForms(`cannot create the JetStream stream ${config.name} with ${replicas} replica(s)`, async () => {
+        let existing: StreamInfo;
         try {
-          await this.jsm.streams.add(config);
+          existing = await this.jsm.streams.info(config.name);
         } catch (error) {
-          throw new Error(`cannot create the JetStream stream ${config.name} with ${replicas} replica(s): ${(error as Error).message}`, { cause: error });
+          if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
+          await this.jsm.streams.add(config);
+          return;
         }
-        continue;
-      }
-      if (existing.config.num_replicas < replicas) {
-        await this.jsm.streams.update(config.name, { ...existing.config, num_replicas: replicas });
+        if (existing.config.num_replicas < replicas) {
+          await this.jsm.streams.update(config.name, { ...existing.config, num_replicas: replicas });
+        }
+      });
+    }
+  }
+
+  /**
+   * Runs `step` again while JetStream cannot do it yet but will: a cluster whose members are still joining (the
+   * meta leader places a stream with 3 replicas only on peers it has heard from: "no suitable peers for placement"),
+   * or one electing a leader. Up to `streamsReadyMs`; then, or at once for any other error, one line that says what.
+   */
+  private async whileClusterForms(what: string, step: () => Promise<void>): Promise<void> {
+    const deadline = Date.now() + streamsReadyMs;
+    for (;;) {
+      try {
+        return await step();
+      } catch (error) {
+        const waiting = (transientPublishError(error) || /insufficient resources/i.test((error as Error).message)) && !this.connection.isClosed();
+        if (!waiting || Date.now() > deadline) {
+          const waited = waiting ? ` (still, after ${streamsReadyMs / 1000} s: are all the cluster's servers up?)` : '';
+          throw new Error(`${what}: ${(error as Error).message}${waited}`, { cause: error });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
       }
     }
   }

@@ -65,8 +65,10 @@ export async function natsNodeHealthy(node: NatsNode): Promise<boolean> {
 }
 
 /**
- * Starts the nodes not running yet and waits until every node is healthy and they agree on a JetStream meta leader
- * (streams with replicas can be created from then on). Returns the nodes, pids recorded.
+ * Starts the nodes not running yet and waits until every node is healthy and the JetStream meta leader has every
+ * other node as a current peer (streams with one replica per node can be placed from then on: a leader elected by
+ * two of three before it heard from the third answers "no suitable peers for placement"). Returns the nodes, pids
+ * recorded.
  */
 export async function startNatsCluster(options: NatsClusterOptions): Promise<NatsNode[]> {
   const nodes = options.nodes ?? (await natsClusterNodes(options.size ?? 3));
@@ -74,14 +76,14 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
   await waitFor(`the NATS cluster (${nodes.map((node) => node.name).join(', ')}) to elect a JetStream meta leader`, async () => {
     for (const node of nodes) if (!isRunning(node.pid, options.binary)) throw new Error(`${node.name} exited; see ${natsNodeLog(options.dir, node)}`);
     if (!(await Promise.all(nodes.map(natsNodeHealthy))).every(Boolean)) return false;
-    return (await natsMetaLeader(nodes)) !== undefined;
+    return natsClusterFormed(nodes);
   }, 60_000, 200);
   return nodes;
 }
 
 interface Jsz {
   server_name?: string;
-  meta_cluster?: { leader?: string; cluster_size?: number };
+  meta_cluster?: { leader?: string; cluster_size?: number; replicas?: { name: string; current?: boolean; offline?: boolean }[] };
   account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
 }
 
@@ -101,6 +103,15 @@ export async function natsMetaLeader(nodes: NatsNode[]): Promise<NatsNode | unde
     if (leader) return nodes.find((candidate) => candidate.name === leader);
   }
   return undefined;
+}
+
+/** The meta leader, as it reports itself, counts every node of `nodes` in the cluster and every other one current. */
+export async function natsClusterFormed(nodes: NatsNode[]): Promise<boolean> {
+  const leader = await natsMetaLeader(nodes);
+  const meta = leader && (await jsz(leader))?.meta_cluster;
+  if (!meta || meta.leader !== leader.name || meta.cluster_size !== nodes.length) return false;
+  const peers = meta.replicas ?? [];
+  return peers.length === nodes.length - 1 && peers.every((peer) => peer.current && !peer.offline);
 }
 
 /** The node leading a stream's replicas (undefined when no running node reports one). */

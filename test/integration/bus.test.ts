@@ -6,6 +6,7 @@ import test from 'ava';
 import { blobStream, Bus, isBlobReference, streams, subjectFor } from '../../src/bus/bus.ts';
 import { configMap, createNamespace, eventually, get, pipeline } from '../helpers/pipeline.ts';
 import { waitFor } from '../../src/sandbox/process.ts';
+import { readState } from '../../src/sandbox/sandbox.ts';
 import { sandbox, uniqueName } from '../helpers/sandbox.ts';
 
 const buses: { bus: Bus; plan: string }[] = [];
@@ -22,6 +23,24 @@ async function connected(prefix: string): Promise<{ bus: Bus; plan: string }> {
   buses.push(entry);
   return entry;
 }
+
+test('streams that cannot be made (3 replicas on a server that is not clustered): one line at once, and no connection left open', async (t) => {
+  const info = await sandbox();
+  const monitor = readState(info.dir)!.nats.monitor;
+  const name = uniqueName('unplaceable');
+  const started = Date.now();
+  const error = await t.throwsAsync(Bus.connect(info.natsUrl, name, { replicas: 3 }));
+  t.regex(error!.message, /^cannot create the JetStream stream LIFEBOAT_\w+ with 3 replica\(s\): .*replicas > 1 not supported in non-clustered mode/);
+  t.false(error!.message.includes('\n'));
+  t.true(Date.now() - started < 10_000, 'an error that waiting cannot cure is not waited on');
+  // Closed, not reconnecting in the background: the server has no connection of that name.
+  const named = async () => {
+    const connz = await (await fetch(`http://127.0.0.1:${monitor}/connz?limit=1024`)).json() as { connections?: { name?: string }[] };
+    return (connz.connections ?? []).filter((connection) => connection.name === name).length;
+  };
+  await waitFor(`the server to drop the connection ${name}`, async () => (await named()) === 0, 3000, 50).catch(() => undefined);
+  t.is(await named(), 0);
+});
 
 test('a message over max_payload is stored as chunks and handed to the handler whole; removePlan purges its blob', async (t) => {
   const { bus, plan } = await connected('blob');
