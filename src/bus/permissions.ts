@@ -15,10 +15,13 @@ export interface SubjectPermissions {
 const api = '$JS.API';
 const streamNames = [...Object.values(streams).map((stream) => stream.name), blobStream.name];
 
-/** What every component does: JetStream's account check, making sure the streams exist, replies to its requests. */
+/**
+ * What every component does: JetStream's account check, making sure the streams exist (created, or scaled up to
+ * the cluster's replicas when made with fewer: Bus.ensureStreams), replies to its requests.
+ */
 function connecting(): SubjectPermissions {
   return {
-    publish: [`${api}.INFO`, ...streamNames.flatMap((name) => [`${api}.STREAM.INFO.${name}`, `${api}.STREAM.CREATE.${name}`])],
+    publish: [`${api}.INFO`, ...streamNames.flatMap((name) => [`${api}.STREAM.INFO.${name}`, `${api}.STREAM.CREATE.${name}`, `${api}.STREAM.UPDATE.${name}`])],
     subscribe: ['_INBOX.>'],
   };
 }
