@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType,
-  type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type PubAck, type StreamInfo,
+  type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type PubAck, type StreamConfig, type StreamInfo,
 } from '@nats-io/jetstream';
 import { credentialsOf, redactUrl } from '../util/redact.ts';
 import { parseJson, stringifyJson } from '../util/json.ts';
@@ -41,6 +41,14 @@ export function transientPublishError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const text = `${error.name} ${error.message} ${(error.cause as Error | undefined)?.message ?? ''}`;
   return /no responders|timeout|timed out|jetstream is not enabled|not available|no suitable peers|503|leadership|disconnect|reconnect/i.test(text);
+}
+
+/**
+ * Errors of creating or scaling a stream that a cluster still forming answers: those of a publish, and "insufficient
+ * resources" (fewer servers with JetStream than replicas asked for, until the others join).
+ */
+function transientPlacementError(error: unknown): boolean {
+  return transientPublishError(error) || (error instanceof Error && /insufficient resources/i.test(error.message));
 }
 
 /** Room left under the server's max_payload for headers (the de-duplication id) and the protocol line. */
@@ -188,39 +196,44 @@ export class Bus {
       },
     ];
     for (const config of configs) {
-      await this.whileClusterForms(`cannot create the JetStream stream ${config.name} with ${replicas} replica(s)`, async () => {
-        let existing: StreamInfo;
-        try {
-          existing = await this.jsm.streams.info(config.name);
-        } catch (error) {
-          if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
-          await this.jsm.streams.add(config);
-          return;
-        }
-        if (existing.config.num_replicas < replicas) {
-          await this.jsm.streams.update(config.name, { ...existing.config, num_replicas: replicas });
-        }
-      });
+      try {
+        await this.retrying(() => this.ensureStream(config, replicas), transientPlacementError, streamsReadyMs, () => 250);
+      } catch (error) {
+        // Still transient here means it lasted the whole wait: a cluster that does not form by itself.
+        const waited = transientPlacementError(error) && !this.connection.isClosed() ? ` (still, after ${streamsReadyMs / 1000} s: are all the cluster's servers up?)` : '';
+        throw new Error(`cannot create the JetStream stream ${config.name} with ${replicas} replica(s): ${(error as Error).message}${waited}`, { cause: error });
+      }
+    }
+  }
+
+  /** Creates one stream when it is not there (and only then), or scales it up to `replicas`. */
+  private async ensureStream(config: Partial<StreamConfig> & { name: string }, replicas: number): Promise<void> {
+    let existing: StreamInfo;
+    try {
+      existing = await this.jsm.streams.info(config.name);
+    } catch (error) {
+      if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
+      await this.jsm.streams.add(config);
+      return;
+    }
+    if (existing.config.num_replicas < replicas) {
+      await this.jsm.streams.update(config.name, { ...existing.config, num_replicas: replicas });
     }
   }
 
   /**
-   * Runs `step` again while JetStream cannot do it yet but will: a cluster whose members are still joining (the
-   * meta leader places a stream with 3 replicas only on peers it has heard from: "no suitable peers for placement"),
-   * or one electing a leader. Up to `streamsReadyMs`; then, or at once for any other error, one line that says what.
+   * Runs `step` again while its error is `transient` (JetStream cannot do it yet but will: a leader being elected, a
+   * cluster whose servers are still joining), for up to `retryMs` and while the connection is open, waiting
+   * `delayMs(attempt)` between tries. Any other error, or one that lasts longer, is the caller's.
    */
-  private async whileClusterForms(what: string, step: () => Promise<void>): Promise<void> {
-    const deadline = Date.now() + streamsReadyMs;
-    for (;;) {
+  private async retrying<T>(step: () => Promise<T>, transient: (error: unknown) => boolean, retryMs: number, delayMs: (attempt: number) => number): Promise<T> {
+    const deadline = Date.now() + retryMs;
+    for (let attempt = 0; ; attempt++) {
       try {
         return await step();
       } catch (error) {
-        const waiting = (transientPublishError(error) || /insufficient resources/i.test((error as Error).message)) && !this.connection.isClosed();
-        if (!waiting || Date.now() > deadline) {
-          const waited = waiting ? ` (still, after ${streamsReadyMs / 1000} s: are all the cluster's servers up?)` : '';
-          throw new Error(`${what}: ${(error as Error).message}${waited}`, { cause: error });
-        }
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        if (!transient(error) || Date.now() > deadline || this.connection.isClosed()) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delayMs(attempt)));
       }
     }
   }
@@ -253,18 +266,11 @@ export class Bus {
    * longer than `publishRetryMs`, is the caller's.
    */
   private async publishAcknowledged(subject: string, body: string | Uint8Array, dedupId: string | undefined): Promise<PubAck> {
-    const deadline = Date.now() + publishRetryMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        // 2 s per attempt: an acknowledgement lost with a dying server is asked for again soon, not after 5 s.
-        return await this.js.publish(subject, body, { timeout: 2000, ...(dedupId ? { msgID: dedupId } : {}) });
-      } catch (error) {
-        if (!transientPublishError(error) || Date.now() > deadline || this.connection.isClosed()) throw error;
-        // Every 250 ms at most: the stream answers again the moment its new leader is elected (nats-server's Raft
-        // waits 4-9 s for that), and each second of waiting past it is a second of lag at the stand-by.
-        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 250)));
-      }
-    }
+    // 2 s per attempt: an acknowledgement lost with a dying server is asked for again soon, not after 5 s. Tried
+    // again every 250 ms at most: the stream answers again the moment its new leader is elected (nats-server's Raft
+    // waits 4-9 s for that), and each second of waiting past it is a second of lag at the stand-by.
+    return this.retrying(() => this.js.publish(subject, body, { timeout: 2000, ...(dedupId ? { msgID: dedupId } : {}) }),
+      transientPublishError, publishRetryMs, (attempt) => Math.min(50 * 2 ** attempt, 250));
   }
 
   /**

@@ -73,7 +73,7 @@ export async function natsNodeHealthy(node: NatsNode): Promise<boolean> {
 export async function startNatsCluster(options: NatsClusterOptions): Promise<NatsNode[]> {
   const nodes = options.nodes ?? (await natsClusterNodes(options.size ?? 3));
   for (const node of nodes) if (!isRunning(node.pid, options.binary)) startNatsNode(options, nodes, node);
-  await waitFor(`the NATS cluster (${nodes.map((node) => node.name).join(', ')}) to elect a JetStream meta leader`, async () => {
+  await waitFor(`the NATS cluster (${nodes.map((node) => node.name).join(', ')}) to form (a JetStream meta leader with every node a current peer)`, async () => {
     for (const node of nodes) if (!isRunning(node.pid, options.binary)) throw new Error(`${node.name} exited; see ${natsNodeLog(options.dir, node)}`);
     if (!(await Promise.all(nodes.map(natsNodeHealthy))).every(Boolean)) return false;
     return natsClusterFormed(nodes);
@@ -82,7 +82,6 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
 }
 
 interface Jsz {
-  server_name?: string;
   meta_cluster?: { leader?: string; cluster_size?: number; replicas?: { name: string; current?: boolean; offline?: boolean }[] };
   account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
 }
@@ -107,9 +106,9 @@ export async function natsMetaLeader(nodes: NatsNode[]): Promise<NatsNode | unde
 
 /** The meta leader, as it reports itself, counts every node of `nodes` in the cluster and every other one current. */
 export async function natsClusterFormed(nodes: NatsNode[]): Promise<boolean> {
-  const leader = await natsMetaLeader(nodes);
-  const meta = leader && (await jsz(leader))?.meta_cluster;
-  if (!meta || meta.leader !== leader.name || meta.cluster_size !== nodes.length) return false;
+  const views = await Promise.all(nodes.map(async (node) => ({ node, meta: (await jsz(node))?.meta_cluster })));
+  const meta = views.find((view) => view.meta?.leader === view.node.name)?.meta;
+  if (!meta || meta.cluster_size !== nodes.length) return false;
   const peers = meta.replicas ?? [];
   return peers.length === nodes.length - 1 && peers.every((peer) => peer.current && !peer.offline);
 }

@@ -5,37 +5,25 @@
 // on a single server) are scaled up to 3 by the next start. Both as the `lifeboat` user, with the permissions the
 // sandbox gives it. They kill nothing, but start servers of their own: `npm test` runs them with the failure tests.
 import test, { type ExecutionContext } from 'ava';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { blobStream, Bus, streams, subjectFor } from '../../src/bus/bus.ts';
 import { natsClusterNodes, natsClusterUrl, natsMetaLeader, startNatsCluster, startNatsNode, stopNatsCluster, type NatsNode } from '../../src/sandbox/clustered.ts';
-import { ensureCredentials, natsAuthorization } from '../../src/sandbox/credentials.ts';
-import { processesMentioning, waitFor } from '../../src/sandbox/process.ts';
+import { waitFor } from '../../src/sandbox/process.ts';
 import { readState } from '../../src/sandbox/sandbox.ts';
+import { runCleanups, serversDir } from '../helpers/processes.ts';
 import { sandbox, uniqueName } from '../helpers/sandbox.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const cleanups: (() => unknown)[] = [];
-test.after.always(async () => {
-  for (const cleanup of cleanups.reverse()) await Promise.race([Promise.resolve().then(cleanup).catch(() => undefined), sleep(15_000)]);
-});
+test.after.always(() => runCleanups(cleanups));
 
 /** Three nodes on free ports with the sandbox's users (none started yet), and the URL of `lifeboat` for some of them. */
 async function cluster(prefix: string) {
   const info = await sandbox();
   const binary = readState(info.dir)!.binaries!.natsServer;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lifeboat-${prefix}-`));
-  const credentials = ensureCredentials(dir);
-  const config = path.join(dir, 'nats-auth.conf');
-  fs.writeFileSync(config, natsAuthorization(credentials), { mode: 0o600 });
+  const { dir, credentials, natsConfig: config, remove } = serversDir(prefix);
   const nodes: NatsNode[] = await natsClusterNodes(3);
-  cleanups.push(
-    () => stopNatsCluster(nodes, binary),
-    () => processesMentioning(dir).forEach((pid) => process.kill(pid, 'SIGKILL')),
-    () => fs.rmSync(dir, { recursive: true, force: true }),
-  );
+  cleanups.push(() => stopNatsCluster(nodes, binary), remove);
   const options = { binary, dir, config };
   const url = (some: NatsNode[]) => natsClusterUrl(some, { user: 'lifeboat', password: credentials.nats.lifeboat });
   return { nodes, options, url };

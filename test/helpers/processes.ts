@@ -1,13 +1,45 @@
 // Real processes for failure tests: `lifeboat run` as a child process (killed, restarted, signalled), and the
 // sandbox's own NATS, Redis and API server processes stopped, paused and brought back.
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { ensureCredentials, natsAuthorization, type SandboxCredentials } from '../../src/sandbox/credentials.ts';
 import { defaultSandboxDir, readState, sandboxUp } from '../../src/sandbox/sandbox.ts';
-import { freePort, stopProcess, waitFor } from '../../src/sandbox/process.ts';
+import { freePort, processesMentioning, stopProcess, waitFor } from '../../src/sandbox/process.ts';
 import { demoIdentityFile, type PipelineHandle } from './pipeline.ts';
 import { sandbox } from './sandbox.ts';
 
 const cli = new URL('../../bin/lifeboat.js', import.meta.url).pathname;
+
+/**
+ * Runs a test file's cleanups, newest first, each on its own and bounded: one that fails or hangs must not leave
+ * the servers after it running.
+ */
+export async function runCleanups(cleanups: (() => unknown)[], boundMs = 15_000): Promise<void> {
+  for (const cleanup of cleanups.reverse()) {
+    await Promise.race([Promise.resolve().then(cleanup).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, boundMs))]);
+  }
+}
+
+/**
+ * A temporary directory for servers a test starts itself, with users and passwords as in the sandbox
+ * (`credentials`) and the NATS permissions for them (`natsConfig`). `remove` kills -9 whatever still runs with
+ * files under it (a last sweep for what the pid bookkeeping missed), then deletes it.
+ */
+export function serversDir(prefix: string): { dir: string; credentials: SandboxCredentials; natsConfig: string; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lifeboat-${prefix}-`));
+  const credentials = ensureCredentials(dir);
+  const natsConfig = path.join(dir, 'nats-auth.conf');
+  fs.writeFileSync(natsConfig, natsAuthorization(credentials), { mode: 0o600 });
+  return {
+    dir, credentials, natsConfig,
+    remove: () => {
+      processesMentioning(dir).forEach((pid) => process.kill(pid, 'SIGKILL'));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 export interface LifeboatProcess {
   child: ChildProcess;
